@@ -1,0 +1,128 @@
+"""realtime-dash: a live analytics dashboard server. ``create_app`` builds it."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+from flask import Flask
+from flask_socketio import SocketIO
+from pythonjsonlogger.json import JsonFormatter
+
+from . import charts
+from .config import Config, from_environment
+from .demo import Demo
+from .files import DataFolder
+from .live import Live
+from .state import Dash
+from .store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("dash")
+
+
+class OrjsonCodec:
+    """The ``json`` module python-socketio encodes packets with: numpy-aware and fast."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        """Encode a packet (numpy arrays included)."""
+        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY
+                            | orjson.OPT_NON_STR_KEYS).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        """Decode a packet."""
+        return orjson.loads(text)
+
+
+def configure_logging(level: str) -> None:
+    """One JSON line per log record on stderr for the ``dash`` loggers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                       rename_fields={"levelname": "level"}))
+    log.handlers = [handler]
+    log.setLevel(level.upper())
+    log.propagate = False
+
+
+def origin_checker(extra: tuple[str, ...]) -> Any:
+    """Allow the page's own origin (as the Host header says) plus ``extra`` origins."""
+    allowed = set(extra)
+
+    def check(origin: str | None, environ: Mapping[str, Any]) -> bool:
+        if origin is None:
+            return True  # not a browser: no cross-site request to defend against
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin == own or origin in allowed or "*" in allowed
+
+    return check
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: class defaults, then ``DASH_*`` environment, then ``config``."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"))
+    app.config.from_object(Config)
+    app.config.update(from_environment(os.environ))
+    if config:
+        app.config.update(config)
+    settings = app.config
+    if not settings["SECRET_KEY"]:
+        if not (settings["DEBUG"] or settings["TESTING"]):
+            raise RuntimeError("DASH_SECRET_KEY is not set: set it to a long random string "
+                               "(the README's run command makes one for you)")
+        settings["SECRET_KEY"] = secrets.token_hex(32)
+    configure_logging(settings["LOG_LEVEL"])
+
+    socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=OrjsonCodec,
+                        cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])))
+    store = Store(retention=settings["RETENTION_POINTS"])
+    folder = DataFolder(store, settings["DATA_DIR"])
+    compute = partial(charts.build, auto_max_points=settings["AUTO_MAX_POINTS"],
+                      raw_max_points=settings["RAW_MAX_POINTS"])
+    live = Live(socketio, store, compute, settings["MAX_UPDATES_PER_SECOND"])
+    state = Dash(store=store, folder=folder, live=live, demo=None)
+    app.extensions["dash"] = state
+
+    from . import api, routes, sockets
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(api.bp)
+    sockets.register(socketio)
+
+    folder.scan()
+    if settings["DEMO"]:
+        if "demo" in store.datasets or "demo" in store.errors:
+            log.warning("demo stream off: a data file is called demo",
+                        extra={"event": "demo_skipped"})
+        else:
+            state.demo = Demo(store, settings["DEMO_INTERVAL"])
+            state.demo.install()
+    if settings["BACKGROUND"]:
+        start_background(socketio, state, settings["SCAN_INTERVAL"])
+    log.info("app ready", extra={"event": "start", "data_dir": settings["DATA_DIR"],
+                                 "datasets": store.names(), "demo": state.demo is not None})
+    return app
+
+
+def start_background(socketio: SocketIO, state: Dash, scan_interval: float) -> None:
+    """Start the fan-out loop, the data folder scanner and the demo stream."""
+    state.live.start()
+
+    def scan_forever() -> None:
+        while True:
+            socketio.sleep(scan_interval)
+            try:
+                state.folder.scan()
+            except Exception:  # a bad file must never stop the scanner
+                log.exception("scan failed", extra={"event": "error"})
+
+    socketio.start_background_task(scan_forever)
+    if state.demo is not None:
+        socketio.start_background_task(state.demo.run, socketio.sleep)

@@ -1,0 +1,66 @@
+"""Traces -> Plotly figure dicts built from numpy arrays, serialised with orjson."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .query import Result, run
+from .store import Snapshot
+from .views import View
+
+NS_PER_MS = 1_000_000
+# Markers help when a trace has few points; lines alone read better when dense.
+MARKERS_BELOW = 60
+AGG_LABELS = {"raw": "", "mean": "mean", "sum": "sum", "min": "min", "max": "max",
+              "count": "count", "p50": "p50", "p95": "p95", "p99": "p99"}
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes for payloads holding numpy arrays and scalars."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def axis_title(view: View, result: Result) -> str:
+    """The y axis title: metrics, and the aggregation with its bucket when there is one."""
+    title = ", ".join(view.metrics) or "value"
+    if result.agg != "raw":
+        title = f"{AGG_LABELS[result.agg]}({title}) per {result.bucket}"
+    return title
+
+
+def figure(dataset: str, view: View, result: Result) -> dict[str, Any]:
+    """The Plotly figure (``data`` and ``layout``) for a view's result."""
+    data = []
+    for trace in result.traces:
+        data.append({
+            "type": "scatter",
+            "mode": "lines+markers" if len(trace.x) < MARKERS_BELOW else "lines",
+            "name": trace.name,
+            # Plotly reads numbers on a date axis as ms since the epoch, in UTC.
+            "x": trace.x // NS_PER_MS,
+            "y": trace.y,
+        })
+    layout: dict[str, Any] = {
+        "title": {"text": f"{dataset}: {axis_title(view, result)}"},
+        "xaxis": {"type": "date", "title": {"text": "time (UTC)"}},
+        "yaxis": {"title": {"text": axis_title(view, result)}, "rangemode": "normal"},
+        "showlegend": len(data) > 1,
+        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        # Same view, same uirevision: a user's zoom survives live updates.
+        "uirevision": view.chart.query,
+        "autosize": True,
+    }
+    if not any(len(t.x) for t in result.traces):
+        layout["annotations"] = [{"text": "No points in this view", "showarrow": False,
+                                  "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]
+    if result.truncated:
+        layout["title"]["text"] += " (newest points only)"
+    return {"data": data, "layout": layout}
+
+
+def build(snap: Snapshot, view: View, auto_max_points: int = 5000,
+          raw_max_points: int = 50000) -> dict[str, Any]:
+    """Query and draw: the figure of ``view`` over ``snap``."""
+    return figure(snap.name, view, run(snap, view, auto_max_points, raw_max_points))

@@ -1,0 +1,80 @@
+"""Configuration: class defaults, then ``DASH_*`` environment, then a test mapping."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable
+
+
+class Config:
+    """Defaults for every setting; each is documented in the README."""
+
+    HOST = "127.0.0.1"
+    PORT = 5000
+    DATA_DIR = "data"
+    INGEST_TOKEN: str | None = None
+    SECRET_KEY: str | None = None
+    DEMO = False
+    DEMO_INTERVAL = 1.0
+    ALLOWED_ORIGINS: tuple[str, ...] = ()
+    DEBUG = False
+    TESTING = False
+    LOG_LEVEL = "INFO"
+    # How often the data folder is scanned for new, grown or rewritten files.
+    SCAN_INTERVAL = 1.0
+    # Upper bound on chart updates a second per dataset (bursts are coalesced).
+    MAX_UPDATES_PER_SECOND = 10.0
+    # "auto" draws raw points up to this many per trace, then aggregates.
+    AUTO_MAX_POINTS = 5000
+    # Hard cap on points per trace for agg=raw, newest kept.
+    RAW_MAX_POINTS = 50000
+    # Points kept in memory per dataset (oldest dropped first); 0 = unbounded.
+    RETENTION_POINTS = 2_000_000
+    TABLE_PAGE_SIZE = 50
+    # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
+    ASYNC_MODE = "threading"
+    # Run the background loops (file scanner, fan-out, demo). Tests switch
+    # them off and drive the same code synchronously.
+    BACKGROUND = True
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+
+
+# DASH_<NAME> -> (config key, parser)
+_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "DASH_HOST": ("HOST", str),
+    "DASH_PORT": ("PORT", int),
+    "DASH_DATA_DIR": ("DATA_DIR", str),
+    "DASH_INGEST_TOKEN": ("INGEST_TOKEN", str),
+    "DASH_SECRET_KEY": ("SECRET_KEY", str),
+    "DASH_DEMO": ("DEMO", _flag),
+    "DASH_DEMO_INTERVAL": ("DEMO_INTERVAL", float),
+    "DASH_ALLOWED_ORIGINS": ("ALLOWED_ORIGINS", _origins),
+    "DASH_DEBUG": ("DEBUG", _flag),
+    "DASH_LOG_LEVEL": ("LOG_LEVEL", str),
+    "DASH_SCAN_INTERVAL": ("SCAN_INTERVAL", float),
+    "DASH_MAX_UPDATES_PER_SECOND": ("MAX_UPDATES_PER_SECOND", float),
+    "DASH_AUTO_MAX_POINTS": ("AUTO_MAX_POINTS", int),
+    "DASH_RAW_MAX_POINTS": ("RAW_MAX_POINTS", int),
+    "DASH_RETENTION_POINTS": ("RETENTION_POINTS", int),
+    "DASH_TABLE_PAGE_SIZE": ("TABLE_PAGE_SIZE", int),
+}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read every ``DASH_*`` setting present in ``environ``; a bad value names its variable."""
+    settings: dict[str, Any] = {}
+    for variable, (key, parse) in _ENVIRONMENT.items():
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        try:
+            settings[key] = parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{variable}={raw!r} is not valid: {exc}") from None
+    return settings

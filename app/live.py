@@ -1,0 +1,153 @@
+"""Live fan-out: one figure per view per change, shared by every socket in the view's room."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_socketio import SocketIO
+
+from .store import Snapshot, Store, UnknownDataset
+from .views import View
+
+log = logging.getLogger("dash.live")
+Compute = Callable[[Snapshot, View], dict[str, Any]]
+CACHE_SIZE = 256
+
+
+def room_name(dataset: str, view: View) -> str:
+    """The Socket.IO room of a view: dataset and canonical chart query."""
+    return f"{dataset}?{view.chart.query}"
+
+
+@dataclass
+class Watched:
+    """A view that at least one socket watches."""
+
+    dataset: str
+    view: View
+    sids: set[str] = field(default_factory=set)
+
+
+class Live:
+    """Rooms, a per-view figure cache, and the loop that pushes changes to rooms."""
+
+    def __init__(self, socketio: SocketIO, store: Store, compute: Compute,
+                 max_updates_per_second: float = 10.0) -> None:
+        self.socketio = socketio
+        self.store = store
+        self.compute = compute
+        self.min_interval = 1.0 / max_updates_per_second if max_updates_per_second > 0 else 0
+        self.rooms: dict[str, Watched] = {}
+        self.sid_rooms: dict[str, set[str]] = {}
+        self.builds = 0  # figures computed; tests and /healthz read it
+        self._cache: OrderedDict[str, tuple[int, str, dict[str, Any]]] = OrderedDict()
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake: Any = None
+        store.subscribe(self.notify)
+
+    # -- figures -------------------------------------------------------------
+
+    def payload(self, dataset: str, view: View) -> dict[str, Any]:
+        """The ``update_chart`` payload of a view at the dataset's current version (cached)."""
+        snap = self.store.get(dataset).snapshot()
+        room = room_name(dataset, view)
+        with self._lock:
+            cached = self._cache.get(room)
+            if cached and cached[0] == snap.version and cached[1] == snap.epoch:
+                self._cache.move_to_end(room)
+                return cached[2]
+        payload = {
+            "dataset": dataset,
+            "query": view.chart.query,
+            "version": snap.version,
+            "epoch": snap.epoch,
+            "figure": self.compute(snap, view.chart),
+        }
+        with self._lock:
+            self.builds += 1
+            self._cache[room] = (snap.version, snap.epoch, payload)
+            self._cache.move_to_end(room)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return payload
+
+    # -- membership ----------------------------------------------------------
+
+    def join(self, sid: str, dataset: str, view: View) -> str:
+        """Record that ``sid`` watches ``view``; returns the room to join."""
+        room = room_name(dataset, view)
+        watched = self.rooms.setdefault(room, Watched(dataset, view.chart))
+        watched.sids.add(sid)
+        self.sid_rooms.setdefault(sid, set()).add(room)
+        return room
+
+    def leave(self, sid: str, room: str) -> None:
+        """Forget that ``sid`` watches ``room``."""
+        watched = self.rooms.get(room)
+        if watched:
+            watched.sids.discard(sid)
+            if not watched.sids:
+                del self.rooms[room]
+        self.sid_rooms.get(sid, set()).discard(room)
+
+    def drop(self, sid: str) -> None:
+        """Forget a disconnected socket."""
+        for room in self.sid_rooms.pop(sid, set()):
+            self.leave(sid, room)
+
+    @property
+    def clients(self) -> int:
+        """Sockets watching at least one view."""
+        return len(self.sid_rooms)
+
+    # -- changes -------------------------------------------------------------
+
+    def notify(self, dataset: str) -> None:
+        """A dataset changed: push to its rooms now (no loop running) or on the next tick."""
+        if self._wake is None:
+            self.flush({dataset})
+            return
+        self._pending.add(dataset)
+        self._wake.set()
+
+    def flush(self, datasets: set[str]) -> int:
+        """Compute each watched view of ``datasets`` once and emit it to its room."""
+        sent = 0
+        for room, watched in list(self.rooms.items()):
+            if watched.dataset not in datasets:
+                continue
+            try:
+                payload = self.payload(watched.dataset, watched.view)
+            except UnknownDataset:
+                continue  # the file went away; its viewers keep their last chart
+            except Exception:  # one broken view must not stop the others
+                log.exception("view update failed", extra={"event": "error", "room": room})
+                continue
+            self.socketio.emit("update_chart", payload, to=room)
+            sent += 1
+        return sent
+
+    def start(self) -> None:
+        """Run the fan-out loop in the background (coalescing bursts of changes)."""
+        self._wake = self.socketio.server.eio.create_event()
+        self.socketio.start_background_task(self._run)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(5.0)
+            self._wake.clear()
+            pending, self._pending = self._pending, set()
+            if pending:
+                started = time.perf_counter()
+                sent = self.flush(pending)
+                if sent:
+                    log.debug("fan-out", extra={"event": "fanout", "views": sent,
+                                                "ms": round((time.perf_counter() - started) * 1e3, 2)})
+            # At most max_updates_per_second per dataset: later changes wait and coalesce.
+            self.socketio.sleep(self.min_interval)

@@ -1,0 +1,183 @@
+"""View x snapshot -> traces: slice by time, filter label codes, split, aggregate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .store import Snapshot
+from .views import BUCKETS, SECOND, View
+
+# Buckets "auto" may pick beyond the ones a URL can name, for spans of years.
+AUTO_BUCKETS = sorted({b for b in BUCKETS.values() if b} | {7 * 86400 * SECOND,
+                                                            30 * 86400 * SECOND,
+                                                            365 * 86400 * SECOND})
+PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+BUCKET_NAMES = {ns: name for name, ns in BUCKETS.items() if ns}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One line of the chart: a name and its points (x in ns, sorted)."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows of a snapshot that a view selects, and the trace each belongs to."""
+
+    rows: np.ndarray  # indices into the snapshot, in time order
+    group: np.ndarray  # trace number per selected row
+    names: tuple[str, ...]  # trace names by number
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a view shows at one version."""
+
+    traces: tuple[Trace, ...]
+    agg: str  # "raw" or the aggregation applied
+    bucket_ns: int | None
+    truncated: bool  # some trace was cut to its newest points
+
+    @property
+    def bucket(self) -> str | None:
+        """The bucket's name ("1m"), or its length in seconds when auto picked a longer one."""
+        if self.bucket_ns is None:
+            return None
+        return BUCKET_NAMES.get(self.bucket_ns, f"{self.bucket_ns // SECOND}s")
+
+
+def _codes(values: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
+    index = {v: i for i, v in enumerate(values)}
+    return np.array([index[w] for w in wanted if w in index], dtype=np.int32)
+
+
+def _member(column: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    if len(codes) == 1:
+        return column == codes[0]
+    return np.isin(column, codes)
+
+
+def select(snap: Snapshot, view: View) -> Selection:
+    """Rows of ``view`` in ``snap``: a searchsorted time slice, then code filters on it only."""
+    n = len(snap)
+    lo, hi = view.time_range(int(snap.ts[-1]) if n else None)
+    i0 = int(np.searchsorted(snap.ts, lo, "left")) if lo is not None else 0
+    i1 = int(np.searchsorted(snap.ts, hi, "right")) if hi is not None else n
+    metric_codes = _codes(snap.metrics, view.metrics)
+    part = slice(i0, max(i0, i1))
+    mask = _member(snap.metric[part], metric_codes)
+    for label, values in view.filters:
+        mask &= _member(snap.labels[label][part], _codes(snap.label_values[label], values))
+    rows = i0 + np.flatnonzero(mask)
+    # Trace number = metric position x split value, numbered in a stable order.
+    metric_pos = np.full(len(snap.metrics), -1, dtype=np.int64)
+    metric_pos[metric_codes] = np.arange(len(metric_codes))
+    positions = metric_pos[snap.metric[rows]]
+    metric_names = [snap.metrics[c] for c in metric_codes]
+    if view.by is None:
+        return Selection(rows, positions, tuple(metric_names))
+    split_codes = snap.labels[view.by][rows].astype(np.int64)
+    present, split_index = np.unique(split_codes, return_inverse=True)
+    split_names = [snap.label_values[view.by][c] if c >= 0 else "(none)" for c in present]
+    group = positions * len(present) + split_index
+    names = [f"{m} · {s}" if len(metric_names) > 1 else s
+             for m in metric_names for s in split_names]
+    return Selection(rows, group, tuple(names))
+
+
+def choose_bucket(span_ns: int, max_points: int) -> int:
+    """The finest bucket that brings ``span_ns`` under ``max_points`` buckets."""
+    for bucket in AUTO_BUCKETS:
+        if span_ns // bucket + 1 <= max_points:
+            return bucket
+    return AUTO_BUCKETS[-1]
+
+
+def _segments(keys: list[np.ndarray]) -> np.ndarray:
+    """Start index of each run of equal keys (arrays already sorted together)."""
+    n = len(keys[0])
+    change = np.zeros(n, dtype=bool)
+    change[0:1] = True
+    for key in keys:
+        change[1:] |= key[1:] != key[:-1]
+    return np.flatnonzero(change)
+
+
+def aggregate(ts: np.ndarray, values: np.ndarray, group: np.ndarray, bucket_ns: int,
+              agg: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Aggregate points per (group, bucket): returns (group, bucket start ns, value)."""
+    if len(ts) == 0:
+        return group[:0], ts[:0], values[:0].astype(np.float64)
+    bucket = ts // bucket_ns
+    if agg in PERCENTILES:
+        order = np.lexsort((values, bucket, group))
+    else:
+        order = np.argsort(group, kind="stable")  # ts is sorted, so buckets stay sorted
+    g, b, v = group[order], bucket[order], values[order]
+    starts = _segments([g, b])
+    counts = np.diff(np.append(starts, len(v)))
+    if agg == "count":
+        out = counts.astype(np.float64)
+    elif agg == "sum":
+        out = np.add.reduceat(v, starts)
+    elif agg == "min":
+        out = np.minimum.reduceat(v, starts)
+    elif agg == "max":
+        out = np.maximum.reduceat(v, starts)
+    elif agg in PERCENTILES:
+        # Linear interpolation between closest ranks, as numpy and pandas do by default.
+        pos = PERCENTILES[agg] * (counts - 1)
+        low = np.floor(pos).astype(np.int64)
+        high = np.minimum(low + 1, counts - 1)
+        frac = pos - low
+        out = v[starts + low] + (v[starts + high] - v[starts + low]) * frac
+    else:  # mean
+        out = np.add.reduceat(v, starts) / counts
+    return g[starts], b[starts] * bucket_ns, out
+
+
+def _split(group: np.ndarray, x: np.ndarray, y: np.ndarray,
+           names: tuple[str, ...]) -> list[Trace]:
+    order = np.argsort(group, kind="stable")
+    g, x, y = group[order], x[order], y[order]
+    bounds = np.searchsorted(g, np.arange(len(names) + 1))
+    return [Trace(name, x[bounds[i]:bounds[i + 1]], y[bounds[i]:bounds[i + 1]])
+            for i, name in enumerate(names)]
+
+
+def _raw_fits(ts: np.ndarray, group: np.ndarray, n_traces: int, max_points: int) -> bool:
+    """True when every trace has at most ``max_points`` points and one point per instant."""
+    if n_traces == 0 or len(ts) == 0:
+        return True
+    if np.bincount(group, minlength=n_traces).max() > max_points:
+        return False
+    order = np.lexsort((ts, group))
+    g, t = group[order], ts[order]
+    return not bool(np.any((g[1:] == g[:-1]) & (t[1:] == t[:-1])))
+
+
+def run(snap: Snapshot, view: View, auto_max_points: int = 5000,
+        raw_max_points: int = 50000) -> Result:
+    """Compute the traces of ``view`` over ``snap``."""
+    sel = select(snap, view)
+    ts, values = snap.ts[sel.rows], snap.value[sel.rows]
+    agg = view.agg
+    if agg == "auto":
+        agg = "raw" if _raw_fits(ts, sel.group, len(sel.names), auto_max_points) else "mean"
+    bucket_ns = None
+    if agg == "raw":
+        x, y, group = ts, values, sel.group
+    else:
+        bucket_ns = BUCKETS[view.bucket] or choose_bucket(
+            int(ts[-1] - ts[0]) if len(ts) else 0, auto_max_points)
+        group, x, y = aggregate(ts, values, sel.group, bucket_ns, agg)
+    traces = _split(group, x, y, sel.names)
+    truncated = any(len(t.x) > raw_max_points for t in traces)
+    if truncated:
+        traces = [Trace(t.name, t.x[-raw_max_points:], t.y[-raw_max_points:]) for t in traces]
+    return Result(tuple(traces), agg, bucket_ns, truncated)

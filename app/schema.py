@@ -1,0 +1,210 @@
+"""CSV schema inference (timestamp, long or wide, labels) and normalisation to points."""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+TIMESTAMP_NAMES = ("time", "date", "datetime", "ts")
+DATASET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Rows read to decide the schema; the rest of the file is read with it.
+SAMPLE_ROWS = 1000
+NAT = np.iinfo(np.int64).min
+
+
+class SchemaError(ValueError):
+    """A file or batch that is not a usable time series; the message says why."""
+
+
+@dataclass(frozen=True)
+class Schema:
+    """How a table maps onto points: which column is time, which are metrics, which are labels."""
+
+    timestamp: str
+    kind: Literal["long", "wide"]
+    metrics: tuple[str, ...]  # wide: the metric columns; long: empty (names are data)
+    labels: tuple[str, ...]
+    numeric_time: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column this schema reads, in a stable order."""
+        if self.kind == "long":
+            return (self.timestamp, "metric", "value", *self.labels)
+        return (self.timestamp, *self.metrics, *self.labels)
+
+
+@dataclass
+class Batch:
+    """Points in long form: one row per (timestamp, metric, value, labels)."""
+
+    ts: np.ndarray  # int64 nanoseconds since the epoch, UTC
+    metric: np.ndarray  # object array of metric names
+    value: np.ndarray  # float64
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # object arrays; None = missing
+    skipped: int = 0  # rows dropped because their timestamp did not parse
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def is_valid_name(name: str) -> bool:
+    """True if ``name`` may name a dataset."""
+    return DATASET_NAME.fullmatch(name) is not None
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _to_utc_ns(parsed: pd.Series) -> np.ndarray:
+    """Datetime series (tz-aware UTC) -> int64 ns, NaT as ``NAT``."""
+    naive = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive.astype("datetime64[ns]").to_numpy().view("int64")
+
+
+def parse_times(series: pd.Series, numeric: bool = False) -> np.ndarray:
+    """Parse a timestamp column to int64 UTC nanoseconds; unparseable cells become ``NAT``.
+
+    Zoned timestamps are converted to UTC, naive ones are taken as UTC. Numbers
+    are seconds since the epoch (milliseconds when they are too large for seconds).
+    """
+    if numeric:
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64")
+        finite = np.isfinite(values)
+        unit = 1e6 if finite.any() and np.nanmax(np.abs(values[finite])) > 1e11 else 1e9
+        out = np.full(len(values), NAT, dtype=np.int64)
+        with np.errstate(invalid="ignore"):
+            scaled = values * unit
+        ok = finite & (np.abs(scaled) < 9.2e18)
+        out[ok] = scaled[ok].astype(np.int64)
+        return out
+    text = series.astype("string")
+    for fmt in ("ISO8601", "mixed"):
+        try:
+            parsed = pd.to_datetime(text, utc=True, format=fmt, errors="coerce")
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if parsed.notna().sum() == text.notna().sum():
+            break
+    return _to_utc_ns(parsed)
+
+
+def _parses_as_times(series: pd.Series) -> bool:
+    sample = series.dropna().astype(str).head(50)
+    if sample.empty or sample.str.fullmatch(r"[-+]?\d+(\.\d+)?").all():
+        return False  # bare numbers are values, not dates
+    return bool((parse_times(sample) != NAT).all())
+
+
+def find_timestamp(frame: pd.DataFrame) -> str:
+    """The timestamp column by the SPEC's rule, or a ``SchemaError``."""
+    columns = [str(c) for c in frame.columns]
+    if "timestamp" in columns:
+        return "timestamp"
+    for name in TIMESTAMP_NAMES:
+        if name in columns:
+            return name
+    for name in columns:
+        if not _is_numeric(frame[name]) and _parses_as_times(frame[name]):
+            return name
+    raise SchemaError(
+        "no timestamp column: name one 'timestamp', 'time', 'date', 'datetime' or 'ts', "
+        "or put ISO-8601 dates in a column"
+    )
+
+
+def infer_schema(frame: pd.DataFrame) -> Schema:
+    """Decide timestamp, long or wide form, metrics and labels from a sample of rows."""
+    if frame.columns.empty:
+        raise SchemaError("the file has no header row")
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise SchemaError(f"duplicate column names: {', '.join(map(str, duplicated))}")
+    timestamp = find_timestamp(frame)
+    numeric_time = _is_numeric(frame[timestamp])
+    others = [str(c) for c in frame.columns if str(c) != timestamp]
+    if "metric" in others and "value" in others:
+        labels = tuple(c for c in others if c not in ("metric", "value"))
+        return Schema(timestamp, "long", (), labels, numeric_time)
+    metrics = tuple(c for c in others if _is_numeric(frame[c]))
+    if not metrics:
+        raise SchemaError(
+            "no numeric column to chart: add numeric columns (wide form) "
+            "or 'metric' and 'value' columns (long form)"
+        )
+    labels = tuple(c for c in others if c not in metrics)
+    return Schema(timestamp, "wide", metrics, labels, numeric_time)
+
+
+def _label_array(series: pd.Series) -> np.ndarray:
+    text = series.astype("string")
+    out = text.to_numpy(dtype=object, na_value=None)
+    return out
+
+
+def to_batch(frame: pd.DataFrame, schema: Schema) -> Batch:
+    """Normalise a table that follows ``schema`` into long-form points, skipping bad timestamps."""
+    ts = parse_times(frame[schema.timestamp], schema.numeric_time)
+    good_time = ts != NAT
+    skipped = int((~good_time).sum())
+    labels = {name: _label_array(frame[name]) for name in schema.labels}
+    if schema.kind == "long":
+        value = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype="float64")
+        metric = frame["metric"].astype("string").to_numpy(dtype=object, na_value=None)
+        keep = good_time & np.isfinite(value) & (metric != None)  # noqa: E711 - elementwise
+        return Batch(ts[keep], metric[keep], value[keep],
+                     {k: v[keep] for k, v in labels.items()}, skipped)
+    parts_ts, parts_metric, parts_value = [], [], []
+    parts_labels: dict[str, list[np.ndarray]] = {k: [] for k in labels}
+    for name in schema.metrics:
+        value = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64")
+        keep = good_time & np.isfinite(value)
+        parts_ts.append(ts[keep])
+        parts_value.append(value[keep])
+        parts_metric.append(np.full(int(keep.sum()), name, dtype=object))
+        for k, v in labels.items():
+            parts_labels[k].append(v[keep])
+    if not parts_ts:
+        return Batch(np.empty(0, np.int64), np.empty(0, object), np.empty(0), {}, skipped)
+    # Interleave metrics by time so that a stable sort keeps a row's metrics together.
+    ts_all = np.concatenate(parts_ts)
+    order = np.argsort(ts_all, kind="stable")
+    return Batch(
+        ts_all[order],
+        np.concatenate(parts_metric)[order],
+        np.concatenate(parts_value)[order],
+        {k: np.concatenate(v)[order] for k, v in parts_labels.items()},
+        skipped,
+    )
+
+
+def read_table(data: bytes, schema: Schema | None = None) -> tuple[Schema, Batch]:
+    """Parse CSV bytes (header first) into a schema and its points; ``SchemaError`` if unusable."""
+    if not data.strip():
+        raise SchemaError("the file is empty")
+    try:
+        if schema is None:
+            sample = pd.read_csv(io.BytesIO(data), nrows=SAMPLE_ROWS, skipinitialspace=True)
+            schema = infer_schema(sample)
+        dtypes = {name: "string" for name in schema.labels}
+        if not schema.numeric_time:
+            dtypes[schema.timestamp] = "string"
+        if schema.kind == "long":
+            dtypes["metric"] = "string"
+        frame = pd.read_csv(io.BytesIO(data), dtype=dtypes, skipinitialspace=True)
+    except SchemaError:
+        raise
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"not a readable CSV file: {exc}".strip()) from None
+    missing = [c for c in schema.columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"columns changed: missing {', '.join(missing)}")
+    extra = [str(c) for c in frame.columns if str(c) not in schema.columns]
+    if extra:
+        raise SchemaError(f"columns changed: unexpected {', '.join(extra)}")
+    return schema, to_batch(frame, schema)

@@ -1,0 +1,61 @@
+"""The app's state object (in ``app.extensions["dash"]``) and its typed accessor."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from .demo import Demo
+from .files import DataFolder
+from .live import Live
+from .store import Dataset, Snapshot, Store
+from .views import View, format_instant, parse_view
+
+
+@dataclass
+class Dash:
+    """Everything the handlers share: the store, the data folder, live fan-out, the demo."""
+
+    store: Store
+    folder: DataFolder
+    live: Live
+    demo: Demo | None
+
+    def view(self, name: str, pairs: Iterable[tuple[str, str]],
+             ignore: Iterable[str] = ()) -> tuple[Dataset, Snapshot, View]:
+        """The dataset, a snapshot of it, and the view the query pairs ask for (or raise)."""
+        dataset = self.store.get(name)
+        snap = dataset.snapshot()
+        view = parse_view(pairs, snap.metrics, dataset.label_names, ignore)
+        return dataset, snap, view
+
+    def describe(self) -> list[dict[str, Any]]:
+        """A summary of every dataset (and of files that failed to load)."""
+        out = []
+        for name in self.store.names():
+            dataset = self.store.datasets.get(name)
+            entry: dict[str, Any] = {"name": name, "error": self.store.errors.get(name)}
+            if dataset is not None:
+                snap = dataset.snapshot()
+                entry.update(
+                    rows=len(snap),
+                    metrics=list(snap.metrics),
+                    labels={k: list(v) for k, v in snap.label_values.items()},
+                    start=format_instant(int(snap.ts[0])) if len(snap) else None,
+                    end=format_instant(int(snap.ts[-1])) if len(snap) else None,
+                    version=snap.version,
+                    epoch=snap.epoch,
+                    updated=dataset.updated_at,
+                    source=dataset.source,
+                )
+            out.append(entry)
+        return out
+
+
+def dash() -> Dash:
+    """The current app's ``Dash`` state."""
+    state = current_app.extensions["dash"]
+    assert isinstance(state, Dash)
+    return state

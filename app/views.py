@@ -1,0 +1,180 @@
+"""A view: the URL's query string parsed once, validated against an allow-list, canonicalised."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode
+
+import pandas as pd
+
+SECOND = 1_000_000_000
+WINDOWS: dict[str, int | None] = {
+    "5m": 300 * SECOND, "15m": 900 * SECOND, "1h": 3600 * SECOND, "6h": 6 * 3600 * SECOND,
+    "24h": 86400 * SECOND, "7d": 7 * 86400 * SECOND, "30d": 30 * 86400 * SECOND, "all": None,
+}
+AGGREGATIONS = ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p95", "p99")
+BUCKETS: dict[str, int | None] = {
+    "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": 60 * SECOND, "5m": 300 * SECOND,
+    "15m": 900 * SECOND, "1h": 3600 * SECOND, "1d": 86400 * SECOND,
+}
+SINGLE = ("window", "start", "end", "agg", "bucket", "by", "page")
+RESERVED = frozenset(("metric", *SINGLE))
+MAX_PAGE = 1_000_000
+
+
+class ViewError(ValueError):
+    """A query parameter that is not allowed; ``param`` names it for the 400 message."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+@dataclass(frozen=True)
+class View:
+    """What to show: metrics, label filters, time range, aggregation, split and table page."""
+
+    metrics: tuple[str, ...] = ()
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    window: str = "all"
+    start: int | None = None  # ns since the epoch, UTC
+    end: int | None = None
+    agg: str = "auto"
+    bucket: str = "auto"
+    by: str | None = None
+    page: int = 1
+
+    @property
+    def query(self) -> str:
+        """The canonical query string: equal for every URL that means the same view."""
+        pairs: list[tuple[str, str]] = [("metric", m) for m in self.metrics]
+        for label, values in self.filters:
+            pairs += [(label, v) for v in values]
+        if self.start is None and self.end is None and self.window != "all":
+            pairs.append(("window", self.window))
+        if self.start is not None:
+            pairs.append(("start", format_instant(self.start)))
+        if self.end is not None:
+            pairs.append(("end", format_instant(self.end)))
+        if self.agg != "auto":
+            pairs.append(("agg", self.agg))
+        if self.bucket != "auto" and self.agg != "raw":
+            pairs.append(("bucket", self.bucket))
+        if self.by:
+            pairs.append(("by", self.by))
+        if self.page != 1:
+            pairs.append(("page", str(self.page)))
+        return urlencode(pairs)
+
+    @property
+    def chart(self) -> View:
+        """The same view without what only the table uses (its page): the chart's identity."""
+        return replace(self, page=1)
+
+    def filter_values(self, label: str) -> tuple[str, ...]:
+        """The selected values of ``label`` (empty when it is not filtered)."""
+        return dict(self.filters).get(label, ())
+
+    def time_range(self, newest: int | None) -> tuple[int | None, int | None]:
+        """Inclusive (start, end) in ns; ``None`` is open. Windows count back from ``newest``."""
+        if self.start is not None or self.end is not None:
+            return self.start, self.end
+        span = WINDOWS[self.window]
+        if span is None or newest is None:
+            return None, None
+        return newest - span, None
+
+
+def format_instant(ns: int) -> str:
+    """ISO-8601 in UTC with a ``Z``, as canonical queries spell instants."""
+    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "Z")
+
+
+def parse_instant(param: str, text: str) -> int:
+    """An ISO-8601 instant as ns since the epoch; naive means UTC."""
+    try:
+        stamp = pd.Timestamp(text.strip())
+    except (ValueError, TypeError, OverflowError):
+        stamp = None
+    if stamp is None or pd.isna(stamp) or not any(ch.isdigit() for ch in text):
+        raise ViewError(param, f"{text!r} is not an ISO-8601 instant "
+                               "(for example 2024-05-01T12:00:00Z)")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int(stamp.as_unit("ns").value)
+
+
+def _choice(param: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ViewError(param, f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _names(names: Iterable[str]) -> str:
+    listed = ", ".join(names)
+    return listed or "(none)"
+
+
+def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
+               labels: Iterable[str], ignore: Iterable[str] = ()) -> View:
+    """Parse query pairs for a dataset with these metrics and labels; ``ViewError`` if invalid.
+
+    Empty values of reserved parameters count as absent (an HTML form sends them);
+    parameters in ``ignore`` belong to the endpoint (``since``, ``format``...), not the view.
+    """
+    label_names = tuple(labels)
+    skip = set(ignore)
+    chosen_metrics: list[str] = []
+    filters: dict[str, set[str]] = {}
+    single: dict[str, str] = {}
+    for key, value in pairs:
+        if key in skip:
+            continue
+        if key == "metric":
+            if value == "":
+                continue
+            if value not in metrics:
+                raise ViewError("metric", f"{value!r} is not a metric of this dataset; "
+                                          f"metrics are {_names(metrics)}")
+            if value not in chosen_metrics:
+                chosen_metrics.append(value)
+        elif key in SINGLE:
+            if value == "":
+                continue
+            if key in single and single[key] != value:
+                raise ViewError(key, "given more than once with different values")
+            single[key] = value
+        elif key in label_names:
+            filters.setdefault(key, set()).add(value)
+        else:
+            raise ViewError(key, f"unknown parameter; this dataset's labels are "
+                                 f"{_names(label_names)}, and the view's parameters are "
+                                 f"{', '.join(sorted(RESERVED))}")
+    window = _choice("window", single.get("window", "all"), tuple(WINDOWS))
+    start = parse_instant("start", single["start"]) if "start" in single else None
+    end = parse_instant("end", single["end"]) if "end" in single else None
+    if start is not None and end is not None and start > end:
+        raise ViewError("start", f"start ({single['start']}) is after end ({single['end']})")
+    agg = _choice("agg", single.get("agg", "auto"), AGGREGATIONS)
+    bucket = _choice("bucket", single.get("bucket", "auto"), tuple(BUCKETS))
+    by = single.get("by")
+    if by is not None and by not in label_names:
+        raise ViewError("by", f"{by!r} is not a label of this dataset; labels are "
+                              f"{_names(label_names)}")
+    page_text = single.get("page", "1")
+    if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
+        raise ViewError("page", f"{page_text!r} is not a page number (1, 2, 3...)")
+    if not chosen_metrics and metrics:
+        chosen_metrics = [metrics[0]]
+    return View(
+        metrics=tuple(sorted(chosen_metrics)),
+        filters=tuple((name, tuple(sorted(filters[name]))) for name in sorted(filters)),
+        window=window,
+        start=start,
+        end=end,
+        agg=agg,
+        bucket=bucket if agg != "raw" else "auto",
+        by=by,
+        page=int(page_text),
+    )
+

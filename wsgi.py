@@ -1,0 +1,16 @@
+"""Run realtime-dash with eventlet: ``python wsgi.py`` (settings from DASH_* variables)."""
+import warnings
+
+# eventlet warns that it is deprecated on import; that one warning is known, others still show.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+from app import create_app  # noqa: E402
+
+app = create_app({"ASYNC_MODE": "eventlet"})
+
+if __name__ == "__main__":
+    app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
+                                   log_output=app.config["DEBUG"])
