@@ -1,0 +1,143 @@
+"""HTTP: pages, fragments, the JSON API and its error codes, configuration layers."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import from_environment
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json["status"] == "ok"
+    assert response.json["datasets"] == 1
+
+
+def test_api_datasets_describes_each_dataset(client: FlaskClient) -> None:
+    [hosts] = client.get("/api/datasets").json
+    assert hosts["name"] == "hosts"
+    assert hosts["rows"] == 12  # 6 rows x 2 metrics
+    assert hosts["metrics"] == ["cpu", "mem"]
+    assert hosts["labels"] == {"host": ["web-1", "web-2"], "region": ["eu", "us"]}
+    assert hosts["start"] == "2024-05-01T00:00:00Z"
+    assert hosts["end"] == "2024-05-01T00:02:00Z"
+    assert hosts["version"] >= 1 and hosts["epoch"]
+
+
+def test_api_figure_is_plotly_json_for_the_view(client: FlaskClient) -> None:
+    body = client.get("/api/d/hosts/figure?by=host&metric=mem").json
+    assert body["dataset"] == "hosts"
+    assert body["query"] == "metric=mem&by=host"
+    assert [t["name"] for t in body["figure"]["data"]] == ["web-1", "web-2"]
+    assert [t["y"] for t in body["figure"]["data"]] == [[50, 51, 52], [60, 61, 62]]
+    assert body["figure"]["layout"]["xaxis"]["type"] == "date"
+
+
+def test_api_figure_is_built_once_per_version(client: FlaskClient, state: Any) -> None:
+    client.get("/api/d/hosts/figure?metric=cpu")
+    builds = state.live.builds
+    client.get("/api/d/hosts/figure?window=all&metric=cpu&agg=auto")
+    assert state.live.builds == builds
+
+
+@pytest.mark.parametrize("url, status, error", [
+    ("/api/d/nope/figure", 404, "unknown dataset 'nope'"),
+    ("/api/d/hosts/figure?window=3h", 400, "window: '3h' is not one of 5m, 15m, 1h"),
+    ("/api/d/hosts/figure?agg=median", 400, "agg: 'median' is not one of auto, raw, mean"),
+    ("/api/d/hosts/figure?colour=red", 400, "colour: unknown parameter; this dataset's labels"
+                                            " are host, region"),
+    ("/api/d/hosts/figure?metric=disk", 400, "metric: 'disk' is not a metric of this dataset;"
+                                             " metrics are cpu, mem"),
+    ("/api/d/hosts/figure?start=2024-05-02&end=2024-05-01", 400, "start: start (2024-05-02)"
+                                                                 " is after end"),
+    ("/api/d/hosts/figure?by=zone", 400, "by: 'zone' is not a label"),
+])
+def test_api_errors_are_json_and_name_the_problem(client: FlaskClient, url: str, status: int,
+                                                 error: str) -> None:
+    response = client.get(url)
+    assert response.status_code == status
+    assert response.is_json
+    assert error in response.json["error"]
+
+
+def test_index_lists_datasets_and_file_errors(client: FlaskClient, write_csv: Any,
+                                              state: Any) -> None:
+    write_csv("broken", "name,colour\nbob,red\n")
+    state.folder.scan()
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/d/hosts"' in html
+    assert "cpu, mem" in html
+    assert "no timestamp column" in html
+
+
+def test_index_fragment_for_htmx(client: FlaskClient) -> None:
+    response = client.get("/", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and 'href="/d/hosts"' in html
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_view_page_has_controls_chart_and_vendored_scripts(client: FlaskClient) -> None:
+    response = client.get("/d/hosts?host=web-1&by=region")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<form id="controls"' in html and 'method="get"' in html
+    assert 'data-query="metric=cpu&amp;host=web-1&amp;by=region"' in html
+    assert '<input type="hidden" name="host" value="web-1">' in html
+    for script in ("vendor/htmx-2.0.11.min.js", "vendor/socket.io-4.8.3.min.js",
+                   "vendor/plotly-basic-4.1.1.min.js", "dash.js"):
+        assert f'src="/static/{script}"' in html
+    assert "cdn" not in html.lower()
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_view_fragments_for_htmx_have_no_page_around_them(client: FlaskClient) -> None:
+    html = client.get("/d/hosts?by=host", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in html
+    assert '<form id="controls"' in html and 'id="chart"' in html
+
+
+def test_bad_parameter_page_is_400_with_the_message_and_the_controls(
+        client: FlaskClient) -> None:
+    response = client.get("/d/hosts?window=3h")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "<strong>window</strong>: &#39;3h&#39; is not one of 5m, 15m, 1h" in html
+    assert '<form id="controls"' in html
+
+
+def test_unknown_dataset_page_is_404(client: FlaskClient) -> None:
+    response = client.get("/d/nope")
+    assert response.status_code == 404
+    assert "No dataset called" in response.get_data(as_text=True)
+
+
+def test_a_file_dropped_in_later_appears_on_the_next_scan(
+        client: FlaskClient, write_csv: Any, state: Any) -> None:
+    write_csv("later", "time,temp\n2024-01-01 00:00,1.5\n2024-01-01 01:00,2.5\n")
+    assert state.folder.scan() == {"later"}
+    assert client.get("/api/d/later/figure").json["figure"]["data"][0]["y"] == [1.5, 2.5]
+
+
+def test_secret_key_is_required_outside_debug_and_testing(data_dir: Any) -> None:
+    with pytest.raises(RuntimeError, match="DASH_SECRET_KEY"):
+        create_app({"DATA_DIR": str(data_dir), "BACKGROUND": False})
+
+
+def test_config_layers_env_then_mapping(monkeypatch: pytest.MonkeyPatch, data_dir: Any) -> None:
+    monkeypatch.setenv("DASH_TABLE_PAGE_SIZE", "7")
+    monkeypatch.setenv("DASH_ALLOWED_ORIGINS", "https://a.example, https://b.example/")
+    app = create_app({"TESTING": True, "DATA_DIR": str(data_dir), "BACKGROUND": False,
+                      "AUTO_MAX_POINTS": 9})
+    assert app.config["TABLE_PAGE_SIZE"] == 7
+    assert app.config["ALLOWED_ORIGINS"] == ("https://a.example", "https://b.example")
+    assert app.config["AUTO_MAX_POINTS"] == 9
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="DASH_PORT='http' is not valid"):
+        from_environment({"DASH_PORT": "http"})

@@ -1,0 +1,134 @@
+"""Socket.IO: subscribe/ack/update_chart, rooms per canonical view, one build per change, origins."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from flask import Flask
+from flask_socketio import SocketIOTestClient
+
+from app import create_app
+from app.schema import Batch
+from app.state import Dash
+
+
+def updates(client: SocketIOTestClient) -> list[dict[str, Any]]:
+    """The update_chart payloads received since the last call."""
+    return [m["args"][0] for m in client.get_received() if m["name"] == "update_chart"]
+
+
+def new_client(app: Flask) -> SocketIOTestClient:
+    return app.extensions["socketio"].test_client(app)
+
+
+def one_point(ts: str, cpu: float, host: str = "web-1", region: str = "eu") -> Batch:
+    return Batch(np.array([np.datetime64(ts, "ns").astype(np.int64)]), np.array(["cpu"], object),
+                 np.array([cpu]), {"host": np.array([host], object),
+                                   "region": np.array([region], object)})
+
+
+def test_subscribe_acks_with_canonical_query_and_sends_the_figure(
+        socket_client: SocketIOTestClient) -> None:
+    ack = socket_client.emit("subscribe", {"dataset": "hosts", "query": "host=web-1&window=all"},
+                             callback=True)
+    assert ack["ok"] is True
+    assert ack["query"] == "metric=cpu&host=web-1"
+    [payload] = updates(socket_client)
+    assert payload["dataset"] == "hosts"
+    assert payload["query"] == ack["query"]
+    assert (payload["version"], payload["epoch"]) == (ack["version"], ack["epoch"])
+    [trace] = payload["figure"]["data"]
+    assert trace["y"] == [10.0, 11.0, 12.0]
+    assert trace["x"][0] == 1714521600000  # 2024-05-01T00:00:00Z in ms
+    assert payload["figure"]["layout"]["xaxis"]["type"] == "date"
+
+
+@pytest.mark.parametrize("message, error", [
+    ({"dataset": "nope", "query": ""}, "unknown dataset 'nope'"),
+    ({"dataset": "hosts", "query": "window=3h"}, "window: '3h' is not one of"),
+    ({"dataset": "hosts", "query": "colour=red"}, "colour: unknown parameter"),
+    ({"dataset": 5, "query": ""}, "'dataset' must be a string"),
+    ("hosts", "expected an object"),
+])
+def test_subscribe_refuses_bad_requests_with_a_message(
+        socket_client: SocketIOTestClient, message: Any, error: str) -> None:
+    ack = socket_client.emit("subscribe", message, callback=True)
+    assert ack["ok"] is False
+    assert error in ack["error"]
+    assert updates(socket_client) == []
+
+
+def test_equivalent_queries_share_one_room(app: Flask, state: Dash) -> None:
+    first, second = new_client(app), new_client(app)
+    a = first.emit("subscribe", {"dataset": "hosts", "query": "host=web-1&metric=cpu"},
+                   callback=True)
+    b = second.emit("subscribe", {"dataset": "hosts",
+                                  "query": "agg=auto&metric=cpu&window=all&host=web-1&page=1"},
+                    callback=True)
+    assert a["query"] == b["query"]
+    assert list(state.live.rooms) == ["hosts?metric=cpu&host=web-1"]
+    assert len(state.live.rooms["hosts?metric=cpu&host=web-1"].sids) == 2
+
+
+def test_a_change_is_computed_once_per_view_and_pushed_to_every_watcher(
+        app: Flask, state: Dash) -> None:
+    same_a, same_b, other = new_client(app), new_client(app), new_client(app)
+    same_a.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu"}, callback=True)
+    same_b.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&window=all"},
+                callback=True)
+    other.emit("subscribe", {"dataset": "hosts", "query": "by=host"}, callback=True)
+    for c in (same_a, same_b, other):
+        updates(c)  # drop the initial figures
+    builds = state.live.builds
+
+    version = state.store.append("hosts", one_point("2024-05-01T00:03:00", 99.0))
+
+    assert state.live.builds == builds + 2  # two views, three watchers
+    for c in (same_a, same_b, other):
+        [payload] = updates(c)
+        assert payload["version"] == version
+    assert updates(same_a) == []  # nothing more arrives
+
+
+def test_unsubscribe_stops_updates(socket_client: SocketIOTestClient, state: Dash) -> None:
+    socket_client.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)
+    assert socket_client.emit("unsubscribe", {"dataset": "hosts", "query": "metric=cpu"},
+                              callback=True) == {"ok": True}
+    updates(socket_client)
+    state.store.append("hosts", one_point("2024-05-01T00:03:00", 99.0))
+    assert updates(socket_client) == []
+    assert state.live.rooms == {}
+
+
+def test_disconnect_forgets_the_socket(socket_client: SocketIOTestClient, state: Dash) -> None:
+    socket_client.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)
+    socket_client.disconnect()
+    assert state.live.rooms == {} and state.live.clients == 0
+
+
+def test_refresh_data_reloads_from_disk_and_pushes_a_new_epoch(
+        socket_client: SocketIOTestClient, state: Dash, write_csv: Any) -> None:
+    ack = socket_client.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)
+    updates(socket_client)
+    write_csv("hosts", "timestamp,cpu\n2024-06-01T00:00:00Z,5\n")
+    answer = socket_client.emit("refresh_data", {"dataset": "hosts"}, callback=True)
+    assert answer["ok"] is True and answer["epoch"] != ack["epoch"]
+    [payload] = updates(socket_client)
+    assert payload["epoch"] == answer["epoch"]
+    assert payload["figure"]["data"][0]["y"] == [5.0]
+
+
+@pytest.mark.parametrize("origin, allowed, status", [
+    (None, (), 200),  # not a browser
+    ("http://localhost", (), 200),  # the page's own origin
+    ("http://evil.example", (), 400),
+    ("http://evil.example", ("http://evil.example",), 200),
+    ("http://other.example", ("http://evil.example",), 400),
+])
+def test_socket_origins(app_config: dict[str, Any], origin: str | None,
+                        allowed: tuple[str, ...], status: int) -> None:
+    app = create_app({**app_config, "ALLOWED_ORIGINS": allowed})
+    headers = {"Origin": origin} if origin else {}
+    response = app.test_client().get("/socket.io/?EIO=4&transport=polling", headers=headers)
+    assert response.status_code == status
