@@ -100,7 +100,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     compute = partial(charts.build, auto_max_points=settings["AUTO_MAX_POINTS"],
                       raw_max_points=settings["RAW_MAX_POINTS"])
     live = Live(socketio, store, compute, settings["MAX_UPDATES_PER_SECOND"])
-    state = Dash(store=store, folder=folder, live=live, demo=None)
+    state = Dash(store=store, folder=folder, live=live, demo=None,
+                 auto_max_points=settings["AUTO_MAX_POINTS"],
+                 raw_max_points=settings["RAW_MAX_POINTS"])
     app.extensions["dash"] = state
 
     from . import api, routes, sockets

@@ -4,9 +4,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, stream_with_context
 from werkzeug.exceptions import HTTPException
 
+from . import browse
 from .charts import dumps
 from .state import dash
 from .store import UnknownDataset
@@ -14,6 +15,7 @@ from .views import ViewError
 
 bp = Blueprint("api", __name__)
 STARTED = time.time()
+EXPORT_TYPES = {"csv": "text/csv", "json": "application/json"}
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -50,6 +52,27 @@ def figure(name: str) -> Response:
     """The view's Plotly figure with its version and epoch."""
     _, _, view = dash().view(name, request.args.items(multi=True))
     return json_response(dash().live.payload(name, view))
+
+
+@bp.get("/api/d/<name>/rows")
+def rows(name: str) -> Response:
+    """Every row of the view (aggregated rows when it aggregates) as CSV or JSON."""
+    fmt = request.args.get("format", "csv")
+    if fmt not in EXPORT_TYPES:
+        raise ViewError("format", f"{fmt!r} is not one of csv, json")
+    state = dash()
+    _, snap, view = state.view(name, request.args.items(multi=True), ignore=("format",))
+    sel, result = state.analyse(snap, view)
+    table = browse.rows(snap, view, sel, result)
+    if fmt == "csv":
+        body = browse.csv_chunks(table)
+    else:
+        body = browse.json_chunks(table, {"dataset": name, "query": view.at_page(1).query,
+                                          "version": snap.version, "epoch": snap.epoch})
+    response = Response(stream_with_context(body), mimetype=EXPORT_TYPES[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    response.headers["X-Dash-Version"] = str(snap.version)
+    return response
 
 
 @bp.get("/healthz")

@@ -51,7 +51,8 @@ class Result:
         return BUCKET_NAMES.get(self.bucket_ns, f"{self.bucket_ns // SECOND}s")
 
 
-def _codes(values: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
+def codes_of(values: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
+    """Codes of the ``wanted`` values among ``values`` (values not present are left out)."""
     index = {v: i for i, v in enumerate(values)}
     return np.array([index[w] for w in wanted if w in index], dtype=np.int32)
 
@@ -62,17 +63,23 @@ def _member(column: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.isin(column, codes)
 
 
-def select(snap: Snapshot, view: View) -> Selection:
-    """Rows of ``view`` in ``snap``: a searchsorted time slice, then code filters on it only."""
+def time_slice(snap: Snapshot, view: View) -> slice:
+    """The rows inside the view's time range, found by binary search on the sorted times."""
     n = len(snap)
     lo, hi = view.time_range(int(snap.ts[-1]) if n else None)
     i0 = int(np.searchsorted(snap.ts, lo, "left")) if lo is not None else 0
     i1 = int(np.searchsorted(snap.ts, hi, "right")) if hi is not None else n
-    metric_codes = _codes(snap.metrics, view.metrics)
-    part = slice(i0, max(i0, i1))
+    return slice(i0, max(i0, i1))
+
+
+def select(snap: Snapshot, view: View) -> Selection:
+    """Rows of ``view`` in ``snap``: a searchsorted time slice, then code filters on it only."""
+    part = time_slice(snap, view)
+    i0 = part.start
+    metric_codes = codes_of(snap.metrics, view.metrics)
     mask = _member(snap.metric[part], metric_codes)
     for label, values in view.filters:
-        mask &= _member(snap.labels[label][part], _codes(snap.label_values[label], values))
+        mask &= _member(snap.labels[label][part], codes_of(snap.label_values[label], values))
     rows = i0 + np.flatnonzero(mask)
     # Trace number = metric position x split value, numbered in a stable order.
     metric_pos = np.full(len(snap.metrics), -1, dtype=np.int64)
@@ -116,9 +123,12 @@ def aggregate(ts: np.ndarray, values: np.ndarray, group: np.ndarray, bucket_ns: 
     bucket = ts // bucket_ns
     if agg in PERCENTILES:
         order = np.lexsort((values, bucket, group))
+        g, b, v = group[order], bucket[order], values[order]
+    elif len(group) and group.min() == group.max():
+        g, b, v = group, bucket, values  # one trace: already in time order
     else:
         order = np.argsort(group, kind="stable")  # ts is sorted, so buckets stay sorted
-    g, b, v = group[order], bucket[order], values[order]
+        g, b, v = group[order], bucket[order], values[order]
     starts = _segments([g, b])
     counts = np.diff(np.append(starts, len(v)))
     if agg == "count":
@@ -162,9 +172,10 @@ def _raw_fits(ts: np.ndarray, group: np.ndarray, n_traces: int, max_points: int)
 
 
 def run(snap: Snapshot, view: View, auto_max_points: int = 5000,
-        raw_max_points: int = 50000) -> Result:
-    """Compute the traces of ``view`` over ``snap``."""
-    sel = select(snap, view)
+        raw_max_points: int = 50000, sel: Selection | None = None) -> Result:
+    """Compute the traces of ``view`` over ``snap`` (from ``sel`` if already selected)."""
+    if sel is None:
+        sel = select(snap, view)
     ts, values = snap.ts[sel.rows], snap.value[sel.rows]
     agg = view.agg
     if agg == "auto":

@@ -4,16 +4,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, Response, make_response, render_template, request
+from flask import Blueprint, Response, current_app, make_response, redirect, render_template, \
+    request, url_for
 from jinja2_fragments.flask import render_block, render_blocks
 
-from .state import dash
-from .store import UnknownDataset
-from .views import AGGREGATIONS, BUCKETS, WINDOWS, ViewError, format_instant, parse_view
+from . import browse, svg
+from .state import Dash, dash
+from .store import Snapshot, UnknownDataset
+from .views import AGGREGATIONS, BUCKETS, WINDOWS, View, ViewError, format_instant, parse_view
 
 bp = Blueprint("pages", __name__)
-# The blocks of view.html that an HTMX request gets back, in page order.
-FRAGMENTS = ["controls", "chart"]
+# The blocks of view.html that an HTMX request gets back; each swaps itself in by id.
+FRAGMENTS = ["controls", "meta", "facets", "stats", "table"]
 
 
 @bp.app_template_filter("isotime")
@@ -28,6 +30,32 @@ def isotime(seconds: float | None) -> str:
 def localinput(ns: int | None) -> str:
     """An instant as a ``datetime-local`` input value (UTC, no zone)."""
     return format_instant(ns)[:19] if ns is not None else ""
+
+
+@bp.app_template_filter("instant")
+def instant(ns: int | None) -> str:
+    """An instant for people: ``2024-05-01 12:00:00`` (UTC)."""
+    return format_instant(ns)[:19].replace("T", " ") if ns is not None else ""
+
+
+@bp.app_template_filter("number")
+def number(value: float | None) -> str:
+    """A value for people: up to 6 significant digits, no float noise."""
+    return "" if value is None else f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
+@bp.app_template_global("view_url")
+def view_url(name: str, view: View) -> str:
+    """The page URL of a view, with its canonical query."""
+    query_string = view.query
+    base = url_for("pages.view", name=name)
+    return f"{base}?{query_string}" if query_string else base
+
+
+@bp.app_template_global("export_url")
+def export_url(name: str, view: View, fmt: str) -> str:
+    """The export URL of a view's rows."""
+    return f"{url_for('api.rows', name=name)}?{view.at_page(1).query}&format={fmt}"
 
 
 def is_htmx() -> bool:
@@ -55,31 +83,51 @@ def index() -> Response:
     return _vary(make_response(render_template("index.html", **context)))
 
 
+def browse_context(state: Dash, snap: Snapshot, view: View) -> dict[str, Any]:
+    """Facets, stats and one page of rows for a view, from a single selection."""
+    sel, result = state.analyse(snap, view)
+    table = browse.rows(snap, view, sel, result)
+    size = current_app.config["TABLE_PAGE_SIZE"]
+    return {
+        "facets": browse.facets(snap, view),
+        "stats": browse.stats(snap, sel),
+        "table": table,
+        "page_rows": table.page(view.page, size),
+        "pages": table.pages(size),
+    }
+
+
 @bp.get("/d/<name>")
 def view(name: str) -> Response:
-    """A dataset's view page; a bad parameter gives 400 with the controls kept."""
+    """A dataset's view page (or its fragments for HTMX); a bad parameter is a 400 page."""
     state = dash()
     dataset = state.store.get(name)
-    status = 200
-    error: ViewError | None = None
-    try:
-        _, _, current = state.view(name, request.args.items(multi=True))
-    except ViewError as exc:
-        error, status = exc, 400
-        current = parse_view((), tuple(dataset.metrics.values), dataset.label_names)
     context: dict[str, Any] = {
-        "name": name,
-        "view": current,
-        "error": error,
-        "metrics": tuple(dataset.metrics.values),
-        "labels": dataset.label_names,
-        "windows": tuple(WINDOWS),
-        "aggs": AGGREGATIONS,
-        "buckets": tuple(BUCKETS),
+        "name": name, "error": None, "oob": is_htmx(), "svg": None,
+        "facets": [], "stats": [], "table": None, "page_rows": [], "pages": 1,
+        "metrics": tuple(dataset.metrics.values), "labels": dataset.label_names,
+        "windows": tuple(WINDOWS), "aggs": AGGREGATIONS, "buckets": tuple(BUCKETS),
     }
-    if is_htmx():
-        body = render_blocks("view.html", FRAGMENTS, **context)
+    status = 200
+    try:
+        _, snap, current = state.view(name, request.args.items(multi=True))
+    except ViewError as exc:
+        context["error"], status = exc, 400
+        current = parse_view((), context["metrics"], context["labels"])
     else:
-        body = render_template("view.html", **context)
-    return _vary(make_response(body, status))
-
+        canonical = view_url(name, current)
+        if request.query_string and request.full_path.rstrip("?") != canonical and \
+                not is_htmx():
+            return _vary(redirect(canonical, 302))  # one URL per view: bookmarks and rooms agree
+        context.update(browse_context(state, snap, current))
+        if not is_htmx():
+            figure = state.live.payload(name, current)["figure"]
+            context["svg"] = svg.render(figure, f"{name}: {', '.join(current.metrics)}")
+    context["view"] = current
+    if is_htmx():
+        response = make_response(render_blocks("view.html", FRAGMENTS, **context), status)
+        if status == 200:
+            response.headers["HX-Push-Url"] = view_url(name, current)
+    else:
+        response = make_response(render_template("view.html", **context), status)
+    return _vary(response)

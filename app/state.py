@@ -10,6 +10,7 @@ from flask import current_app
 from .demo import Demo
 from .files import DataFolder
 from .live import Live
+from .query import Result, Selection, run, select
 from .store import Dataset, Snapshot, Store
 from .views import View, format_instant, parse_view
 
@@ -22,6 +23,8 @@ class Dash:
     folder: DataFolder
     live: Live
     demo: Demo | None
+    auto_max_points: int = 5000
+    raw_max_points: int = 50000
 
     def view(self, name: str, pairs: Iterable[tuple[str, str]],
              ignore: Iterable[str] = ()) -> tuple[Dataset, Snapshot, View]:
@@ -30,6 +33,11 @@ class Dash:
         snap = dataset.snapshot()
         view = parse_view(pairs, snap.metrics, dataset.label_names, ignore)
         return dataset, snap, view
+
+    def analyse(self, snap: Snapshot, view: View) -> tuple[Selection, Result]:
+        """The view's selected rows and its traces, for pages and exports."""
+        sel = select(snap, view)
+        return sel, run(snap, view, self.auto_max_points, self.raw_max_points, sel)
 
     def describe(self) -> list[dict[str, Any]]:
         """A summary of every dataset (and of files that failed to load)."""

@@ -72,6 +72,21 @@ class View:
         """The same view without what only the table uses (its page): the chart's identity."""
         return replace(self, page=1)
 
+    def toggled(self, label: str, value: str) -> View:
+        """This view with ``label=value`` added to or removed from its filters, on page 1."""
+        filters = dict(self.filters)
+        values = set(filters.get(label, ()))
+        values ^= {value}
+        if values:
+            filters[label] = tuple(sorted(values))
+        else:
+            filters.pop(label, None)
+        return replace(self, filters=tuple(sorted(filters.items())), page=1)
+
+    def at_page(self, page: int) -> View:
+        """This view showing table page ``page``."""
+        return replace(self, page=max(1, page))
+
     def filter_values(self, label: str) -> tuple[str, ...]:
         """The selected values of ``label`` (empty when it is not filtered)."""
         return dict(self.filters).get(label, ())
@@ -87,8 +102,11 @@ class View:
 
 
 def format_instant(ns: int) -> str:
-    """ISO-8601 in UTC with a ``Z``, as canonical queries spell instants."""
-    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "Z")
+    """ISO-8601 in UTC with a ``Z``, with only as many fraction digits as it needs."""
+    text = pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + "Z"
 
 
 def parse_instant(param: str, text: str) -> int:

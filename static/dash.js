@@ -4,6 +4,8 @@
   "use strict";
 
   const chartEl = () => document.getElementById("chart");
+  // The view the page shows; HTMX swaps this element when the view changes.
+  const metaEl = () => document.getElementById("view-meta");
   const statusEl = () => document.getElementById("live-status");
   let watching = null; // {dataset, query} this page is subscribed to
   let socket = null;
@@ -34,13 +36,14 @@
   }
 
   function subscribe() {
-    const el = chartEl();
-    if (!el || !socket || !socket.connected) return;
-    const wanted = {dataset: el.dataset.dataset, query: el.dataset.query};
-    if (watching && (watching.dataset !== wanted.dataset || watching.query !== wanted.query)) {
-      socket.emit("unsubscribe", watching);
-    }
+    const meta = metaEl();
+    if (!meta || !socket || !socket.connected) return;
+    const wanted = {dataset: meta.dataset.dataset, query: meta.dataset.query};
+    const same = watching && watching.dataset === wanted.dataset && watching.query === wanted.query;
+    if (same && watching.subscribed) return; // htmx swapped a fragment of the same view
+    if (watching && !same) socket.emit("unsubscribe", watching);
     watching = wanted;
+    watching.subscribed = true;
     socket.emit("subscribe", wanted, (ack) => {
       if (!ack || !ack.ok) {
         setStatus("error", "cannot watch this view: " + (ack ? ack.error : "no answer"));
@@ -49,11 +52,11 @@
   }
 
   function start() {
-    const el = chartEl();
-    if (!el || typeof window.io !== "function") return;
+    if (!chartEl() || typeof window.io !== "function") return;
     setStatus("connecting", "connecting…");
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
+      if (watching) watching.subscribed = false; // a new connection has no rooms yet
       setStatus("live", "live · " + transportName());
       socket.io.engine.on("upgrade", () => setStatus("live", "live · " + transportName()));
       subscribe();

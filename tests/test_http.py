@@ -82,7 +82,7 @@ def test_index_fragment_for_htmx(client: FlaskClient) -> None:
 
 
 def test_view_page_has_controls_chart_and_vendored_scripts(client: FlaskClient) -> None:
-    response = client.get("/d/hosts?host=web-1&by=region")
+    response = client.get("/d/hosts?metric=cpu&host=web-1&by=region")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert '<form id="controls"' in html and 'method="get"' in html
@@ -95,10 +95,23 @@ def test_view_page_has_controls_chart_and_vendored_scripts(client: FlaskClient) 
     assert "HX-Request" in response.headers["Vary"]
 
 
+def test_a_view_url_redirects_to_its_canonical_form(client: FlaskClient) -> None:
+    response = client.get("/d/hosts?by=region&start=&end=&host=web-1&window=all&agg=auto")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/d/hosts?metric=cpu&host=web-1&by=region"
+    assert client.get("/d/hosts").status_code == 200  # the bare URL is fine as it is
+
+
 def test_view_fragments_for_htmx_have_no_page_around_them(client: FlaskClient) -> None:
-    html = client.get("/d/hosts?by=host", headers={"HX-Request": "true"}).get_data(as_text=True)
+    response = client.get("/d/hosts?by=host", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
     assert "<html" not in html
-    assert '<form id="controls"' in html and 'id="chart"' in html
+    for fragment in ("controls", "view-meta", "facets", "stats", "table"):
+        assert f'id="{fragment}"' in html
+    assert html.count('hx-swap-oob="true"') == 5
+    assert 'id="chart"' not in html  # the live chart stays; it follows #view-meta
+    assert response.headers["HX-Push-Url"] == "/d/hosts?metric=cpu&by=host"
+    assert "HX-Request" in response.headers["Vary"]
 
 
 def test_bad_parameter_page_is_400_with_the_message_and_the_controls(

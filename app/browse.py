@@ -1,0 +1,203 @@
+"""What the view page shows beside the chart: facets, per-trace stats, the rows table."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .query import Result, Selection, aggregate, codes_of, time_slice
+from .store import Snapshot
+from .views import View, format_instant
+
+# Above this many traces, stats sort once instead of one pass per trace.
+PER_TRACE_PASSES = 16
+FACET_LIMIT = 30
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    """One value of a label, its point count, and whether the view filters on it."""
+
+    value: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A label's values, most frequent first (at most ``FACET_LIMIT`` shown)."""
+
+    label: str
+    values: tuple[FacetValue, ...]
+    hidden: int  # values with points that did not make the cut
+
+
+def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
+    """Counts per label value in the view's time range and metrics.
+
+    Each label is counted under the view's filters on the *other* labels, so a
+    user can add a second value of a label already filtered (as faceted search does).
+    """
+    part = time_slice(snap, view)
+    base = np.isin(snap.metric[part], codes_of(snap.metrics, view.metrics))
+    masks = {label: np.isin(snap.labels[label][part], codes_of(snap.label_values[label], values))
+             for label, values in view.filters}
+    out = []
+    for label, names in snap.label_values.items():
+        mask = base.copy()
+        for other, other_mask in masks.items():
+            if other != label:
+                mask &= other_mask
+        counts = np.bincount(snap.labels[label][part][mask] + 1, minlength=len(names) + 1)[1:]
+        selected = set(view.filter_values(label))
+        shown = [i for i in np.flatnonzero(counts)]
+        shown.sort(key=lambda i: (-counts[i], names[i]))
+        values = [FacetValue(names[i], int(counts[i]), names[i] in selected) for i in shown]
+        hidden = max(0, len(values) - limit)
+        values = values[:limit]
+        present = {v.value for v in values}
+        values += [FacetValue(v, 0 if v not in names else int(counts[names.index(v)]), True)
+                   for v in sorted(selected - present)]
+        out.append(Facet(label, tuple(values), hidden))
+    return out
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of one trace's raw points in the view."""
+
+    name: str
+    count: int
+    min: float | None
+    mean: float | None
+    max: float | None
+    last: float | None
+    last_at: int | None  # ns
+
+
+def stats(snap: Snapshot, sel: Selection) -> list[Stats]:
+    """Count, min, mean, max and last value per trace, over raw (not aggregated) points."""
+    values = snap.value[sel.rows]
+    n = len(sel.names)
+    if n == 0:
+        return []
+    counts = np.bincount(sel.group, minlength=n)
+    sums = np.bincount(sel.group, weights=values, minlength=n)
+    mins, maxs = np.full(n, np.nan), np.full(n, np.nan)
+    lasts = np.full(len(sel.names), -1, dtype=np.int64)
+    if n <= PER_TRACE_PASSES:
+        for g in range(n):
+            where = np.flatnonzero(sel.group == g)
+            if len(where):
+                mins[g], maxs[g] = values[where].min(), values[where].max()
+                lasts[g] = where[-1]
+    else:
+        order = np.argsort(sel.group, kind="stable")
+        g = sel.group[order]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        ends = np.r_[starts[1:], len(g)] - 1
+        mins[g[starts]] = np.minimum.reduceat(values[order], starts)
+        maxs[g[starts]] = np.maximum.reduceat(values[order], starts)
+        lasts[g[starts]] = order[ends]
+    out = []
+    for g, name in enumerate(sel.names):
+        if counts[g] == 0:
+            out.append(Stats(name, 0, None, None, None, None, None))
+            continue
+        last = int(lasts[g])
+        out.append(Stats(name, int(counts[g]), float(mins[g]), float(sums[g] / counts[g]),
+                         float(maxs[g]), float(values[last]), int(snap.ts[sel.rows[last]])))
+    return out
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The view's rows, newest first: raw points, or one row per trace and bucket."""
+
+    columns: tuple[str, ...]
+    total: int
+    _get: Any  # (start, stop) -> list of row tuples, newest first
+
+    def page(self, number: int, size: int) -> list[tuple[Any, ...]]:
+        """Rows of 1-based page ``number`` (never more than ``size``)."""
+        start = (number - 1) * size
+        return self._get(start, min(start + size, self.total)) if start < self.total else []
+
+    def pages(self, size: int) -> int:
+        """How many pages of ``size`` (at least 1)."""
+        return max(1, -(-self.total // size))
+
+    def chunks(self, size: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Every row, newest first, in chunks (for exports)."""
+        for start in range(0, self.total, size):
+            yield self._get(start, min(start + size, self.total))
+
+
+def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
+    """The rows behind the chart: raw points when it draws points, else aggregated buckets."""
+    labels = tuple(snap.label_values)
+    if result.agg == "raw":
+        newest_first = sel.rows[::-1]
+
+        def get_raw(start: int, stop: int) -> list[tuple[Any, ...]]:
+            idx = newest_first[start:stop]
+            label_cols = [[snap.label_values[name][c] if c >= 0 else "" for c in
+                           snap.labels[name][idx]] for name in labels]
+            return [(format_instant(int(t)), snap.metrics[m], float(v), *ls) for t, m, v, *ls in
+                    zip(snap.ts[idx], snap.metric[idx], snap.value[idx], *label_cols)]
+
+        return Rows(("timestamp", "metric", "value", *labels), len(newest_first), get_raw)
+
+    ts, values = snap.ts[sel.rows], snap.value[sel.rows]
+    assert result.bucket_ns is not None
+    group, starts, out = aggregate(ts, values, sel.group, result.bucket_ns, result.agg)
+    order = np.lexsort((group, -starts))  # newest bucket first, then trace order
+
+    def get_agg(start: int, stop: int) -> list[tuple[Any, ...]]:
+        idx = order[start:stop]
+        return [(format_instant(int(t)), sel.names[int(g)], float(v))
+                for t, g, v in zip(starts[idx], group[idx], out[idx])]
+
+    return Rows(("timestamp", "series", result.agg), len(order), get_agg)
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: Any) -> Any:
+    """A text cell a spreadsheet would execute, made inert with a leading quote."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+def csv_chunks(table: Rows) -> Iterator[str]:
+    """The rows as CSV text (header first), chunk by chunk, formulas neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([neutralise(c) for c in table.columns])
+    for chunk in table.chunks():
+        writer.writerows([neutralise(c) for c in row] for row in chunk)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def json_chunks(table: Rows, meta: dict[str, Any]) -> Iterator[bytes]:
+    """``{...meta, "columns": [...], "rows": [{column: value}, ...]}``, chunk by chunk."""
+    head = orjson.dumps({**meta, "columns": list(table.columns)})
+    yield head[:-1] + b',"rows":['
+    first = True
+    for chunk in table.chunks():
+        body = orjson.dumps([dict(zip(table.columns, row)) for row in chunk])[1:-1]
+        if body:
+            yield body if first else b"," + body
+            first = False
+    yield b"]}"
