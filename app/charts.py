@@ -21,9 +21,14 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
+def plotly_text(text: str) -> str:
+    """Text for Plotly labels: it reads a few HTML tags in them, so data must not carry any."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def axis_title(view: View, result: Result) -> str:
     """The y axis title: metrics, and the aggregation with its bucket when there is one."""
-    title = ", ".join(view.metrics) or "value"
+    title = plotly_text(", ".join(view.metrics) or "value")
     if result.agg != "raw":
         title = f"{AGG_LABELS[result.agg]}({title}) per {result.bucket}"
     return title
@@ -36,13 +41,13 @@ def figure(dataset: str, view: View, result: Result) -> dict[str, Any]:
         data.append({
             "type": "scatter",
             "mode": "lines+markers" if len(trace.x) < MARKERS_BELOW else "lines",
-            "name": trace.name,
+            "name": plotly_text(trace.name),
             # Plotly reads numbers on a date axis as ms since the epoch, in UTC.
             "x": trace.x // NS_PER_MS,
             "y": trace.y,
         })
     layout: dict[str, Any] = {
-        "title": {"text": f"{dataset}: {axis_title(view, result)}"},
+        "title": {"text": f"{plotly_text(dataset)}: {axis_title(view, result)}"},
         "xaxis": {"type": "date", "title": {"text": "time (UTC)"}},
         "yaxis": {"title": {"text": axis_title(view, result)}, "rangemode": "normal"},
         "showlegend": len(data) > 1,

@@ -1,0 +1,240 @@
+"""Facets, stats, the rows table and exports, against pandas references; escaping of data."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pandas as pd
+import pytest
+from flask.testing import FlaskClient
+
+from app import browse, query
+from app.schema import Schema, to_batch
+from app.store import Dataset, Snapshot
+from app.views import parse_view
+
+HOSTS = ["web-1", "web-2", "web-3"]
+REGION = {"web-1": "eu", "web-2": "eu", "web-3": "us"}
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """600 seconds x 3 hosts, wide, with cpu and mem; web-3 misses every 7th second of cpu."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for second in range(600):
+        for host in HOSTS:
+            cpu = float(rng.normal(50, 10)) if not (host == "web-3" and second % 7 == 0) else None
+            rows.append({"timestamp": pd.Timestamp("2024-05-01", tz="UTC")
+                         + pd.Timedelta(seconds=second), "cpu": cpu,
+                         "mem": float(rng.normal(30, 3)), "host": host, "region": REGION[host]})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def snap(frame: pd.DataFrame) -> Snapshot:
+    schema = Schema("timestamp", "wide", ("cpu", "mem"), ("host", "region"))
+    dataset = Dataset("hosts", schema)
+    text = frame.assign(timestamp=frame.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    dataset.append(to_batch(text, schema))
+    return dataset.snapshot()
+
+
+def view_of(snap: Snapshot, query_string: str) -> Any:
+    return parse_view(parse_qsl(query_string), snap.metrics, snap.label_values)
+
+
+def reference(frame: pd.DataFrame, metric: str, window_s: int | None = None,
+              **filters: list[str]) -> pd.DataFrame:
+    """The view's points by the obvious pandas route."""
+    long = frame.dropna(subset=[metric])
+    if window_s is not None:
+        long = long[long.timestamp >= frame.timestamp.max() - pd.Timedelta(seconds=window_s)]
+    for label, values in filters.items():
+        long = long[long[label].isin(values)]
+    return long
+
+
+@pytest.mark.parametrize("query_string, metric, window, filters", [
+    ("metric=cpu", "cpu", None, {}),
+    ("metric=mem&window=5m", "mem", 300, {}),
+    ("metric=cpu&region=eu", "cpu", None, {"region": ["eu"]}),
+    ("metric=cpu&host=web-1&host=web-3", "cpu", None, {"host": ["web-1", "web-3"]}),
+])
+def test_facet_counts_match_pandas(snap: Snapshot, frame: pd.DataFrame, query_string: str,
+                                   metric: str, window: int | None,
+                                   filters: dict[str, list[str]]) -> None:
+    view = view_of(snap, query_string)
+    got = {f.label: {v.value: v.count for v in f.values} for f in browse.facets(snap, view)}
+    for label in ("host", "region"):
+        # A label's own filter does not narrow its own counts (so more values can be added).
+        others = {k: v for k, v in filters.items() if k != label}
+        expected = reference(frame, metric, window, **others)[label].value_counts().to_dict()
+        assert got[label] == expected
+
+
+def test_facets_mark_selected_values_and_keep_selected_values_with_no_points(
+        snap: Snapshot) -> None:
+    view = view_of(snap, "metric=cpu&host=web-2&host=nope")
+    [host, region] = browse.facets(snap, view)
+    assert [(v.value, v.selected) for v in host.values] == [
+        ("web-1", False), ("web-2", True), ("web-3", False), ("nope", True)]
+    assert host.values[-1].count == 0
+    assert [v.value for v in region.values] == ["eu"]  # only web-2's region has points
+
+
+@pytest.mark.parametrize("query_string, by", [("metric=cpu", None), ("metric=cpu&by=host", "host"),
+                                              ("metric=mem&by=region&window=5m", "region")])
+def test_stats_match_pandas(snap: Snapshot, frame: pd.DataFrame, query_string: str,
+                            by: str | None) -> None:
+    view = view_of(snap, query_string)
+    metric = view.metrics[0]
+    ref = reference(frame, metric, 300 if "window" in query_string else None)
+    groups = ref.groupby(by) if by else [(metric, ref)]
+    expected = {name: (len(g), g[metric].min(), g[metric].mean(), g[metric].max(),
+                       g[metric].iloc[-1]) for name, g in groups}
+    got = {s.name: (s.count, s.min, s.mean, s.max, s.last)
+           for s in browse.stats(snap, query.select(snap, view))}
+    assert got.keys() == expected.keys()
+    for name in got:
+        assert got[name] == pytest.approx(expected[name])
+
+
+def test_stats_of_many_traces_use_the_sorted_path_and_agree(snap: Snapshot, monkeypatch: Any,
+                                                            ) -> None:
+    view = view_of(snap, "metric=cpu&metric=mem&by=host")
+    sel = query.select(snap, view)
+    per_trace = browse.stats(snap, sel)
+    monkeypatch.setattr(browse, "PER_TRACE_PASSES", 0)
+    assert browse.stats(snap, sel) == per_trace
+
+
+def test_raw_rows_are_newest_first_and_paginated(snap: Snapshot, frame: pd.DataFrame) -> None:
+    view = view_of(snap, "metric=cpu&host=web-1&agg=raw")
+    sel = query.select(snap, view)
+    table = browse.rows(snap, view, sel, query.run(snap, view, sel=sel))
+    ref = reference(frame, "cpu", host=["web-1"])
+    assert table.columns == ("timestamp", "metric", "value", "host", "region")
+    assert table.total == len(ref) and table.pages(50) == 12
+    first = table.page(1, 50)
+    assert len(first) == 50
+    assert first[0] == ("2024-05-01T00:09:59Z", "cpu", pytest.approx(ref.cpu.iloc[-1]),
+                        "web-1", "eu")
+    assert table.page(12, 50)[-1][0] == "2024-05-01T00:00:00Z"
+    assert len(table.page(12, 50)) == 0 or len(table.page(12, 50)) <= 50
+    assert table.page(13, 50) == []
+
+
+def test_aggregated_rows_match_pandas(snap: Snapshot, frame: pd.DataFrame) -> None:
+    view = view_of(snap, "metric=cpu&agg=max&bucket=1m&by=region")
+    sel = query.select(snap, view)
+    table = browse.rows(snap, view, sel, query.run(snap, view, sel=sel))
+    assert table.columns == ("timestamp", "series", "max")
+    ref = reference(frame, "cpu")
+    expected = ref.groupby([ref.timestamp.dt.floor("1min"), "region"]).cpu.max()
+    got = [row for chunk in table.chunks(7) for row in chunk]
+    assert len(got) == len(expected) == 20
+    assert got[0][:2] == ("2024-05-01T00:09:00Z", "eu")
+    for ts, series, value in got:
+        assert value == pytest.approx(expected[(pd.Timestamp(ts), series)])
+
+
+@pytest.mark.parametrize("cell, safe", [
+    ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"),
+    ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("web-1", "web-1"),
+    (-5.0, -5.0), ("", ""),
+])
+def test_neutralise(cell: Any, safe: Any) -> None:
+    assert browse.neutralise(cell) == safe
+
+
+NASTY = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{7*7}}",
+         "=cmd|' /C calc'!A0"]
+
+
+@pytest.fixture
+def nasty_client(write_csv: Any, app_config: dict[str, Any]) -> FlaskClient:
+    from app import create_app
+    lines = ["timestamp,value,tag"] + [
+        f'2024-05-01T00:0{i}:00Z,{i},"{v.replace(chr(34), chr(34) * 2)}"'
+        for i, v in enumerate(NASTY)]
+    write_csv("nasty", "\n".join(lines) + "\n")
+    return create_app(app_config).test_client()
+
+
+def test_data_is_escaped_in_html_and_attributes(nasty_client: FlaskClient) -> None:
+    for url in ("/", "/d/nasty?metric=value&by=tag", "/d/nasty?metric=value&tag=%7B%7B7*7%7D%7D"):
+        response = nasty_client.get(url, follow_redirects=True)
+        assert response.status_code == 200, url
+        html = response.get_data(as_text=True)
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "49" not in html.replace("049", "")  # {{7*7}} is shown, never evaluated
+    html = nasty_client.get("/d/nasty?metric=value&by=tag").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "{{7*7}}" in html
+
+
+def test_data_is_escaped_in_json_and_chart_names(nasty_client: FlaskClient) -> None:
+    body = nasty_client.get("/api/d/nasty/figure?metric=value&by=tag").json
+    names = [t["name"] for t in body["figure"]["data"]]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in names  # Plotly reads names as HTML-ish
+    assert all("<" not in n for n in names)
+
+
+def test_csv_export_neutralises_formulas(nasty_client: FlaskClient) -> None:
+    response = nasty_client.get("/api/d/nasty/rows?metric=value&format=csv&agg=raw")
+    assert response.mimetype == "text/csv"
+    assert 'filename="nasty.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["timestamp", "metric", "value", "tag"]
+    assert rows[1] == ["2024-05-01T00:03:00Z", "value", "3.0", "'=cmd|' /C calc'!A0"]
+    assert [r[3] for r in rows[2:]] == ["{{7*7}}", '"><img src=x onerror=alert(1)>',
+                                        "<script>alert(1)</script>"]
+
+
+def test_json_export_has_every_row_of_the_view(client: FlaskClient) -> None:
+    response = client.get("/api/d/hosts/rows?metric=cpu&host=web-2&format=json&page=3")
+    body = json.loads(response.get_data())
+    assert body["query"] == "metric=cpu&host=web-2"
+    assert body["columns"] == ["timestamp", "metric", "value", "host", "region"]
+    assert [r["value"] for r in body["rows"]] == [22.0, 21.0, 20.0]
+    assert body["rows"][0] == {"timestamp": "2024-05-01T00:02:00Z", "metric": "cpu",
+                               "value": 22.0, "host": "web-2", "region": "us"}
+
+
+def test_export_format_is_validated(client: FlaskClient) -> None:
+    response = client.get("/api/d/hosts/rows?format=xlsx")
+    assert response.status_code == 400
+    assert response.json["error"] == "format: 'xlsx' is not one of csv, json"
+
+
+def test_page_never_renders_more_than_one_page_of_rows(client: FlaskClient, app: Any) -> None:
+    app.config["TABLE_PAGE_SIZE"] = 4
+    html = client.get("/d/hosts?metric=cpu&agg=raw").get_data(as_text=True)
+    table = html[html.index('id="table"'):]
+    assert table.count("<tr>") == 1 + 4  # header + one page
+    assert "page 1 of 2" in table and 'rel="next" href="/d/hosts?metric=cpu&amp;agg=raw&amp;page=2"' in table
+    html = client.get("/d/hosts?metric=cpu&agg=raw&page=2").get_data(as_text=True)
+    table = html[html.index('id="table"'):]
+    assert table.count("<tr>") == 1 + 2 and 'rel="prev"' in table
+
+
+def test_facet_links_toggle_filters(client: FlaskClient) -> None:
+    html = client.get("/d/hosts?metric=cpu&host=web-1").get_data(as_text=True)
+    facets = html[html.index('id="facets"'):html.index('id="stats"')]
+    assert 'href="/d/hosts?metric=cpu" aria-pressed="true">web-1</a>' in facets.replace("\n", "").replace("           ", " ")
+    assert 'href="/d/hosts?metric=cpu&amp;host=web-1&amp;host=web-2"' in facets
+
+
+def test_no_js_page_has_an_svg_chart_in_noscript(client: FlaskClient) -> None:
+    html = client.get("/d/hosts?metric=cpu&by=host").get_data(as_text=True)
+    noscript = html[html.index("<noscript>"):html.index("</noscript>")]
+    assert noscript.count('<polyline class="trace"') == 2
+    assert "<title>web-1</title>" in noscript and "<title>web-2</title>" in noscript
+    assert 'class="x-ticks"' in noscript and 'class="y-ticks"' in noscript
+    assert "00:01" in noscript  # a time tick
