@@ -10,12 +10,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .query import Result, Selection, aggregate, codes_of, time_slice
+from .query import Result, Selection, aggregate, codes_of, member, time_slice
 from .store import Snapshot
 from .views import View, format_instant
 
-# Above this many traces, stats sort once instead of one pass per trace.
-PER_TRACE_PASSES = 16
 FACET_LIMIT = 30
 
 
@@ -44,8 +42,8 @@ def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
     user can add a second value of a label already filtered (as faceted search does).
     """
     part = time_slice(snap, view)
-    base = np.isin(snap.metric[part], codes_of(snap.metrics, view.metrics))
-    masks = {label: np.isin(snap.labels[label][part], codes_of(snap.label_values[label], values))
+    base = member(snap.metric[part], codes_of(snap.metrics, view.metrics))
+    masks = {label: member(snap.labels[label][part], codes_of(snap.label_values[label], values))
              for label, values in view.filters}
     out = []
     for label, names in snap.label_values.items():
@@ -53,7 +51,9 @@ def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
         for other, other_mask in masks.items():
             if other != label:
                 mask &= other_mask
-        counts = np.bincount(snap.labels[label][part][mask] + 1, minlength=len(names) + 1)[1:]
+        # Weighting by the mask avoids copying the selected codes out first.
+        counts = np.bincount(snap.labels[label][part] + 1, weights=mask,
+                             minlength=len(names) + 1)[1:].astype(np.int64)
         selected = set(view.filter_values(label))
         shown = [i for i in np.flatnonzero(counts)]
         shown.sort(key=lambda i: (-counts[i], names[i]))
@@ -88,22 +88,15 @@ def stats(snap: Snapshot, sel: Selection) -> list[Stats]:
         return []
     counts = np.bincount(sel.group, minlength=n)
     sums = np.bincount(sel.group, weights=values, minlength=n)
-    mins, maxs = np.full(n, np.nan), np.full(n, np.nan)
-    lasts = np.full(len(sel.names), -1, dtype=np.int64)
-    if n <= PER_TRACE_PASSES:
-        for g in range(n):
-            where = np.flatnonzero(sel.group == g)
-            if len(where):
-                mins[g], maxs[g] = values[where].min(), values[where].max()
-                lasts[g] = where[-1]
+    lasts = np.full(n, -1, dtype=np.int64)  # rows are in time order: the last row is the newest
+    if n == 1 and len(values):
+        mins, maxs = np.array([values.min()]), np.array([values.max()])
+        lasts[0] = len(values) - 1
     else:
-        order = np.argsort(sel.group, kind="stable")
-        g = sel.group[order]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        ends = np.r_[starts[1:], len(g)] - 1
-        mins[g[starts]] = np.minimum.reduceat(values[order], starts)
-        maxs[g[starts]] = np.maximum.reduceat(values[order], starts)
-        lasts[g[starts]] = order[ends]
+        mins, maxs = np.full(n, np.inf), np.full(n, -np.inf)
+        np.minimum.at(mins, sel.group, values)
+        np.maximum.at(maxs, sel.group, values)
+        np.maximum.at(lasts, sel.group, np.arange(len(values)))
     out = []
     for g, name in enumerate(sel.names):
         if counts[g] == 0:

@@ -87,13 +87,17 @@ def test_facets_mark_selected_values_and_keep_selected_values_with_no_points(
     assert [v.value for v in region.values] == ["eu"]  # only web-2's region has points
 
 
-@pytest.mark.parametrize("query_string, by", [("metric=cpu", None), ("metric=cpu&by=host", "host"),
-                                              ("metric=mem&by=region&window=5m", "region")])
+@pytest.mark.parametrize("query_string, by, filters", [
+    ("metric=cpu", None, {}),
+    ("metric=cpu&by=host", "host", {}),
+    ("metric=cpu&by=host&host=web-3&host=web-1", "host", {"host": ["web-1", "web-3"]}),
+    ("metric=mem&by=region&window=5m", "region", {}),
+])
 def test_stats_match_pandas(snap: Snapshot, frame: pd.DataFrame, query_string: str,
-                            by: str | None) -> None:
+                            by: str | None, filters: dict[str, list[str]]) -> None:
     view = view_of(snap, query_string)
     metric = view.metrics[0]
-    ref = reference(frame, metric, 300 if "window" in query_string else None)
+    ref = reference(frame, metric, 300 if "window" in query_string else None, **filters)
     groups = ref.groupby(by) if by else [(metric, ref)]
     expected = {name: (len(g), g[metric].min(), g[metric].mean(), g[metric].max(),
                        g[metric].iloc[-1]) for name, g in groups}
@@ -102,15 +106,6 @@ def test_stats_match_pandas(snap: Snapshot, frame: pd.DataFrame, query_string: s
     assert got.keys() == expected.keys()
     for name in got:
         assert got[name] == pytest.approx(expected[name])
-
-
-def test_stats_of_many_traces_use_the_sorted_path_and_agree(snap: Snapshot, monkeypatch: Any,
-                                                            ) -> None:
-    view = view_of(snap, "metric=cpu&metric=mem&by=host")
-    sel = query.select(snap, view)
-    per_trace = browse.stats(snap, sel)
-    monkeypatch.setattr(browse, "PER_TRACE_PASSES", 0)
-    assert browse.stats(snap, sel) == per_trace
 
 
 def test_raw_rows_are_newest_first_and_paginated(snap: Snapshot, frame: pd.DataFrame) -> None:

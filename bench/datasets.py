@@ -1,0 +1,54 @@
+"""Synthetic datasets for the benchmarks: N points over hosts x regions, one point a second each."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from app.schema import Batch, Schema
+from app.store import Dataset
+
+SECOND = 1_000_000_000
+HOSTS = [f"web-{i}" for i in range(1, 21)]
+REGIONS = ["eu", "us", "ap", "sa"]
+METRICS = ["cpu", "mem", "latency_ms"]
+SCHEMA = Schema("timestamp", "long", (), ("host", "region"))
+START = 1_714_521_600 * SECOND  # 2024-05-01T00:00:00Z
+
+
+def columns(n: int, seed: int = 1) -> dict[str, np.ndarray]:
+    """Long-form columns of ``n`` points in time order."""
+    rng = np.random.default_rng(seed)
+    per_instant = len(HOSTS) * len(METRICS)
+    ts = START + (np.arange(n) // per_instant) * SECOND
+    host_idx = (np.arange(n) // len(METRICS)) % len(HOSTS)
+    return {
+        "ts": ts,
+        "metric": np.array(METRICS, dtype=object)[np.arange(n) % len(METRICS)],
+        "value": rng.normal(50, 10, n),
+        "host": np.array(HOSTS, dtype=object)[host_idx],
+        "region": np.array(REGIONS, dtype=object)[host_idx % len(REGIONS)],
+    }
+
+
+def dataset(n: int, retention: int = 0) -> Dataset:
+    """A store Dataset holding ``n`` points."""
+    cols = columns(n)
+    ds = Dataset("bench", SCHEMA, retention=retention)
+    step = 1_000_000
+    for i in range(0, n, step):
+        part = slice(i, i + step)
+        ds.append(Batch(cols["ts"][part], cols["metric"][part], cols["value"][part],
+                        {"host": cols["host"][part], "region": cols["region"][part]}))
+    return ds
+
+
+def frame(n: int) -> pd.DataFrame:
+    """The same points as a pandas DataFrame (what the naive way works on)."""
+    cols = columns(n)
+    return pd.DataFrame({
+        "timestamp": pd.to_datetime(cols["ts"], utc=True),
+        "metric": pd.Categorical(cols["metric"]),
+        "value": cols["value"],
+        "host": pd.Categorical(cols["host"]),
+        "region": pd.Categorical(cols["region"]),
+    })

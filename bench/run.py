@@ -1,0 +1,153 @@
+"""Benchmarks: ``.venv/bin/python -m bench.run [--quick]``; prints a Markdown table.
+
+Every case is timed several times in this one process and the median kept;
+ratios compare cases measured in the same run (these machines are noisy).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib.metadata import version
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pandas as pd
+
+from app import browse, charts, query
+from app.schema import Batch
+from app.views import parse_view
+from bench import datasets
+
+
+def median_ms(fn: Callable[[], Any], repeat: int = 7) -> float:
+    """Median wall time of ``fn`` in milliseconds (one warm-up call first)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def view_of(snap: Any, text: str) -> Any:
+    return parse_view(parse_qsl(text), snap.metrics, snap.label_values)
+
+
+def bench_figure(rows: list[tuple[str, ...]]) -> None:
+    """Figure for one 10k-point trace: ours (numpy + orjson) vs the tutorial's px.line().to_json()."""
+    import plotly.express as px
+
+    n = 10_000
+    ds = datasets.dataset(n * len(datasets.HOSTS) * len(datasets.METRICS))
+    snap = ds.snapshot()
+    view = view_of(snap, "metric=cpu&host=web-1&agg=raw")
+    sel = query.select(snap, view)
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(snap.ts[sel.rows], utc=True),
+                          "value": snap.value[sel.rows]})
+    assert len(frame) == n
+    ours = median_ms(lambda: charts.dumps(charts.build(snap, view)))
+    naive = median_ms(lambda: px.line(frame, x="timestamp", y="value").to_json(), repeat=3)
+    rows.append(("figure build + JSON, 10k points", f"{ours:.2f} ms", "px.line().to_json()",
+                 f"{naive:.1f} ms", f"{naive / ours:.0f}x"))
+
+
+def bench_query(rows: list[tuple[str, ...]], sizes: list[int]) -> None:
+    """Window + label filter + 1-minute p95: ours vs a pandas boolean mask over everything."""
+    for n in sizes:
+        ds = datasets.dataset(n)
+        snap = ds.snapshot()
+        frame = datasets.frame(n)
+        view = view_of(snap, "metric=cpu&host=web-3&window=1h&agg=p95&bucket=1m")
+
+        def naive() -> Any:
+            newest = frame.timestamp.iloc[-1]
+            mask = ((frame.timestamp >= newest - pd.Timedelta(hours=1))
+                    & (frame.metric == "cpu") & (frame.host == "web-3"))
+            part = frame[mask]
+            return part.groupby(part.timestamp.dt.floor("1min")).value.quantile(0.95)
+
+        ours = median_ms(lambda: query.run(snap, view))
+        slow = median_ms(naive, repeat=3)
+        expected = naive().to_numpy()
+        got = query.run(snap, view).traces[0].y
+        assert np.allclose(got, expected), "ours and pandas disagree"
+        rows.append((f"view query (1h, host filter, p95/1m), {n:,} rows", f"{ours:.2f} ms",
+                     "pandas boolean mask + groupby", f"{slow:.1f} ms", f"{slow / ours:.0f}x"))
+        del frame
+
+
+def bench_browse(rows: list[tuple[str, ...]], n: int) -> None:
+    """Facet counts + per-trace stats of a whole 1M-row dataset (the page's server work)."""
+    ds = datasets.dataset(n)
+    snap = ds.snapshot()
+    frame = datasets.frame(n)
+    for text in ("metric=cpu", "metric=cpu&by=host", "metric=cpu&region=eu"):
+        view = view_of(snap, text)
+        ours = median_ms(lambda: (browse.facets(snap, view),
+                                  browse.stats(snap, query.select(snap, view))))
+
+        def naive() -> Any:
+            part = frame[frame.metric == "cpu"]
+            if "region=eu" in text:
+                part = part[part.region == "eu"]
+            counts = [part[label].value_counts() for label in ("host", "region")]
+            key = part.host if "by=host" in text else part.metric
+            return counts, part.groupby(key, observed=True).value.agg(
+                ["count", "min", "mean", "max", "last"])
+
+        slow = median_ms(naive, repeat=3)
+        rows.append((f"facets + stats ({text}), {n:,} rows", f"{ours:.1f} ms",
+                     "pandas value_counts + groupby.agg", f"{slow:.1f} ms",
+                     f"{slow / ours:.1f}x"))
+
+
+def bench_append(rows: list[tuple[str, ...]]) -> None:
+    """Appending points to a 1M-point dataset: ours vs pd.concat of one row."""
+    ds = datasets.dataset(1_000_000)
+    frame = datasets.frame(1_000_000)
+    newest = int(ds.snapshot().ts[-1])
+    one = Batch(np.array([newest]), np.array(["cpu"], object), np.array([1.0]),
+                {"host": np.array(["web-1"], object), "region": np.array(["eu"], object)})
+    thousand = Batch(np.full(1000, newest), np.array(["cpu"] * 1000, object), np.ones(1000),
+                     {"host": np.array(["web-1"] * 1000, object),
+                      "region": np.array(["eu"] * 1000, object)})
+    per_point_1 = median_ms(lambda: ds.append(one), repeat=200) * 1000
+    per_point_k = median_ms(lambda: ds.append(thousand), repeat=50) * 1000 / 1000
+    row = frame.iloc[-1:]
+    concat = median_ms(lambda: pd.concat([frame, row], ignore_index=True), repeat=5) * 1000
+    rows.append(("append 1 point to 1M in memory", f"{per_point_1:.1f} µs",
+                 "pd.concat one row", f"{concat:.0f} µs", f"{concat / per_point_1:.0f}x"))
+    rows.append(("append in batches of 1,000, per point", f"{per_point_k:.2f} µs",
+                 "pd.concat one row", f"{concat:.0f} µs", f"{concat / per_point_k:.0f}x"))
+
+
+def main() -> None:
+    """Run every benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip the 10M-row cases")
+    args = parser.parse_args()
+    rows: list[tuple[str, ...]] = []
+    started = time.perf_counter()
+    bench_figure(rows)
+    bench_query(rows, [1_000_000] if args.quick else [1_000_000, 10_000_000])
+    bench_browse(rows, 1_000_000)
+    bench_append(rows)
+    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
+          f"{platform.python_version()} · numpy {version('numpy')} · pandas {version('pandas')}"
+          f" · plotly {version('plotly')} · {time.perf_counter() - started:.0f} s")
+    print("| case | ours (median) | baseline | baseline (median) | speed-up |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
