@@ -97,6 +97,17 @@ def browse_context(state: Dash, snap: Snapshot, view: View) -> dict[str, Any]:
     }
 
 
+def lenient_view(pairs: list[tuple[str, str]], metrics: tuple[str, ...],
+                 labels: tuple[str, ...]) -> View:
+    """The view without the parameters that are wrong, so the form keeps the user's choices."""
+    for _ in range(len(pairs) + 1):
+        try:
+            return parse_view(pairs, metrics, labels)
+        except ViewError as exc:
+            pairs = [(k, v) for k, v in pairs if k != exc.param]
+    return parse_view((), metrics, labels)
+
+
 @bp.get("/d/<name>")
 def view(name: str) -> Response:
     """A dataset's view page (or its fragments for HTMX); a bad parameter is a 400 page."""
@@ -113,7 +124,8 @@ def view(name: str) -> Response:
         _, snap, current = state.view(name, request.args.items(multi=True))
     except ViewError as exc:
         context["error"], status = exc, 400
-        current = parse_view((), context["metrics"], context["labels"])
+        current = lenient_view(list(request.args.items(multi=True)), context["metrics"],
+                               context["labels"])
     else:
         canonical = view_url(name, current)
         if request.query_string and request.full_path.rstrip("?") != canonical and \
@@ -125,9 +137,10 @@ def view(name: str) -> Response:
             context["svg"] = svg.render(figure, f"{name}: {', '.join(current.metrics)}")
     context["view"] = current
     if is_htmx():
-        response = make_response(render_blocks("view.html", FRAGMENTS, **context), status)
-        if status == 200:
-            response.headers["HX-Push-Url"] = view_url(name, current)
+        # On a mistake only the controls (with the message) change; the URL stays.
+        blocks = FRAGMENTS if status == 200 else ["controls"]
+        response = make_response(render_blocks("view.html", blocks, **context), status)
+        response.headers["HX-Push-Url"] = view_url(name, current) if status == 200 else "false"
     else:
         response = make_response(render_template("view.html", **context), status)
     return _vary(response)

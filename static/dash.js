@@ -38,6 +38,10 @@
   function subscribe() {
     const meta = metaEl();
     if (!meta || !socket || !socket.connected) return;
+    if (meta.dataset.error) {
+      setStatus("error", "fix the view's " + meta.dataset.error + " to see it live");
+      return;
+    }
     const wanted = {dataset: meta.dataset.dataset, query: meta.dataset.query};
     const same = watching && watching.dataset === wanted.dataset && watching.query === wanted.query;
     if (same && watching.subscribed) return; // htmx swapped a fragment of the same view

@@ -154,3 +154,21 @@ def test_config_layers_env_then_mapping(monkeypatch: pytest.MonkeyPatch, data_di
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ValueError, match="DASH_PORT='http' is not valid"):
         from_environment({"DASH_PORT": "http"})
+
+
+def test_bad_parameter_keeps_the_users_other_choices(client: FlaskClient) -> None:
+    html = client.get("/d/hosts?window=3h&by=host&agg=max").get_data(as_text=True)
+    assert "<strong>window</strong>" in html
+    assert "<option selected>host</option>" in html
+    assert "<option selected>max</option>" in html
+    assert 'data-error="window"' in html  # the live chart does not watch a broken view
+
+
+def test_bad_parameter_over_htmx_swaps_only_the_controls(client: FlaskClient) -> None:
+    response = client.get("/d/hosts?start=2024-05-02&end=2024-05-01",
+                          headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "<strong>start</strong>: start (2024-05-02) is after end" in html
+    assert 'id="controls"' in html and 'id="table"' not in html and 'id="facets"' not in html
+    assert response.headers["HX-Push-Url"] == "false"
