@@ -103,10 +103,10 @@ def select(snap: Snapshot, view: View) -> Selection:
     return Selection(rows, group, tuple(names))
 
 
-def choose_bucket(span_ns: int, max_points: int) -> int:
-    """The finest bucket that brings ``span_ns`` under ``max_points`` buckets."""
+def choose_bucket(first_ns: int, last_ns: int, max_points: int) -> int:
+    """The finest bucket that brings ``first_ns``..``last_ns`` under ``max_points`` buckets."""
     for bucket in AUTO_BUCKETS:
-        if span_ns // bucket + 1 <= max_points:
+        if last_ns // bucket - first_ns // bucket + 1 <= max_points:
             return bucket
     return AUTO_BUCKETS[-1]
 
@@ -221,7 +221,7 @@ def run(snap: Snapshot, view: View, auto_max_points: int = 5000,
         x, y, group = ts, values, sel.group
     else:
         bucket_ns = BUCKETS[view.bucket] or choose_bucket(
-            int(ts[-1] - ts[0]) if len(ts) else 0, auto_max_points)
+            int(ts[0]) if len(ts) else 0, int(ts[-1]) if len(ts) else 0, auto_max_points)
         group, x, y = aggregate(ts, values, sel.group, bucket_ns, agg)
     traces = _split(group, x, y, sel.names)
     truncated = any(len(t.x) > raw_max_points for t in traces)

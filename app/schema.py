@@ -61,10 +61,20 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
 def _to_utc_ns(parsed: pd.Series) -> np.ndarray:
-    """Datetime series (tz-aware UTC) -> int64 ns, NaT as ``NAT``."""
-    naive = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return naive.astype("datetime64[ns]").to_numpy().view("int64")
+    """Datetime series (tz-aware) -> int64 ns in UTC; NaT, and instants that int64 ns
+    cannot hold (before 1678 or after 2261), become ``NAT``."""
+    values = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    scale = UNIT_NS[np.datetime_data(values.dtype)[0]]
+    ticks = values.view("int64")
+    limit = np.iinfo(np.int64).max // scale
+    ok = ~np.isnat(values) & (ticks > -limit) & (ticks < limit)
+    out = np.full(len(ticks), NAT, dtype=np.int64)
+    out[ok] = ticks[ok] * scale
+    return out
 
 
 def parse_times(series: pd.Series, numeric: bool = False) -> np.ndarray:
@@ -131,7 +141,10 @@ def infer_schema(frame: pd.DataFrame) -> Schema:
     if "metric" in others and "value" in others:
         labels = tuple(c for c in others if c not in ("metric", "value"))
         return Schema(timestamp, "long", (), labels, numeric_time)
-    metrics = tuple(c for c in others if _is_numeric(frame[c]))
+    if frame.empty:
+        raise SchemaError("no rows yet: the header is there, the data is not")
+    # A column with no values at all says nothing: a label, not an empty metric.
+    metrics = tuple(c for c in others if _is_numeric(frame[c]) and frame[c].notna().any())
     if not metrics:
         raise SchemaError(
             "no numeric column to chart: add numeric columns (wide form) "

@@ -1,6 +1,7 @@
 """A view: the URL's query string parsed once, validated against an allow-list, canonicalised."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ BUCKETS: dict[str, int | None] = {
 SINGLE = ("window", "start", "end", "agg", "bucket", "by", "page")
 RESERVED = frozenset(("metric", *SINGLE))
 MAX_PAGE = 1_000_000
+PAGE = re.compile(r"[0-9]{1,7}")  # ASCII digits only: "²".isdigit() is True
 
 
 class ViewError(ValueError):
@@ -113,13 +115,13 @@ def parse_instant(param: str, text: str) -> int:
     """An ISO-8601 instant as ns since the epoch; naive means UTC."""
     try:
         stamp = pd.Timestamp(text.strip())
-    except (ValueError, TypeError, OverflowError):
-        stamp = None
-    if stamp is None or pd.isna(stamp) or not any(ch.isdigit() for ch in text):
-        raise ViewError(param, f"{text!r} is not an ISO-8601 instant "
-                               "(for example 2024-05-01T12:00:00Z)")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return int(stamp.as_unit("ns").value)
+        if pd.isna(stamp) or not any(ch.isdigit() for ch in text):
+            raise ValueError(text)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        return int(stamp.as_unit("ns").value)
+    except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
+        raise ViewError(param, f"{text!r} is not an ISO-8601 instant between the years 1678 "
+                               "and 2261 (for example 2024-05-01T12:00:00Z)") from None
 
 
 def _choice(param: str, value: str, allowed: Sequence[str]) -> str:
@@ -180,7 +182,7 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
         raise ViewError("by", f"{by!r} is not a label of this dataset; labels are "
                               f"{_names(label_names)}")
     page_text = single.get("page", "1")
-    if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
+    if not PAGE.fullmatch(page_text) or not 1 <= int(page_text) <= MAX_PAGE:
         raise ViewError("page", f"{page_text!r} is not a page number (1, 2, 3...)")
     if not chosen_metrics and metrics:
         chosen_metrics = [metrics[0]]

@@ -1,0 +1,166 @@
+"""The columnar store: sorted appends, stable label codes, immutable snapshots, retention."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from app.schema import Batch, Schema
+from app.store import MIN_CAPACITY, Categories, Dataset, Snapshot, Store
+
+SCHEMA = Schema("timestamp", "wide", ("cpu", "mem"), ("host",))
+
+
+def points(ts: list[int], values: list[float] | None = None, hosts: list[str | None] | None = None,
+           metric: str = "cpu") -> Batch:
+    """A batch of ``metric`` points at ``ts`` (plain integers stand in for ns)."""
+    values = [float(t) for t in ts] if values is None else values
+    hosts = ["web-1"] * len(ts) if hosts is None else hosts
+    return Batch(np.array(ts, dtype=np.int64), np.array([metric] * len(ts), dtype=object),
+                 np.array(values, dtype=np.float64), {"host": np.array(hosts, dtype=object)})
+
+
+def hosts_of(snap: Snapshot) -> list[str | None]:
+    """The host label of each point, decoded as a user sees it."""
+    return [snap.label_values["host"][c] if c >= 0 else None for c in snap.labels["host"]]
+
+
+@pytest.mark.parametrize("batches, expected_ts", [
+    ([[10, 20, 30]], [10, 20, 30]),
+    ([[30, 10, 20]], [10, 20, 30]),
+    ([[10, 20, 30], [40, 50]], [10, 20, 30, 40, 50]),
+    ([[10, 20, 30], [15, 5, 25]], [5, 10, 15, 20, 25, 30]),
+    ([[10, 20, 30], [1, 2]], [1, 2, 10, 20, 30]),
+    ([[10, 20, 30], [25, 35]], [10, 20, 25, 30, 35]),
+    ([[50], [40], [30], [20], [10]], [10, 20, 30, 40, 50]),
+    ([[10, 20], [], [15]], [10, 15, 20]),
+])
+def test_append_keeps_time_order(batches: list[list[int]], expected_ts: list[int]) -> None:
+    dataset = Dataset("d", SCHEMA)
+    for ts in batches:
+        dataset.append(points(ts))
+    snap = dataset.snapshot()
+    assert snap.ts.tolist() == expected_ts
+    assert snap.value.tolist() == [float(t) for t in expected_ts]  # values travel with times
+    assert (dataset.start, dataset.end) == (expected_ts[0], expected_ts[-1])
+
+
+def test_late_points_keep_their_labels_and_arrive_after_equal_times() -> None:
+    dataset = Dataset("d", SCHEMA)
+    dataset.append(points([10, 20, 30], [1, 2, 3], ["a", "b", "c"]))
+    dataset.append(points([20, 5], [4, 5], ["d", None]))
+    snap = dataset.snapshot()
+    assert snap.ts.tolist() == [5, 10, 20, 20, 30]
+    assert snap.value.tolist() == [5, 1, 2, 4, 3]
+    assert hosts_of(snap) == [None, "a", "b", "d", "c"]
+
+
+def test_label_and_metric_codes_are_stable_across_appends() -> None:
+    dataset = Dataset("d", SCHEMA)
+    dataset.append(points([1, 2], hosts=["web-2", "web-1"]))
+    first = dataset.snapshot()
+    dataset.append(points([0, 3, 4], hosts=["web-3", "web-1", "web-2"], metric="mem"))
+    second = dataset.snapshot()
+    assert second.label_values["host"] == ("web-2", "web-1", "web-3")
+    assert second.metrics == ("cpu", "mem")  # the schema's metrics come first, in order
+    assert second.labels["host"].tolist() == [2, 0, 1, 1, 0]
+    assert second.metric.tolist() == [1, 0, 0, 1, 1]
+    # Codes an older snapshot holds still mean the same values in the newer one.
+    assert [second.label_values["host"][c] for c in first.labels["host"]] == ["web-2", "web-1"]
+
+
+def test_a_batch_without_a_label_column_leaves_that_label_missing() -> None:
+    dataset = Dataset("d", SCHEMA)
+    dataset.append(Batch(np.array([1], np.int64), np.array(["cpu"], object), np.array([1.0])))
+    assert hosts_of(dataset.snapshot()) == [None]
+
+
+def _in_order_small(dataset: Dataset) -> None:
+    dataset.append(points([400, 500], hosts=["web-9", "web-9"]))
+
+
+def _in_order_grows(dataset: Dataset) -> None:
+    dataset.append(points(list(range(1000, 1000 + 2 * MIN_CAPACITY)), hosts=["web-9"] * 2048))
+
+
+def _out_of_order(dataset: Dataset) -> None:
+    dataset.append(points([150, 0], [-1.0, -2.0], ["web-9", "web-9"]))
+
+
+def _retention(dataset: Dataset) -> None:
+    dataset.retention = 2
+    dataset.append(points([400, 500, 600]))
+
+
+@pytest.mark.parametrize("change", [_in_order_small, _in_order_grows, _out_of_order, _retention])
+def test_snapshots_do_not_change_after_later_appends(change: Callable[[Dataset], None]) -> None:
+    dataset = Dataset("d", SCHEMA)
+    dataset.append(points([100, 200, 300], [1.0, 2.0, 3.0], ["web-1", "web-2", None]))
+    snap = dataset.snapshot()
+    before = (snap.version, snap.ts.tolist(), snap.value.tolist(), snap.metric.tolist(),
+              hosts_of(snap), snap.label_values)
+    change(dataset)
+    dataset.append(points([10_000], [9.0], ["web-1"]))  # and another write on the new buffers
+    assert dataset.snapshot().version == snap.version + 2
+    after = (snap.version, snap.ts.tolist(), snap.value.tolist(), snap.metric.tolist(),
+             hosts_of(snap), snap.label_values)
+    assert after == before == (1, [100, 200, 300], [1.0, 2.0, 3.0], [0, 0, 0],
+                               ["web-1", "web-2", None], {"host": ("web-1", "web-2")})
+
+
+def test_version_grows_by_one_per_append() -> None:
+    store = Store()
+    dataset = store.create("d", SCHEMA)
+    seen: list[str] = []
+    store.subscribe(seen.append)
+    assert dataset.version == 0
+    versions = [store.append("d", points([1])), store.append("d", points([0])),
+                store.append("d", points([]))]
+    assert versions == [1, 2, 3]
+    assert dataset.snapshot().version == 3
+    assert seen == ["d", "d", "d"]
+
+
+def test_a_new_dataset_of_the_same_name_has_a_new_epoch() -> None:
+    store = Store()
+    first = store.create("d", SCHEMA)
+    second = store.create("d", SCHEMA)
+    assert store.get("d") is second
+    assert first.epoch != second.epoch
+
+
+@pytest.mark.parametrize("retention, batches, expected_ts", [
+    (0, [list(range(300))], list(range(300))),  # 0 keeps everything
+    (100, [list(range(200))], list(range(100, 200))),
+    (100, [list(range(125))], list(range(125))),  # trimmed only once 25% over the limit
+    (100, [list(range(120)), list(range(120, 130))], list(range(30, 130))),
+    (100, [list(range(100, 220)), [0, 1, 2, 3, 4, 5, 6]], list(range(120, 220))),
+    (100, [list(range(100, 200)), list(range(90))], list(range(100, 200))),  # late and too old
+])
+def test_retention_keeps_the_newest_points(retention: int, batches: list[list[int]],
+                                           expected_ts: list[int]) -> None:
+    dataset = Store(retention=retention).create("d", SCHEMA)
+    for ts in batches:
+        dataset.append(points(ts))
+    snap = dataset.snapshot()
+    assert snap.ts.tolist() == expected_ts
+    assert snap.value.tolist() == [float(t) for t in expected_ts]
+    assert not retention or len(snap) <= retention * 1.25
+
+
+@pytest.mark.parametrize("known, values, codes, after", [
+    ([], ["a", "b", "a"], [0, 1, 0], ["a", "b"]),
+    ([], [None, "a", None], [-1, 0, -1], ["a"]),
+    ([], [None], [-1], []),
+    ([], [], [], []),
+    ([], ["None", None], [0, -1], ["None"]),  # the text "None" is a value, None is missing
+    (["x"], ["y", "x", None, "y"], [1, 0, -1, 1], ["x", "y"]),
+    (["b", "a"], ["a", "b"], [1, 0], ["b", "a"]),
+])
+def test_categories_encode(known: list[str], values: list[str | None], codes: list[int],
+                           after: list[str]) -> None:
+    categories = Categories(known)
+    encoded = categories.encode(np.array(values, dtype=object))
+    assert encoded.tolist() == codes
+    assert categories.values == after

@@ -1,0 +1,211 @@
+"""The view parser: every parameter, every error, and one canonical query per meaning."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import pytest
+
+from app.views import View, ViewError, parse_view
+
+METRICS = ("cpu", "mem")
+LABELS = ("host", "region")
+# 2024-05-01T00:00:00Z in ns since the epoch.
+MAY_1 = 1_714_521_600_000_000_000
+HOUR = 3600 * 1_000_000_000
+
+
+def parse(query: str, metrics: tuple[str, ...] = METRICS,
+          labels: tuple[str, ...] = LABELS) -> View:
+    """Parse a query string the way the routes do (blank values kept, as a form sends them)."""
+    return parse_view(parse_qsl(query, keep_blank_values=True), metrics, labels)
+
+
+@pytest.mark.parametrize("query, expected", [
+    # metric: default is the dataset's first metric; repeatable; duplicates collapse.
+    ("", View(metrics=("cpu",))),
+    ("metric=mem", View(metrics=("mem",))),
+    ("metric=mem&metric=cpu", View(metrics=("cpu", "mem"))),
+    ("metric=mem&metric=mem", View(metrics=("mem",))),
+    ("metric=", View(metrics=("cpu",))),
+    # label filters: OR within a label, AND across labels.
+    ("host=web-1", View(metrics=("cpu",), filters=(("host", ("web-1",)),))),
+    ("host=web-2&host=web-1&region=eu",
+     View(metrics=("cpu",), filters=(("host", ("web-1", "web-2")), ("region", ("eu",))))),
+    ("region=eu&host=web-1&host=web-1",
+     View(metrics=("cpu",), filters=(("host", ("web-1",)), ("region", ("eu",))))),
+    # window
+    ("window=5m", View(metrics=("cpu",), window="5m")),
+    ("window=15m", View(metrics=("cpu",), window="15m")),
+    ("window=1h", View(metrics=("cpu",), window="1h")),
+    ("window=6h", View(metrics=("cpu",), window="6h")),
+    ("window=24h", View(metrics=("cpu",), window="24h")),
+    ("window=7d", View(metrics=("cpu",), window="7d")),
+    ("window=30d", View(metrics=("cpu",), window="30d")),
+    ("window=all", View(metrics=("cpu",), window="all")),
+    # start / end: ISO-8601, zones converted to UTC, naive means UTC.
+    ("start=2024-05-01T00:00:00Z", View(metrics=("cpu",), start=MAY_1)),
+    ("start=2024-05-01", View(metrics=("cpu",), start=MAY_1)),
+    ("start=2024-05-01T00:00:00", View(metrics=("cpu",), start=MAY_1)),
+    ("start=2024-05-01T02:00:00%2B02:00", View(metrics=("cpu",), start=MAY_1)),
+    ("start=2024-04-30T19:00:00-05:00", View(metrics=("cpu",), start=MAY_1)),
+    ("end=2024-05-01T01:00:00Z", View(metrics=("cpu",), end=MAY_1 + HOUR)),
+    ("start=2024-05-01T00:00:00Z&end=2024-05-01T01:00:00Z",
+     View(metrics=("cpu",), start=MAY_1, end=MAY_1 + HOUR)),
+    ("start=2024-05-01T00:00:00Z&end=2024-05-01T00:00:00Z",
+     View(metrics=("cpu",), start=MAY_1, end=MAY_1)),
+    ("start=2024-05-01T00:00:00.000000123Z", View(metrics=("cpu",), start=MAY_1 + 123)),
+    # agg
+    *[(f"agg={agg}", View(metrics=("cpu",), agg=agg))
+      for agg in ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p95", "p99")],
+    # bucket (raw has no bucket)
+    *[(f"bucket={bucket}", View(metrics=("cpu",), bucket=bucket))
+      for bucket in ("auto", "1s", "10s", "1m", "5m", "15m", "1h", "1d")],
+    ("agg=raw&bucket=1m", View(metrics=("cpu",), agg="raw")),
+    # by and page
+    ("by=host", View(metrics=("cpu",), by="host")),
+    ("by=region&metric=mem&metric=cpu", View(metrics=("cpu", "mem"), by="region")),
+    ("page=1", View(metrics=("cpu",))),
+    ("page=3", View(metrics=("cpu",), page=3)),
+    ("page=07", View(metrics=("cpu",), page=7)),
+    # the same single parameter twice with the same value is fine
+    ("window=1h&window=1h", View(metrics=("cpu",), window="1h")),
+    # empty values from an HTML GET form count as absent
+    ("window=&start=&end=&agg=&bucket=&by=&page=", View(metrics=("cpu",))),
+    ("by=&by=host", View(metrics=("cpu",), by="host")),
+])
+def test_parse_view(query: str, expected: View) -> None:
+    assert parse(query) == expected
+
+
+@pytest.mark.parametrize("query, param, mentions", [
+    ("colour=red", "colour", ["unknown parameter", "host, region",
+                              "agg, bucket, by, end, metric, page, start, window"]),
+    ("Host=web-1", "Host", ["unknown parameter", "host, region"]),
+    ("metric=disk", "metric", ["'disk'", "cpu, mem"]),
+    ("metric=cpu&metric=disk", "metric", ["'disk'", "cpu, mem"]),
+    ("window=3h", "window", ["'3h'", "5m, 15m, 1h, 6h, 24h, 7d, 30d, all"]),
+    ("window=ALL", "window", ["'ALL'", "5m, 15m, 1h, 6h, 24h, 7d, 30d, all"]),
+    ("agg=median", "agg", ["'median'", "auto, raw, mean, sum, min, max, count, p50, p95, p99"]),
+    ("agg=p90", "agg", ["'p90'", "p50, p95, p99"]),
+    ("bucket=2m", "bucket", ["'2m'", "auto, 1s, 10s, 1m, 5m, 15m, 1h, 1d"]),
+    ("by=zone", "by", ["'zone'", "host, region"]),
+    ("by=metric", "by", ["'metric'", "host, region"]),
+    ("start=yesterday", "start", ["'yesterday'", "ISO-8601", "2024-05-01T12:00:00Z"]),
+    ("start=2024-13-01", "start", ["'2024-13-01'", "ISO-8601"]),
+    ("end=1714521600", "end", ["'1714521600'", "ISO-8601"]),
+    ("end=now", "end", ["'now'", "ISO-8601"]),
+    ("start=2024-05-02&end=2024-05-01", "start", ["start (2024-05-02)", "after end (2024-05-01)"]),
+    ("start=2024-05-01T00:00:01Z&end=2024-05-01T02:00:00%2B02:00", "start", ["after end"]),
+    ("page=0", "page", ["'0'", "page number (1, 2, 3...)"]),
+    ("page=x", "page", ["'x'", "page number (1, 2, 3...)"]),
+    ("page=-1", "page", ["'-1'", "page number (1, 2, 3...)"]),
+    ("page=1.5", "page", ["'1.5'", "page number"]),
+    ("window=1h&window=5m", "window", ["more than once", "different values"]),
+    ("agg=sum&agg=max", "agg", ["more than once"]),
+    ("by=host&by=region", "by", ["more than once"]),
+    ("page=1&page=2", "page", ["more than once"]),
+    ("start=2024-05-01&start=2024-05-02", "start", ["more than once"]),
+])
+def test_parse_view_errors_name_the_parameter_and_what_is_allowed(
+        query: str, param: str, mentions: list[str]) -> None:
+    with pytest.raises(ViewError) as raised:
+        parse(query)
+    assert raised.value.param == param
+    assert str(raised.value).startswith(f"{param}: ")
+    for text in mentions:
+        assert text in str(raised.value)
+
+
+def test_parse_view_error_on_a_dataset_without_labels_says_so() -> None:
+    with pytest.raises(ViewError) as raised:
+        parse("by=host", labels=())
+    assert str(raised.value) == "by: 'host' is not a label of this dataset; labels are (none)"
+
+
+@pytest.mark.parametrize("query, param", [
+    pytest.param("page=\u00b2", "page"),
+    pytest.param("start=9999-01-01", "start"),
+    pytest.param("end=0001-01-01", "end"),
+])
+def test_parse_view_rejects_odd_input_with_a_view_error(query: str, param: str) -> None:
+    with pytest.raises(ViewError) as raised:
+        parse(query)
+    assert raised.value.param == param
+
+
+def test_ignored_parameters_belong_to_the_endpoint() -> None:
+    pairs = [("since", "4"), ("epoch", "abc"), ("metric", "mem"), ("format", "csv")]
+    view = parse_view(pairs, METRICS, LABELS, ignore=("since", "epoch", "format"))
+    assert view == View(metrics=("mem",))
+    with pytest.raises(ViewError) as raised:
+        parse_view(pairs, METRICS, LABELS)
+    assert raised.value.param == "since"
+
+
+@pytest.mark.parametrize("query, canonical", [
+    ("", "metric=cpu"),
+    ("metric=mem&metric=cpu", "metric=cpu&metric=mem"),
+    ("region=eu&host=web-2&host=web-1", "metric=cpu&host=web-1&host=web-2&region=eu"),
+    ("window=1h", "metric=cpu&window=1h"),
+    ("start=2024-05-01T02:00:00%2B02:00&end=2024-05-01T01:00:00",
+     "metric=cpu&start=2024-05-01T00%3A00%3A00Z&end=2024-05-01T01%3A00%3A00Z"),
+    ("agg=p95&bucket=1m&by=host&page=2", "metric=cpu&agg=p95&bucket=1m&by=host&page=2"),
+    ("host=a%26b%3Dc", "metric=cpu&host=a%26b%3Dc"),
+])
+def test_canonical_query(query: str, canonical: str) -> None:
+    view = parse(query)
+    assert view.query == canonical
+    assert parse(view.query) == view  # the canonical query parses back to the same view
+
+
+@pytest.mark.parametrize("first, second", [
+    ("metric=cpu&by=host", "by=host&metric=cpu"),
+    ("", "metric=cpu&window=all&agg=auto&bucket=auto&page=1"),
+    ("", "metric=&window=&start=&end=&agg=&bucket=&by=&page="),
+    ("host=web-2&host=web-1", "host=web-1&host=web-2&host=web-1"),
+    ("host=web-1&region=eu", "region=eu&host=web-1"),
+    ("metric=mem&metric=cpu&metric=mem", "metric=cpu&metric=mem"),
+    ("start=2024-05-01", "start=2024-05-01T02:00:00%2B02:00"),
+    ("start=2024-05-01&window=1h", "start=2024-05-01"),
+    ("end=2024-05-01&window=7d", "end=2024-05-01T00:00:00Z"),
+    ("agg=raw&bucket=1h", "agg=raw"),
+    ("agg=mean&bucket=1m", "bucket=1m&agg=mean"),
+])
+def test_same_meaning_same_query(first: str, second: str) -> None:
+    assert parse(first).query == parse(second).query
+
+
+@pytest.mark.parametrize("first, second", [
+    ("metric=cpu", "metric=mem"),
+    ("window=1h", "window=6h"),
+    ("host=web-1", "region=web-1"),
+    ("agg=mean", "agg=auto"),
+    ("bucket=1m", "bucket=auto"),
+    ("page=2", ""),
+    ("by=host", ""),
+])
+def test_different_meaning_different_query(first: str, second: str) -> None:
+    assert parse(first).query != parse(second).query
+
+
+def test_chart_identity_ignores_the_table_page() -> None:
+    assert parse("page=4&by=host").chart.query == parse("by=host").query
+
+
+@pytest.mark.parametrize("query, newest, expected", [
+    ("", MAY_1, (None, None)),
+    ("window=1h", MAY_1, (MAY_1 - HOUR, None)),
+    ("window=24h", MAY_1, (MAY_1 - 24 * HOUR, None)),
+    ("window=1h", None, (None, None)),  # an empty dataset has no newest point
+    ("window=1h&start=2024-04-01", MAY_1, (MAY_1 - 30 * 24 * HOUR, None)),
+    ("end=2024-05-01T01:00:00Z&window=5m", MAY_1, (None, MAY_1 + HOUR)),
+])
+def test_time_range(query: str, newest: int | None,
+                    expected: tuple[int | None, int | None]) -> None:
+    assert parse(query).time_range(newest) == expected
+
+
+def test_filter_values() -> None:
+    view = parse("host=web-2&host=web-1")
+    assert view.filter_values("host") == ("web-1", "web-2")
+    assert view.filter_values("region") == ()
