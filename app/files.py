@@ -117,7 +117,10 @@ class DataFolder:
                                      header)
         try:
             schema, batch = read_table(body)
-        except SchemaError as exc:
+        except Exception as exc:  # whatever is in the file, the server keeps serving
+            if not isinstance(exc, SchemaError):
+                log.exception("unexpected error reading a data file",
+                              extra={"event": "error", "dataset": name})
             self.store.errors[name] = f"{path.name}: {exc}"
             log.warning("cannot load dataset", extra={"event": "load_error", "dataset": name,
                                                       "error": str(exc)})
@@ -147,7 +150,7 @@ class DataFolder:
         dataset = self.store.datasets[name]
         try:
             _, batch = read_table(state.header + chunk, dataset.schema)
-        except SchemaError as exc:
+        except Exception as exc:  # keep the last good data, show why the new lines are not in
             self.store.errors[name] = f"{path.name}: appended lines unreadable: {exc}"
             state.offset += len(chunk)
             return True
