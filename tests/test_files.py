@@ -1,0 +1,110 @@
+"""The data folder: new files, appended lines, partial lines, rewrites, removals, bad files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.files import DataFolder
+from app.store import Store
+
+HEADER = "timestamp,cpu,host\n"
+
+
+@pytest.fixture
+def folder(data_dir: Path) -> DataFolder:
+    return DataFolder(Store(), data_dir)
+
+
+def write(path: Path, text: str, mode: str = "w", age: float = 10.0) -> None:
+    """Write ``text``; ``age`` seconds old, so a last line without newline counts as settled."""
+    with path.open(mode) as handle:
+        handle.write(text)
+    stamp = path.stat().st_mtime - age
+    os.utime(path, (stamp, stamp))
+
+
+def values(folder: DataFolder, name: str) -> list[float]:
+    return folder.store.get(name).snapshot().value.tolist()
+
+
+def test_new_files_load_and_invalid_names_are_skipped(folder: DataFolder, data_dir: Path,
+                                                      caplog: Any) -> None:
+    write(data_dir / "cpu.csv", HEADER + "2024-05-01T00:00:00Z,1,a\n")
+    write(data_dir / "bad name!.csv", HEADER)
+    write(data_dir / "notes.txt", "hello")
+    assert folder.scan() == {"cpu"}
+    assert folder.store.names() == ["cpu"]
+    assert "skipping file with an invalid dataset name" in caplog.text
+    assert folder.scan() == set()  # nothing changed
+
+
+def test_appended_lines_are_tailed_in_the_same_epoch(folder: DataFolder, data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + "2024-05-01T00:00:00Z,1,a\n")
+    folder.scan()
+    dataset = folder.store.get("cpu")
+    epoch, version = dataset.epoch, dataset.version
+    write(path, "2024-05-01T00:01:00Z,2,a\n2024-05-01T00:02:00Z,3,b\n", "a")
+    assert folder.scan() == {"cpu"}
+    assert folder.store.get("cpu") is dataset and dataset.epoch == epoch
+    assert dataset.version == version + 1
+    assert values(folder, "cpu") == [1.0, 2.0, 3.0]
+
+
+def test_a_line_still_being_written_waits_for_its_newline(folder: DataFolder,
+                                                          data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + "2024-05-01T00:00:00Z,1,a\n")
+    folder.scan()
+    write(path, "2024-05-01T00:01:00Z,2,a\n2024-05-01T00:0", "a", age=0)
+    folder.scan()
+    assert values(folder, "cpu") == [1.0, 2.0]
+    write(path, "2:00Z,3,a\n", "a", age=0)
+    folder.scan()
+    assert values(folder, "cpu") == [1.0, 2.0, 3.0]
+
+
+def test_truncated_or_rewritten_files_reload_with_a_new_epoch(folder: DataFolder,
+                                                              data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + "2024-05-01T00:00:00Z,1,a\n2024-05-01T00:01:00Z,2,a\n")
+    folder.scan()
+    first = folder.store.get("cpu").epoch
+    write(path, HEADER + "2024-06-01T00:00:00Z,9,a\n")  # shorter: truncated and rewritten
+    assert folder.scan() == {"cpu"}
+    assert folder.store.get("cpu").epoch != first
+    assert values(folder, "cpu") == [9.0]
+    second = folder.store.get("cpu").epoch
+    write(path, "timestamp,mem,host\n2024-06-01T00:00:00Z,7,a\n2024-06-01T00:01:00Z,8,a\n")
+    folder.scan()  # same size or longer but a new header: rewritten, not appended
+    assert folder.store.get("cpu").epoch != second
+    assert folder.store.get("cpu").snapshot().metrics == ("mem",)
+
+
+def test_a_broken_rewrite_keeps_the_last_good_data_and_shows_why(folder: DataFolder,
+                                                                 data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + "2024-05-01T00:00:00Z,1,a\n")
+    folder.scan()
+    write(path, "just,words\nno,dates\n")
+    folder.scan()
+    assert values(folder, "cpu") == [1.0]
+    assert "cpu.csv: no timestamp column" in folder.store.errors["cpu"]
+
+
+def test_a_removed_file_removes_its_dataset(folder: DataFolder, data_dir: Path) -> None:
+    write(data_dir / "cpu.csv", HEADER + "2024-05-01T00:00:00Z,1,a\n")
+    folder.scan()
+    (data_dir / "cpu.csv").unlink()
+    assert folder.scan() == {"cpu"}
+    assert folder.store.names() == []
+
+
+def test_a_file_with_impossible_dates_loads_the_rest(folder: DataFolder, data_dir: Path) -> None:
+    write(data_dir / "cpu.csv", HEADER + "9999-01-01T00:00:00Z,1,a\n2024-05-01T00:00:00Z,2,a\n")
+    folder.scan()
+    assert values(folder, "cpu") == [2.0]
+    assert folder.store.get("cpu").skipped == 1
