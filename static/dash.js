@@ -30,6 +30,7 @@
     const fig = payload.figure;
     window.Plotly.react(el, fig.data, fig.layout, {responsive: true, displaylogo: false});
     el.dataset.version = String(payload.version);
+    el.dataset.query = payload.query;
     el.dataset.epoch = payload.epoch;
     el.dataset.points = String(fig.data.reduce((n, t) => n + t.x.length, 0));
     setStatus("live", "live · " + transportName() + " · v" + payload.version);

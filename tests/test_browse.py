@@ -222,7 +222,7 @@ def test_page_never_renders_more_than_one_page_of_rows(client: FlaskClient, app:
 def test_facet_links_toggle_filters(client: FlaskClient) -> None:
     html = client.get("/d/hosts?metric=cpu&host=web-1").get_data(as_text=True)
     facets = html[html.index('id="facets"'):html.index('id="stats"')]
-    assert 'href="/d/hosts?metric=cpu" aria-pressed="true">web-1</a>' in facets.replace("\n", "").replace("           ", " ")
+    assert 'href="/d/hosts?metric=cpu" aria-pressed="true"><span aria-hidden="true">✓ </span>web-1</a>' in facets.replace("\n", "").replace("           ", " ")
     assert 'href="/d/hosts?metric=cpu&amp;host=web-1&amp;host=web-2"' in facets
 
 
