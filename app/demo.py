@@ -60,7 +60,8 @@ class Demo:
                     host.append(h)
                     region.append(r)
         return Batch(np.array(ts, np.int64), np.array(metric, object), np.array(value),
-                     {"host": np.array(host, object), "region": np.array(region, object)})
+                     {"host": np.array(host, object), "region": np.array(region, object)},
+                     rows=len(instants) * len(HOSTS))
 
     def tick(self, now: float | None = None) -> int:
         """Append one tick of points and notify; returns the new version."""

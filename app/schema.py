@@ -47,6 +47,7 @@ class Batch:
     value: np.ndarray  # float64
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # object arrays; None = missing
     skipped: int = 0  # rows dropped because their timestamp did not parse
+    rows: int | None = None  # source rows (a wide row holds a point per metric); None = points
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -77,11 +78,12 @@ def _to_utc_ns(parsed: pd.Series) -> np.ndarray:
     return out
 
 
-def parse_times(series: pd.Series, numeric: bool = False) -> np.ndarray:
+def parse_times(series: pd.Series, numeric: bool = False, iso_only: bool = False) -> np.ndarray:
     """Parse a timestamp column to int64 UTC nanoseconds; unparseable cells become ``NAT``.
 
     Zoned timestamps are converted to UTC, naive ones are taken as UTC. Numbers
     are seconds since the epoch (milliseconds when they are too large for seconds).
+    Files may mix date styles; ``iso_only`` (for ingest) accepts ISO-8601 alone.
     """
     if numeric:
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64")
@@ -94,7 +96,7 @@ def parse_times(series: pd.Series, numeric: bool = False) -> np.ndarray:
         out[ok] = scaled[ok].astype(np.int64)
         return out
     text = series.astype("string")
-    for fmt in ("ISO8601", "mixed"):
+    for fmt in ("ISO8601",) if iso_only else ("ISO8601", "mixed"):
         try:
             parsed = pd.to_datetime(text, utc=True, format=fmt, errors="coerce")
         except (ValueError, TypeError, OverflowError):
@@ -171,12 +173,14 @@ def to_batch(frame: pd.DataFrame, schema: Schema) -> Batch:
         metric = frame["metric"].astype("string").to_numpy(dtype=object, na_value=None)
         keep = good_time & np.isfinite(value) & (metric != None)  # noqa: E711 - elementwise
         return Batch(ts[keep], metric[keep], value[keep],
-                     {k: v[keep] for k, v in labels.items()}, skipped)
+                     {k: v[keep] for k, v in labels.items()}, skipped, int(keep.sum()))
     parts_ts, parts_metric, parts_value = [], [], []
     parts_labels: dict[str, list[np.ndarray]] = {k: [] for k in labels}
+    has_value = np.zeros(len(ts), dtype=bool)
     for name in schema.metrics:
         value = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64")
         keep = good_time & np.isfinite(value)
+        has_value |= keep
         parts_ts.append(ts[keep])
         parts_value.append(value[keep])
         parts_metric.append(np.full(int(keep.sum()), name, dtype=object))
@@ -193,6 +197,7 @@ def to_batch(frame: pd.DataFrame, schema: Schema) -> Batch:
         np.concatenate(parts_value)[order],
         {k: np.concatenate(v)[order] for k, v in parts_labels.items()},
         skipped,
+        int(has_value.sum()),
     )
 
 

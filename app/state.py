@@ -48,7 +48,8 @@ class Dash:
             if dataset is not None:
                 snap = dataset.snapshot()
                 entry.update(
-                    rows=len(snap),
+                    rows=dataset.rows,
+                    points=len(snap),
                     metrics=list(snap.metrics),
                     labels={k: list(v) for k, v in snap.label_values.items()},
                     start=format_instant(int(snap.ts[0])) if len(snap) else None,

@@ -79,6 +79,7 @@ class Dataset:
         self.epoch = new_epoch()
         self.updated_at = time.time()
         self.skipped = 0
+        self.rows = 0  # source rows; a wide row holds one point per metric
         self.metrics = Categories(schema.metrics)
         self.label_names: tuple[str, ...] = schema.labels
         self.labels = {name: Categories() for name in schema.labels}
@@ -123,6 +124,7 @@ class Dataset:
         with self._lock:
             k = len(batch)
             self.skipped += batch.skipped
+            self.rows += k if batch.rows is None else batch.rows
             if k:
                 self._append_sorted(batch)
                 self._apply_retention()
@@ -159,6 +161,7 @@ class Dataset:
     def _apply_retention(self) -> None:
         # Drop the oldest points in one copy once 25% over the limit, so the cost is amortised.
         if self.retention and self._n > self.retention * 1.25:
+            self.rows = round(self.rows * self.retention / self._n)  # rows kept, pro rata
             keep = slice(self._n - self.retention, self._n)
             self._replace([c[keep] for c in self._columns()], 2 * self.retention)
 

@@ -17,6 +17,12 @@
     el.textContent = text;
   }
 
+  let shownVersion = null;
+
+  function showLive() {
+    setStatus("live", "live · " + transportName() + (shownVersion ? " · v" + shownVersion : ""));
+  }
+
   function transportName() {
     return socket && socket.io.engine ? socket.io.engine.transport.name : "none";
   }
@@ -33,7 +39,8 @@
     el.dataset.query = payload.query;
     el.dataset.epoch = payload.epoch;
     el.dataset.points = String(fig.data.reduce((n, t) => n + t.x.length, 0));
-    setStatus("live", "live · " + transportName() + " · v" + payload.version);
+    shownVersion = payload.version;
+    showLive();
   }
 
   function subscribe() {
@@ -62,8 +69,8 @@
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
       if (watching) watching.subscribed = false; // a new connection has no rooms yet
-      setStatus("live", "live · " + transportName());
-      socket.io.engine.on("upgrade", () => setStatus("live", "live · " + transportName()));
+      showLive();
+      socket.io.engine.on("upgrade", showLive);
       subscribe();
     });
     socket.on("disconnect", () => setStatus("reconnecting", "reconnecting…"));

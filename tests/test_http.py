@@ -20,7 +20,7 @@ def test_healthz(client: FlaskClient) -> None:
 def test_api_datasets_describes_each_dataset(client: FlaskClient) -> None:
     [hosts] = client.get("/api/datasets").json
     assert hosts["name"] == "hosts"
-    assert hosts["rows"] == 12  # 6 rows x 2 metrics
+    assert hosts["rows"] == 6 and hosts["points"] == 12  # 6 rows x 2 metrics
     assert hosts["metrics"] == ["cpu", "mem"]
     assert hosts["labels"] == {"host": ["web-1", "web-2"], "region": ["eu", "us"]}
     assert hosts["start"] == "2024-05-01T00:00:00Z"

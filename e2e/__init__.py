@@ -1,0 +1,1 @@
+"""Browser tests: the real server in a subprocess, driven with Playwright."""
