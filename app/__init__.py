@@ -16,7 +16,7 @@ from flask_socketio import SocketIO
 from pythonjsonlogger.json import JsonFormatter
 
 from . import charts
-from .config import Config, from_environment
+from .config import Config, from_environment, parse_retention
 from .demo import Demo
 from .files import DataFolder
 from .live import Live
@@ -95,7 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=OrjsonCodec,
                         cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])))
-    store = Store(retention=settings["RETENTION_POINTS"])
+    store = Store(*parse_retention(settings["RETENTION"]))
     folder = DataFolder(store, settings["DATA_DIR"])
     compute = partial(charts.build, auto_max_points=settings["AUTO_MAX_POINTS"],
                       raw_max_points=settings["RAW_MAX_POINTS"])

@@ -1,19 +1,24 @@
 """The JSON API: datasets, a view's figure, health."""
 from __future__ import annotations
 
+import hmac
+import logging
 import time
 from typing import Any
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from werkzeug.exceptions import HTTPException
 
 from . import browse
 from .charts import dumps
+from .ingest import CONTENT_TYPES, IngestError, decode
+from .schema import is_valid_name
 from .state import dash
 from .store import UnknownDataset
 from .views import ViewError
 
 bp = Blueprint("api", __name__)
+log = logging.getLogger("dash.api")
 STARTED = time.time()
 EXPORT_TYPES = {"csv": "text/csv", "json": "application/json"}
 
@@ -73,6 +78,56 @@ def rows(name: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     response.headers["X-Dash-Version"] = str(snap.version)
     return response
+
+
+@bp.errorhandler(IngestError)
+def bad_ingest(exc: IngestError) -> Response:
+    """A refused batch: status, message, and the bad points (nothing was applied)."""
+    body: dict[str, Any] = {"error": exc.message}
+    if exc.errors:
+        body["errors"] = exc.errors
+    return json_response(body, exc.status)
+
+
+def _authorise(token: str | None) -> None:
+    """403 while ingest is not configured, 401 for a missing or wrong bearer token."""
+    if not token:
+        raise IngestError(403, "ingest is off: set DASH_INGEST_TOKEN to turn it on")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest takes the same time wherever the strings differ.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             token.encode()):
+        raise IngestError(401, "missing or wrong bearer token")
+
+
+@bp.post("/api/d/<name>/points")
+def points(name: str) -> Response:
+    """Ingest a batch: all or nothing, durable (fsync) before the 200."""
+    settings = current_app.config
+    _authorise(settings["INGEST_TOKEN"])
+    if not is_valid_name(name):
+        raise IngestError(400, "dataset names are 1 to 64 letters, digits, '-' or '_'")
+    if request.mimetype not in CONTENT_TYPES:
+        raise IngestError(415, f"Content-Type {request.mimetype or '(none)'!r} is not one of "
+                               + ", ".join(CONTENT_TYPES))
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise IngestError(415, f"charset {charset!r} is not supported: send UTF-8")
+    limit = settings["MAX_BODY_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        raise IngestError(413, f"body of {request.content_length} bytes is over the limit of "
+                               f"{limit} (DASH_MAX_BODY_BYTES)")
+    body = request.stream.read(limit + 1)  # a chunked body may not say its length
+    if len(body) > limit:
+        raise IngestError(413, f"body is over the limit of {limit} bytes (DASH_MAX_BODY_BYTES)")
+    decoded = decode(request.mimetype, body, settings["MAX_BATCH_POINTS"])
+    started = time.perf_counter()
+    dataset = dash().folder.append(name, decoded)
+    log.info("ingest", extra={"event": "ingest", "dataset": name, "points": len(decoded.items),
+                              "version": dataset.version,
+                              "ms": round((time.perf_counter() - started) * 1000, 2)})
+    return json_response({"accepted": len(decoded.items), "version": dataset.version,
+                          "epoch": dataset.epoch})
 
 
 @bp.get("/healthz")

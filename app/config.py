@@ -27,9 +27,13 @@ class Config:
     AUTO_MAX_POINTS = 5000
     # Hard cap on points per trace for agg=raw, newest kept.
     RAW_MAX_POINTS = 50000
-    # Points kept in memory per dataset (oldest dropped first); 0 = unbounded.
-    RETENTION_POINTS = 2_000_000
+    # What each dataset keeps in memory: a number of points ("2000000") or an age
+    # back from its newest point ("7d", "24h", "90m"); the oldest go first. Files keep all.
+    RETENTION = "2000000"
     TABLE_PAGE_SIZE = 50
+    # Ingest limits: request body size, and points in one batch.
+    MAX_BODY_BYTES = 16 * 1024 * 1024
+    MAX_BATCH_POINTS = 100_000
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
     # Run the background loops (file scanner, fan-out, demo). Tests switch
@@ -61,8 +65,10 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_MAX_UPDATES_PER_SECOND": ("MAX_UPDATES_PER_SECOND", float),
     "DASH_AUTO_MAX_POINTS": ("AUTO_MAX_POINTS", int),
     "DASH_RAW_MAX_POINTS": ("RAW_MAX_POINTS", int),
-    "DASH_RETENTION_POINTS": ("RETENTION_POINTS", int),
+    "DASH_RETENTION": ("RETENTION", str),
     "DASH_TABLE_PAGE_SIZE": ("TABLE_PAGE_SIZE", int),
+    "DASH_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
+    "DASH_MAX_BATCH_POINTS": ("MAX_BATCH_POINTS", int),
 }
 
 
@@ -78,3 +84,18 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         except ValueError as exc:
             raise ValueError(f"{variable}={raw!r} is not valid: {exc}") from None
     return settings
+
+
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_retention(value: str) -> tuple[int, int]:
+    """``"2000000"`` -> (points, 0); ``"7d"`` -> (0, age in ns); ``"0"`` keeps everything."""
+    text = str(value).strip().lower()
+    if text.isdigit():
+        return int(text), 0
+    number, unit = text[:-1], text[-1:]
+    if unit in AGE_UNITS and number.isdigit() and int(number) > 0:
+        return 0, int(number) * AGE_UNITS[unit] * 1_000_000_000
+    raise ValueError(f"retention {value!r} is neither a number of points nor an age "
+                     "like 90m, 24h or 7d")

@@ -1,14 +1,19 @@
 """The data folder: load new CSV files, tail appended lines, reload rewritten ones."""
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import os
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .schema import SchemaError, is_valid_name, read_table
-from .store import Store
+from .ingest import IngestError, Points, Validated, validate
+from .schema import Schema, SchemaError, is_valid_name, read_table
+from .store import Dataset, Store
 
 log = logging.getLogger("dash.files")
 # A last line without a newline is taken as complete once the file is this old (seconds).
@@ -42,9 +47,18 @@ class DataFolder:
         self.directory = Path(directory)
         self.files: dict[str, FileState] = {}
         self._warned: set[str] = set()
+        # Held while a file is read or written, so the scanner never reads half an append.
+        self._lock = threading.RLock()
 
     def scan(self) -> set[str]:
         """One pass over the folder; returns the names of datasets that changed."""
+        with self._lock:
+            changed = self._scan()
+        for name in changed:
+            self.store.changed(name)
+        return changed
+
+    def _scan(self) -> set[str]:
         changed: set[str] = set()
         seen: set[str] = set()
         try:
@@ -71,8 +85,6 @@ class DataFolder:
             self.store.errors.pop(name, None)
             log.info("dataset file removed", extra={"event": "remove", "dataset": name})
             changed.add(name)
-        for name in changed:
-            self.store.changed(name)
         return changed
 
     def reload(self, name: str) -> bool:
@@ -80,8 +92,9 @@ class DataFolder:
         path = self.directory / f"{name}.csv"
         if not is_valid_name(name) or not path.is_file():
             return False
-        self.files.pop(name, None)
-        self._load(name, path)
+        with self._lock:
+            self.files.pop(name, None)
+            self._load(name, path)
         self.store.changed(name)
         return True
 
@@ -101,8 +114,33 @@ class DataFolder:
             return self._load(name, path)
         return self._tail(name, path, state, stat)
 
+    def _sidecar(self, name: str, kind: str) -> Path:
+        return self.directory / f".{name}.{kind}"
+
+    def _recover(self, name: str, path: Path) -> None:
+        """Drop what a crash left of an unacknowledged ingest batch (see ``append``)."""
+        intent = self._sidecar(name, "intent")
+        try:
+            before, after = (int(n) for n in intent.read_text().split())
+            size = path.stat().st_size
+        except (OSError, ValueError):
+            return
+        if size < after:
+            os.truncate(path, before)
+            log.warning("dropped a torn ingest batch", extra={
+                "event": "recover", "dataset": name, "bytes": size - before})
+
+    def _saved_schema(self, name: str) -> Schema | None:
+        try:
+            fields = json.loads(self._sidecar(name, "schema.json").read_text())
+            return Schema(fields["timestamp"], fields["kind"], tuple(fields["metrics"]),
+                          tuple(fields["labels"]), bool(fields.get("numeric_time", False)))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _load(self, name: str, path: Path) -> bool:
         started = time.perf_counter()
+        self._recover(name, path)
         try:
             stat = path.stat()
             with path.open("rb") as handle:
@@ -116,7 +154,7 @@ class DataFolder:
         self.files[name] = FileState(stat.st_ino, stat.st_size, stat.st_mtime_ns, len(body),
                                      header)
         try:
-            schema, batch = read_table(body)
+            schema, batch = self._read(name, body)
         except Exception as exc:  # whatever is in the file, the server keeps serving
             if not isinstance(exc, SchemaError):
                 log.exception("unexpected error reading a data file",
@@ -131,6 +169,16 @@ class DataFolder:
             "event": "reload", "dataset": name, "rows": len(dataset), "epoch": dataset.epoch,
             "skipped": batch.skipped, "ms": round((time.perf_counter() - started) * 1000, 1)})
         return True
+
+    def _read(self, name: str, body: bytes) -> tuple[Schema, object]:
+        """Parse a whole file, with the schema ingest saved for it when it still fits."""
+        saved = self._saved_schema(name)
+        if saved is not None:
+            try:
+                return read_table(body, saved)
+            except SchemaError:
+                pass  # the file was rewritten with other columns: infer again
+        return read_table(body)
 
     def _tail(self, name: str, path: Path, state: FileState, stat: os.stat_result) -> bool:
         try:
@@ -158,3 +206,94 @@ class DataFolder:
         self.store.errors.pop(name, None)
         dataset.append(batch)
         return True
+
+    # -- ingest: the CSV files are the log -------------------------------------
+
+    def append(self, name: str, points: Points) -> Dataset:
+        """Validate ``points`` for dataset ``name``, make them durable, then apply them.
+
+        One write per batch, fsync'd before this returns. A small intent record
+        (file size before and after the batch) is fsync'd first, so a restart
+        after a crash mid-write truncates the torn batch instead of loading part
+        of it. New datasets are written aside and renamed into place.
+        """
+        with self._lock:
+            path = self.directory / f"{name}.csv"
+            dataset = self.store.datasets.get(name)
+            if dataset is not None and dataset.source != "file":
+                raise IngestError(409, f"dataset {name!r} is generated in memory (the demo); "
+                                       "send points to another name")
+            if dataset is not None:
+                self._sync(name, path)  # take in lines others appended first
+                dataset = self.store.datasets.get(name)
+            if dataset is None and name in self.store.errors and path.exists():
+                raise IngestError(409, f"{path.name} exists but cannot be read: "
+                                       f"{self.store.errors[name]}")
+            validated = validate(points, dataset.schema if dataset else None)
+            if dataset is None:
+                dataset = self._create(name, path, validated)
+            else:
+                self._write(name, path, validated)
+                dataset.append(validated.batch)
+        self.store.changed(name)
+        return dataset
+
+    def _create(self, name: str, path: Path, validated: Validated) -> Dataset:
+        columns = list(validated.schema.columns)
+        data = _csv_bytes(columns, validated.rows, header=True)
+        schema_file = self._sidecar(name, "schema.json")
+        _durable_write(schema_file, json.dumps(asdict(validated.schema)).encode())
+        partial = self._sidecar(name, "csv.partial")
+        _durable_write(partial, data)
+        os.replace(partial, path)
+        _fsync_dir(self.directory)
+        stat = path.stat()
+        header = data[:data.find(b"\n") + 1]
+        self.files[name] = FileState(stat.st_ino, stat.st_size, stat.st_mtime_ns, len(data),
+                                     header)
+        dataset = self.store.create(name, validated.schema, source="file")
+        dataset.append(validated.batch)
+        log.info("dataset created by ingest", extra={"event": "create", "dataset": name,
+                                                     "rows": len(dataset)})
+        return dataset
+
+    def _write(self, name: str, path: Path, validated: Validated) -> None:
+        state = self.files[name]
+        columns = next(csv.reader([state.header.decode("utf-8", "replace")]))
+        data = _csv_bytes([c.strip() for c in columns], validated.rows, header=False)
+        with path.open("a+b") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size > 0 and os.pread(handle.fileno(), 1, size - 1) != b"\n":
+                data = b"\n" + data  # the file's last line had no newline
+            _durable_write(self._sidecar(name, "intent"),
+                           f"{size} {size + len(data)}\n".encode())
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            stat = os.fstat(handle.fileno())
+        state.size, state.offset, state.mtime_ns = stat.st_size, stat.st_size, stat.st_mtime_ns
+
+
+def _csv_bytes(columns: list[str], rows: list[dict[str, str]], header: bool) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(columns)
+    writer.writerows([row.get(c, "") for c in columns] for row in rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _durable_write(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content with ``data`` and fsync it."""
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -70,11 +70,12 @@ class Dataset:
     """One dataset's points in columns with spare capacity, kept sorted by time."""
 
     def __init__(self, name: str, schema: Schema, source: str = "memory",
-                 retention: int = 0) -> None:
+                 retention: int = 0, max_age_ns: int = 0) -> None:
         self.name = name
         self.schema = schema
         self.source = source  # "file" or "memory"
-        self.retention = retention
+        self.retention = retention  # points kept; 0 = no limit
+        self.max_age_ns = max_age_ns  # kept back from the newest point; 0 = no limit
         self.version = 0
         self.epoch = new_epoch()
         self.updated_at = time.time()
@@ -160,10 +161,19 @@ class Dataset:
 
     def _apply_retention(self) -> None:
         # Drop the oldest points in one copy once 25% over the limit, so the cost is amortised.
-        if self.retention and self._n > self.retention * 1.25:
-            self.rows = round(self.rows * self.retention / self._n)  # rows kept, pro rata
-            keep = slice(self._n - self.retention, self._n)
-            self._replace([c[keep] for c in self._columns()], 2 * self.retention)
+        n = self._n
+        drop = 0
+        if self.retention and n > self.retention * 1.25:
+            drop = n - self.retention
+        if self.max_age_ns:
+            cutoff = int(self._ts[n - 1]) - self.max_age_ns
+            old = int(np.searchsorted(self._ts[:n], cutoff, side="left"))
+            if old > max(MIN_CAPACITY, n // 4):
+                drop = max(drop, old)
+        if drop:
+            self.rows = round(self.rows * (n - drop) / n)  # rows kept, pro rata
+            keep = slice(drop, n)
+            self._replace([c[keep] for c in self._columns()], 2 * (n - drop))
 
     def touch(self) -> int:
         """Bump the version without new points (e.g. a reload that found nothing new)."""
@@ -192,8 +202,9 @@ class Dataset:
 class Store:
     """The registry of datasets, plus the errors of files that could not be loaded."""
 
-    def __init__(self, retention: int = 0) -> None:
+    def __init__(self, retention: int = 0, max_age_ns: int = 0) -> None:
         self.retention = retention
+        self.max_age_ns = max_age_ns
         self.datasets: dict[str, Dataset] = {}
         self.errors: dict[str, str] = {}  # dataset name -> why it has no (fresh) data
         self._listeners: list[Callable[[str], None]] = []
@@ -220,7 +231,7 @@ class Store:
 
     def create(self, name: str, schema: Schema, source: str = "memory") -> Dataset:
         """Register a new empty dataset (replacing any of that name: a new epoch)."""
-        dataset = Dataset(name, schema, source, self.retention)
+        dataset = Dataset(name, schema, source, self.retention, self.max_age_ns)
         self.datasets[name] = dataset
         self.errors.pop(name, None)
         return dataset

@@ -5,6 +5,7 @@ imports it, so it is never imported into pytest.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -35,6 +36,7 @@ START_TIMEOUT = 20.0  # seconds for the server to answer /healthz
 STOP_TIMEOUT = 5.0  # seconds for each of terminate and kill
 SCAN_INTERVAL = "0.2"  # the data folder is rescanned this often (seconds)
 DEMO_INTERVAL = "0.5"  # the demo stream ticks this often (seconds)
+INGEST_TOKEN = "e2e-token"  # DASH_INGEST_TOKEN of every test server
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +66,20 @@ class Server:
         except OSError as exc:
             return f"(cannot read {self.log_path}: {exc})"
 
+    def post_points(self, name: str, points: list[dict[str, Any]]) -> dict[str, Any]:
+        """Ingest ``points`` into dataset ``name``; the parsed 200 answer (raises otherwise)."""
+        request = urllib.request.Request(
+            f"{self.url}/api/d/{name}/points", data=json.dumps(points).encode(), method="POST",
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {INGEST_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def get_json(self, path: str) -> Any:
+        """GET ``path`` and parse the JSON answer."""
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
+            return json.loads(response.read())
+
     def write_csv(self, name: str, text: str) -> Path:
         """Put ``<name>.csv`` into the data folder in one step (written aside, then renamed)."""
         final = self.data_dir / f"{name}.csv"
@@ -80,7 +96,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _server_environment(port: int, data_dir: Path, demo: bool) -> dict[str, str]:
+def _server_environment(port: int, data_dir: Path, demo: bool,
+                        extra: dict[str, str] | None = None) -> dict[str, str]:
     # Start from the caller's environment without any DASH_* setting, so a
     # developer's shell cannot change what the tests run against.
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
@@ -93,7 +110,9 @@ def _server_environment(port: int, data_dir: Path, demo: bool) -> dict[str, str]
         DASH_SCAN_INTERVAL=SCAN_INTERVAL,
         DASH_DEMO_INTERVAL=DEMO_INTERVAL,
         PYTHONUNBUFFERED="1",
+        DASH_INGEST_TOKEN=INGEST_TOKEN,
     )
+    env.update(extra or {})
     return env
 
 
@@ -117,7 +136,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def run_server(workdir: Path, demo: bool) -> Iterator[Server]:
+def run_server(workdir: Path, demo: bool, env: dict[str, str] | None = None) -> Iterator[Server]:
     """Run ``python wsgi.py`` with its data folder in ``workdir``; stop it on exit."""
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +146,7 @@ def run_server(workdir: Path, demo: bool) -> Iterator[Server]:
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "wsgi.py"], cwd=ROOT,
-            env=_server_environment(port, data_dir, demo),
+            env=_server_environment(port, data_dir, demo, env),
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
         )
     server = Server(url=url, data_dir=data_dir, log_path=log_path, process=process)

@@ -1,0 +1,288 @@
+"""Ingest: a request body -> a validated batch of points, all or nothing."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .schema import NAT, Batch, Schema, parse_times
+from .views import format_instant
+
+CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
+MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
+MAX_LABEL_LENGTH = 1024
+MAX_ERRORS = 50  # errors listed in a 400; the count says how many there were
+
+
+class IngestError(ValueError):
+    """A request that changes nothing: an HTTP status, a message, and per-point errors."""
+
+    def __init__(self, status: int, message: str,
+                 errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+
+@dataclass
+class Points:
+    """The body decoded: one dict per point, and whether its values are text (CSV) or JSON."""
+
+    items: list[Any]
+    text_values: bool = False
+
+
+@dataclass
+class Validated:
+    """A batch ready to write and apply: its schema, its points, and its CSV rows."""
+
+    schema: Schema
+    batch: Batch
+    rows: list[dict[str, str]] = field(default_factory=list)  # column -> CSV cell
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        seen: set[str] = set()
+        dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {dup!r}")
+    return dict(pairs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def decode(content_type: str, body: bytes, max_points: int) -> Points:
+    """Decode a body of one of ``CONTENT_TYPES`` into raw points (400/413 ``IngestError``)."""
+    if not body.strip():
+        raise IngestError(400, "empty body: send an array of points")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(400, f"body is not valid UTF-8 (byte {exc.start})") from None
+    if content_type == "application/json":
+        try:
+            data = _json(text)
+        except ValueError as exc:
+            raise IngestError(400, f"invalid JSON: {exc}") from None
+        if isinstance(data, dict) and set(data) == {"points"}:
+            data = data["points"]
+        if not isinstance(data, list):
+            raise IngestError(400, 'expected a JSON array of points or {"points": [...]}')
+        points = Points(data)
+    elif content_type == "application/x-ndjson":
+        items = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(_json(line))
+            except ValueError as exc:
+                raise IngestError(400, f"invalid JSON on line {number}: {exc}") from None
+        points = Points(items)
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            rows = [row for row in reader if row]
+        except csv.Error as exc:
+            raise IngestError(400, f"invalid CSV: {exc}") from None
+        header = [h.strip() for h in rows[0]]
+        if len(set(header)) != len(header):
+            raise IngestError(400, "invalid CSV: duplicate column names in the header")
+        items = []
+        for row in rows[1:]:
+            if len(row) != len(header):
+                items.append(ValueError(f"has {len(row)} cells, the header has {len(header)}"))
+            else:
+                items.append(dict(zip(header, row)))
+        points = Points(items, text_values=True)
+    if not points.items:
+        raise IngestError(400, "no points in the body")
+    if len(points.items) > max_points:
+        raise IngestError(413, f"{len(points.items)} points in one batch; the limit is "
+                               f"{max_points} (DASH_MAX_BATCH_POINTS)")
+    return points
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.count = 0
+
+    def add(self, index: int, column: str, message: str) -> None:
+        self.count += 1
+        if len(self.items) < MAX_ERRORS:
+            self.items.append({"index": index, "field": column, "message": message})
+
+
+def _number(value: Any, text_values: bool) -> float | str:
+    """A finite float, or a message saying why ``value`` is not one."""
+    if text_values:
+        if isinstance(value, str) and value.strip() == "":
+            return "is empty"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"{value!r} is not a number"
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, not {type(value).__name__ if value is not None else 'null'}"
+        if isinstance(value, int) and abs(value) > MAX_EXACT_INT:
+            return "integer too large to store exactly (more than 2^53)"
+        number = float(value)
+    if not math.isfinite(number):
+        return "must be a finite number"
+    return number
+
+
+def _label(value: Any) -> str | None:
+    """None if ``value`` is a usable label, else why not."""
+    if not isinstance(value, str):
+        return f"labels must be strings, not {type(value).__name__ if value is not None else 'null'}"
+    if len(value) > MAX_LABEL_LENGTH:
+        return f"longer than {MAX_LABEL_LENGTH} characters"
+    return None
+
+
+def _infer(points: Points) -> Schema:
+    """The schema a new dataset's first batch implies: long if points name a metric."""
+    dicts = [p for p in points.items if isinstance(p, dict)]
+    keys: dict[str, None] = {}
+    for p in dicts:
+        keys.update(dict.fromkeys(k for k in p if k != "timestamp"))
+    if "metric" in keys or "value" in keys:
+        return Schema("timestamp", "long", (), tuple(k for k in keys if k not in ("metric", "value")))
+    metrics, labels = [], []
+    for key in keys:
+        sample = next(p[key] for p in dicts if key in p)
+        numeric = (not isinstance(_number(sample, points.text_values), str)) if \
+            points.text_values else (isinstance(sample, (int, float)) and not isinstance(sample, bool))
+        (metrics if numeric else labels).append(key)
+    return Schema("timestamp", "wide", tuple(metrics), tuple(labels))
+
+
+def validate(points: Points, existing: Schema | None) -> Validated:
+    """Check every point against the dataset's schema (or the one the batch implies).
+
+    Raises ``IngestError(400)`` listing the bad points; nothing is applied then.
+    """
+    schema = existing or _infer(points)
+    errors = _Errors()
+    time_keys = {"timestamp", schema.timestamp}
+    allowed = set(schema.columns) | time_keys
+    stamps: dict[int, tuple[str, str]] = {}  # point -> (its time key, its text)
+    parsed: list[tuple[int, list[tuple[str, float]], dict[str, str | None]]] = []
+    for i, point in enumerate(points.items):
+        if isinstance(point, ValueError):
+            errors.add(i, "", f"row {str(point)}")
+            continue
+        if not isinstance(point, dict):
+            errors.add(i, "", "a point must be an object")
+            continue
+        before = errors.count
+        for key in (k for k in point if k not in allowed):
+            errors.add(i, key, "unknown column; this dataset's columns are "
+                               + ", ".join(schema.columns))
+        given = [k for k in time_keys if k in point]
+        if not given:
+            errors.add(i, "timestamp", "required (an ISO-8601 string)")
+        elif not isinstance(point[given[0]], str):
+            errors.add(i, given[0], "must be an ISO-8601 string")
+        else:
+            stamps[i] = (given[0], point[given[0]])
+        for name in schema.labels:
+            if name in point and (problem := _label(point[name])):
+                errors.add(i, name, problem)
+        values = _values(point, schema, points.text_values, i, errors)
+        if not values and errors.count == before:
+            errors.add(i, "", "no metric value: give at least one of "
+                              + ", ".join(schema.metrics))
+        if errors.count == before:
+            parsed.append((i, values, {n: point.get(n) or None for n in schema.labels}))
+    ts_of: dict[int, int] = {}
+    if stamps:
+        order = list(stamps)
+        times = parse_times(pd.Series([stamps[i][1] for i in order], dtype="string"),
+                            iso_only=True)
+        for i, ns in zip(order, times):
+            if ns == NAT:
+                errors.add(i, stamps[i][0], f"{stamps[i][1]!r} is not a valid ISO-8601 instant")
+            ts_of[i] = int(ns)
+    if errors.count:
+        errors.items.sort(key=lambda e: e["index"])
+        shown = f" (first {MAX_ERRORS} listed)" if errors.count > MAX_ERRORS else ""
+        raise IngestError(400, f"{errors.count} invalid field(s) in the batch{shown}; "
+                               "nothing was stored", errors.items)
+    out_ts = [ts_of[i] for i, values, _ in parsed for _ in values]
+    batch = Batch(
+        ts=np.array(out_ts, dtype=np.int64),
+        metric=np.array([m for _, values, _ in parsed for m, _ in values], dtype=object),
+        value=np.array([v for _, values, _ in parsed for _, v in values], dtype=np.float64),
+        labels={name: np.array([lab[name] for _, values, lab in parsed for _ in values],
+                               dtype=object) for name in schema.labels},
+        rows=len(parsed),
+    )
+    good = [i for i, _, _ in parsed]
+    return Validated(schema, batch, _csv_rows(schema, points, good, [ts_of[i] for i in good]))
+
+
+def _values(point: dict[str, Any], schema: Schema, text_values: bool, i: int,
+            errors: _Errors) -> list[tuple[str, float]]:
+    """The (metric, value) pairs of one point; problems go to ``errors``."""
+    values: list[tuple[str, float]] = []
+    if schema.kind == "long":
+        metric = point.get("metric")
+        if not isinstance(metric, str) or not metric.strip():
+            errors.add(i, "metric", "required: a non-empty string")
+        if "value" not in point:
+            errors.add(i, "value", "required: a number")
+            return values
+        number = _number(point["value"], text_values)
+        if isinstance(number, str):
+            errors.add(i, "value", number)
+        elif isinstance(metric, str) and metric.strip():
+            values.append((metric, number))
+        return values
+    for name in schema.metrics:
+        if point.get(name) is None or (text_values and point[name] == ""):
+            continue  # a wide row may leave some metrics out
+        number = _number(point[name], text_values)
+        if isinstance(number, str):
+            errors.add(i, name, number)
+        else:
+            values.append((name, number))
+    return values
+
+
+def _csv_rows(schema: Schema, points: Points, good: list[int],
+              ts: list[int]) -> list[dict[str, str]]:
+    """The log lines: one per point as sent, timestamps normalised to UTC."""
+    rows = []
+    for position, i in enumerate(good):
+        point = points.items[i]
+        row = {schema.timestamp: format_instant(ts[position])}
+        for key, value in point.items():
+            if key in ("timestamp", schema.timestamp):
+                continue
+            if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)):
+                row[key] = repr(float(value))
+            else:
+                row[key] = "" if value is None else str(value)
+        rows.append(row)
+    return rows
