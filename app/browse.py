@@ -12,7 +12,7 @@ import orjson
 
 from .query import Result, Selection, aggregate, codes_of, member, time_slice
 from .store import Snapshot
-from .views import View, format_instant
+from .views import View, format_instants
 
 FACET_LIMIT = 30
 
@@ -141,8 +141,9 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
             idx = newest_first[start:stop]
             label_cols = [[snap.label_values[name][c] if c >= 0 else "" for c in
                            snap.labels[name][idx]] for name in labels]
-            return [(format_instant(int(t)), snap.metrics[m], float(v), *ls) for t, m, v, *ls in
-                    zip(snap.ts[idx], snap.metric[idx], snap.value[idx], *label_cols)]
+            return [(t, snap.metrics[m], float(v), *ls) for t, m, v, *ls in
+                    zip(format_instants(snap.ts[idx]), snap.metric[idx], snap.value[idx],
+                        *label_cols)]
 
         return Rows(("timestamp", "metric", "value", *labels), len(newest_first), get_raw)
 
@@ -153,8 +154,8 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
 
     def get_agg(start: int, stop: int) -> list[tuple[Any, ...]]:
         idx = order[start:stop]
-        return [(format_instant(int(t)), sel.names[int(g)], float(v))
-                for t, g, v in zip(starts[idx], group[idx], out[idx])]
+        return [(t, sel.names[int(g)], float(v))
+                for t, g, v in zip(format_instants(starts[idx]), group[idx], out[idx])]
 
     return Rows(("timestamp", "series", result.agg), len(order), get_agg)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import NAT, Batch, Schema, parse_times
-from .views import format_instant
+from .views import format_instants
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
@@ -274,9 +274,10 @@ def _csv_rows(schema: Schema, points: Points, good: list[int],
               ts: list[int]) -> list[dict[str, str]]:
     """The log lines: one per point as sent, timestamps normalised to UTC."""
     rows = []
+    stamps = format_instants(np.array(ts, dtype=np.int64))
     for position, i in enumerate(good):
         point = points.items[i]
-        row = {schema.timestamp: format_instant(ts[position])}
+        row = {schema.timestamp: stamps[position]}
         for key, value in point.items():
             if key in ("timestamp", schema.timestamp):
                 continue

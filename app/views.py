@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+import numpy as np
 import pandas as pd
 
 SECOND = 1_000_000_000
@@ -109,6 +110,15 @@ def format_instant(ns: int) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text + "Z"
+
+
+def format_instants(ns: np.ndarray) -> list[str]:
+    """``format_instant`` for many instants at once, with one precision for all of them."""
+    values = np.asarray(ns, dtype=np.int64)
+    unit = next((u for u, step in (("s", SECOND), ("ms", 10**6), ("us", 10**3))
+                 if not np.any(values % step)), "ns")
+    text = np.datetime_as_string(values.astype("datetime64[ns]"), unit=unit)
+    return [t + "Z" for t in text.tolist()]
 
 
 def parse_instant(param: str, text: str) -> int:
