@@ -13,6 +13,7 @@ import pandas as pd
 from .schema import Batch, Schema
 
 MIN_CAPACITY = 1024
+SMALL_BATCH = 32
 
 
 class UnknownDataset(LookupError):
@@ -43,6 +44,9 @@ class Categories:
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         """Codes for an object array of values (None -> -1), adding new values."""
+        if len(values) <= SMALL_BATCH:  # dict lookups beat factorize's set-up cost
+            return np.array([-1 if v is None or v != v else self.code(str(v)) for v in values],
+                            dtype=np.int32)
         local, uniques = pd.factorize(values, use_na_sentinel=True)
         mapping = np.array([self.code(str(u)) for u in uniques] + [-1], dtype=np.int32)
         return mapping[local]  # local == -1 picks the trailing -1
@@ -135,7 +139,7 @@ class Dataset:
 
     def _append_sorted(self, batch: Batch) -> None:
         k = len(batch)
-        order = np.argsort(batch.ts, kind="stable")
+        order = np.argsort(batch.ts, kind="stable") if k > 1 else slice(None)
         new = [
             batch.ts[order],
             self.metrics.encode(batch.metric)[order],
