@@ -77,6 +77,15 @@ def origin_checker(extra: tuple[str, ...]) -> Any:
     return check
 
 
+def _offloader(async_mode: str) -> Any:
+    """Under eventlet, run heavy numpy/pandas work in its thread pool, off the event loop."""
+    if async_mode != "eventlet":
+        return None
+    from eventlet import tpool  # wsgi.py imported (and patched) eventlet already
+
+    return tpool.execute
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: class defaults, then ``DASH_*`` environment, then ``config``."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
@@ -99,7 +108,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     folder = DataFolder(store, settings["DATA_DIR"])
     compute = partial(charts.build, auto_max_points=settings["AUTO_MAX_POINTS"],
                       raw_max_points=settings["RAW_MAX_POINTS"])
-    live = Live(socketio, store, compute, settings["MAX_UPDATES_PER_SECOND"])
+    live = Live(socketio, store, compute, settings["MAX_UPDATES_PER_SECOND"],
+                offload=_offloader(settings["ASYNC_MODE"]))
     state = Dash(store=store, folder=folder, live=live, demo=None,
                  auto_max_points=settings["AUTO_MAX_POINTS"],
                  raw_max_points=settings["RAW_MAX_POINTS"])

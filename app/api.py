@@ -21,6 +21,9 @@ bp = Blueprint("api", __name__)
 log = logging.getLogger("dash.api")
 STARTED = time.time()
 EXPORT_TYPES = {"csv": "text/csv", "json": "application/json"}
+POLL_PARAMS = ("since", "epoch", "timeout")
+DEFAULT_POLL_TIMEOUT = 25.0
+MAX_POLL_TIMEOUT = 60.0
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -57,6 +60,37 @@ def figure(name: str) -> Response:
     """The view's Plotly figure with its version and epoch."""
     _, _, view = dash().view(name, request.args.items(multi=True))
     return json_response(dash().live.payload(name, view))
+
+
+def _poll_args() -> tuple[int, str, float]:
+    """``since``, ``epoch`` and ``timeout`` of a poll, or a 400 naming the bad one."""
+    since_text = request.args.get("since", "")
+    if since_text and not since_text.isascii() or since_text and not since_text.isdigit():
+        raise ViewError("since", f"{since_text!r} is not a version (0, 1, 2...)")
+    try:
+        timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
+    except ValueError:
+        timeout = -1.0
+    if not 0 <= timeout <= MAX_POLL_TIMEOUT:
+        raise ViewError("timeout", f"seconds from 0 to {MAX_POLL_TIMEOUT:g}")
+    return int(since_text) if since_text else -1, request.args.get("epoch", ""), timeout
+
+
+@bp.get("/api/d/<name>/poll")
+def poll(name: str) -> Response:
+    """Long-poll: the figure once the dataset is past ``since`` (or another epoch), else 204."""
+    since, epoch, timeout = _poll_args()
+    state = dash()
+    _, _, view = state.view(name, request.args.items(multi=True), ignore=POLL_PARAMS)
+    deadline = time.monotonic() + timeout
+    while True:
+        dataset = state.store.get(name)
+        if dataset.version > since or dataset.epoch != epoch:
+            return json_response(state.live.payload(name, view))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Response(status=204)
+        state.live.wait(name, remaining)
 
 
 @bp.get("/api/d/<name>/rows")

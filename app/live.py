@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
+from .charts import delta
 from .store import Snapshot, Store, UnknownDataset
 from .views import View
 
@@ -37,10 +38,15 @@ class Live:
     """Rooms, a per-view figure cache, and the loop that pushes changes to rooms."""
 
     def __init__(self, socketio: SocketIO, store: Store, compute: Compute,
-                 max_updates_per_second: float = 10.0) -> None:
+                 max_updates_per_second: float = 10.0,
+                 offload: Callable[..., Any] | None = None) -> None:
         self.socketio = socketio
         self.store = store
         self.compute = compute
+        # Runs figure builds off the event loop (eventlet's tpool) so heartbeats keep going.
+        self.offload = offload or (lambda fn, *args: fn(*args))
+        self.deltas = 0  # extend_chart messages sent instead of full figures
+        self._changes: dict[str, Any] = {}  # dataset -> event set on its next change
         self.min_interval = 1.0 / max_updates_per_second if max_updates_per_second > 0 else 0
         self.rooms: dict[str, Watched] = {}
         self.sid_rooms: dict[str, set[str]] = {}
@@ -67,7 +73,7 @@ class Live:
             "query": view.chart.query,
             "version": snap.version,
             "epoch": snap.epoch,
-            "figure": self.compute(snap, view.chart),
+            "figure": self.offload(self.compute, snap, view.chart),
         }
         with self._lock:
             self.builds += 1
@@ -116,12 +122,23 @@ class Live:
         self._pending.add(dataset)
         self._wake.set()
 
+    def cached(self, room: str) -> dict[str, Any] | None:
+        """The newest payload computed for a room, whatever its version."""
+        with self._lock:
+            entry = self._cache.get(room)
+        return entry[2] if entry else None
+
     def flush(self, datasets: set[str]) -> int:
-        """Compute each watched view of ``datasets`` once and emit it to its room."""
+        """Compute each watched view of ``datasets`` once, emit it to its room, wake pollers.
+
+        A view that only grew gets ``extend_chart`` (the new points) instead of the
+        whole figure; clients on another version ask for the whole figure.
+        """
         sent = 0
         for room, watched in list(self.rooms.items()):
             if watched.dataset not in datasets:
                 continue
+            previous = self.cached(room)
             try:
                 payload = self.payload(watched.dataset, watched.view)
             except UnknownDataset:
@@ -129,9 +146,32 @@ class Live:
             except Exception:  # one broken view must not stop the others
                 log.exception("view update failed", extra={"event": "error", "room": room})
                 continue
-            self.socketio.emit("update_chart", payload, to=room)
+            if previous is payload:
+                continue  # nothing new for this view (already sent at this version)
+            change = None
+            if previous is not None and previous["epoch"] == payload["epoch"]:
+                change = delta(previous["figure"], payload["figure"])
+            if change is not None:
+                self.socketio.emit("extend_chart", {
+                    "dataset": payload["dataset"], "query": payload["query"],
+                    "version": payload["version"], "base_version": previous["version"],
+                    "epoch": payload["epoch"], **change}, to=room)
+                self.deltas += 1
+            else:
+                self.socketio.emit("update_chart", payload, to=room)
             sent += 1
+        for dataset in datasets:
+            event = self._changes.pop(dataset, None)
+            if event is not None:
+                event.set()
         return sent
+
+    def wait(self, dataset: str, timeout: float) -> None:
+        """Block this request (a green thread under eventlet) until ``dataset`` changes."""
+        event = self._changes.get(dataset)
+        if event is None:
+            event = self._changes[dataset] = self.socketio.server.eio.create_event()
+        event.wait(timeout)
 
     def start(self) -> None:
         """Run the fan-out loop in the background (coalescing bursts of changes)."""

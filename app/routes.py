@@ -16,6 +16,8 @@ from .views import AGGREGATIONS, BUCKETS, WINDOWS, View, ViewError, format_insta
 bp = Blueprint("pages", __name__)
 # The blocks of view.html that an HTMX request gets back; each swaps itself in by id.
 FRAGMENTS = ["controls", "meta", "facets", "stats", "table"]
+# The blocks that change with the data alone, refreshed live as new versions arrive.
+LIVE_FRAGMENTS = ["facets", "stats", "table"]
 
 
 @bp.app_template_filter("isotime")
@@ -138,9 +140,16 @@ def view(name: str) -> Response:
     context["view"] = current
     if is_htmx():
         # On a mistake only the controls (with the message) change; the URL stays.
-        blocks = FRAGMENTS if status == 200 else ["controls"]
+        # A live refresh (new data, same view) leaves the controls and the URL alone.
+        refresh = bool(request.headers.get("X-Dash-Refresh"))
+        if status != 200:
+            blocks = [] if refresh else ["controls"]
+        else:
+            blocks = LIVE_FRAGMENTS if refresh else FRAGMENTS
         response = make_response(render_blocks("view.html", blocks, **context), status)
-        response.headers["HX-Push-Url"] = view_url(name, current) if status == 200 else "false"
+        if not refresh:
+            response.headers["HX-Push-Url"] = view_url(name, current) if status == 200 else "false"
+        response.vary.add("X-Dash-Refresh")
     else:
         response = make_response(render_template("view.html", **context), status)
     return _vary(response)

@@ -53,7 +53,7 @@ def test_demo_chart_draws_and_grows_by_itself(page: Page, demo_server: Server) -
 
     status = page.locator("#live-status")
     expect(status).to_have_attribute("data-state", "live")
-    expect(status).to_have_text(re.compile(r"^live · websocket · v\d+$"))
+    expect(status).to_have_text(re.compile(r"^live · websocket · v\d+ · (just now|\d+ s ago)$"))
 
 
 def wait_until_listed(page: Page, name: str) -> None:

@@ -33,7 +33,7 @@ def test_an_open_view_updates_when_points_are_posted(page: Page, live_server: Se
     answer = live_server.post_points("pushed", [point(2000, 1), point(3000, 1)])
     expect(chart).to_have_attribute("data-points", "4")
     expect(chart).to_have_attribute("data-version", str(answer["version"]))
-    expect(page.locator("#live-status")).to_have_text(re.compile(rf"v{answer['version']}$"))
+    expect(page.locator("#live-status")).to_have_text(re.compile(rf"· v{answer['version']} · "))
 
 
 def post(url: str, body: bytes) -> int:

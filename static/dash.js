@@ -1,91 +1,310 @@
-// realtime-dash client: subscribes the page's view over Socket.IO and draws
-// every update_chart with Plotly.react. The page works without this file.
+// realtime-dash client. The page works without this file; with it, the chart
+// follows its view live: over Socket.IO (WebSocket, or Engine.IO's HTTP polling
+// when WebSockets are blocked), or over /api/d/<dataset>/poll when the socket
+// cannot connect at all. Versions and epochs make every resync exact.
 (function () {
   "use strict";
+
+  const FALLBACK_AFTER_FAILURES = 2; // socket connect errors before long-polling
+  const FRAGMENT_REFRESH_MS = 500; // tables and stats refresh at most this often
+  const POLL_TIMEOUT_S = 25;
 
   const chartEl = () => document.getElementById("chart");
   // The view the page shows; HTMX swaps this element when the view changes.
   const metaEl = () => document.getElementById("view-meta");
   const statusEl = () => document.getElementById("live-status");
-  let watching = null; // {dataset, query} this page is subscribed to
-  let socket = null;
 
-  function setStatus(state, text) {
+  let socket = null;
+  let watching = null; // {dataset, query, subscribed}
+  let version = null; // version and epoch of what the chart shows
+  let epoch = null;
+  let transport = "none"; // websocket | polling | long-poll
+  let connected = false;
+  let lastUpdate = 0;
+  let paused = false;
+  let stale = false; // updates were skipped (paused or hidden): resync on return
+  let failures = 0;
+  let longPoll = null; // {stop: bool} while the long-poll loop runs
+
+  // -- status ---------------------------------------------------------------
+
+  function ago() {
+    if (!lastUpdate) return "";
+    const seconds = Math.round((Date.now() - lastUpdate) / 1000);
+    return seconds < 2 ? " · just now" : " · " + seconds + " s ago";
+  }
+
+  function showStatus() {
     const el = statusEl();
     if (!el) return;
+    let state;
+    let text;
+    if (metaEl() && metaEl().dataset.error) {
+      state = "error";
+      text = "fix the view's " + metaEl().dataset.error + " to see it live";
+    } else if (paused) {
+      state = "paused";
+      text = "paused · " + transport + (version !== null ? " · v" + version : "");
+    } else if (connected) {
+      state = "live";
+      text = "live · " + transport + (version !== null ? " · v" + version : "") + ago();
+    } else {
+      state = "reconnecting";
+      text = "reconnecting…" + (version !== null ? " (showing v" + version + ")" : "");
+    }
     el.dataset.state = state;
+    el.dataset.transport = transport;
     el.textContent = text;
+    const button = document.getElementById("pause");
+    if (button) {
+      button.hidden = false;
+      button.textContent = paused ? "resume" : "pause";
+      button.setAttribute("aria-pressed", paused ? "true" : "false");
+    }
   }
 
-  let shownVersion = null;
-
-  function showLive() {
-    setStatus("live", "live · " + transportName() + (shownVersion ? " · v" + shownVersion : ""));
+  function setTransport(name, isConnected) {
+    transport = name;
+    connected = isConnected;
+    showStatus();
   }
 
-  function transportName() {
-    return socket && socket.io.engine ? socket.io.engine.transport.name : "none";
+  // -- drawing --------------------------------------------------------------
+
+  function mine(payload) {
+    return watching && payload.dataset === watching.dataset && payload.query === watching.query;
   }
 
-  function draw(payload) {
+  function holding() {
+    return paused || document.hidden;
+  }
+
+  function countPoints(el) {
+    return (el.data || []).reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+  }
+
+  function drawn(payload) {
     const el = chartEl();
-    if (!el || !watching) return;
-    if (payload.dataset !== watching.dataset || payload.query !== watching.query) return;
-    const previous = Number(el.dataset.version || 0);
-    if (el.dataset.epoch === payload.epoch && payload.version < previous) return; // stale
-    const fig = payload.figure;
-    window.Plotly.react(el, fig.data, fig.layout, {responsive: true, displaylogo: false});
+    version = payload.version;
+    epoch = payload.epoch;
+    lastUpdate = Date.now();
     el.dataset.version = String(payload.version);
-    el.dataset.query = payload.query;
     el.dataset.epoch = payload.epoch;
-    el.dataset.points = String(fig.data.reduce((n, t) => n + t.x.length, 0));
-    shownVersion = payload.version;
-    showLive();
+    el.dataset.query = payload.query;
+    el.dataset.points = String(countPoints(el));
+    showStatus();
+    refreshFragments();
   }
+
+  function fullFigure(payload) {
+    if (!mine(payload)) return;
+    if (holding()) {
+      stale = true;
+      return;
+    }
+    if (payload.epoch === epoch && version !== null && payload.version < version) return;
+    const fig = payload.figure;
+    window.Plotly.react(chartEl(), fig.data, fig.layout, {responsive: true, displaylogo: false});
+    stale = false;
+    drawn(payload);
+  }
+
+  function extendFigure(change) {
+    if (!mine(change)) return;
+    if (holding()) {
+      stale = true;
+      return;
+    }
+    if (change.epoch !== epoch || change.base_version !== version) {
+      resync(); // we missed something: ask for the whole figure
+      return;
+    }
+    const el = chartEl();
+    window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
+                               {x: change.max_points, y: change.max_points});
+    drawn(change);
+  }
+
+  // Ask for the whole figure of the current view, by whichever transport is up.
+  function resync() {
+    stale = false;
+    if (socket && socket.connected && watching) {
+      watching.subscribed = false;
+      subscribe();
+    } else if (longPoll) {
+      version = null; // the next poll answers at once
+      restartLongPoll();
+    }
+  }
+
+  // -- Socket.IO ------------------------------------------------------------
 
   function subscribe() {
     const meta = metaEl();
     if (!meta || !socket || !socket.connected) return;
     if (meta.dataset.error) {
-      setStatus("error", "fix the view's " + meta.dataset.error + " to see it live");
+      showStatus();
       return;
     }
     const wanted = {dataset: meta.dataset.dataset, query: meta.dataset.query};
-    const same = watching && watching.dataset === wanted.dataset && watching.query === wanted.query;
+    const same = watching && watching.dataset === wanted.dataset &&
+      watching.query === wanted.query;
     if (same && watching.subscribed) return; // htmx swapped a fragment of the same view
-    if (watching && !same) socket.emit("unsubscribe", watching);
-    watching = wanted;
-    watching.subscribed = true;
+    if (watching && !same) {
+      socket.emit("unsubscribe", {dataset: watching.dataset, query: watching.query});
+      version = null;
+    }
+    watching = {dataset: wanted.dataset, query: wanted.query, subscribed: true};
     socket.emit("subscribe", wanted, (ack) => {
       if (!ack || !ack.ok) {
-        setStatus("error", "cannot watch this view: " + (ack ? ack.error : "no answer"));
+        const el = statusEl();
+        if (el) {
+          el.dataset.state = "error";
+          el.textContent = "cannot watch this view: " + (ack ? ack.error : "no answer");
+        }
       }
     });
   }
 
-  function start() {
-    if (!chartEl() || typeof window.io !== "function") return;
-    setStatus("connecting", "connecting…");
+  function startSocket() {
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
+      failures = 0;
+      stopLongPoll();
       if (watching) watching.subscribed = false; // a new connection has no rooms yet
-      showLive();
-      socket.io.engine.on("upgrade", showLive);
+      setTransport(socket.io.engine.transport.name, true);
+      socket.io.engine.on("upgrade", () => setTransport(socket.io.engine.transport.name, true));
       subscribe();
     });
-    socket.on("disconnect", () => setStatus("reconnecting", "reconnecting…"));
-    socket.on("connect_error", () => setStatus("reconnecting", "cannot reach the server, retrying…"));
-    socket.on("update_chart", draw);
+    socket.on("disconnect", () => setTransport(transport, false));
+    socket.on("connect_error", () => {
+      failures += 1;
+      setTransport(transport, false);
+      if (failures >= FALLBACK_AFTER_FAILURES && !longPoll) startLongPoll();
+    });
+    socket.on("update_chart", fullFigure);
+    socket.on("extend_chart", extendFigure);
+  }
 
+  // -- long-poll fallback ---------------------------------------------------
+
+  function pollUrl() {
+    const meta = metaEl();
+    const params = new URLSearchParams(meta.dataset.query);
+    if (version !== null) params.set("since", String(version));
+    if (epoch !== null) params.set("epoch", epoch);
+    params.set("timeout", String(POLL_TIMEOUT_S));
+    return meta.dataset.pollUrl + "?" + params.toString();
+  }
+
+  async function pollLoop(run) {
+    while (!run.stop) {
+      const meta = metaEl();
+      if (!meta || meta.dataset.error) return;
+      watching = {dataset: meta.dataset.dataset, query: meta.dataset.query, subscribed: false};
+      try {
+        const answer = await fetch(pollUrl(), {cache: "no-store"});
+        if (run.stop) return;
+        setTransport("long-poll", true);
+        if (answer.status === 200) {
+          const payload = await answer.json();
+          if (holding()) {
+            stale = true;
+            await new Promise((resolve) => { run.resume = resolve; });
+          } else {
+            fullFigure(payload);
+          }
+        } else if (answer.status !== 204) {
+          throw new Error("poll answered " + answer.status);
+        }
+      } catch (error) {
+        if (run.stop) return;
+        setTransport("long-poll", false);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+    }
+  }
+
+  function startLongPoll() {
+    longPoll = {stop: false};
+    pollLoop(longPoll);
+  }
+
+  function stopLongPoll() {
+    if (longPoll) {
+      longPoll.stop = true;
+      if (longPoll.resume) longPoll.resume();
+      longPoll = null;
+    }
+  }
+
+  function restartLongPoll() {
+    stopLongPoll();
+    startLongPoll();
+  }
+
+  // -- fragments, pause, background tabs -------------------------------------
+
+  let refreshTimer = null;
+  let lastRefresh = 0;
+
+  // Re-render facets, stats and table for the new version, at most every FRAGMENT_REFRESH_MS.
+  function refreshFragments() {
+    if (!window.htmx || refreshTimer || !document.getElementById("table")) return;
+    const wait = Math.max(0, lastRefresh + FRAGMENT_REFRESH_MS - Date.now());
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      if (holding()) return;
+      lastRefresh = Date.now();
+      window.htmx.ajax("GET", window.location.pathname + window.location.search,
+                       {swap: "none", headers: {"X-Dash-Refresh": "1"}});
+    }, wait);
+  }
+
+  function resume() {
+    showStatus();
+    if (!holding() && stale) resync();
+  }
+
+  function setUp() {
+    const pause = document.getElementById("pause");
+    if (pause) {
+      pause.addEventListener("click", () => {
+        paused = !paused;
+        resume();
+      });
+    }
     const refresh = document.getElementById("refresh");
     if (refresh) {
       refresh.hidden = false;
       refresh.addEventListener("click", () => {
-        if (watching) socket.emit("refresh_data", {dataset: watching.dataset});
+        if (socket && socket.connected && watching) {
+          socket.emit("refresh_data", {dataset: watching.dataset});
+        }
       });
     }
+    document.addEventListener("visibilitychange", resume);
     // HTMX swapped in a new view: follow it.
-    document.body.addEventListener("htmx:afterSettle", subscribe);
+    document.body.addEventListener("htmx:afterSettle", () => {
+      if (socket && socket.connected) subscribe();
+      else if (longPoll && watching && metaEl() &&
+               watching.query !== metaEl().dataset.query) {
+        version = null;
+        restartLongPoll();
+      }
+    });
+    setInterval(() => { if (connected && !paused) showStatus(); }, 1000);
+  }
+
+  function start() {
+    if (!chartEl() || !metaEl() || typeof window.Plotly === "undefined") return;
+    setUp();
+    setTransport("connecting", false);
+    if (typeof window.io === "function") {
+      startSocket();
+    } else {
+      startLongPoll();
+    }
   }
 
   if (document.readyState === "loading") {

@@ -14,8 +14,9 @@ from app.state import Dash
 
 
 def updates(client: SocketIOTestClient) -> list[dict[str, Any]]:
-    """The update_chart payloads received since the last call."""
-    return [m["args"][0] for m in client.get_received() if m["name"] == "update_chart"]
+    """The update_chart and extend_chart payloads received since the last call."""
+    return [m["args"][0] for m in client.get_received()
+            if m["name"] in ("update_chart", "extend_chart")]
 
 
 def new_client(app: Flask) -> SocketIOTestClient:
