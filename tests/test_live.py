@@ -1,0 +1,173 @@
+"""Long-poll, deltas and coalescing: the live machinery without a browser."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import charts, create_app
+from app.schema import Batch
+from app.state import Dash
+from app.views import parse_view
+
+SECOND = 1_000_000_000
+MAY_1 = 1_714_521_600 * SECOND
+
+
+def cpu(*points: tuple[int, float, str]) -> Batch:
+    """Points (seconds after 2024-05-01, value, host) for the ``hosts`` dataset."""
+    ts = np.array([MAY_1 + s * SECOND for s, _, _ in points], dtype=np.int64)
+    return Batch(ts, np.array(["cpu"] * len(points), object),
+                 np.array([v for _, v, _ in points]),
+                 {"host": np.array([h for _, _, h in points], object),
+                  "region": np.array(["eu"] * len(points), object)})
+
+
+def test_poll_answers_at_once_for_an_old_version_or_another_epoch(client: FlaskClient,
+                                                                  state: Dash) -> None:
+    dataset = state.store.get("hosts")
+    for query in (f"since={dataset.version - 1}&epoch={dataset.epoch}",
+                  f"since={dataset.version}&epoch=other", "", "since=0"):
+        response = client.get(f"/api/d/hosts/poll?metric=cpu&host=web-1&{query}&timeout=30")
+        assert response.status_code == 200, query
+        body = response.json
+        assert (body["version"], body["epoch"]) == (dataset.version, dataset.epoch)
+        assert body["query"] == "metric=cpu&host=web-1"
+        assert body["figure"]["data"][0]["y"] == [10, 11, 12]
+
+
+def test_poll_answers_204_after_the_timeout(client: FlaskClient, state: Dash) -> None:
+    dataset = state.store.get("hosts")
+    started = time.monotonic()
+    response = client.get(f"/api/d/hosts/poll?since={dataset.version}&epoch={dataset.epoch}"
+                          "&timeout=0.3")
+    assert response.status_code == 204 and response.data == b""
+    assert time.monotonic() - started >= 0.3
+
+
+def test_poll_wakes_when_the_dataset_changes(app: Flask, state: Dash) -> None:
+    dataset = state.store.get("hosts")
+    url = (f"/api/d/hosts/poll?metric=cpu&host=web-1&since={dataset.version}"
+           f"&epoch={dataset.epoch}&timeout=20")
+    answers: list[Any] = []
+    waiter = threading.Thread(target=lambda: answers.append(app.test_client().get(url)))
+    started = time.monotonic()
+    waiter.start()
+    # Whether the poller already waits or not, a change must answer it (never the timeout).
+    version = state.store.append("hosts", cpu((180, 13.0, "web-1")))
+    waiter.join(10)
+    assert time.monotonic() - started < 10
+    [response] = answers
+    assert response.status_code == 200
+    assert response.json["version"] == version
+    assert response.json["figure"]["data"][0]["y"][-1] == 13.0
+
+
+@pytest.mark.parametrize("query, message", [
+    ("since=x", "since: 'x' is not a version"),
+    ("since=-1", "since: '-1' is not a version"),
+    ("timeout=61", "timeout: seconds from 0 to 60"),
+    ("timeout=soon", "timeout: seconds from 0 to 60"),
+    ("window=3h", "window: '3h' is not one of"),
+])
+def test_poll_rejects_bad_parameters(client: FlaskClient, query: str, message: str) -> None:
+    response = client.get(f"/api/d/hosts/poll?{query}")
+    assert response.status_code == 400
+    assert message in response.json["error"]
+
+
+def test_poll_unknown_dataset_is_404(client: FlaskClient) -> None:
+    assert client.get("/api/d/nope/poll?timeout=0").status_code == 404
+
+
+def extend(figure: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """What Plotly.extendTraces(..., maxPoints) does to a figure, in Python."""
+    data = [dict(t, x=list(t["x"]), y=list(t["y"])) for t in figure["data"]]
+    for index, x, y, keep in zip(change["traces"], change["x"], change["y"],
+                                 change["max_points"]):
+        data[index]["x"] = (data[index]["x"] + list(x))[-keep:]
+        data[index]["y"] = (data[index]["y"] + list(y))[-keep:]
+    return {"data": data, "layout": figure["layout"]}
+
+
+def as_lists(figure: dict[str, Any]) -> list[tuple[list[Any], list[Any]]]:
+    return [(list(t["x"]), list(t["y"])) for t in figure["data"]]
+
+
+def figure_of(state: Dash, query: str) -> dict[str, Any]:
+    snap = state.store.get("hosts").snapshot()
+    view = parse_view([tuple(p.split("=")) for p in query.split("&")], snap.metrics,
+                      snap.label_values)
+    return charts.build(snap, view)
+
+
+@pytest.mark.parametrize("query", ["metric=cpu&by=host", "metric=mem&host=web-2&agg=raw",
+                                   "metric=cpu&by=host&window=5m"])
+def test_a_delta_applied_to_the_old_figure_equals_the_new_one(state: Dash, query: str) -> None:
+    old = figure_of(state, query)
+    state.store.append("hosts", Batch(
+        np.array([MAY_1 + 180 * SECOND] * 2 + [MAY_1 + 360 * SECOND] * 2),
+        np.array(["cpu", "mem"] * 2, object), np.array([13.0, 53.0, 14.0, 54.0]),
+        {"host": np.array(["web-1", "web-1", "web-2", "web-2"], object),
+         "region": np.array(["eu", "eu", "us", "us"], object)}))
+    new = figure_of(state, query)
+    change = charts.delta(old, new)
+    assert change is not None
+    assert as_lists(extend(old, change)) == as_lists(new)
+    assert sum(len(x) for x in change["x"]) < sum(len(t["x"]) for t in new["data"])
+
+
+def test_no_delta_when_a_point_lands_inside_the_window_or_the_view_aggregates(
+        state: Dash) -> None:
+    old = figure_of(state, "metric=cpu&by=host")
+    state.store.append("hosts", cpu((30, 99.0, "web-1")))  # between existing points
+    assert charts.delta(old, figure_of(state, "metric=cpu&by=host")) is None
+    old = figure_of(state, "metric=cpu")  # two hosts at each instant: auto averages
+    state.store.append("hosts", cpu((300, 1.0, "web-1")))
+    assert old["data"][0]["meta"] == "mean"
+    assert charts.delta(old, figure_of(state, "metric=cpu")) is None
+
+
+def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: Dash) -> None:
+    watcher = app.extensions["socketio"].test_client(app)
+    ack = watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
+                       callback=True)
+    watcher.get_received()
+    version = state.store.append("hosts", cpu((180, 13.0, "web-1")))
+    [message] = watcher.get_received()
+    assert message["name"] == "extend_chart"
+    change = message["args"][0]
+    assert (change["version"], change["base_version"]) == (version, ack["version"])
+    assert change["traces"] == [0, 1] and change["x"] == [[MAY_1 // 10**6 + 180_000], []]
+    assert change["y"] == [[13.0], []] and change["max_points"] == [4, 3]
+
+
+def test_a_flood_of_changes_is_coalesced(app_config: dict[str, Any], write_csv: Any) -> None:
+    write_csv("hosts", "timestamp,cpu,host\n2024-05-01T00:00:00Z,1,web-1\n")
+    app = create_app({**app_config, "BACKGROUND": True, "MAX_UPDATES_PER_SECOND": 5,
+                      "SCAN_INTERVAL": 60})
+    state: Dash = app.extensions["dash"]
+    watcher = app.extensions["socketio"].test_client(app)
+    watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&agg=max"},
+                 callback=True)
+    watcher.get_received()
+    started = time.monotonic()
+    appended = 0
+    while time.monotonic() - started < 1.0:  # a flood: as many appends as fit in a second
+        appended += 1
+        state.store.append("hosts", cpu((appended, float(appended), "web-1")))
+    received: list[Any] = []
+    deadline = time.monotonic() + 2
+    final = state.store.get("hosts").version
+    while time.monotonic() < deadline and not any(
+            m["args"][0]["version"] == final for m in received):
+        received += watcher.get_received()
+        threading.Event().wait(0.05)  # let the fan-out thread run
+    assert appended > 100
+    assert any(m["args"][0]["version"] == final for m in received)  # the last state arrives
+    assert len(received) <= 5 * 1.0 + 3  # ~5 a second, not one per append
