@@ -136,12 +136,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def run_server(workdir: Path, demo: bool, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Run ``python wsgi.py`` with its data folder in ``workdir``; stop it on exit."""
+def run_server(workdir: Path, demo: bool, env: dict[str, str] | None = None,
+               port: int | None = None) -> Iterator[Server]:
+    """Run ``python wsgi.py`` with its data folder in ``workdir``; stop it on exit.
+
+    Pass the ``port`` of a stopped server to start it again where browsers expect it.
+    """
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "server.log"
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(

@@ -1,0 +1,100 @@
+"""Live on every transport: WebSockets blocked, no WebSocket at all, no socket at all,
+a server restart, pause and resume."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, WebSocketRoute, expect
+
+from e2e.conftest import Server, run_server
+
+
+def point(second: int, value: float) -> dict[str, Any]:
+    return {"timestamp": f"2024-05-01T00:{second // 60:02d}:{second % 60:02d}Z", "v": value}
+
+
+def open_view(page: Page, server: Server, name: str) -> None:
+    page.goto(f"{server.url}/d/{name}?metric=v&agg=raw")
+    expect(page.locator("#chart .main-svg").first).to_be_visible()
+
+
+def updates_after_ingest(page: Page, server: Server, name: str) -> None:
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-points", "1")
+    answer = server.post_points(name, [point(1, 2.0), point(2, 3.0)])
+    expect(chart).to_have_attribute("data-points", "3")
+    expect(chart).to_have_attribute("data-version", str(answer["version"]))
+
+
+def close_websockets(route: WebSocketRoute) -> None:
+    route.close()  # as a proxy that kills WebSockets does
+
+
+@pytest.mark.parametrize("block, transport", [
+    ("route", "polling"),  # WebSocket connections are closed
+    ("no-websocket", "polling"),  # the browser has no WebSocket at all
+    ("no-socket", "long-poll"),  # nothing under /socket.io/ answers
+])
+def test_the_view_stays_live_when_websockets_are_blocked(
+        page: Page, live_server: Server, block: str, transport: str) -> None:
+    name = f"blocked_{block.replace('-', '_')}"
+    live_server.post_points(name, [point(0, 1.0)])
+    if block == "route":
+        page.route_web_socket(re.compile(r".*/socket\.io/.*"), close_websockets)
+    elif block == "no-websocket":
+        page.add_init_script("delete window.WebSocket;")
+    else:
+        page.route(re.compile(r".*/socket\.io/.*"), lambda route: route.abort())
+    open_view(page, live_server, name)
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-transport", transport, timeout=15_000)
+    expect(status).to_have_text(re.compile(rf"^live · {transport} · v\d+"))
+    updates_after_ingest(page, live_server, name)
+
+
+def test_the_page_reconnects_after_a_server_restart_and_shows_the_right_data(
+        page: Page, tmp_path_factory: pytest.TempPathFactory) -> None:
+    workdir = tmp_path_factory.mktemp("restart")
+    with run_server(workdir, demo=False) as server:
+        server.post_points("steady", [point(0, 1.0)])
+        open_view(page, server, "steady")
+        chart = page.locator("#chart")
+        expect(chart).to_have_attribute("data-points", "1")
+        port = int(server.url.rsplit(":", 1)[1])
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "reconnecting")
+    with run_server(workdir, demo=False, port=port) as server:
+        expect(status).to_have_attribute("data-state", "live", timeout=15_000)
+        answer = server.post_points("steady", [point(1, 2.0)])
+        expect(chart).to_have_attribute("data-version", str(answer["version"]))
+        expect(chart).to_have_attribute("data-epoch", answer["epoch"])
+        expect(chart).to_have_attribute("data-points", "2")  # no gap, no duplicate
+
+
+def test_pause_holds_updates_and_resume_catches_up_in_one_step(
+        page: Page, live_server: Server) -> None:
+    live_server.post_points("paused", [point(0, 1.0)])
+    open_view(page, live_server, "paused")
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-points", "1")
+    draws: Callable[[], int] = lambda: page.evaluate("window.__draws")  # noqa: E731
+    page.evaluate("""() => { window.__draws = 0;
+        document.getElementById('chart').on('plotly_afterplot', () => { window.__draws += 1; });
+    }""")
+    pause = page.get_by_role("button", name="pause")
+    pause.click()
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "paused")
+    version = chart.get_attribute("data-version")
+    for second in range(1, 6):
+        last = live_server.post_points("paused", [point(second, float(second))])
+    # Everything was acknowledged; the paused chart still shows what it showed.
+    expect(page.locator("#live-status")).to_have_text(re.compile(rf"^paused · .* · v{version}$"))
+    expect(chart).to_have_attribute("data-version", str(version))
+    assert draws() == 0
+    page.get_by_role("button", name="resume").click()
+    expect(chart).to_have_attribute("data-version", str(last["version"]))
+    expect(chart).to_have_attribute("data-points", "6")
+    assert draws() == 1  # one full figure, not five updates replayed
