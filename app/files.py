@@ -121,9 +121,13 @@ class DataFolder:
         """Drop what a crash left of an unacknowledged ingest batch (see ``append``)."""
         intent = self._sidecar(name, "intent")
         try:
-            before, after = (int(n) for n in intent.read_text().split())
-            size = path.stat().st_size
+            inode, before, after = (int(n) for n in intent.read_text().split())
+            stat = path.stat()
         except (OSError, ValueError):
+            return
+        size = stat.st_size
+        if inode != stat.st_ino:
+            intent.unlink(missing_ok=True)  # about a file that has since been replaced
             return
         if size < after:
             os.truncate(path, before)
@@ -180,7 +184,8 @@ class DataFolder:
                 pass  # the file was rewritten with other columns: infer again
         return read_table(body)
 
-    def _tail(self, name: str, path: Path, state: FileState, stat: os.stat_result) -> bool:
+    def _tail(self, name: str, path: Path, state: FileState, stat: os.stat_result,
+              settled: bool = False) -> bool:
         try:
             with path.open("rb") as handle:
                 if handle.read(len(state.header)) != state.header:
@@ -189,7 +194,7 @@ class DataFolder:
                 data = handle.read(stat.st_size - state.offset)
         except OSError:
             return False
-        settled = time.time() - stat.st_mtime > SETTLED_AFTER
+        settled = settled or time.time() - stat.st_mtime > SETTLED_AFTER
         chunk = _complete(data, settled)
         state.size, state.mtime_ns = stat.st_size, stat.st_mtime_ns
         if not chunk.strip():
@@ -243,6 +248,7 @@ class DataFolder:
         data = _csv_bytes(columns, validated.rows, header=True)
         schema_file = self._sidecar(name, "schema.json")
         _durable_write(schema_file, json.dumps(asdict(validated.schema)).encode())
+        self._sidecar(name, "intent").unlink(missing_ok=True)  # it described an older file
         partial = self._sidecar(name, "csv.partial")
         _durable_write(partial, data)
         os.replace(partial, path)
@@ -265,8 +271,13 @@ class DataFolder:
             size = handle.seek(0, os.SEEK_END)
             if size > 0 and os.pread(handle.fileno(), 1, size - 1) != b"\n":
                 data = b"\n" + data  # the file's last line had no newline
+            if size > state.offset:
+                # Another writer left a last line without its newline: the newline we
+                # add completes it, so read it in first rather than skip it.
+                self._tail(name, path, state, os.fstat(handle.fileno()), settled=True)
             _durable_write(self._sidecar(name, "intent"),
-                           f"{size} {size + len(data)}\n".encode())
+                           f"{os.fstat(handle.fileno()).st_ino} {size} {size + len(data)}\n"
+                           .encode())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

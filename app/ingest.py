@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,12 @@ CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
 MAX_LABEL_LENGTH = 1024
 MAX_ERRORS = 50  # errors listed in a 400; the count says how many there were
+# ISO-8601 as the API takes it: a date, optionally a time and a zone ("now" is not one).
+ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+                         r"(Z|[+-]\d{2}(:?\d{2})?)?")
+# A number as text in a CSV body: what every CSV reader reads back the same way.
+CSV_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class IngestError(ValueError):
@@ -88,7 +95,9 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
         points = Points(data)
     elif content_type == "application/x-ndjson":
         items = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Only "\n" ends a line: str.splitlines() would also split inside strings at
+        # U+2028 or U+0085, which JSON allows unescaped.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -136,10 +145,9 @@ def _number(value: Any, text_values: bool) -> float | str:
     if text_values:
         if isinstance(value, str) and value.strip() == "":
             return "is empty"
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
+        if not isinstance(value, str) or not CSV_NUMBER.fullmatch(value):
             return f"{value!r} is not a number"
+        number = float(value)
     else:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, not {type(value).__name__ if value is not None else 'null'}"
@@ -157,6 +165,17 @@ def _label(value: Any) -> str | None:
         return f"labels must be strings, not {type(value).__name__ if value is not None else 'null'}"
     if len(value) > MAX_LABEL_LENGTH:
         return f"longer than {MAX_LABEL_LENGTH} characters"
+    if CONTROL.search(value):
+        return "control characters (tab, CR, LF...) are not allowed in labels"
+    return None
+
+
+def _column_problem(name: str) -> str | None:
+    """Why a new column name cannot go into a CSV header, if it cannot."""
+    if not name or name != name.strip():
+        return "column names may not be empty or start or end with spaces"
+    if CONTROL.search(name) or len(name) > 200:
+        return "column names are at most 200 characters, without control characters"
     return None
 
 
@@ -199,11 +218,17 @@ def validate(points: Points, existing: Schema | None) -> Validated:
         for key in (k for k in point if k not in allowed):
             errors.add(i, key, "unknown column; this dataset's columns are "
                                + ", ".join(schema.columns))
+        if existing is None:
+            for key in point:
+                if (problem := _column_problem(key)):
+                    errors.add(i, key, problem)
         given = [k for k in time_keys if k in point]
         if not given:
             errors.add(i, "timestamp", "required (an ISO-8601 string)")
         elif not isinstance(point[given[0]], str):
             errors.add(i, given[0], "must be an ISO-8601 string")
+        elif not ISO_INSTANT.fullmatch(point[given[0]].strip()):
+            errors.add(i, given[0], f"{point[given[0]]!r} is not a valid ISO-8601 instant")
         else:
             stamps[i] = (given[0], point[given[0]])
         for name in schema.labels:
@@ -250,6 +275,9 @@ def _values(point: dict[str, Any], schema: Schema, text_values: bool, i: int,
         metric = point.get("metric")
         if not isinstance(metric, str) or not metric.strip():
             errors.add(i, "metric", "required: a non-empty string")
+        elif metric != metric.strip() or CONTROL.search(metric):
+            errors.add(i, "metric", "metric names may not start or end with spaces "
+                                    "or hold control characters")
         if "value" not in point:
             errors.add(i, "value", "required: a number")
             return values

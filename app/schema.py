@@ -95,7 +95,7 @@ def parse_times(series: pd.Series, numeric: bool = False, iso_only: bool = False
         ok = finite & (np.abs(scaled) < 9.2e18)
         out[ok] = scaled[ok].astype(np.int64)
         return out
-    text = series.astype("string")
+    text = series.astype("string").str.strip()
     for fmt in ("ISO8601",) if iso_only else ("ISO8601", "mixed"):
         try:
             parsed = pd.to_datetime(text, utc=True, format=fmt, errors="coerce")
@@ -207,14 +207,19 @@ def read_table(data: bytes, schema: Schema | None = None) -> tuple[Schema, Batch
         raise SchemaError("the file is empty")
     try:
         if schema is None:
-            sample = pd.read_csv(io.BytesIO(data), nrows=SAMPLE_ROWS, skipinitialspace=True)
+            sample = pd.read_csv(io.BytesIO(data), nrows=SAMPLE_ROWS)
+            sample.columns = [str(c).strip() for c in sample.columns]
             schema = infer_schema(sample)
         dtypes = {name: "string" for name in schema.labels}
         if not schema.numeric_time:
             dtypes[schema.timestamp] = "string"
         if schema.kind == "long":
             dtypes["metric"] = "string"
-        frame = pd.read_csv(io.BytesIO(data), dtype=dtypes, skipinitialspace=True)
+        # Values are data: only an empty cell is missing ("NA" may be a region), and
+        # spaces inside a cell are kept; header names are trimmed.
+        frame = pd.read_csv(io.BytesIO(data), dtype=dtypes, keep_default_na=False,
+                            na_values=[""])
+        frame.columns = [str(c).strip() for c in frame.columns]
     except SchemaError:
         raise
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
