@@ -86,10 +86,17 @@ def index() -> Response:
 
 
 def browse_context(state: Dash, snap: Snapshot, view: View) -> dict[str, Any]:
-    """Facets, stats and one page of rows for a view, from a single selection."""
+    """Facets, stats and one page of rows for a view, from a single selection.
+
+    The numpy work runs through ``live.offload`` (eventlet's thread pool under the
+    real server), so a big dataset does not stall other clients' heartbeats.
+    """
+    return state.live.offload(_browse, state, snap, view, current_app.config["TABLE_PAGE_SIZE"])
+
+
+def _browse(state: Dash, snap: Snapshot, view: View, size: int) -> dict[str, Any]:
     sel, result = state.analyse(snap, view)
     table = browse.rows(snap, view, sel, result)
-    size = current_app.config["TABLE_PAGE_SIZE"]
     return {
         "facets": browse.facets(snap, view),
         "stats": browse.stats(snap, sel),
