@@ -59,7 +59,7 @@ def datasets() -> Response:
 def figure(name: str) -> Response:
     """The view's Plotly figure with its version and epoch."""
     _, _, view = dash().view(name, request.args.items(multi=True))
-    return json_response(dash().live.payload(name, view))
+    return Response(dash().live.encoded(name, view), mimetype="application/json")
 
 
 def _poll_args() -> tuple[int, str, float]:
@@ -86,7 +86,7 @@ def poll(name: str) -> Response:
     while True:
         dataset = state.store.get(name)
         if dataset.version > since or dataset.epoch != epoch:
-            return json_response(state.live.payload(name, view))
+            return Response(state.live.encoded(name, view), mimetype="application/json")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return Response(status=204)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
-from .charts import delta
+from .charts import delta, dumps
 from .store import Snapshot, Store, UnknownDataset
 from .views import View
 
@@ -52,6 +52,7 @@ class Live:
         self.sid_rooms: dict[str, set[str]] = {}
         self.builds = 0  # figures computed; tests and /healthz read it
         self._cache: OrderedDict[str, tuple[int, str, dict[str, Any]]] = OrderedDict()
+        self._encoded: OrderedDict[str, tuple[dict[str, Any], bytes]] = OrderedDict()
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._wake: Any = None
@@ -121,6 +122,22 @@ class Live:
             return
         self._pending.add(dataset)
         self._wake.set()
+
+    def encoded(self, dataset: str, view: View) -> bytes:
+        """The payload as JSON bytes, encoded once per version and shared by HTTP clients."""
+        payload = self.payload(dataset, view)
+        room = room_name(dataset, view)
+        with self._lock:
+            hit = self._encoded.get(room)
+            if hit is not None and hit[0] is payload:
+                return hit[1]
+        data = dumps(payload)
+        with self._lock:
+            self._encoded[room] = (payload, data)
+            self._encoded.move_to_end(room)
+            while len(self._encoded) > CACHE_SIZE:
+                self._encoded.popitem(last=False)
+        return data
 
     def cached(self, room: str) -> dict[str, Any] | None:
         """The newest payload computed for a room, whatever its version."""

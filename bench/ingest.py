@@ -30,12 +30,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: str, extra: dict[str, str] | None = None,
+                 ) -> tuple[subprocess.Popen[bytes], str]:
     """Run wsgi.py and wait (at most 20 s) for /healthz."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
     env.update(DASH_PORT=str(port), DASH_DATA_DIR=data_dir, DASH_INGEST_TOKEN=TOKEN,
                DASH_SECRET_KEY=secrets.token_hex(16), DASH_LOG_LEVEL="WARNING")
+    env.update(extra or {})
     process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -48,13 +50,6 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     process.kill()
     raise SystemExit("server did not start")
-
-
-def body(batch: int, size: int) -> bytes:
-    """A batch of ``size`` wide points, one millisecond apart."""
-    base = 1_714_521_600_000 + batch * size
-    return json.dumps([{"timestamp": f"{(base + i) / 1000:.3f}", "cpu": float(i % 100),
-                        "host": f"web-{i % 20}"} for i in range(size)]).encode()
 
 
 def iso_body(batch: int, size: int) -> bytes:

@@ -128,6 +128,26 @@ def bench_append(rows: list[tuple[str, ...]]) -> None:
                  "pd.concat one row", f"{concat:.0f} µs", f"{concat / per_point_k:.0f}x"))
 
 
+def bench_wire(rows: list[tuple[str, ...]]) -> None:
+    """Bytes a client receives per update: the whole figure vs the extend_chart delta."""
+    ds = datasets.dataset(20 * 3 * 3600)  # an hour of 20 hosts x 3 metrics
+    view = view_of(ds.snapshot(), "metric=cpu&by=host&window=5m&agg=raw")
+    before = charts.build(ds.snapshot(), view)
+    newest = int(ds.snapshot().ts[-1]) + datasets.SECOND
+    hosts = np.array(datasets.HOSTS, dtype=object)
+    ds.append(Batch(np.full(len(hosts), newest), np.array(["cpu"] * len(hosts), object),
+                    np.linspace(40, 60, len(hosts)),
+                    {"host": hosts, "region": np.array(["eu"] * len(hosts), object)}))
+    after = charts.build(ds.snapshot(), view)
+    change = charts.delta(before, after)
+    assert change is not None
+    full = len(charts.dumps({"figure": after}))
+    small = len(charts.dumps(change))
+    rows.append(("bytes per update per client (20 traces x 300 points, 1 new point each)",
+                 f"{small:,} B (extend_chart)", "update_chart (whole figure)", f"{full:,} B",
+                 f"{full / small:.0f}x"))
+
+
 def main() -> None:
     """Run every benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -139,6 +159,7 @@ def main() -> None:
     bench_query(rows, [1_000_000] if args.quick else [1_000_000, 10_000_000])
     bench_browse(rows, 1_000_000)
     bench_append(rows)
+    bench_wire(rows)
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
           f"{platform.python_version()} · numpy {version('numpy')} · pandas {version('pandas')}"
           f" · plotly {version('plotly')} · {time.perf_counter() - started:.0f} s")
