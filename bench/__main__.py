@@ -1,0 +1,28 @@
+"""Every benchmark in one go: ``.venv/bin/python -m bench`` (a few minutes).
+
+Runs the in-process benchmarks (figures, view queries, facets, appends, bytes on
+the wire), durable ingest against the real server, and WebSocket / long-poll
+fan-out; each prints its own table. Pass --quick to skip the 10M-row cases.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def main() -> None:
+    """Run the three benchmark scripts one after another."""
+    quick = ["--quick"] if "--quick" in sys.argv[1:] else []
+    steps = [
+        ["bench.run", *quick],
+        ["bench.ingest", "--batches", "300"],
+        ["bench.ingest", "--batches", "300", "--clients", "4"],
+        ["bench.fanout"],
+    ]
+    for step in steps:
+        print(f"\n$ python -m {' '.join(step)}", flush=True)
+        subprocess.run([sys.executable, "-m", *step], check=True, timeout=900)
+
+
+if __name__ == "__main__":
+    main()
