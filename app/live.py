@@ -18,6 +18,8 @@ from .views import View
 log = logging.getLogger("dash.live")
 Compute = Callable[[Snapshot, View], dict[str, Any]]
 CACHE_SIZE = 256
+# Messages a client may have waiting before new ones skip it (see Live.backlogged).
+MAX_BACKLOG = 8
 
 
 def room_name(dataset: str, view: View) -> str:
@@ -46,6 +48,8 @@ class Live:
         # Runs figure builds off the event loop (eventlet's tpool) so heartbeats keep going.
         self.offload = offload or (lambda fn, *args: fn(*args))
         self.deltas = 0  # extend_chart messages sent instead of full figures
+        self.skipped = 0  # messages not queued for clients that were behind
+        self.max_backlog = MAX_BACKLOG
         self._changes: dict[str, Any] = {}  # dataset -> event set on its next change
         self.min_interval = 1.0 / max_updates_per_second if max_updates_per_second > 0 else 0
         self.rooms: dict[str, Watched] = {}
@@ -168,20 +172,38 @@ class Live:
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
                 change = delta(previous["figure"], payload["figure"])
+            slow = self.backlogged(watched.sids)
             if change is not None:
                 self.socketio.emit("extend_chart", {
                     "dataset": payload["dataset"], "query": payload["query"],
                     "version": payload["version"], "base_version": previous["version"],
-                    "epoch": payload["epoch"], **change}, to=room)
+                    "epoch": payload["epoch"], **change}, to=room, skip_sid=slow)
                 self.deltas += 1
             else:
-                self.socketio.emit("update_chart", payload, to=room)
+                self.socketio.emit("update_chart", payload, to=room, skip_sid=slow)
+            self.skipped += len(slow)
             sent += 1
         for dataset in datasets:
             event = self._changes.pop(dataset, None)
             if event is not None:
                 event.set()
         return sent
+
+    def backlogged(self, sids: set[str]) -> list[str]:
+        """Sockets with more than ``max_backlog`` messages not yet sent to them.
+
+        They are skipped until they drain, so a stalled client costs no more than
+        its backlog: its next message carries a version it can tell is not the
+        next one, and it asks for the whole figure (the same resync as a reconnect).
+        """
+        manager, eio = self.socketio.server.manager, self.socketio.server.eio
+        slow = []
+        for sid in sids:
+            eio_socket = eio.sockets.get(manager.eio_sid_from_sid(sid, "/") or "")
+            queue = getattr(eio_socket, "queue", None)
+            if queue is not None and queue.qsize() > self.max_backlog:
+                slow.append(sid)
+        return slow
 
     def wait(self, dataset: str, timeout: float) -> None:
         """Block this request (a green thread under eventlet) until ``dataset`` changes."""

@@ -90,11 +90,40 @@ def test_pause_holds_updates_and_resume_catches_up_in_one_step(
     version = chart.get_attribute("data-version")
     for second in range(1, 6):
         last = live_server.post_points("paused", [point(second, float(second))])
-    # Everything was acknowledged; the paused chart still shows what it showed.
-    expect(page.locator("#live-status")).to_have_text(re.compile(rf"^paused · .* · v{version}$"))
+    # The newest update reached the page (it is pending), yet the chart shows what it showed.
+    expect(chart).to_have_attribute("data-pending", str(last["version"]))
+    expect(page.locator("#live-status")).to_have_text(
+        re.compile(rf"^paused · .* · v{version} · v{last['version']} waiting$"))
     expect(chart).to_have_attribute("data-version", str(version))
     assert draws() == 0
     page.get_by_role("button", name="resume").click()
     expect(chart).to_have_attribute("data-version", str(last["version"]))
     expect(chart).to_have_attribute("data-points", "6")
     assert draws() == 1  # one full figure, not five updates replayed
+
+
+def test_a_background_tab_piles_up_nothing_and_catches_up_when_shown(
+        page: Page, live_server: Server) -> None:
+    live_server.post_points("hidden", [point(0, 1.0)])
+    open_view(page, live_server, "hidden")
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-points", "1")
+    page.evaluate("""() => {
+        window.__draws = 0;
+        document.getElementById('chart').on('plotly_afterplot', () => { window.__draws += 1; });
+        window.__hidden = true;
+        Object.defineProperty(document, 'hidden', {configurable: true,
+                                                   get: () => window.__hidden});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    version = chart.get_attribute("data-version")
+    for second in range(1, 6):
+        last = live_server.post_points("hidden", [point(second, float(second))])
+    expect(chart).to_have_attribute("data-pending", str(last["version"]))
+    expect(chart).to_have_attribute("data-version", str(version))
+    assert page.evaluate("window.__draws") == 0
+    page.evaluate("""() => { window.__hidden = false;
+        document.dispatchEvent(new Event('visibilitychange')); }""")
+    expect(chart).to_have_attribute("data-version", str(last["version"]))
+    expect(chart).to_have_attribute("data-points", "6")
+    assert page.evaluate("window.__draws") == 1

@@ -44,7 +44,9 @@
       text = "fix the view's " + metaEl().dataset.error + " to see it live";
     } else if (paused) {
       state = "paused";
-      text = "paused · " + transport + (version !== null ? " · v" + version : "");
+      const pending = chartEl() && chartEl().dataset.pending;
+      text = "paused · " + transport + (version !== null ? " · v" + version : "") +
+        (pending ? " · v" + pending + " waiting" : "");
     } else if (connected) {
       state = "live";
       text = "live · " + transport + (version !== null ? " · v" + version : "") + ago();
@@ -79,6 +81,13 @@
     return paused || document.hidden;
   }
 
+  // An update arrived while paused or hidden: note its version, draw nothing.
+  function hold(payload) {
+    stale = true;
+    chartEl().dataset.pending = String(payload.version);
+    showStatus();
+  }
+
   function countPoints(el) {
     return (el.data || []).reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
   }
@@ -92,6 +101,7 @@
     el.dataset.epoch = payload.epoch;
     el.dataset.query = payload.query;
     el.dataset.points = String(countPoints(el));
+    delete el.dataset.pending;
     showStatus();
     refreshFragments();
   }
@@ -99,7 +109,7 @@
   function fullFigure(payload) {
     if (!mine(payload)) return;
     if (holding()) {
-      stale = true;
+      hold(payload);
       return;
     }
     if (payload.epoch === epoch && version !== null && payload.version < version) return;
@@ -112,7 +122,7 @@
   function extendFigure(change) {
     if (!mine(change)) return;
     if (holding()) {
-      stale = true;
+      hold(change);
       return;
     }
     if (change.epoch !== epoch || change.base_version !== version) {
@@ -209,7 +219,7 @@
         if (answer.status === 200) {
           const payload = await answer.json();
           if (holding()) {
-            stale = true;
+            hold(payload);
             await new Promise((resolve) => { run.resume = resolve; });
           } else {
             fullFigure(payload);

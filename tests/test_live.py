@@ -171,3 +171,33 @@ def test_a_flood_of_changes_is_coalesced(app_config: dict[str, Any], write_csv: 
     assert appended > 100
     assert any(m["args"][0]["version"] == final for m in received)  # the last state arrives
     assert len(received) <= 5 * 1.0 + 3  # ~5 a second, not one per append
+
+
+class Backlog:
+    """Stands in for an Engine.IO socket with ``n`` messages waiting to be sent."""
+
+    def __init__(self, n: int) -> None:
+        self.queue = type("Queue", (), {"qsize": lambda _self: n})()
+
+
+def test_a_client_that_is_behind_is_skipped_until_it_drains(app: Flask, state: Dash) -> None:
+    socketio = app.extensions["socketio"]
+    fast, slow = socketio.test_client(app), socketio.test_client(app)
+    for client in (fast, slow):
+        client.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
+                    callback=True)
+        client.get_received()
+    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.max_backlog + 1)
+    try:
+        state.store.append("hosts", cpu((180, 13.0, "web-1")))
+        assert [m["name"] for m in fast.get_received()] == ["extend_chart"]
+        assert slow.get_received() == []  # not queued behind the backlog
+        assert state.live.skipped == 1
+        socketio.server.eio.sockets[slow.eio_sid] = Backlog(0)  # it caught up
+        version = state.store.append("hosts", cpu((240, 14.0, "web-1")))
+        [message] = slow.get_received()
+        # Its next message says where it starts from; the client sees the gap and resyncs.
+        assert message["args"][0]["version"] == version
+        assert message["args"][0]["base_version"] == version - 1
+    finally:
+        socketio.server.eio.sockets.pop(slow.eio_sid, None)
