@@ -257,18 +257,45 @@
 
   let refreshTimer = null;
   let lastRefresh = 0;
+  let navigations = 0; // user requests (links, the form) started so far
+  let navigating = 0; // user requests in flight
+
+  function isRefresh(detail) {
+    const headers = detail.requestConfig ? detail.requestConfig.headers : null;
+    return Boolean(headers && headers["X-Dash-Refresh"]);
+  }
 
   // Re-render facets, stats and table for the new version, at most every FRAGMENT_REFRESH_MS.
+  // A user's own request always wins: no refresh starts while one is in flight, and a
+  // refresh that started before one is dropped instead of swapping in the old view.
   function refreshFragments() {
     if (!window.htmx || refreshTimer || !document.getElementById("table")) return;
     const wait = Math.max(0, lastRefresh + FRAGMENT_REFRESH_MS - Date.now());
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
-      if (holding()) return;
+      if (holding() || navigating) return;
       lastRefresh = Date.now();
       window.htmx.ajax("GET", window.location.pathname + window.location.search,
-                       {swap: "none", headers: {"X-Dash-Refresh": "1"}});
+                       {swap: "none", headers: {"X-Dash-Refresh": String(navigations + 1)}});
     }, wait);
+  }
+
+  function trackNavigation() {
+    document.body.addEventListener("htmx:beforeRequest", (event) => {
+      if (!isRefresh(event.detail)) {
+        navigations += 1;
+        navigating += 1;
+      }
+    });
+    document.body.addEventListener("htmx:afterRequest", (event) => {
+      if (!isRefresh(event.detail)) navigating = Math.max(0, navigating - 1);
+    });
+    document.body.addEventListener("htmx:beforeSwap", (event) => {
+      const headers = event.detail.requestConfig ? event.detail.requestConfig.headers : {};
+      if (isRefresh(event.detail) && Number(headers["X-Dash-Refresh"]) !== navigations + 1) {
+        event.detail.shouldSwap = false; // the user moved on while it was in flight
+      }
+    });
   }
 
   function resume() {
@@ -294,6 +321,7 @@
       });
     }
     document.addEventListener("visibilitychange", resume);
+    trackNavigation();
     // HTMX swapped in a new view: follow it.
     document.body.addEventListener("htmx:afterSettle", () => {
       if (socket && socket.connected) subscribe();
