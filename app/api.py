@@ -43,9 +43,11 @@ def unknown_dataset(exc: UnknownDataset) -> Response:
     return json_response({"error": f"unknown dataset {exc.args[0]!r}"}, 404)
 
 
-@bp.errorhandler(HTTPException)
-def http_error(exc: HTTPException) -> Response:
-    """Every other HTTP error from the API as JSON."""
+@bp.app_errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response | HTTPException:
+    """HTTP errors under /api/ as JSON (unknown routes and methods too); pages keep HTML."""
+    if not request.path.startswith("/api/"):
+        return exc
     return json_response({"error": exc.description or exc.name}, exc.code or 500)
 
 

@@ -172,3 +172,21 @@ def test_bad_parameter_over_htmx_swaps_only_the_controls(client: FlaskClient) ->
     assert "<strong>start</strong>: start (2024-05-02) is after end" in html
     assert 'id="controls"' in html and 'id="table"' not in html and 'id="facets"' not in html
     assert response.headers["HX-Push-Url"] == "false"
+
+
+@pytest.mark.parametrize("method, url, status", [
+    ("get", "/api/nope", 404),
+    ("get", "/api/d/hosts/points", 405),
+    ("delete", "/api/d/hosts/figure", 405),
+])
+def test_api_errors_are_json_even_for_unknown_routes(client: FlaskClient, method: str, url: str,
+                                                    status: int) -> None:
+    response = getattr(client, method)(url)
+    assert response.status_code == status
+    assert response.is_json and response.json["error"]
+
+
+def test_page_errors_stay_html(client: FlaskClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
