@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ log = logging.getLogger("dash.api")
 STARTED = time.time()
 EXPORT_TYPES = {"csv": "text/csv", "json": "application/json"}
 POLL_PARAMS = ("since", "epoch", "timeout")
+VERSION = re.compile(r"[0-9]{1,18}")
 DEFAULT_POLL_TIMEOUT = 25.0
 MAX_POLL_TIMEOUT = 60.0
 
@@ -67,7 +69,7 @@ def figure(name: str) -> Response:
 def _poll_args() -> tuple[int, str, float]:
     """``since``, ``epoch`` and ``timeout`` of a poll, or a 400 naming the bad one."""
     since_text = request.args.get("since", "")
-    if since_text and not since_text.isascii() or since_text and not since_text.isdigit():
+    if since_text and not VERSION.fullmatch(since_text):
         raise ViewError("since", f"{since_text!r} is not a version (0, 1, 2...)")
     try:
         timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
@@ -86,13 +88,14 @@ def poll(name: str) -> Response:
     _, _, view = state.view(name, request.args.items(multi=True), ignore=POLL_PARAMS)
     deadline = time.monotonic() + timeout
     while True:
+        changed = state.live.change_event(name)  # before the check, so no change slips by
         dataset = state.store.get(name)
         if dataset.version > since or dataset.epoch != epoch:
             return Response(state.live.encoded(name, view), mimetype="application/json")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return Response(status=204)
-        state.live.wait(name, remaining)
+        changed.wait(remaining)
 
 
 @bp.get("/api/d/<name>/rows")

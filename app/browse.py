@@ -44,6 +44,7 @@ def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
     part = time_slice(snap, view)
     base = member(snap.metric[part], codes_of(snap.metrics, view.metrics))
     masks = {label: member(snap.labels[label][part], codes_of(snap.label_values[label], values))
+             if label in snap.labels else np.zeros(part.stop - part.start, dtype=bool)
              for label, values in view.filters}
     out = []
     for label, names in snap.label_values.items():

@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,8 @@ Compute = Callable[[Snapshot, View], dict[str, Any]]
 CACHE_SIZE = 256
 # Messages a client may have waiting before new ones skip it (see Live.backlogged).
 MAX_BACKLOG = 8
+# Views one socket may watch at once (a page watches one).
+MAX_ROOMS_PER_SOCKET = 16
 
 
 def room_name(dataset: str, view: View) -> str:
@@ -29,11 +31,22 @@ def room_name(dataset: str, view: View) -> str:
 
 @dataclass
 class Watched:
-    """A view that at least one socket watches."""
+    """A view that at least one socket watches, and what its room was sent last."""
 
     dataset: str
     view: View
     sids: set[str] = field(default_factory=set)
+    sent: dict[str, Any] | None = None  # the base of the next extend_chart
+
+
+@dataclass
+class Built:
+    """A view's payload at one version, and its JSON once an HTTP client asked for it."""
+
+    version: int
+    epoch: str
+    payload: dict[str, Any]
+    encoded: bytes | None = None
 
 
 class Live:
@@ -47,16 +60,17 @@ class Live:
         self.compute = compute
         # Runs figure builds off the event loop (eventlet's tpool) so heartbeats keep going.
         self.offload = offload or (lambda fn, *args: fn(*args))
-        self.deltas = 0  # extend_chart messages sent instead of full figures
-        self.skipped = 0  # messages not queued for clients that were behind
-        self.max_backlog = MAX_BACKLOG
-        self._changes: dict[str, Any] = {}  # dataset -> event set on its next change
         self.min_interval = 1.0 / max_updates_per_second if max_updates_per_second > 0 else 0
+        self.max_backlog = MAX_BACKLOG
         self.rooms: dict[str, Watched] = {}
         self.sid_rooms: dict[str, set[str]] = {}
         self.builds = 0  # figures computed; tests and /healthz read it
-        self._cache: OrderedDict[str, tuple[int, str, dict[str, Any]]] = OrderedDict()
-        self._encoded: OrderedDict[str, tuple[dict[str, Any], bytes]] = OrderedDict()
+        self.deltas = 0  # extend_chart messages sent instead of full figures
+        self.skipped = 0  # messages not queued for clients that were behind
+        self._cache: OrderedDict[str, Built] = OrderedDict()
+        self._building: dict[str, threading.RLock] = {}  # one build per room at a time
+        self._behind: dict[str, str] = {}  # sid -> room it missed an update of
+        self._changes: dict[str, Any] = {}  # dataset -> event set on its next change
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._wake: Any = None
@@ -64,39 +78,69 @@ class Live:
 
     # -- figures -------------------------------------------------------------
 
-    def payload(self, dataset: str, view: View) -> dict[str, Any]:
-        """The ``update_chart`` payload of a view at the dataset's current version (cached)."""
+    def _built(self, dataset: str, view: View) -> Built:
         snap = self.store.get(dataset).snapshot()
         room = room_name(dataset, view)
         with self._lock:
-            cached = self._cache.get(room)
-            if cached and cached[0] == snap.version and cached[1] == snap.epoch:
+            hit = self._cache.get(room)
+            if hit and (hit.version, hit.epoch) == (snap.version, snap.epoch):
                 self._cache.move_to_end(room)
-                return cached[2]
-        payload = {
-            "dataset": dataset,
-            "query": view.chart.query,
-            "version": snap.version,
-            "epoch": snap.epoch,
-            "figure": self.offload(self.compute, snap, view.chart),
-        }
-        with self._lock:
-            self.builds += 1
-            self._cache[room] = (snap.version, snap.epoch, payload)
-            self._cache.move_to_end(room)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return payload
+                return hit
+            building = self._building.setdefault(room, threading.RLock())
+        with building:  # many pollers, one build: the others wait and reuse it
+            with self._lock:
+                hit = self._cache.get(room)
+            if hit and (hit.version, hit.epoch) == (snap.version, snap.epoch):
+                return hit
+            built = Built(snap.version, snap.epoch, {
+                "dataset": dataset,
+                "query": view.chart.query,
+                "version": snap.version,
+                "epoch": snap.epoch,
+                "figure": self.offload(self.compute, snap, view.chart),
+            })
+            with self._lock:
+                self.builds += 1
+                newer = self._cache.get(room)
+                if newer and newer.epoch == built.epoch and newer.version > built.version:
+                    return built  # a change landed during the build and was cached first
+                self._cache[room] = built
+                self._cache.move_to_end(room)
+                while len(self._cache) > CACHE_SIZE:
+                    old, _ = self._cache.popitem(last=False)
+                    self._building.pop(old, None)
+            return built
+
+    def payload(self, dataset: str, view: View) -> dict[str, Any]:
+        """The ``update_chart`` payload of a view at the dataset's current version (cached)."""
+        return self._built(dataset, view).payload
+
+    def encoded(self, dataset: str, view: View) -> bytes:
+        """The payload as JSON bytes, encoded once per version and shared by HTTP clients."""
+        built = self._built(dataset, view)
+        if built.encoded is None:
+            built.encoded = dumps(built.payload)
+        return built.encoded
 
     # -- membership ----------------------------------------------------------
 
     def join(self, sid: str, dataset: str, view: View) -> str:
         """Record that ``sid`` watches ``view``; returns the room to join."""
         room = room_name(dataset, view)
+        rooms = self.sid_rooms.setdefault(sid, set())
+        if room not in rooms and len(rooms) >= MAX_ROOMS_PER_SOCKET:
+            raise ValueError(f"a connection may watch at most {MAX_ROOMS_PER_SOCKET} views; "
+                             "unsubscribe from one first")
         watched = self.rooms.setdefault(room, Watched(dataset, view.chart))
         watched.sids.add(sid)
-        self.sid_rooms.setdefault(sid, set()).add(room)
+        rooms.add(room)
         return room
+
+    def welcomed(self, room: str, payload: dict[str, Any]) -> None:
+        """A new watcher got ``payload``: if the room has sent nothing yet, deltas start there."""
+        watched = self.rooms.get(room)
+        if watched is not None and watched.sent is None:
+            watched.sent = payload
 
     def leave(self, sid: str, room: str) -> None:
         """Forget that ``sid`` watches ``room``."""
@@ -106,11 +150,13 @@ class Live:
             if not watched.sids:
                 del self.rooms[room]
         self.sid_rooms.get(sid, set()).discard(room)
+        self._behind.pop(sid, None)
 
     def drop(self, sid: str) -> None:
         """Forget a disconnected socket."""
         for room in self.sid_rooms.pop(sid, set()):
             self.leave(sid, room)
+        self._behind.pop(sid, None)
 
     @property
     def clients(self) -> int:
@@ -127,39 +173,17 @@ class Live:
         self._pending.add(dataset)
         self._wake.set()
 
-    def encoded(self, dataset: str, view: View) -> bytes:
-        """The payload as JSON bytes, encoded once per version and shared by HTTP clients."""
-        payload = self.payload(dataset, view)
-        room = room_name(dataset, view)
-        with self._lock:
-            hit = self._encoded.get(room)
-            if hit is not None and hit[0] is payload:
-                return hit[1]
-        data = dumps(payload)
-        with self._lock:
-            self._encoded[room] = (payload, data)
-            self._encoded.move_to_end(room)
-            while len(self._encoded) > CACHE_SIZE:
-                self._encoded.popitem(last=False)
-        return data
-
-    def cached(self, room: str) -> dict[str, Any] | None:
-        """The newest payload computed for a room, whatever its version."""
-        with self._lock:
-            entry = self._cache.get(room)
-        return entry[2] if entry else None
-
     def flush(self, datasets: set[str]) -> int:
         """Compute each watched view of ``datasets`` once, emit it to its room, wake pollers.
 
-        A view that only grew gets ``extend_chart`` (the new points) instead of the
-        whole figure; clients on another version ask for the whole figure.
+        A view that only grew gets ``extend_chart`` (the new points since what the
+        room was sent last) instead of the whole figure; clients on another version
+        ask for the whole figure.
         """
         sent = 0
         for room, watched in list(self.rooms.items()):
             if watched.dataset not in datasets:
                 continue
-            previous = self.cached(room)
             try:
                 payload = self.payload(watched.dataset, watched.view)
             except UnknownDataset:
@@ -167,12 +191,13 @@ class Live:
             except Exception:  # one broken view must not stop the others
                 log.exception("view update failed", extra={"event": "error", "room": room})
                 continue
+            previous, watched.sent = watched.sent, payload
             if previous is payload:
-                continue  # nothing new for this view (already sent at this version)
+                continue  # this room already has this version
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
                 change = delta(previous["figure"], payload["figure"])
-            slow = self.backlogged(watched.sids)
+            slow = self.backlogged(list(watched.sids))
             if change is not None:
                 self.socketio.emit("extend_chart", {
                     "dataset": payload["dataset"], "query": payload["query"],
@@ -182,19 +207,20 @@ class Live:
             else:
                 self.socketio.emit("update_chart", payload, to=room, skip_sid=slow)
             self.skipped += len(slow)
+            self._behind.update(dict.fromkeys(slow, room))
             sent += 1
         for dataset in datasets:
-            event = self._changes.pop(dataset, None)
+            with self._lock:
+                event = self._changes.pop(dataset, None)
             if event is not None:
                 event.set()
         return sent
 
-    def backlogged(self, sids: set[str]) -> list[str]:
+    def backlogged(self, sids: Iterable[str]) -> list[str]:
         """Sockets with more than ``max_backlog`` messages not yet sent to them.
 
         They are skipped until they drain, so a stalled client costs no more than
-        its backlog: its next message carries a version it can tell is not the
-        next one, and it asks for the whole figure (the same resync as a reconnect).
+        its backlog; ``catch_up`` then sends them the whole current figure.
         """
         manager, eio = self.socketio.server.manager, self.socketio.server.eio
         slow = []
@@ -205,12 +231,27 @@ class Live:
                 slow.append(sid)
         return slow
 
-    def wait(self, dataset: str, timeout: float) -> None:
-        """Block this request (a green thread under eventlet) until ``dataset`` changes."""
-        event = self._changes.get(dataset)
-        if event is None:
-            event = self._changes[dataset] = self.socketio.server.eio.create_event()
-        event.wait(timeout)
+    def catch_up(self) -> int:
+        """Send the whole current figure to skipped sockets that have drained."""
+        sent = 0
+        for sid, room in list(self._behind.items()):
+            watched = self.rooms.get(room)
+            if watched is None or sid not in watched.sids or watched.sent is None:
+                self._behind.pop(sid, None)
+            elif not self.backlogged([sid]):
+                self._behind.pop(sid, None)
+                self.socketio.emit("update_chart", watched.sent, to=sid)
+                sent += 1
+        return sent
+
+    def change_event(self, dataset: str) -> Any:
+        """An event set at ``dataset``'s next change: get it *before* checking the version,
+        so a change in between is not missed."""
+        with self._lock:
+            event = self._changes.get(dataset)
+            if event is None:
+                event = self._changes[dataset] = self.socketio.server.eio.create_event()
+            return event
 
     def start(self) -> None:
         """Run the fan-out loop in the background (coalescing bursts of changes)."""
@@ -219,14 +260,18 @@ class Live:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(5.0)
+            self._wake.wait(1.0)
             self._wake.clear()
             pending, self._pending = self._pending, set()
-            if pending:
-                started = time.perf_counter()
-                sent = self.flush(pending)
-                if sent:
-                    log.debug("fan-out", extra={"event": "fanout", "views": sent,
-                                                "ms": round((time.perf_counter() - started) * 1e3, 2)})
+            try:
+                if pending:
+                    started = time.perf_counter()
+                    sent = self.flush(pending)
+                    log.debug("fan-out", extra={
+                        "event": "fanout", "views": sent,
+                        "ms": round((time.perf_counter() - started) * 1e3, 2)})
+                self.catch_up()
+            except Exception:  # the loop must outlive any one bad push
+                log.exception("fan-out failed", extra={"event": "error"})
             # At most max_updates_per_second per dataset: later changes wait and coalesce.
             self.socketio.sleep(self.min_interval)

@@ -85,6 +85,9 @@ def select(snap: Snapshot, view: View) -> Selection:
     metric_codes = codes_of(snap.metrics, view.metrics)
     mask = member(snap.metric[part], metric_codes)
     for label, values in view.filters:
+        if label not in snap.labels:  # the file lost that column since the view was made
+            mask[:] = False
+            continue
         mask &= member(snap.labels[label][part], codes_of(snap.label_values[label], values))
     rows = i0 + np.flatnonzero(mask)
     # Trace number = metric position x split value, numbered in a stable order.
@@ -92,7 +95,7 @@ def select(snap: Snapshot, view: View) -> Selection:
     metric_pos[metric_codes] = np.arange(len(metric_codes))
     positions = metric_pos[snap.metric[rows]]
     metric_names = [snap.metrics[c] for c in metric_codes]
-    if view.by is None:
+    if view.by is None or view.by not in snap.labels:
         return Selection(rows, positions, tuple(metric_names))
     split_codes = snap.labels[view.by][rows].astype(np.int64)
     present, split_index = np.unique(split_codes, return_inverse=True)

@@ -53,17 +53,25 @@ def on_disconnect(*_: Any) -> None:
 
 def on_subscribe(data: Any) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
+    live = dash().live
     try:
         name, query = _fields(data, "dataset", "query")
         _, _, view = dash().view(name, parse_qsl(query, keep_blank_values=True))
-        live = dash().live
-        payload = live.payload(name, view)
-    except (BadMessage, UnknownDataset, ViewError) as exc:
+        # Join before building: a change pushed during the build reaches this client too.
+        room = live.join(request.sid, name, view)
+    except (BadMessage, UnknownDataset, ViewError, ValueError) as exc:
         log.info("subscribe refused", extra={"event": "subscribe", "sid": request.sid,
                                              "error": str(exc)})
         return _error(exc)
-    join_room(live.join(request.sid, name, view))
+    join_room(room)
+    try:
+        payload = live.payload(name, view)
+    except UnknownDataset as exc:  # removed while we built it
+        live.leave(request.sid, room)
+        leave_room(room)
+        return _error(exc)
     emit("update_chart", payload)
+    live.welcomed(room, payload)
     log.info("subscribe", extra={"event": "subscribe", "sid": request.sid, "dataset": name,
                                  "query": payload["query"]})
     return {"ok": True, "query": payload["query"], "version": payload["version"],
@@ -74,11 +82,17 @@ def on_unsubscribe(data: Any) -> dict[str, Any]:
     """Leave the view's room."""
     try:
         name, query = _fields(data, "dataset", "query")
-        _, _, view = dash().view(name, parse_qsl(query, keep_blank_values=True))
-    except (BadMessage, UnknownDataset, ViewError) as exc:
+    except BadMessage as exc:
         return _error(exc)
-    room = room_name(name, view)
-    dash().live.leave(request.sid, room)
+    live = dash().live
+    room = f"{name}?{query}"  # the canonical query the ack gave back
+    if room not in live.sid_rooms.get(request.sid, set()):
+        try:  # a query spelled another way: canonicalise it
+            _, _, view = dash().view(name, parse_qsl(query, keep_blank_values=True))
+        except (UnknownDataset, ViewError) as exc:
+            return _error(exc)
+        room = room_name(name, view)
+    live.leave(request.sid, room)
     leave_room(room)
     return {"ok": True}
 

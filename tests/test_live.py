@@ -201,3 +201,93 @@ def test_a_client_that_is_behind_is_skipped_until_it_drains(app: Flask, state: D
         assert message["args"][0]["base_version"] == version - 1
     finally:
         socketio.server.eio.sockets.pop(slow.eio_sid, None)
+
+
+def test_a_room_is_pushed_a_version_that_http_clients_built_first(app: Flask,
+                                                                  state: Dash) -> None:
+    watcher = app.extensions["socketio"].test_client(app)
+    watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
+                 callback=True)
+    watcher.get_received()
+    dataset = state.store.get("hosts")
+    version = dataset.append(cpu((180, 13.0, "web-1")))  # changed, fan-out not run yet
+    assert app.test_client().get("/api/d/hosts/figure?metric=cpu&by=host").json[
+        "version"] == version  # a page load fills the cache at the new version first
+    state.store.changed("hosts")
+    [message] = watcher.get_received()
+    assert message["args"][0]["version"] == version
+
+
+def test_a_change_during_a_subscribers_first_build_still_reaches_it(app: Flask,
+                                                                   state: Dash) -> None:
+    compute, once = state.live.offload, []
+
+    def ingest_mid_build(fn: Any, *args: Any) -> Any:
+        if not once:  # another request's batch lands while this figure is being built
+            once.append(None)
+            once[0] = state.store.append("hosts", cpu((180, 13.0, "web-1")))
+        return compute(fn, *args)
+
+    state.live.offload = ingest_mid_build
+    watcher = app.extensions["socketio"].test_client(app)
+    watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
+                 callback=True)
+    versions = [m["args"][0]["version"] for m in watcher.get_received()]
+    assert once[0] in versions  # the newest version arrived (older ones the page ignores)
+
+
+def test_a_skipped_client_is_caught_up_once_it_drains(app: Flask, state: Dash) -> None:
+    socketio = app.extensions["socketio"]
+    slow = socketio.test_client(app)
+    slow.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"}, callback=True)
+    slow.get_received()
+    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.max_backlog + 1)
+    try:
+        version = state.store.append("hosts", cpu((180, 13.0, "web-1")))
+        assert slow.get_received() == [] and state.live.catch_up() == 0  # still behind
+        socketio.server.eio.sockets[slow.eio_sid] = Backlog(0)
+        assert state.live.catch_up() == 1  # no new change needed
+        [message] = slow.get_received()
+        assert message["name"] == "update_chart" and message["args"][0]["version"] == version
+    finally:
+        socketio.server.eio.sockets.pop(slow.eio_sid, None)
+
+
+def test_concurrent_requests_for_one_view_build_it_once(app: Flask, state: Dash) -> None:
+    compute, started, release = state.live.offload, threading.Event(), threading.Event()
+
+    def slow_build(fn: Any, *args: Any) -> Any:
+        started.set()
+        release.wait(5)
+        return compute(fn, *args)
+
+    state.live.offload = slow_build
+    builds = state.live.builds
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda: answers.append(
+        app.test_client().get("/api/d/hosts/figure?metric=mem").json["version"]))
+        for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    assert started.wait(5)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(answers) == 5 and len(set(answers)) == 1
+    assert state.live.builds == builds + 1
+
+
+def test_views_outlive_a_file_losing_the_label_they_filter_on(
+        app: Flask, state: Dash, write_csv: Any) -> None:
+    watcher = app.extensions["socketio"].test_client(app)
+    ack = watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&host=web-1"},
+                       callback=True)
+    watcher.get_received()
+    write_csv("hosts", "timestamp,cpu\n2024-06-01T00:00:00Z,5\n")  # no host column any more
+    state.folder.reload("hosts")
+    [message] = watcher.get_received()
+    assert message["name"] == "update_chart"
+    assert message["args"][0]["figure"]["data"][0]["y"] == []  # nothing matches host=web-1
+    assert watcher.emit("unsubscribe", {"dataset": "hosts", "query": ack["query"]},
+                        callback=True) == {"ok": True}
+    assert state.live.rooms == {}
