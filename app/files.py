@@ -107,8 +107,9 @@ class DataFolder:
         if state is None:
             return self._load(name, path)
         if (stat.st_ino, stat.st_size, stat.st_mtime_ns) == (state.inode, state.size,
-                                                              state.mtime_ns):
-            return False
+                                                              state.mtime_ns) \
+                and state.offset == stat.st_size:
+            return False  # unchanged, and no unfinished last line waiting to settle
         if stat.st_ino != state.inode or stat.st_size < state.offset or name not in \
                 self.store.datasets:
             return self._load(name, path)
@@ -126,13 +127,12 @@ class DataFolder:
         except (OSError, ValueError):
             return
         size = stat.st_size
-        if inode != stat.st_ino:
-            intent.unlink(missing_ok=True)  # about a file that has since been replaced
-            return
-        if size < after:
+        # Only a record of this very file, whose batch stopped part-way, is acted on.
+        if inode == stat.st_ino and before <= size < after:
             os.truncate(path, before)
             log.warning("dropped a torn ingest batch", extra={
                 "event": "recover", "dataset": name, "bytes": size - before})
+        intent.unlink(missing_ok=True)
 
     def _saved_schema(self, name: str) -> Schema | None:
         try:
@@ -228,6 +228,9 @@ class DataFolder:
             if dataset is not None and dataset.source != "file":
                 raise IngestError(409, f"dataset {name!r} is generated in memory (the demo); "
                                        "send points to another name")
+            if dataset is not None and dataset.schema.numeric_time:
+                raise IngestError(409, f"{path.name} keeps time as numbers and ingest writes "
+                                       "ISO-8601 timestamps; send points to another name")
             if dataset is not None:
                 self._sync(name, path)  # take in lines others appended first
                 dataset = self.store.datasets.get(name)
@@ -265,8 +268,12 @@ class DataFolder:
 
     def _write(self, name: str, path: Path, validated: Validated) -> None:
         state = self.files[name]
-        columns = next(csv.reader([state.header.decode("utf-8", "replace")]))
+        # utf-8-sig: a header saved by Excel starts with a byte-order mark.
+        columns = next(csv.reader([state.header.decode("utf-8-sig", "replace")]))
         data = _csv_bytes([c.strip() for c in columns], validated.rows, header=False)
+        schema_file = self._sidecar(name, "schema.json")
+        if not schema_file.exists():  # pin the schema, so a reload reads labels as labels
+            _durable_write(schema_file, json.dumps(asdict(validated.schema)).encode())
         with path.open("a+b") as handle:
             size = handle.seek(0, os.SEEK_END)
             if size > 0 and os.pread(handle.fileno(), 1, size - 1) != b"\n":
@@ -282,6 +289,10 @@ class DataFolder:
             handle.flush()
             os.fsync(handle.fileno())
             stat = os.fstat(handle.fileno())
+        # The batch is whole on disk: its intent must not outlive it (a later rewrite of
+        # the file could otherwise look like a torn batch). A crash before this unlink
+        # leaves a record of a complete batch, which a restart ignores.
+        self._sidecar(name, "intent").unlink(missing_ok=True)
         state.size, state.offset, state.mtime_ns = stat.st_size, stat.st_size, stat.st_mtime_ns
 
 

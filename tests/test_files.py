@@ -108,3 +108,15 @@ def test_a_file_with_impossible_dates_loads_the_rest(folder: DataFolder, data_di
     folder.scan()
     assert values(folder, "cpu") == [2.0]
     assert folder.store.get("cpu").skipped == 1
+
+
+def test_an_unterminated_last_line_is_read_once_it_settles(folder: DataFolder, data_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           ) -> None:
+    write(data_dir / "cpu.csv", HEADER + "2024-05-01T00:00:00Z,1,a\n2024-05-01T00:01:00Z,2,a",
+          age=0)
+    folder.scan()
+    assert values(folder, "cpu") == [1.0]  # the last line may still be being written
+    monkeypatch.setattr("app.files.SETTLED_AFTER", -1.0)  # time passes; the file does not change
+    assert folder.scan() == {"cpu"}
+    assert values(folder, "cpu") == [1.0, 2.0]

@@ -899,3 +899,39 @@ def test_a_torn_batch_is_dropped_on_restart(make_app: Callable[..., Flask], data
     assert post(restarted, name, later).status_code == 200
     assert path.read_bytes().startswith(acknowledged)
     assert summary(make_app().test_client(), name)["rows"] == shown["rows"] + 1
+
+
+def test_no_intent_record_outlives_an_acknowledged_batch(make_app: Callable[..., Flask],
+                                                         data_dir: Path) -> None:
+    client = make_app().test_client()
+    assert post(client, "hosts", J([{"timestamp": TS, "cpu": 1}])).status_code == 200
+    assert not (data_dir / ".hosts.intent").exists()
+    # The user rewrites the file in place, shorter: a restart must leave it exactly so.
+    rewritten = "timestamp,cpu,mem,host,region\n2024-06-01T00:00:00Z,7,8,web-9,eu\n"
+    with (data_dir / "hosts.csv").open("r+") as handle:
+        handle.write(rewritten)
+        handle.truncate()
+    make_app().test_client()
+    assert (data_dir / "hosts.csv").read_text() == rewritten
+
+
+def test_ingest_into_a_file_with_a_byte_order_mark_survives_a_restart(
+        make_app: Callable[..., Flask], data_dir: Path) -> None:
+    (data_dir / "excel.csv").write_bytes(
+        "\ufefftimestamp,cpu,host\n2024-05-01T00:00:00Z,1,web-1\n".encode())
+    client = make_app().test_client()
+    assert post(client, "excel", J([{"timestamp": TS, "cpu": 2, "host": "web-2"}])
+                ).status_code == 200
+    restarted = make_app().test_client()
+    assert sorted(float(r[2]) for r in all_rows(restarted, "excel")) == [1.0, 2.0]
+
+
+def test_ingest_into_a_file_with_numeric_time_is_refused(make_app: Callable[..., Flask],
+                                                         data_dir: Path) -> None:
+    (data_dir / "epoch.csv").write_text("ts,cpu\n1714521600,1\n1714521660,2\n")
+    client = make_app().test_client()
+    before = (data_dir / "epoch.csv").read_bytes()
+    response = post(client, "epoch", J([{"timestamp": TS, "cpu": 3}]))
+    assert response.status_code == 409
+    assert "keeps time as numbers" in response.json["error"]
+    assert (data_dir / "epoch.csv").read_bytes() == before
