@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import orjson
@@ -72,8 +73,11 @@ def origin_checker(extra: tuple[str, ...]) -> Any:
     def check(origin: str | None, environ: Mapping[str, Any]) -> bool:
         if origin is None:
             return True  # not a browser: no cross-site request to defend against
-        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        return origin == own or origin in allowed or "*" in allowed
+        # Same host and port, whatever the scheme: behind a TLS-terminating proxy the
+        # browser says https:// while this server sees http.
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", "")
+        own = urlsplit(origin).netloc == host.split(",")[0].strip()
+        return own or origin.rstrip("/") in allowed or "*" in allowed
 
     return check
 

@@ -1,6 +1,7 @@
 """The demo stream: dataset ``demo`` gains a point per metric and host every tick."""
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ from .schema import Batch, Schema
 from .store import Store
 from .views import SECOND
 
+log = logging.getLogger("dash.demo")
 NAME = "demo"
 METRICS = ("cpu", "latency_ms", "mem")
 HOSTS = (("web-1", "eu"), ("web-2", "eu"), ("web-3", "us"), ("web-4", "us"))
@@ -71,4 +73,7 @@ class Demo:
         """Tick forever, once per ``interval`` seconds."""
         while True:
             sleep(self.interval)
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # e.g. the dataset went away: keep the stream alive
+                log.exception("demo tick failed", extra={"event": "error"})

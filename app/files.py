@@ -76,6 +76,13 @@ class DataFolder:
                     log.warning("skipping file with an invalid dataset name",
                                 extra={"event": "skip_file", "path": str(path)})
                 continue
+            existing = self.store.datasets.get(name)
+            if existing is not None and existing.source != "file" and name not in self.files:
+                if name not in self._warned:  # e.g. demo.csv while the demo stream runs
+                    self._warned.add(name)
+                    log.warning("skipping a file named like an in-memory dataset",
+                                extra={"event": "skip_file", "path": str(path)})
+                continue
             seen.add(name)
             if self._sync(name, path):
                 changed.add(name)

@@ -137,8 +137,8 @@ def view(name: str) -> Response:
                                context["labels"])
     else:
         canonical = view_url(name, current)
-        if request.query_string and request.full_path.rstrip("?") != canonical and \
-                not is_htmx():
+        if request.query_string and not is_htmx() and \
+                request.script_root + request.full_path.rstrip("?") != canonical:
             return _vary(redirect(canonical, 302))  # one URL per view: bookmarks and rooms agree
         context.update(browse_context(state, snap, current))
         if not is_htmx():

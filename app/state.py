@@ -44,7 +44,10 @@ class Dash:
         out = []
         for name in self.store.names():
             dataset = self.store.datasets.get(name)
-            entry: dict[str, Any] = {"name": name, "error": self.store.errors.get(name)}
+            entry: dict[str, Any] = {  # the SPEC's fields, empty for a file that never loaded
+                "name": name, "error": self.store.errors.get(name), "rows": None,
+                "points": None, "metrics": [], "labels": {}, "start": None, "end": None,
+                "version": None, "epoch": None}
             if dataset is not None:
                 snap = dataset.snapshot()
                 entry.update(

@@ -1,6 +1,7 @@
 """A server-rendered SVG line chart of a figure: the chart for browsers without JavaScript."""
 from __future__ import annotations
 
+import html
 import math
 from datetime import datetime, timezone
 from typing import Any
@@ -65,9 +66,11 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def render(figure: dict[str, Any], title: str) -> Markup:
     """The figure's traces as an SVG with time and value axes and a legend."""
-    traces = [(str(t["name"]), np.asarray(t["x"], dtype=np.int64),
-               np.asarray(t["y"], dtype=np.float64)) for t in figure["data"]]
-    traces = [(n, x, y) for n, x, y in traces if len(x)]
+    # Names in the figure are escaped for Plotly; undo that here and escape once, for SVG.
+    # Each trace keeps its index, so its colour is the one the live chart gives it.
+    traces = [(i, html.unescape(str(t["name"])), np.asarray(t["x"], dtype=np.int64),
+               np.asarray(t["y"], dtype=np.float64)) for i, t in enumerate(figure["data"])]
+    traces = [(i, n, x, y) for i, n, x, y in traces if len(x)]
     parts = [f'<svg class="svg-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
              f'viewBox="0 0 {WIDTH} {HEIGHT}" aria-label="{escape(title)}">',
              f"<title>{escape(title)}</title>"]
@@ -75,9 +78,9 @@ def render(figure: dict[str, Any], title: str) -> Markup:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
                      "No points in this view</text></svg>")
         return Markup("".join(parts))
-    x_lo = min(int(x.min()) for _, x, _ in traces)
-    x_hi = max(int(x.max()) for _, x, _ in traces)
-    finite = [y[np.isfinite(y)] for _, _, y in traces]
+    x_lo = min(int(x.min()) for _, _, x, _ in traces)
+    x_hi = max(int(x.max()) for _, _, x, _ in traces)
+    finite = [y[np.isfinite(y)] for _, _, _, y in traces]
     y_lo = min((float(f.min()) for f in finite if len(f)), default=0.0)
     y_hi = max((float(f.max()) for f in finite if len(f)), default=1.0)
     if y_lo == y_hi:
@@ -109,16 +112,22 @@ def render(figure: dict[str, Any], title: str) -> Markup:
                      f'stroke="#eaecf0"/><text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}">'
                      f"{escape(label)}</text>")
     parts.append("</g>")
-    for i, (name, x, y) in enumerate(traces):
+    for i, name, x, y in traces:
         x, y = _thin(x, y)
         ok = np.isfinite(y)
+        colour = COLOURS[i % len(COLOURS)]
+        if ok.sum() == 1:  # a polyline of one point draws nothing: mark it
+            parts.append(f'<circle class="trace" r="3" fill="{colour}" '
+                         f'cx="{float(px(x[ok][0])):.1f}" cy="{float(py(y[ok][0])):.1f}">'
+                         f"<title>{escape(name)}</title></circle>")
+            continue
         points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(x[ok]), py(y[ok])))
         parts.append(f'<polyline class="trace" fill="none" stroke-width="1.5" '
-                     f'stroke="{COLOURS[i % len(COLOURS)]}" points="{points}">'
+                     f'stroke="{colour}" points="{points}">'
                      f"<title>{escape(name)}</title></polyline>")
     parts.append('<g class="legend" font-size="12" fill="#1d2330">')
-    for i, (name, _, _) in enumerate(traces):
-        lx, ly = LEFT + 8 + (i % 4) * 200, TOP + 14 + (i // 4) * 16
+    for slot, (i, name, _, _) in enumerate(traces):
+        lx, ly = LEFT + 8 + (slot % 4) * 200, TOP + 14 + (slot // 4) * 16
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" '
                      f'fill="{COLOURS[i % len(COLOURS)]}"/>'
                      f'<text x="{lx + 14}" y="{ly}">{escape(name)}</text>')

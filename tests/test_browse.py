@@ -233,3 +233,19 @@ def test_no_js_page_has_an_svg_chart_in_noscript(client: FlaskClient) -> None:
     assert "<title>web-1</title>" in noscript and "<title>web-2</title>" in noscript
     assert 'class="x-ticks"' in noscript and 'class="y-ticks"' in noscript
     assert "00:01" in noscript  # a time tick
+
+
+def test_svg_chart_escapes_names_once_and_marks_single_points() -> None:
+    from app import svg
+
+    figure = {"data": [
+        {"name": "empty", "x": [], "y": []},
+        {"name": "a&lt;b&amp;c", "x": [0, 60_000], "y": [1.0, 2.0]},  # as Plotly gets it
+        {"name": "solo", "x": [30_000], "y": [5.0]},
+    ], "layout": {}}
+    out = str(svg.render(figure, "t"))
+    assert "<title>a&lt;b&amp;c</title>" in out and "&amp;lt;" not in out
+    assert out.count('<polyline class="trace"') == 1
+    assert '<circle class="trace"' in out and "<title>solo</title></circle>" in out
+    # Colours follow the trace's place in the figure, as in the live chart.
+    assert f'stroke="{svg.COLOURS[1]}"' in out and f'fill="{svg.COLOURS[2]}"' in out

@@ -190,3 +190,23 @@ def test_page_errors_stay_html(client: FlaskClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404
     assert response.mimetype == "text/html"
+
+
+def test_api_datasets_lists_failed_files_with_every_field(client: FlaskClient, write_csv: Any,
+                                                          state: Any) -> None:
+    write_csv("broken", "name,colour\nbob,red\n")
+    state.folder.scan()
+    broken = next(d for d in client.get("/api/datasets").json if d["name"] == "broken")
+    assert "no timestamp column" in broken["error"]
+    assert {k: broken[k] for k in ("rows", "metrics", "labels", "start", "end", "version",
+                                   "epoch")} == {"rows": None, "metrics": [], "labels": {},
+                                                 "start": None, "end": None, "version": None,
+                                                 "epoch": None}
+
+
+def test_canonical_redirect_keeps_a_url_prefix(client: FlaskClient) -> None:
+    response = client.get("/d/hosts?by=host", base_url="http://localhost/dash")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dash/d/hosts?metric=cpu&by=host"
+    again = client.get("/d/hosts?metric=cpu&by=host", base_url="http://localhost/dash")
+    assert again.status_code == 200

@@ -123,6 +123,8 @@ def test_refresh_data_reloads_from_disk_and_pushes_a_new_epoch(
 @pytest.mark.parametrize("origin, allowed, status", [
     (None, (), 200),  # not a browser
     ("http://localhost", (), 200),  # the page's own origin
+    ("https://localhost", (), 200),  # the same, behind a proxy that terminates TLS
+    ("http://localhost:8080", (), 400),  # another port is another origin
     ("http://evil.example", (), 400),
     ("http://evil.example", ("http://evil.example",), 200),
     ("http://other.example", ("http://evil.example",), 400),
