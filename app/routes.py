@@ -140,7 +140,8 @@ def view(name: str) -> Response:
         if request.query_string and not is_htmx() and \
                 request.script_root + request.full_path.rstrip("?") != canonical:
             return _vary(redirect(canonical, 302))  # one URL per view: bookmarks and rooms agree
-        context.update(browse_context(state, snap, current))
+        context.update(state.memo(("browse", name, current.query, snap.version, snap.epoch),
+                                  lambda: browse_context(state, snap, current)))
         if not is_htmx():
             figure = state.live.payload(name, current)["figure"]
             context["svg"] = svg.render(figure, f"{name}: {', '.join(current.metrics)}")
@@ -153,7 +154,12 @@ def view(name: str) -> Response:
             blocks = [] if refresh else ["controls"]
         else:
             blocks = LIVE_FRAGMENTS if refresh else FRAGMENTS
-        response = make_response(render_blocks("view.html", blocks, **context), status)
+        if refresh and status == 200:  # every watcher of this view asks: render it once
+            body = state.memo(("live", name, current.query, snap.version, snap.epoch),
+                              lambda: render_blocks("view.html", blocks, **context))
+        else:
+            body = render_blocks("view.html", blocks, **context)
+        response = make_response(body, status)
         if not refresh:
             response.headers["HX-Push-Url"] = view_url(name, current) if status == 200 else "false"
         response.vary.add("X-Dash-Refresh")

@@ -9,7 +9,7 @@ from flask import request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from .live import room_name
-from .state import dash
+from .state import REFRESH_EVERY, dash
 from .store import UnknownDataset
 from .views import ViewError
 
@@ -105,6 +105,9 @@ def on_refresh_data(data: Any) -> dict[str, Any]:
         dataset = state.store.get(name)
     except (BadMessage, UnknownDataset) as exc:
         return _error(exc)
+    if not state.refresh_allowed(name):
+        return {"ok": False, "error": f"{name!r} was reloaded less than "
+                                      f"{REFRESH_EVERY:g} s ago; its viewers are up to date"}
     if not state.folder.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)

@@ -1,9 +1,12 @@
 """The app's state object (in ``app.extensions["dash"]``) and its typed accessor."""
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from flask import current_app
 
@@ -13,6 +16,12 @@ from .live import Live
 from .query import Result, Selection, run, select
 from .store import Dataset, Snapshot, Store
 from .views import View, format_instant, parse_view
+
+
+T = TypeVar("T")
+MEMO_SIZE = 128
+# refresh_data reads a whole file on the event loop: any client may ask, so not too often.
+REFRESH_EVERY = 2.0
 
 
 @dataclass
@@ -25,6 +34,9 @@ class Dash:
     demo: Demo | None
     auto_max_points: int = 5000
     raw_max_points: int = 50000
+    _memo: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock)
+    _refreshed: dict[str, float] = field(default_factory=dict)  # dataset -> last reload
 
     def view(self, name: str, pairs: Iterable[tuple[str, str]],
              ignore: Iterable[str] = ()) -> tuple[Dataset, Snapshot, View]:
@@ -38,6 +50,32 @@ class Dash:
         """The view's selected rows and its traces, for pages and exports."""
         sel = select(snap, view)
         return sel, run(snap, view, self.auto_max_points, self.raw_max_points, sel)
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()`` once per key, kept for the most recent keys (per view and version).
+
+        Pages and live fragment refreshes of one view at one version share one
+        computation however many people watch it.
+        """
+        with self._memo_lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]  # type: ignore[no-any-return]
+        value = make()
+        with self._memo_lock:
+            self._memo[key] = value
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
+
+    def refresh_allowed(self, name: str) -> bool:
+        """At most one forced reload of a dataset per ``REFRESH_EVERY`` seconds (any client)."""
+        now = time.monotonic()
+        with self._memo_lock:
+            if now - self._refreshed.get(name, -REFRESH_EVERY) < REFRESH_EVERY:
+                return False
+            self._refreshed[name] = now
+            return True
 
     def describe(self) -> list[dict[str, Any]]:
         """A summary of every dataset (and of files that failed to load)."""

@@ -6,7 +6,7 @@
   "use strict";
 
   const FALLBACK_AFTER_FAILURES = 2; // socket connect errors before long-polling
-  const FRAGMENT_REFRESH_MS = 500; // tables and stats refresh at most this often
+  const FRAGMENT_REFRESH_MS = 1000; // tables and stats refresh at most this often
   const POLL_TIMEOUT_S = 25;
 
   const chartEl = () => document.getElementById("chart");

@@ -210,3 +210,22 @@ def test_canonical_redirect_keeps_a_url_prefix(client: FlaskClient) -> None:
     assert response.headers["Location"] == "/dash/d/hosts?metric=cpu&by=host"
     again = client.get("/d/hosts?metric=cpu&by=host", base_url="http://localhost/dash")
     assert again.status_code == 200
+
+
+def test_live_fragment_refreshes_of_one_view_and_version_are_computed_once(
+        client: FlaskClient, monkeypatch: pytest.MonkeyPatch, state: Any) -> None:
+    from app import routes
+
+    calls: list[str] = []
+    real = routes.browse_context
+    monkeypatch.setattr(routes, "browse_context",
+                        lambda *args: calls.append("browse") or real(*args))
+    headers = {"HX-Request": "true", "X-Dash-Refresh": "1"}
+    bodies = {client.get("/d/hosts?metric=cpu&by=host", headers=headers).get_data(as_text=True)
+              for _ in range(3)}
+    assert len(calls) == 1 and len(bodies) == 1
+    [body] = bodies
+    assert 'id="table"' in body and 'id="controls"' not in body  # live blocks only
+    state.store.get("hosts").touch()  # a new version: computed again, once
+    client.get("/d/hosts?metric=cpu&by=host", headers=headers)
+    assert len(calls) == 2

@@ -135,3 +135,12 @@ def test_socket_origins(app_config: dict[str, Any], origin: str | None,
     headers = {"Origin": origin} if origin else {}
     response = app.test_client().get("/socket.io/?EIO=4&transport=polling", headers=headers)
     assert response.status_code == status
+
+
+def test_refresh_data_is_limited_to_one_reload_every_few_seconds(
+        socket_client: SocketIOTestClient) -> None:
+    first = socket_client.emit("refresh_data", {"dataset": "hosts"}, callback=True)
+    second = socket_client.emit("refresh_data", {"dataset": "hosts"}, callback=True)
+    assert first["ok"] is True
+    assert second == {"ok": False, "error": "'hosts' was reloaded less than 2 s ago; "
+                                            "its viewers are up to date"}
