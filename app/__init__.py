@@ -123,13 +123,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])))
     store = Store(*parse_retention(settings["RETENTION"]))
     folder = DataFolder(store, settings["DATA_DIR"])
-    compute = partial(charts.build, auto_max_points=settings["AUTO_MAX_POINTS"],
-                      raw_max_points=settings["RAW_MAX_POINTS"])
-    live = Live(socketio, store, compute, settings["MAX_UPDATES_PER_SECOND"],
-                offload=_offloader(settings["ASYNC_MODE"]))
-    state = Dash(store=store, folder=folder, live=live, demo=None,
-                 auto_max_points=settings["AUTO_MAX_POINTS"],
-                 raw_max_points=settings["RAW_MAX_POINTS"])
+    limits = {"auto_max_points": settings["AUTO_MAX_POINTS"],
+              "raw_max_points": settings["RAW_MAX_POINTS"]}  # one source for chart and page
+    live = Live(socketio, store, partial(charts.build, **limits),
+                settings["MAX_UPDATES_PER_SECOND"], offload=_offloader(settings["ASYNC_MODE"]))
+    state = Dash(store=store, folder=folder, live=live, demo=None, **limits)
     app.extensions["dash"] = state
 
     from . import api, routes, sockets

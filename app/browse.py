@@ -148,9 +148,15 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
 
         return Rows(("timestamp", "metric", "value", *labels), len(newest_first), get_raw)
 
-    ts, values = snap.ts[sel.rows], snap.value[sel.rows]
-    assert result.bucket_ns is not None
-    group, starts, out = aggregate(ts, values, sel.group, result.bucket_ns, result.agg)
+    if result.truncated:  # the chart kept only the newest buckets; the rows keep all
+        assert result.bucket_ns is not None
+        group, starts, out = aggregate(snap.ts[sel.rows], snap.value[sel.rows], sel.group,
+                                       result.bucket_ns, result.agg)
+    else:  # the chart's traces are the aggregated rows already
+        group = np.concatenate([np.full(len(t.x), i) for i, t in enumerate(result.traces)]
+                               or [np.empty(0, np.int64)])
+        starts = np.concatenate([t.x for t in result.traces] or [np.empty(0, np.int64)])
+        out = np.concatenate([t.y for t in result.traces] or [np.empty(0)])
     order = np.lexsort((group, -starts))  # newest bucket first, then trace order
 
     def get_agg(start: int, stop: int) -> list[tuple[Any, ...]]:

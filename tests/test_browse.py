@@ -249,3 +249,15 @@ def test_svg_chart_escapes_names_once_and_marks_single_points() -> None:
     assert '<circle class="trace"' in out and "<title>solo</title></circle>" in out
     # Colours follow the trace's place in the figure, as in the live chart.
     assert f'stroke="{svg.COLOURS[1]}"' in out and f'fill="{svg.COLOURS[2]}"' in out
+
+
+def test_aggregated_rows_are_complete_when_the_chart_keeps_only_the_newest(
+        snap: Snapshot, frame: pd.DataFrame) -> None:
+    view = view_of(snap, "metric=cpu&agg=count&bucket=1m&by=region")
+    sel = query.select(snap, view)
+    full = browse.rows(snap, view, sel, query.run(snap, view, sel=sel))
+    cut = query.run(snap, view, raw_max_points=3, sel=sel)
+    assert cut.truncated and all(len(t.x) == 3 for t in cut.traces)
+    rows = browse.rows(snap, view, sel, cut)
+    assert rows.total == full.total == 20
+    assert list(rows.chunks()) == list(full.chunks())
