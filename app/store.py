@@ -137,8 +137,27 @@ class Dataset:
             self.updated_at = time.time()
             return self.version
 
+    def _append_one(self, batch: Batch) -> bool:
+        """The common live case, one point at the end: scalar writes, no temporary arrays."""
+        n = self._n
+        ts = int(batch.ts[0])
+        if n >= len(self._ts) or (n and ts < self._ts[n - 1]):
+            return False
+        self._ts[n] = ts
+        self._metric[n] = self.metrics.code(str(batch.metric[0]))
+        self._value[n] = batch.value[0]
+        for name, codes in self._codes.items():
+            column = batch.labels.get(name)
+            value = None if column is None else column[0]
+            codes[n] = -1 if value is None or value != value else self.labels[name].code(
+                str(value))
+        self._n = n + 1
+        return True
+
     def _append_sorted(self, batch: Batch) -> None:
         k = len(batch)
+        if k == 1 and self._append_one(batch):
+            return
         order = np.argsort(batch.ts, kind="stable") if k > 1 else slice(None)
         new = [
             batch.ts[order],

@@ -164,3 +164,27 @@ def test_categories_encode(known: list[str], values: list[str | None], codes: li
     encoded = categories.encode(np.array(values, dtype=object))
     assert encoded.tolist() == codes
     assert categories.values == after
+
+
+def test_single_point_appends_equal_one_batch_append() -> None:
+    """The one-point fast path (in order, within capacity) and the general path agree."""
+    from app.schema import Batch as B
+
+    schema = Schema("timestamp", "wide", ("cpu",), ("host", "zone"))
+    rng = np.random.default_rng(5)
+    ts = np.sort(rng.integers(0, 10**12, 3000)).astype(np.int64)
+    ts[1500] = ts[10]  # one late point goes down the general path
+    hosts = np.array([None if i % 17 == 0 else f"h{i % 7}" for i in range(3000)], object)
+    values = rng.normal(size=3000)
+    one_by_one, batched = Dataset("a", schema), Dataset("b", schema)
+    for i in range(3000):  # capacity grows past 1024 and 2048 on the way
+        one_by_one.append(B(ts[i:i + 1], np.array(["cpu"], object), values[i:i + 1],
+                            {"host": hosts[i:i + 1]}))  # "zone" missing: code -1
+    batched.append(B(ts, np.array(["cpu"] * 3000, object), values, {"host": hosts}))
+    a, b = one_by_one.snapshot(), batched.snapshot()
+    assert np.array_equal(a.ts, b.ts) and np.array_equal(a.value, b.value)
+    decode = lambda s: [s.label_values["host"][c] if c >= 0 else None  # noqa: E731
+                        for c in s.labels["host"]]
+    assert decode(a) == decode(b)
+    assert set(a.labels["zone"].tolist()) == {-1}
+    assert one_by_one.version == 3000
