@@ -121,12 +121,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=OrjsonCodec,
                         cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])))
+    offload = _offloader(settings["ASYNC_MODE"])
     store = Store(*parse_retention(settings["RETENTION"]))
-    folder = DataFolder(store, settings["DATA_DIR"])
+    folder = DataFolder(store, settings["DATA_DIR"], offload)
     limits = {"auto_max_points": settings["AUTO_MAX_POINTS"],
               "raw_max_points": settings["RAW_MAX_POINTS"]}  # one source for chart and page
     live = Live(socketio, store, partial(charts.build, **limits),
-                settings["MAX_UPDATES_PER_SECOND"], offload=_offloader(settings["ASYNC_MODE"]))
+                settings["MAX_UPDATES_PER_SECOND"], offload=offload)
     state = Dash(store=store, folder=folder, live=live, demo=None, **limits)
     app.extensions["dash"] = state
 

@@ -159,7 +159,7 @@ def points(name: str) -> Response:
     body = request.stream.read(limit + 1)  # a chunked body may not say its length
     if len(body) > limit:
         raise IngestError(413, f"body is over the limit of {limit} bytes (DASH_MAX_BODY_BYTES)")
-    decoded = decode(request.mimetype, body, settings["MAX_BATCH_POINTS"])
+    decoded = dash().live.offload(decode, request.mimetype, body, settings["MAX_BATCH_POINTS"])
     started = time.perf_counter()
     dataset = dash().folder.append(name, decoded)
     log.info("ingest", extra={"event": "ingest", "dataset": name, "points": len(decoded.items),
