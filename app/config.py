@@ -34,6 +34,9 @@ class Config:
     # Ingest limits: request body size, and points in one batch.
     MAX_BODY_BYTES = 16 * 1024 * 1024
     MAX_BATCH_POINTS = 100_000
+    # Per-client compression of Socket.IO traffic (WebSocket deflate, polling gzip):
+    # less bandwidth, but CPU for every client on every update. Off by default.
+    COMPRESSION = False
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
     # Run the background loops (file scanner, fan-out, demo). Tests switch
@@ -69,6 +72,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_TABLE_PAGE_SIZE": ("TABLE_PAGE_SIZE", int),
     "DASH_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
     "DASH_MAX_BATCH_POINTS": ("MAX_BATCH_POINTS", int),
+    "DASH_COMPRESSION": ("COMPRESSION", _flag),
 }
 
 

@@ -127,3 +127,42 @@ def test_a_background_tab_piles_up_nothing_and_catches_up_when_shown(
     expect(chart).to_have_attribute("data-version", str(last["version"]))
     expect(chart).to_have_attribute("data-points", "6")
     assert page.evaluate("window.__draws") == 1
+
+
+@pytest.mark.parametrize("setting, accepted", [("0", False), ("1", True)])
+def test_the_server_declines_per_client_websocket_compression(
+        tmp_path_factory: pytest.TempPathFactory, setting: str, accepted: bool) -> None:
+    """Browsers offer permessage-deflate; deflating each figure per client would cost
+    milliseconds per viewer, so the handshake comes back without it (unless
+    DASH_COMPRESSION=1)."""
+    with run_server(tmp_path_factory.mktemp("ws"), demo=False,
+                    env={"DASH_COMPRESSION": setting}) as server:
+        headers = websocket_handshake(server)
+    assert any(h.lower().startswith("sec-websocket-extensions: permessage-deflate")
+               for h in headers) is accepted
+
+
+def websocket_handshake(live_server: Server) -> list[str]:
+    """Open a WebSocket to Socket.IO offering permessage-deflate; the 101's headers."""
+    import base64
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(live_server.url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                      f"Host: {address.netloc}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      f"Sec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Extensions: permessage-deflate; "
+                      f"client_max_window_bits\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, f"connection closed after {head!r}"
+            head += chunk
+    status, *headers = head.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert status.startswith("HTTP/1.1 101")
+    return headers

@@ -144,3 +144,12 @@ def test_refresh_data_is_limited_to_one_reload_every_few_seconds(
     assert first["ok"] is True
     assert second == {"ok": False, "error": "'hosts' was reloaded less than 2 s ago; "
                                             "its viewers are up to date"}
+
+
+def test_websocket_compression_offers_are_declined() -> None:
+    from app import without_websocket_compression
+
+    seen: dict[str, Any] = {}
+    wrapped = without_websocket_compression(lambda environ, start: seen.update(environ) or [])
+    wrapped({"HTTP_SEC_WEBSOCKET_EXTENSIONS": "permessage-deflate", "PATH_INFO": "/"}, None)
+    assert "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen and seen["PATH_INFO"] == "/"
