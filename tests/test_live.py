@@ -218,8 +218,9 @@ def test_a_room_is_pushed_a_version_that_http_clients_built_first(app: Flask,
     assert message["args"][0]["version"] == version
 
 
-def test_a_change_during_a_subscribers_first_build_still_reaches_it(app: Flask,
-                                                                   state: Dash) -> None:
+def test_a_change_during_a_subscribers_first_build_still_reaches_it(
+        app: Flask, state: Dash, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.live.INLINE_ROWS", 0)  # build through the offload, as big views do
     compute, once = state.live.offload, []
 
     def ingest_mid_build(fn: Any, *args: Any) -> Any:
@@ -253,7 +254,9 @@ def test_a_skipped_client_is_caught_up_once_it_drains(app: Flask, state: Dash) -
         socketio.server.eio.sockets.pop(slow.eio_sid, None)
 
 
-def test_concurrent_requests_for_one_view_build_it_once(app: Flask, state: Dash) -> None:
+def test_concurrent_requests_for_one_view_build_it_once(app: Flask, state: Dash,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.live.INLINE_ROWS", 0)  # build through the offload, as big views do
     compute, started, release = state.live.offload, threading.Event(), threading.Event()
 
     def slow_build(fn: Any, *args: Any) -> Any:
