@@ -18,19 +18,13 @@ from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app import create_app
+from tests.samples import WIDE_CSV
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JSON, NDJSON, CSV = "application/json", "application/x-ndjson", "text/csv"
 
-HOSTS_CSV = """timestamp,cpu,mem,host,region
-2024-05-01T00:00:00Z,10,50,web-1,eu
-2024-05-01T00:00:00Z,20,60,web-2,us
-2024-05-01T00:01:00Z,11,51,web-1,eu
-2024-05-01T00:01:00Z,21,61,web-2,us
-2024-05-01T00:02:00Z,12,52,web-1,eu
-2024-05-01T00:02:00Z,22,62,web-2,us
-"""
+HOSTS_CSV = WIDE_CSV  # the same `hosts` file the other tests use
 EVENTS_CSV = """timestamp,metric,value,host
 2024-05-01T00:00:00Z,load,1,web-1
 2024-05-01T00:01:00Z,load,2,web-1
