@@ -35,8 +35,7 @@ class OrjsonCodec:
     @staticmethod
     def dumps(obj: Any, **_: Any) -> str:
         """Encode a packet (numpy arrays included)."""
-        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY
-                            | orjson.OPT_NON_STR_KEYS).decode()
+        return charts.dumps(obj).decode()
 
     @staticmethod
     def loads(text: str | bytes, **_: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .query import Result, Selection, aggregate, codes_of, member, time_slice
+from .query import Result, Selection, aggregate, codes_of, label_mask, member, time_slice
 from .store import Snapshot
 from .views import View, format_instants
 
@@ -43,9 +43,7 @@ def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
     """
     part = time_slice(snap, view)
     base = member(snap.metric[part], codes_of(snap.metrics, view.metrics))
-    masks = {label: member(snap.labels[label][part], codes_of(snap.label_values[label], values))
-             if label in snap.labels else np.zeros(part.stop - part.start, dtype=bool)
-             for label, values in view.filters}
+    masks = {label: label_mask(snap, part, label, values) for label, values in view.filters}
     out = []
     for label, names in snap.label_values.items():
         mask = base.copy()

@@ -78,6 +78,14 @@ def time_slice(snap: Snapshot, view: View) -> slice:
     return slice(i0, max(i0, i1))
 
 
+def label_mask(snap: Snapshot, part: slice, label: str, values: tuple[str, ...]) -> np.ndarray:
+    """Rows of ``part`` whose ``label`` is one of ``values``; none if the label is gone
+    (the file lost that column since the view was made)."""
+    if label not in snap.labels:
+        return np.zeros(part.stop - part.start, dtype=bool)
+    return member(snap.labels[label][part], codes_of(snap.label_values[label], values))
+
+
 def select(snap: Snapshot, view: View) -> Selection:
     """Rows of ``view`` in ``snap``: a searchsorted time slice, then code filters on it only."""
     part = time_slice(snap, view)
@@ -85,10 +93,7 @@ def select(snap: Snapshot, view: View) -> Selection:
     metric_codes = codes_of(snap.metrics, view.metrics)
     mask = member(snap.metric[part], metric_codes)
     for label, values in view.filters:
-        if label not in snap.labels:  # the file lost that column since the view was made
-            mask[:] = False
-            continue
-        mask &= member(snap.labels[label][part], codes_of(snap.label_values[label], values))
+        mask &= label_mask(snap, part, label, values)
     rows = i0 + np.flatnonzero(mask)
     # Trace number = metric position x split value, numbered in a stable order.
     metric_pos = np.full(len(snap.metrics), -1, dtype=np.int64)

@@ -156,10 +156,9 @@ def infer_schema(frame: pd.DataFrame) -> Schema:
     return Schema(timestamp, "wide", metrics, labels, numeric_time)
 
 
-def _label_array(series: pd.Series) -> np.ndarray:
-    text = series.astype("string")
-    out = text.to_numpy(dtype=object, na_value=None)
-    return out
+def _text_array(series: pd.Series) -> np.ndarray:
+    """A text column as an object array, missing cells as None."""
+    return series.astype("string").to_numpy(dtype=object, na_value=None)
 
 
 def to_batch(frame: pd.DataFrame, schema: Schema) -> Batch:
@@ -167,10 +166,10 @@ def to_batch(frame: pd.DataFrame, schema: Schema) -> Batch:
     ts = parse_times(frame[schema.timestamp], schema.numeric_time)
     good_time = ts != NAT
     skipped = int((~good_time).sum())
-    labels = {name: _label_array(frame[name]) for name in schema.labels}
+    labels = {name: _text_array(frame[name]) for name in schema.labels}
     if schema.kind == "long":
         value = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype="float64")
-        metric = frame["metric"].astype("string").to_numpy(dtype=object, na_value=None)
+        metric = _text_array(frame["metric"])
         keep = good_time & np.isfinite(value) & (metric != None)  # noqa: E711 - elementwise
         return Batch(ts[keep], metric[keep], value[keep],
                      {k: v[keep] for k, v in labels.items()}, skipped, int(keep.sum()))
