@@ -76,6 +76,15 @@ def wait_until_listed(page: Page, name: str) -> None:
     expect(page.locator("body")).to_have_attribute("data-listed", name, timeout=10_000)
 
 
+def listed_row(page: Page, server: Server, name: str, text: str):  # noqa: ANN201 - a locator
+    """Drop ``<name>.csv`` into the server's folder, open ``/`` once it is listed; its row."""
+    server.write_csv(name, text)
+    page.goto(server.url + "/")
+    wait_until_listed(page, name)
+    page.goto(server.url + "/")
+    return page.locator(f'tr[data-dataset="{name}"]')
+
+
 def test_csv_dropped_in_shows_up_on_index_without_reload(page: Page,
                                                          live_server: Server) -> None:
     page.goto(live_server.url + "/")
@@ -93,11 +102,7 @@ def test_csv_dropped_in_shows_up_on_index_without_reload(page: Page,
 
 def test_csv_dropped_in_is_listed_and_opens_as_a_chart(page: Page,
                                                        demo_server: Server) -> None:
-    demo_server.write_csv("fleet", FLEET_CSV)
-    page.goto(demo_server.url + "/")
-    wait_until_listed(page, "fleet")
-    page.goto(demo_server.url + "/")
-    row = page.locator('tr[data-dataset="fleet"]')
+    row = listed_row(page, demo_server, "fleet", FLEET_CSV)
     expect(row.locator("td").nth(3)).to_have_text("cpu, mem")
     expect(row.locator("td").nth(4)).to_contain_text("host")
 
@@ -110,21 +115,13 @@ def test_csv_dropped_in_is_listed_and_opens_as_a_chart(page: Page,
 
 
 def test_index_counts_the_rows_of_a_wide_csv(page: Page, demo_server: Server) -> None:
-    demo_server.write_csv("fleet_rows", FLEET_CSV)
-    page.goto(demo_server.url + "/")
-    wait_until_listed(page, "fleet_rows")
-    page.goto(demo_server.url + "/")
-    row = page.locator('tr[data-dataset="fleet_rows"]')
+    row = listed_row(page, demo_server, "fleet_rows", FLEET_CSV)
     expect(row.locator("td").nth(1)).to_have_text(str(FLEET_ROWS))
 
 
 def test_broken_csv_shows_its_error_and_the_server_keeps_going(page: Page,
                                                                demo_server: Server) -> None:
-    demo_server.write_csv("broken", BROKEN_CSV)
-    page.goto(demo_server.url + "/")
-    wait_until_listed(page, "broken")
-    page.goto(demo_server.url + "/")
-    broken = page.locator('tr[data-dataset="broken"]')
+    broken = listed_row(page, demo_server, "broken", BROKEN_CSV)
     expect(broken.locator(".error")).to_contain_text("no timestamp column")
     expect(page.locator('tr[data-dataset="demo"]').get_by_role("link", name="demo")).to_be_visible()
 

@@ -3,7 +3,6 @@ a server restart, pause and resume."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -74,59 +73,63 @@ def test_the_page_reconnects_after_a_server_restart_and_shows_the_right_data(
         expect(chart).to_have_attribute("data-points", "2")  # no gap, no duplicate
 
 
-def test_pause_holds_updates_and_resume_catches_up_in_one_step(
-        page: Page, live_server: Server) -> None:
-    live_server.post_points("paused", [point(0, 1.0)])
-    open_view(page, live_server, "paused")
-    chart = page.locator("#chart")
-    expect(chart).to_have_attribute("data-points", "1")
-    draws: Callable[[], int] = lambda: page.evaluate("window.__draws")  # noqa: E731
+def open_counting_draws(page: Page, server: Server, name: str) -> None:
+    """Open a view of ``name`` (one point) and count the chart's draws in ``window.__draws``."""
+    server.post_points(name, [point(0, 1.0)])
+    open_view(page, server, name)
+    expect(page.locator("#chart")).to_have_attribute("data-points", "1")
     page.evaluate("""() => { window.__draws = 0;
         document.getElementById('chart').on('plotly_afterplot', () => { window.__draws += 1; });
     }""")
-    pause = page.get_by_role("button", name="pause")
-    pause.click()
-    expect(page.locator("#live-status")).to_have_attribute("data-state", "paused")
+
+
+def held_back(page: Page, server: Server, name: str) -> tuple[str | None, int]:
+    """Post 5 updates while the page holds them; prove they arrived but were not drawn.
+
+    Returns the version still drawn and the newest version posted.
+    """
+    chart = page.locator("#chart")
     version = chart.get_attribute("data-version")
     for second in range(1, 6):
-        last = live_server.post_points("paused", [point(second, float(second))])
-    # The newest update reached the page (it is pending), yet the chart shows what it showed.
+        last = server.post_points(name, [point(second, float(second))])
     expect(chart).to_have_attribute("data-pending", str(last["version"]))
-    expect(page.locator("#live-status")).to_have_text(
-        re.compile(rf"^paused · .* · v{version} · v{last['version']} waiting$"))
     expect(chart).to_have_attribute("data-version", str(version))
-    assert draws() == 0
-    page.get_by_role("button", name="resume").click()
-    expect(chart).to_have_attribute("data-version", str(last["version"]))
+    assert page.evaluate("window.__draws") == 0
+    return version, last["version"]
+
+
+def caught_up_in_one_draw(page: Page, newest: int) -> None:
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-version", str(newest))
     expect(chart).to_have_attribute("data-points", "6")
-    assert draws() == 1  # one full figure, not five updates replayed
+    assert page.evaluate("window.__draws") == 1  # one full figure, not five updates replayed
+
+
+def test_pause_holds_updates_and_resume_catches_up_in_one_step(
+        page: Page, live_server: Server) -> None:
+    open_counting_draws(page, live_server, "paused")
+    page.get_by_role("button", name="pause").click()
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "paused")
+    shown, newest = held_back(page, live_server, "paused")
+    expect(page.locator("#live-status")).to_have_text(
+        re.compile(rf"^paused · .* · v{shown} · v{newest} waiting$"))
+    page.get_by_role("button", name="resume").click()
+    caught_up_in_one_draw(page, newest)
 
 
 def test_a_background_tab_piles_up_nothing_and_catches_up_when_shown(
         page: Page, live_server: Server) -> None:
-    live_server.post_points("hidden", [point(0, 1.0)])
-    open_view(page, live_server, "hidden")
-    chart = page.locator("#chart")
-    expect(chart).to_have_attribute("data-points", "1")
+    open_counting_draws(page, live_server, "hidden")
     page.evaluate("""() => {
-        window.__draws = 0;
-        document.getElementById('chart').on('plotly_afterplot', () => { window.__draws += 1; });
         window.__hidden = true;
         Object.defineProperty(document, 'hidden', {configurable: true,
                                                    get: () => window.__hidden});
         document.dispatchEvent(new Event('visibilitychange'));
     }""")
-    version = chart.get_attribute("data-version")
-    for second in range(1, 6):
-        last = live_server.post_points("hidden", [point(second, float(second))])
-    expect(chart).to_have_attribute("data-pending", str(last["version"]))
-    expect(chart).to_have_attribute("data-version", str(version))
-    assert page.evaluate("window.__draws") == 0
+    _, newest = held_back(page, live_server, "hidden")
     page.evaluate("""() => { window.__hidden = false;
         document.dispatchEvent(new Event('visibilitychange')); }""")
-    expect(chart).to_have_attribute("data-version", str(last["version"]))
-    expect(chart).to_have_attribute("data-points", "6")
-    assert page.evaluate("window.__draws") == 1
+    caught_up_in_one_draw(page, newest)
 
 
 @pytest.mark.parametrize("setting, accepted", [("0", False), ("1", True)])
