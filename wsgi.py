@@ -8,10 +8,12 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 from app import create_app, tune_gc  # noqa: E402
+from app.websocket import Protocol  # noqa: E402
 
 app = create_app({"ASYNC_MODE": "eventlet"})
 tune_gc()  # after start-up, so everything loaded so far is frozen out of collections
 
 if __name__ == "__main__":
     app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
-                                   log_output=app.config["DEBUG"])
+                                   log_output=app.config["DEBUG"],
+                                   protocol=Protocol)  # WebSockets leave their HTTP request

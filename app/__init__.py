@@ -135,7 +135,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=OrjsonCodec,
                         cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])),
-                        http_compression=settings["COMPRESSION"])
+                        http_compression=settings["COMPRESSION"],
+                        ping_interval=settings["PING_INTERVAL"],
+                        ping_timeout=settings["PING_TIMEOUT"])
+    if settings["ASYNC_MODE"] == "eventlet":
+        from . import websocket  # imports eventlet: only in the eventlet server
+
+        websocket.install(socketio)
     if not settings["COMPRESSION"]:
         app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"])

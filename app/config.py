@@ -37,6 +37,11 @@ class Config:
     # Per-client compression of Socket.IO traffic (WebSocket deflate, polling gzip):
     # less bandwidth, but CPU for every client on every update. Off by default.
     COMPRESSION = False
+    # Socket.IO heartbeat: the server pings every PING_INTERVAL seconds and drops a
+    # client that has not answered PING_TIMEOUT seconds later. Lower the interval
+    # below an idle timeout of a proxy in front.
+    PING_INTERVAL = 25.0
+    PING_TIMEOUT = 20.0
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
     # Run the background loops (file scanner, fan-out, demo). Tests switch
@@ -73,6 +78,8 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
     "DASH_MAX_BATCH_POINTS": ("MAX_BATCH_POINTS", int),
     "DASH_COMPRESSION": ("COMPRESSION", _flag),
+    "DASH_PING_INTERVAL": ("PING_INTERVAL", float),
+    "DASH_PING_TIMEOUT": ("PING_TIMEOUT", float),
 }
 
 

@@ -11,8 +11,10 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
+from . import transport
 from .charts import delta, dumps
 from .store import Snapshot, Store, UnknownDataset
+from .transport import Message
 from .views import View
 
 log = logging.getLogger("dash.live")
@@ -202,15 +204,16 @@ class Live:
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
                 change = delta(previous["figure"], payload["figure"])
-            slow = self.backlogged(list(watched.sids))
             if change is not None:
-                self.socketio.emit("extend_chart", {
+                message = Message("extend_chart", {
                     "dataset": payload["dataset"], "query": payload["query"],
                     "version": payload["version"], "base_version": previous["version"],
-                    "epoch": payload["epoch"], **change}, to=room, skip_sid=slow)
+                    "epoch": payload["epoch"], **change})
                 self.deltas += 1
             else:
-                self.socketio.emit("update_chart", payload, to=room, skip_sid=slow)
+                message = Message("update_chart", payload)
+            # Encoded and framed once; clients too far behind are skipped (see backlogged).
+            slow = transport.send(self.socketio, watched.sids, message, self.max_backlog)
             self.skipped += len(slow)
             self._behind.update(dict.fromkeys(slow, room))
             sent += 1

@@ -1,0 +1,39 @@
+"""Room messages are encoded once: the bytes must be exactly what Socket.IO would send."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from socketio import packet as sio_packet
+
+from app import OrjsonCodec
+from app.transport import Message, text_frame
+
+
+@pytest.mark.parametrize("size, header", [
+    (0, b"\x81\x00"),
+    (125, b"\x81\x7d"),
+    (126, b"\x81\x7e" + struct.pack("!H", 126)),
+    (65_535, b"\x81\x7e" + struct.pack("!H", 65_535)),
+    (65_536, b"\x81\x7f" + struct.pack("!Q", 65_536)),
+])
+def test_a_text_frame_is_final_unmasked_and_sized_as_rfc_6455_says(size: int,
+                                                                   header: bytes) -> None:
+    payload = b"x" * size
+    assert text_frame(payload) == header + payload
+
+
+def test_a_message_is_the_packet_socketio_would_have_encoded() -> None:
+    data = {"version": 3, "figure": {"x": np.arange(3), "name": "héllo \u2028"}}
+    message = Message("update_chart", data)
+    class Packet(sio_packet.Packet):
+        json = OrjsonCodec  # what create_app gives python-socketio
+
+    reference = Packet(sio_packet.EVENT, data=["update_chart", data], namespace="/").encode()
+    assert message.text.decode() == "4" + reference  # Engine.IO MESSAGE + Socket.IO EVENT
+    assert message.packet.encode() == "4" + reference
+    assert json.loads(message.text[2:]) == ["update_chart", {
+        "version": 3, "figure": {"x": [0, 1, 2], "name": "héllo \u2028"}}]
+    assert message.frame == text_frame(message.text)
