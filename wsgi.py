@@ -16,4 +16,6 @@ tune_gc()  # after start-up, so everything loaded so far is frozen out of collec
 if __name__ == "__main__":
     app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
                                    log_output=app.config["DEBUG"],
-                                   protocol=Protocol)  # WebSockets leave their HTTP request
+                                   # WebSockets leave their HTTP request (app/websocket.py)
+                                   **({"protocol": Protocol}
+                                      if app.config["DIRECT_WEBSOCKETS"] else {}))

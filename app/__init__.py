@@ -138,7 +138,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         http_compression=settings["COMPRESSION"],
                         ping_interval=settings["PING_INTERVAL"],
                         ping_timeout=settings["PING_TIMEOUT"])
-    if settings["ASYNC_MODE"] == "eventlet":
+    if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
         from . import websocket  # imports eventlet: only in the eventlet server
 
         websocket.install(socketio)

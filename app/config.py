@@ -42,6 +42,10 @@ class Config:
     # below an idle timeout of a proxy in front.
     PING_INTERVAL = 25.0
     PING_TIMEOUT = 20.0
+    # Under eventlet, serve WebSockets with app.websocket (no writer or ping green
+    # thread per connection, one frame per room message, detached from HTTP). Off:
+    # python-engineio's own handling, e.g. to compare, or if a library upgrade breaks it.
+    DIRECT_WEBSOCKETS = True
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
     # Run the background loops (file scanner, fan-out, demo). Tests switch
@@ -78,6 +82,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
     "DASH_MAX_BATCH_POINTS": ("MAX_BATCH_POINTS", int),
     "DASH_COMPRESSION": ("COMPRESSION", _flag),
+    "DASH_DIRECT_WEBSOCKETS": ("DIRECT_WEBSOCKETS", _flag),
     "DASH_PING_INTERVAL": ("PING_INTERVAL", float),
     "DASH_PING_TIMEOUT": ("PING_TIMEOUT", float),
 }

@@ -58,7 +58,7 @@ class Writer:
     """
 
     __slots__ = ("ws", "raw", "shared_frames", "timeout", "backlog", "locked",
-                 "draining", "closing", "__weakref__")
+                 "draining", "closing")
 
     def __init__(self, ws: Any, timeout: float) -> None:
         self.ws = ws

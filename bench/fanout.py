@@ -5,7 +5,9 @@
 Starts ``wsgi.py`` on loopback, connects WebSocket clients (python-socketio's
 AsyncClient) and long-poll clients (aiohttp) from separate processes, all
 watching one view, then sends ``--updates`` acknowledged ingest batches and
-records when each client sees each version. Every loop is bounded in count and
+records when each client sees each version. The WebSocket clients run twice,
+against stock python-engineio WebSockets (``DASH_DIRECT_WEBSOCKETS=0``, the
+baseline) and against ours, and the ratios are printed. Every loop is bounded in count and
 time; only 127.0.0.1 is contacted. Needs the bench extras:
 ``.venv/bin/pip install -r requirements-bench.txt``.
 """
@@ -151,10 +153,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(kind: str, clients: int, processes: int, updates: int, interval: float,
-        profile: str | None = None) -> dict[str, Any]:
+        profile: str | None = None, env: dict[str, str] | None = None,
+        label: str = "") -> dict[str, Any]:
     """One measurement: ``clients`` of ``kind`` over ``processes`` processes."""
-    with tempfile.TemporaryDirectory() as data_dir:
-        server, url = start_server(data_dir, {"DASH_MAX_UPDATES_PER_SECOND": "100"})
+    with tempfile.TemporaryDirectory() as data_dir, \
+            open(os.path.join(data_dir, "server.log"), "w+b") as server_log:
+        # DEBUG: the server logs how long each fan-out took, from change to last write.
+        server, url = start_server(data_dir, {"DASH_MAX_UPDATES_PER_SECOND": "100",
+                                              "DASH_LOG_LEVEL": "DEBUG", **(env or {})},
+                                   log=server_log)
         try:
             post(url, [point(i) for i in range(100)])
             before_rss = rss(server.pid)
@@ -199,15 +206,22 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
         finally:
             server.terminate()
             server.wait(10)
+        server_log.seek(0)
+        fanout_ms = [json.loads(line)["ms"] for line in server_log
+                     if b'"event": "fanout"' in line]
     expected = clients * updates
     return {
-        "kind": kind, "clients": clients, "updates": updates,
+        "kind": kind, "label": label or ("WebSocket" if kind == "ws" else "long-poll"),
+        "clients": clients, "updates": updates,
         "delivered": delivered, "expected": expected,
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": percentile(latencies, 0.99) if latencies else float("nan"),
         "max_ms": max(latencies) if latencies else float("nan"),
         "cpu_us_per_message": cpu_used / max(delivered, 1) * 1e6,
         "idle_kb_per_connection": (idle_rss - before_rss) / max(clients, 1) / 1024,
+        # the server's own part: from taking the change to the last client's write
+        "server_fanout_ms": statistics.median(fanout_ms) if fanout_ms else float("nan"),
+        "server_fanout_max_ms": max(fanout_ms) if fanout_ms else float("nan"),
         "slowest_by_update_ms": [round(max(v)) for _, v in sorted(
             per_update.items(), key=lambda kv: int(kv[0]))],
     }
@@ -224,6 +238,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--updates", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.3)
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the WebSocket run against stock engineio (DASH_DIRECT_WEBSOCKETS=0)")
     parser.add_argument("--profile", help="py-spy the server during the WebSocket updates "
                                           "into this file (collapsed stacks)")
     args = parser.parse_args()
@@ -233,6 +249,9 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     rows = []
+    if args.ws and not args.no_baseline:  # the same clients against stock engineio WebSockets
+        rows.append(run("ws", args.ws, args.processes, args.updates, args.interval,
+                        env={"DASH_DIRECT_WEBSOCKETS": "0"}, label="WebSocket, stock engineio"))
     if args.ws:
         rows.append(run("ws", args.ws, args.processes, args.updates, args.interval,
                         args.profile))
@@ -242,15 +261,21 @@ def main() -> None:
     print(f"# fan-out, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
           f"{os.cpu_count()} cores, view {VIEW}")
     print("| clients | delivered | p50 | p99 | max | server CPU / message | "
-          "idle memory / connection |")
-    print("|---|---|---|---|---|---|---|")
+          "server fan-out (median, max) | idle memory / connection |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        name = "WebSocket" if r["kind"] == "ws" else "long-poll"
-        print(f"| {r['clients']} {name} | {r['delivered']}/{r['expected']} | "
+        print(f"| {r['clients']} {r['label']} | {r['delivered']}/{r['expected']} | "
               f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | "
-              f"{r['cpu_us_per_message']:.0f} µs | {r['idle_kb_per_connection']:.1f} KB |")
+              f"{r['cpu_us_per_message']:.0f} µs | {r['server_fanout_ms']:.1f} ms, "
+              f"{r['server_fanout_max_ms']:.1f} ms | {r['idle_kb_per_connection']:.1f} KB |")
+    stock, ours = (rows[0], rows[1]) if len(rows) > 1 and rows[0]["label"] != rows[1][
+        "label"] and rows[1]["kind"] == "ws" else (None, None)
+    if stock and ours:
+        print(f"stock engineio / ours, same run: p99 {stock['p99_ms'] / ours['p99_ms']:.1f}x, "
+              f"server CPU per message {stock['cpu_us_per_message'] / ours['cpu_us_per_message']:.1f}x, "
+              f"idle memory {stock['idle_kb_per_connection'] / ours['idle_kb_per_connection']:.1f}x")
     for r in rows:
-        print(f"slowest arrival per update, {r['kind']} (ms): {r['slowest_by_update_ms']}")
+        print(f"slowest arrival per update, {r['label']} (ms): {r['slowest_by_update_ms']}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
@@ -31,15 +32,15 @@ def free_port() -> int:
 
 
 def start_server(data_dir: str, extra: dict[str, str] | None = None,
-                 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Run wsgi.py and wait (at most 20 s) for /healthz."""
+                 log: Any = subprocess.DEVNULL) -> tuple[subprocess.Popen[bytes], str]:
+    """Run wsgi.py (its stderr to ``log``) and wait (at most 20 s) for /healthz."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
     env.update(DASH_PORT=str(port), DASH_DATA_DIR=data_dir, DASH_INGEST_TOKEN=TOKEN,
                DASH_SECRET_KEY=secrets.token_hex(16), DASH_LOG_LEVEL="WARNING")
     env.update(extra or {})
     process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -134,15 +134,21 @@ def test_a_background_tab_piles_up_nothing_and_catches_up_when_shown(
 
 @pytest.mark.parametrize("setting, accepted", [("0", False), ("1", True)])
 def test_the_server_declines_per_client_websocket_compression(
-        tmp_path_factory: pytest.TempPathFactory, setting: str, accepted: bool) -> None:
+        page: Page, tmp_path_factory: pytest.TempPathFactory, setting: str,
+        accepted: bool) -> None:
     """Browsers offer permessage-deflate; deflating each figure per client would cost
     milliseconds per viewer, so the handshake comes back without it (unless
-    DASH_COMPRESSION=1)."""
+    DASH_COMPRESSION=1). Either way the page stays live over the WebSocket: shared
+    frames without compression, one compressed frame per client with it."""
     with run_server(tmp_path_factory.mktemp("ws"), demo=False,
                     env={"DASH_COMPRESSION": setting}) as server:
         headers = websocket_handshake(server)
-    assert any(h.lower().startswith("sec-websocket-extensions: permessage-deflate")
-               for h in headers) is accepted
+        assert any(h.lower().startswith("sec-websocket-extensions: permessage-deflate")
+                   for h in headers) is accepted
+        server.post_points("m", [point(0, 1.0)])
+        open_view(page, server, "m")
+        expect(page.locator("#live-status")).to_have_attribute("data-transport", "websocket")
+        updates_after_ingest(page, server, "m")
 
 
 def websocket_handshake(live_server: Server) -> list[str]:

@@ -201,6 +201,25 @@ def test_a_client_that_stops_reading_holds_up_no_one_and_gets_every_frame_intact
     watcher.close()
 
 
+@pytest.mark.parametrize("direct", ["1", "0"])
+def test_every_viewer_gets_every_update_with_either_websocket_server(
+        tmp_path: Path, direct: str) -> None:
+    """DASH_DIRECT_WEBSOCKETS=0 (python-engineio's own WebSockets) stays a working way out."""
+    with run_server(tmp_path, demo=False, env={"DASH_DIRECT_WEBSOCKETS": direct}) as server:
+        server.post_points("m", series(5))
+        viewers = [RawSocketIO(server) for _ in range(3)]
+        for viewer in viewers:
+            viewer.subscribe("m", "window=all")
+            assert viewer.version_arrives(0)["figure"]["data"][0]["y"] == [0, 1, 2, 3, 4]
+        for second in range(5, 8):
+            version = server.post_points("m", series(1, start=second))["version"]
+            for viewer in viewers:
+                update = viewer.version_arrives(version)
+                assert update["version"] == version
+        for viewer in viewers:
+            viewer.close()
+
+
 @pytest.fixture
 def fast_heartbeat_server(tmp_path: Path) -> Iterator[Server]:
     with run_server(tmp_path, demo=False, env={"DASH_PING_INTERVAL": "1",
