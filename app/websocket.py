@@ -31,6 +31,7 @@ import logging
 import socket
 import time
 from collections import deque
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -182,7 +183,16 @@ class Writer:
             pass
 
 
-def _serve(eio_socket: Any, ws: Any) -> list[Any]:
+def _lighten(environ: dict[str, Any]) -> None:
+    """Let a WSGI environ kept for a session stop holding its request's input and hooks."""
+    for key in ("eventlet.input", "wsgi.input"):
+        if key in environ:
+            environ[key] = EMPTY_BODY
+    for key in ("eventlet.posthooks", "eventlet.set_idle", "dash.detach"):
+        environ.pop(key, None)
+
+
+def _serve(eio_socket: Any, ws: Any, sessions: Mapping[str, Any]) -> list[Any]:
     """engineio's ``Socket._websocket_handler`` with a ``Writer`` for its writer thread."""
     server = eio_socket.server
     timeout = server.ping_interval + server.ping_timeout
@@ -217,7 +227,10 @@ def _serve(eio_socket: Any, ws: Any) -> list[Any]:
         writer.put(queued.get(block=False))
     queued.put(eio_packet.Packet(eio_packet.NOOP))  # release a long-poll still waiting
 
-    environ = ws.environ  # the upgrade request's: python-socketio keeps it for the session
+    environ = ws.environ  # this upgrade request's
+    session = sessions.get(eio_socket.sid)  # the handshake request's (python-socketio's)
+    if session is not None and session is not environ:  # a long-poll handshake, long over
+        _lighten(session)
     detach = environ.pop("dash.detach", None)
     if detach is None:  # another eventlet server: keep this request's green thread
         _read(eio_socket, ws, writer, wait)
@@ -225,10 +238,7 @@ def _serve(eio_socket: Any, ws: Any) -> list[Any]:
     # Hand the connection to a green thread of its own with a shallow stack, and let
     # the HTTP request's thread (its deep stack, buffers and headers) end.
     detach()
-    for key in ("eventlet.input", "wsgi.input"):
-        environ[key] = EMPTY_BODY
-    for key in ("eventlet.posthooks", "eventlet.set_idle"):
-        environ.pop(key, None)
+    _lighten(environ)
     ws.websocket_closed = True  # eventlet's closing frame after this returns: not yet
     eventlet.spawn_n(_read_detached, eio_socket, ws, writer, wait)
     return []
@@ -336,15 +346,18 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
 class DirectWebSocket(WebSocketWSGI):  # type: ignore[misc]
     """engineio's eventlet WebSocket endpoint, served by ``_serve``."""
 
+    sessions: Mapping[str, Any] = {}  # python-socketio's environ per Engine.IO session
+
     def __init__(self, handler: Any, server: Any) -> None:
         eio_socket = handler.__self__  # engineio passes its Socket._websocket_handler
-        super().__init__(lambda ws: _serve(eio_socket, ws), server)
+        super().__init__(lambda ws: _serve(eio_socket, ws, self.sessions), server)
 
 
 def install(socketio: Any) -> None:
     """Serve this SocketIO's WebSockets with ``Writer`` and timer pings (eventlet only)."""
     eio = socketio.server.eio
-    eio._async = {**eio._async, "websocket": DirectWebSocket}
+    endpoint = type("DirectWebSocket", (DirectWebSocket,), {"sessions": socketio.server.environ})
+    eio._async = {**eio._async, "websocket": endpoint}
     on_connect = eio.handlers["connect"]
 
     def connect(sid: str, environ: Any, *args: Any) -> Any:

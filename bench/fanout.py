@@ -64,7 +64,9 @@ async def ws_clients(url: str, count: int) -> dict[str, list[float]]:
 
         client.on("update_chart", record)
         client.on("extend_chart", record)
-        await client.connect(url, transports=["websocket"], wait_timeout=30)
+        # BENCH_UPGRADE=1: start on long-polling and upgrade, as browsers do
+        transports = ["polling", "websocket"] if os.environ.get("BENCH_UPGRADE") else ["websocket"]
+        await client.connect(url, transports=transports, wait_timeout=30)
         await client.call("subscribe", {"dataset": "fan", "query": VIEW}, timeout=30)
         await asyncio.wait_for(got_first.wait(), 30)
         clients.append(client)
@@ -238,11 +240,15 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--updates", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.3)
+    parser.add_argument("--upgrade", action="store_true",
+                        help="WebSocket clients start on long-polling and upgrade, as browsers do")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the WebSocket run against stock engineio (DASH_DIRECT_WEBSOCKETS=0)")
     parser.add_argument("--profile", help="py-spy the server during the WebSocket updates "
                                           "into this file (collapsed stacks)")
     args = parser.parse_args()
+    if args.upgrade:
+        os.environ["BENCH_UPGRADE"] = "1"  # the client processes inherit it
     if args.client:
         client_main(args.client, args.url, args.count)
         return
