@@ -203,7 +203,10 @@ def _serve(eio_socket: Any, ws: Any, sessions: Mapping[str, Any]) -> list[Any]:
             raise ValueError("packet is too large")
         return data
 
-    ws.socket.settimeout(timeout)
+    # A safety net for a dead peer, well after the heartbeat's own timeout: a silent
+    # client is dropped the clean way (disconnect, then a normal closing frame), not
+    # by a read timing out (closing frame 1011, "internal error").
+    ws.socket.settimeout(server.ping_interval + 2 * server.ping_timeout + 5)
     if eio_socket.connected:  # an upgrade from long-polling
         eio_socket.upgrading = True
         probe = eio_packet.Packet(encoded_packet=wait())
