@@ -70,7 +70,7 @@ def send(socketio: Any, sids: Iterable[str], message: Message, max_backlog: int)
     to_eio = server.manager.eio_sid_from_sid
     sockets = server.eio.sockets
     slow = []
-    for sid in sids:
+    for sid in tuple(sids):  # a send can disconnect a client and so change the room
         eio_sid = to_eio(sid, "/") or ""
         queue = getattr(sockets.get(eio_sid), "queue", None)
         if queue is not None and queue.qsize() > max_backlog:

@@ -38,6 +38,7 @@ from typing import Any
 import eventlet
 import eventlet.wsgi
 import greenlet
+from engineio import exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers.eventlet import WebSocketWSGI
 from eventlet import greenio
@@ -173,6 +174,12 @@ class Writer:
         except Exception:  # already gone
             pass
 
+    def stop(self) -> None:
+        """Send nothing more, but finish the frame being written: never cut one in half."""
+        self.closing = True
+        while self.backlog and len(self.backlog) > 1:
+            self.backlog.pop()
+
     def _abort(self) -> None:
         """Give up on a client: drop what is queued and wake its reader with EOF."""
         self.closing = True
@@ -275,11 +282,14 @@ def _read(eio_socket: Any, ws: Any, writer: Writer, wait: Any) -> None:
             break
         try:
             eio_socket.receive(eio_packet.Packet(encoded_packet=data))
-        except Exception:  # noqa: BLE001 - an unknown packet or a closed session
-            server.logger.info("%s: bad packet, closing", eio_socket.sid)
+        except exceptions.UnknownPacketError:  # ignored, as engineio does
+            pass
+        except exceptions.SocketIsClosedError:
             break
-    writer.closing = True
-    writer.backlog = None
+        except Exception:  # noqa: BLE001 - as engineio: log it, end this connection
+            server.logger.exception("%s: receive error", eio_socket.sid)
+            break
+    writer.stop()
     eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 

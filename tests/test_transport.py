@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import struct
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from socketio import packet as sio_packet
 
 from app import OrjsonCodec
-from app.transport import Message, text_frame
+from app.transport import Message, send, text_frame
 
 
 @pytest.mark.parametrize("size, header", [
@@ -37,3 +39,25 @@ def test_a_message_is_the_packet_socketio_would_have_encoded() -> None:
     assert json.loads(message.text[2:]) == ["update_chart", {
         "version": 3, "figure": {"x": [0, 1, 2], "name": "héllo \u2028"}}]
     assert message.frame == text_frame(message.text)
+
+
+class FakeServer:
+    """Just enough of python-socketio's server for ``send``: no WebSockets, one callback."""
+
+    def __init__(self, sids: set[str], on_send: Any) -> None:
+        self.manager = SimpleNamespace(eio_sid_from_sid=lambda sid, _: f"eio-{sid}")
+        self.eio = SimpleNamespace(sockets={})
+        self.sent: list[str] = []
+        self.on_send = on_send
+
+    def _send_eio_packet(self, eio_sid: str, _: Any) -> None:
+        self.sent.append(eio_sid)
+        self.on_send(eio_sid)
+
+
+def test_a_client_that_disconnects_during_a_send_does_not_stop_the_rest_of_the_room() -> None:
+    """Sending to a timed-out client runs its disconnect at once, which leaves the room."""
+    room = {"a", "b", "c", "d"}
+    server = FakeServer(room, on_send=lambda eio_sid: room.discard("b"))
+    send(SimpleNamespace(server=server), room, Message("extend_chart", {}), max_backlog=8)
+    assert sorted(server.sent) == ["eio-a", "eio-b", "eio-c", "eio-d"]
