@@ -7,7 +7,9 @@ AsyncClient) and long-poll clients (aiohttp) from separate processes, all
 watching one view, then sends ``--updates`` acknowledged ingest batches and
 records when each client sees each version. The WebSocket clients run twice,
 against stock python-engineio WebSockets (``DASH_DIRECT_WEBSOCKETS=0``, the
-baseline) and against ours, and the ratios are printed. Every loop is bounded in count and
+baseline) and against ours; the long-poll clients' baseline is as many
+python-socketio clients on Socket.IO's own long-polling transport. The ratios
+are printed. Every loop is bounded in count and
 time; only 127.0.0.1 is contacted. Needs the bench extras:
 ``.venv/bin/pip install -r requirements-bench.txt``.
 """
@@ -48,7 +50,8 @@ def point(n: int) -> dict[str, Any]:
 
 # -- client processes ------------------------------------------------------------------
 
-async def ws_clients(url: str, count: int) -> dict[str, list[float]]:
+async def ws_clients(url: str, count: int, transports: list[str] | None = None,
+                     ) -> dict[str, list[float]]:
     import socketio  # python-socketio's asyncio client (aiohttp)
 
     seen: dict[str, list[float]] = {}
@@ -65,8 +68,9 @@ async def ws_clients(url: str, count: int) -> dict[str, list[float]]:
         client.on("update_chart", record)
         client.on("extend_chart", record)
         # BENCH_UPGRADE=1: start on long-polling and upgrade, as browsers do
-        transports = ["polling", "websocket"] if os.environ.get("BENCH_UPGRADE") else ["websocket"]
-        await client.connect(url, transports=transports, wait_timeout=30)
+        await client.connect(url, transports=transports or (
+            ["polling", "websocket"] if os.environ.get("BENCH_UPGRADE") else ["websocket"]),
+            wait_timeout=30)
         await client.call("subscribe", {"dataset": "fan", "query": VIEW}, timeout=30)
         await asyncio.wait_for(got_first.wait(), 30)
         clients.append(client)
@@ -123,8 +127,12 @@ async def poll_clients(url: str, count: int) -> dict[str, list[float]]:
 
 def client_main(kind: str, url: str, count: int) -> None:
     """Run ``count`` clients of ``kind`` in this process; print their arrival times."""
-    runner = ws_clients if kind == "ws" else poll_clients
-    seen = asyncio.run(runner(url, count))
+    if kind == "ws":
+        seen = asyncio.run(ws_clients(url, count))
+    elif kind == "sio-poll":  # Socket.IO's own long-polling transport: the poll baseline
+        seen = asyncio.run(ws_clients(url, count, transports=["polling"]))
+    else:
+        seen = asyncio.run(poll_clients(url, count))
     print(json.dumps(seen), flush=True)
 
 
@@ -232,7 +240,7 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
 def main() -> None:
     """Measure WebSocket and long-poll fan-out and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--client", choices=["ws", "poll"], help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=["ws", "sio-poll", "poll"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ws", type=int, default=1000)
@@ -261,9 +269,12 @@ def main() -> None:
     if args.ws:
         rows.append(run("ws", args.ws, args.processes, args.updates, args.interval,
                         args.profile))
+    if args.poll and not args.no_baseline:  # the same number on Socket.IO's long-polling
+        rows.append(run("sio-poll", args.poll, max(1, args.processes // 2), args.updates,
+                        args.interval, label="Socket.IO long-polling"))
     if args.poll:
         rows.append(run("poll", args.poll, max(1, args.processes // 2), args.updates,
-                        args.interval))
+                        args.interval, label="long-poll (/poll)"))
     print(f"# fan-out, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
           f"{os.cpu_count()} cores, view {VIEW}")
     print("| clients | delivered | p50 | p99 | max | server CPU / message | "
@@ -274,12 +285,14 @@ def main() -> None:
               f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | "
               f"{r['cpu_us_per_message']:.0f} µs | {r['server_fanout_ms']:.1f} ms, "
               f"{r['server_fanout_max_ms']:.1f} ms | {r['idle_kb_per_connection']:.1f} KB |")
-    stock, ours = (rows[0], rows[1]) if len(rows) > 1 and rows[0]["label"] != rows[1][
-        "label"] and rows[1]["kind"] == "ws" else (None, None)
-    if stock and ours:
-        print(f"stock engineio / ours, same run: p99 {stock['p99_ms'] / ours['p99_ms']:.1f}x, "
-              f"server CPU per message {stock['cpu_us_per_message'] / ours['cpu_us_per_message']:.1f}x, "
-              f"idle memory {stock['idle_kb_per_connection'] / ours['idle_kb_per_connection']:.1f}x")
+    pairs = [(b, o) for b, o in zip(rows, rows[1:])
+             if (b["kind"], o["kind"]) in {("ws", "ws"), ("sio-poll", "poll")}
+             and b["label"] != o["label"]]
+    for base, ours in pairs:
+        print(f"{base['label']} / {ours['label']}, same run: "
+              f"p99 {base['p99_ms'] / ours['p99_ms']:.1f}x, server CPU per message "
+              f"{base['cpu_us_per_message'] / ours['cpu_us_per_message']:.1f}x, idle memory "
+              f"{base['idle_kb_per_connection'] / ours['idle_kb_per_connection']:.1f}x")
     for r in rows:
         print(f"slowest arrival per update, {r['label']} (ms): {r['slowest_by_update_ms']}")
 
