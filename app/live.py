@@ -230,14 +230,9 @@ class Live:
         They are skipped until they drain, so a stalled client costs no more than
         its backlog; ``catch_up`` then sends them the whole current figure.
         """
-        manager, eio = self.socketio.server.manager, self.socketio.server.eio
-        slow = []
-        for sid in sids:
-            eio_socket = eio.sockets.get(manager.eio_sid_from_sid(sid, "/") or "")
-            queue = getattr(eio_socket, "queue", None)
-            if queue is not None and queue.qsize() > self.max_backlog:
-                slow.append(sid)
-        return slow
+        queues = [(sid, transport.queue_of(self.socketio.server, sid)[1]) for sid in sids]
+        return [sid for sid, queue in queues
+                if queue is not None and queue.qsize() > self.max_backlog]
 
     def catch_up(self) -> int:
         """Send the whole current figure to skipped sockets that have drained."""

@@ -60,6 +60,12 @@ class Message:
         return self._packet
 
 
+def queue_of(server: Any, sid: str) -> tuple[str, Any]:
+    """A Socket.IO sid's Engine.IO sid and its send queue (None for a test client)."""
+    eio_sid = server.manager.eio_sid_from_sid(sid, "/") or ""
+    return eio_sid, getattr(server.eio.sockets.get(eio_sid), "queue", None)
+
+
 def send(socketio: Any, sids: Iterable[str], message: Message, max_backlog: int) -> list[str]:
     """Send ``message`` to every socket of ``sids``; returns those skipped as too far behind.
 
@@ -67,12 +73,9 @@ def send(socketio: Any, sids: Iterable[str], message: Message, max_backlog: int)
     Engine.IO packet, also encoded once.
     """
     server = socketio.server
-    to_eio = server.manager.eio_sid_from_sid
-    sockets = server.eio.sockets
     slow = []
     for sid in tuple(sids):  # a send can disconnect a client and so change the room
-        eio_sid = to_eio(sid, "/") or ""
-        queue = getattr(sockets.get(eio_sid), "queue", None)
+        eio_sid, queue = queue_of(server, sid)
         if queue is not None and queue.qsize() > max_backlog:
             slow.append(sid)
         elif getattr(queue, "shared_frames", False):  # an app.websocket.Writer
