@@ -212,7 +212,7 @@ class Live:
                 self.deltas += 1
             else:
                 message = Message("update_chart", payload)
-            # Encoded and framed once; clients too far behind are skipped (see backlogged).
+            # Encoded and framed once; sockets over max_backlog behind are skipped.
             slow = transport.send(self.socketio, watched.sids, message, self.max_backlog)
             self.skipped += len(slow)
             self._behind.update(dict.fromkeys(slow, room))

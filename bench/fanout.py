@@ -50,8 +50,15 @@ def point(n: int) -> dict[str, Any]:
 
 # -- client processes ------------------------------------------------------------------
 
-async def ws_clients(url: str, count: int, transports: list[str] | None = None,
-                     ) -> dict[str, list[float]]:
+# Socket.IO client kinds and the transports they may use (the "poll" kind is aiohttp on /poll).
+TRANSPORTS = {
+    "ws": ["websocket"],
+    "ws-upgrade": ["polling", "websocket"],  # starts on long-polling and upgrades, as browsers do
+    "sio-poll": ["polling"],  # Socket.IO's own long-polling: the baseline for /poll
+}
+
+
+async def ws_clients(url: str, count: int, transports: list[str]) -> dict[str, list[float]]:
     import socketio  # python-socketio's asyncio client (aiohttp)
 
     seen: dict[str, list[float]] = {}
@@ -67,10 +74,7 @@ async def ws_clients(url: str, count: int, transports: list[str] | None = None,
 
         client.on("update_chart", record)
         client.on("extend_chart", record)
-        # BENCH_UPGRADE=1: start on long-polling and upgrade, as browsers do
-        await client.connect(url, transports=transports or (
-            ["polling", "websocket"] if os.environ.get("BENCH_UPGRADE") else ["websocket"]),
-            wait_timeout=30)
+        await client.connect(url, transports=transports, wait_timeout=30)
         await client.call("subscribe", {"dataset": "fan", "query": VIEW}, timeout=30)
         await asyncio.wait_for(got_first.wait(), 30)
         clients.append(client)
@@ -127,10 +131,8 @@ async def poll_clients(url: str, count: int) -> dict[str, list[float]]:
 
 def client_main(kind: str, url: str, count: int) -> None:
     """Run ``count`` clients of ``kind`` in this process; print their arrival times."""
-    if kind == "ws":
-        seen = asyncio.run(ws_clients(url, count))
-    elif kind == "sio-poll":  # Socket.IO's own long-polling transport: the poll baseline
-        seen = asyncio.run(ws_clients(url, count, transports=["polling"]))
+    if kind in TRANSPORTS:
+        seen = asyncio.run(ws_clients(url, count, TRANSPORTS[kind]))
     else:
         seen = asyncio.run(poll_clients(url, count))
     print(json.dumps(seen), flush=True)
@@ -163,8 +165,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(kind: str, clients: int, processes: int, updates: int, interval: float,
-        profile: str | None = None, env: dict[str, str] | None = None,
-        label: str = "") -> dict[str, Any]:
+        label: str, profile: str | None = None,
+        env: dict[str, str] | None = None) -> dict[str, Any]:
     """One measurement: ``clients`` of ``kind`` over ``processes`` processes."""
     with tempfile.TemporaryDirectory() as data_dir, \
             open(os.path.join(data_dir, "server.log"), "w+b") as server_log:
@@ -221,8 +223,7 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
                      if b'"event": "fanout"' in line]
     expected = clients * updates
     return {
-        "kind": kind, "label": label or ("WebSocket" if kind == "ws" else "long-poll"),
-        "clients": clients, "updates": updates,
+        "label": label, "clients": clients, "updates": updates,
         "delivered": delivered, "expected": expected,
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": percentile(latencies, 0.99) if latencies else float("nan"),
@@ -240,7 +241,7 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
 def main() -> None:
     """Measure WebSocket and long-poll fan-out and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--client", choices=["ws", "sio-poll", "poll"], help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=[*TRANSPORTS, "poll"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ws", type=int, default=1000)
@@ -251,30 +252,28 @@ def main() -> None:
     parser.add_argument("--upgrade", action="store_true",
                         help="WebSocket clients start on long-polling and upgrade, as browsers do")
     parser.add_argument("--no-baseline", action="store_true",
-                        help="skip the WebSocket run against stock engineio (DASH_DIRECT_WEBSOCKETS=0)")
+                        help="skip the baselines: stock engineio WebSockets "
+                             "(DASH_DIRECT_WEBSOCKETS=0) and Socket.IO's long-polling")
     parser.add_argument("--profile", help="py-spy the server during the WebSocket updates "
                                           "into this file (collapsed stacks)")
     args = parser.parse_args()
-    if args.upgrade:
-        os.environ["BENCH_UPGRADE"] = "1"  # the client processes inherit it
     if args.client:
         client_main(args.client, args.url, args.count)
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    rows = []
-    if args.ws and not args.no_baseline:  # the same clients against stock engineio WebSockets
-        rows.append(run("ws", args.ws, args.processes, args.updates, args.interval,
-                        env={"DASH_DIRECT_WEBSOCKETS": "0"}, label="WebSocket, stock engineio"))
-    if args.ws:
-        rows.append(run("ws", args.ws, args.processes, args.updates, args.interval,
-                        args.profile))
-    if args.poll and not args.no_baseline:  # the same number on Socket.IO's long-polling
-        rows.append(run("sio-poll", args.poll, max(1, args.processes // 2), args.updates,
-                        args.interval, label="Socket.IO long-polling"))
-    if args.poll:
-        rows.append(run("poll", args.poll, max(1, args.processes // 2), args.updates,
-                        args.interval, label="long-poll (/poll)"))
+    ws_kind = "ws-upgrade" if args.upgrade else "ws"
+    ws_args = (args.ws, args.processes, args.updates, args.interval)
+    poll_args = (args.poll, max(1, args.processes // 2), args.updates, args.interval)
+    baselines = args.ws and not args.no_baseline, args.poll and not args.no_baseline
+    # Each baseline runs first, in the same run as what it is compared with.
+    ws_base = run(ws_kind, *ws_args, label="WebSocket, stock engineio",
+                  env={"DASH_DIRECT_WEBSOCKETS": "0"}) if baselines[0] else None
+    ws = run(ws_kind, *ws_args, label="WebSocket", profile=args.profile) if args.ws else None
+    poll_base = run("sio-poll", *poll_args,
+                    label="Socket.IO long-polling") if baselines[1] else None
+    poll = run("poll", *poll_args, label="long-poll (/poll)") if args.poll else None
+    rows = [r for r in (ws_base, ws, poll_base, poll) if r]
     print(f"# fan-out, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
           f"{os.cpu_count()} cores, view {VIEW}")
     print("| clients | delivered | p50 | p99 | max | server CPU / message | "
@@ -285,10 +284,9 @@ def main() -> None:
               f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | "
               f"{r['cpu_us_per_message']:.0f} µs | {r['server_fanout_ms']:.1f} ms, "
               f"{r['server_fanout_max_ms']:.1f} ms | {r['idle_kb_per_connection']:.1f} KB |")
-    pairs = [(b, o) for b, o in zip(rows, rows[1:])
-             if (b["kind"], o["kind"]) in {("ws", "ws"), ("sio-poll", "poll")}
-             and b["label"] != o["label"]]
-    for base, ours in pairs:
+    for base, ours in ((ws_base, ws), (poll_base, poll)):
+        if not (base and ours):
+            continue
         print(f"{base['label']} / {ours['label']}, same run: "
               f"p99 {base['p99_ms'] / ours['p99_ms']:.1f}x, server CPU per message "
               f"{base['cpu_us_per_message'] / ours['cpu_us_per_message']:.1f}x, idle memory "
