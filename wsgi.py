@@ -8,7 +8,7 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 from app import create_app, tune_gc  # noqa: E402
-from app.websocket import Protocol  # noqa: E402
+from app.live.transport import http_protocol  # noqa: E402
 
 app = create_app({"ASYNC_MODE": "eventlet"})
 tune_gc()  # after start-up, so everything loaded so far is frozen out of collections
@@ -16,6 +16,6 @@ tune_gc()  # after start-up, so everything loaded so far is frozen out of collec
 if __name__ == "__main__":
     app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
                                    log_output=app.config["DEBUG"],
-                                   # WebSockets leave their HTTP request (app/websocket.py)
-                                   **({"protocol": Protocol}
+                                   # WebSockets leave their HTTP request (app/live/transport/websocket.py)
+                                   **({"protocol": http_protocol()}
                                       if app.config["DIRECT_WEBSOCKETS"] else {}))

@@ -12,35 +12,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Any
 
-import orjson
 from flask import Flask
 from flask_socketio import SocketIO
 from pythonjsonlogger.json import JsonFormatter
 
-from . import charts
 from .config import Config, from_environment, parse_retention
-from .demo import Demo
-from .files import DataFolder
+from .data.demo import Demo
+from .data.folder import DataFolder
+from .data.store import Store
+from .engine import charts
+from .engine.compute import Limits
+from .jsoncodec import SocketCodec
 from .live import Live
-from .state import Dash
-from .store import Store
+from .live.transport import SharedFrameManager, install_websockets
+from .state import AppState, inline
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("dash")
-
-
-class OrjsonCodec:
-    """The ``json`` module python-socketio encodes packets with: numpy-aware and fast."""
-
-    @staticmethod
-    def dumps(obj: Any, **_: Any) -> str:
-        """Encode a packet (numpy arrays included)."""
-        return charts.dumps(obj).decode()
-
-    @staticmethod
-    def loads(text: str | bytes, **_: Any) -> Any:
-        """Decode a packet."""
-        return orjson.loads(text)
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -133,35 +121,39 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings["SECRET_KEY"] = secrets.token_hex(32)
     configure_logging(settings["LOG_LEVEL"])
 
-    socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=OrjsonCodec,
+    manager = SharedFrameManager()
+    socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=SocketCodec,
+                        client_manager=manager,
                         cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])),
                         http_compression=settings["COMPRESSION"],
                         ping_interval=settings["PING_INTERVAL"],
                         ping_timeout=settings["PING_TIMEOUT"])
     if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
-        from . import websocket  # imports eventlet: only in the eventlet server
-
-        websocket.install(socketio)
+        install_websockets(socketio)
     if not settings["COMPRESSION"]:
         app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
-    offload = _offloader(settings["ASYNC_MODE"])
+    offload = _offloader(settings["ASYNC_MODE"]) or inline
     store = Store(*parse_retention(settings["RETENTION"]))
     folder = DataFolder(store, settings["DATA_DIR"], offload)
-    limits = {"auto_max_points": settings["AUTO_MAX_POINTS"],
-              "raw_max_points": settings["RAW_MAX_POINTS"]}  # one source for chart and page
-    live = Live(socketio, store, partial(charts.build, **limits),
-                settings["MAX_UPDATES_PER_SECOND"], offload=offload)
-    state = Dash(store=store, folder=folder, live=live, demo=None, **limits)
+    limits = Limits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"])
+    live = Live.build(socketio, manager, store,
+                      partial(charts.build, auto_max_points=limits.auto_max_points,
+                              raw_max_points=limits.raw_max_points),
+                      settings["MAX_UPDATES_PER_SECOND"], offload=offload)
+    state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits,
+                     offload=offload)
     app.extensions["dash"] = state
 
-    from . import api, routes, sockets
-    app.register_blueprint(routes.bp)
+    from .web import api, errors, helpers, pages, sockets
+    app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    errors.register(app)
+    helpers.register(app)
     sockets.register(socketio)
 
     folder.scan()
     if settings["DEMO"]:
-        if "demo" in store.datasets or "demo" in store.errors:
+        if store.find("demo") is not None or store.error("demo") is not None:
             log.warning("demo stream off: a data file is called demo",
                         extra={"event": "demo_skipped"})
         else:
@@ -174,9 +166,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def start_background(socketio: SocketIO, state: Dash, scan_interval: float) -> None:
+def start_background(socketio: SocketIO, state: AppState, scan_interval: float) -> None:
     """Start the fan-out loop, the data folder scanner and the demo stream."""
-    state.live.start()
+    state.live.fanout.start()
 
     def scan_forever() -> None:
         while True:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from app.schema import Batch, Schema
-from app.store import Dataset
+from app.data.schema import Batch, Schema
+from app.data.store import Dataset
 
 SECOND = 1_000_000_000
 HOSTS = [f"web-{i}" for i in range(1, 21)]

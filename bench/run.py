@@ -19,10 +19,11 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pandas as pd
 
-from app import browse, charts, query
-from app.schema import Batch, Schema
-from app.store import Dataset
-from app.views import parse_view
+from app.engine import browse, charts
+from app.engine import compute as query
+from app.data.schema import Batch, Schema
+from app.data.store import Dataset
+from app.engine.view import parse_view
 from bench import datasets
 
 

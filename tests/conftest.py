@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
 
 from app import create_app
-from app.state import Dash
+from app.state import AppState
 from tests.samples import WIDE_CSV
 
 
@@ -48,7 +48,7 @@ def app(app_config: dict[str, Any], write_csv: Callable[[str, str], Path]) -> It
 
 
 @pytest.fixture
-def state(app: Flask) -> Dash:
+def state(app: Flask) -> AppState:
     """The app's shared state (store, folder, live)."""
     return app.extensions["dash"]
 

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from flask.testing import FlaskClient
 
-from app import browse, query
-from app.schema import Schema, to_batch
-from app.store import Dataset, Snapshot
-from app.views import parse_view
+from app.engine import browse
+from app.engine import compute as query
+from app.data.schema import Schema, to_batch
+from app.data.store import Dataset, Snapshot
+from app.engine.view import parse_view
 
 HOSTS = ["web-1", "web-2", "web-3"]
 REGION = {"web-1": "eu", "web-2": "eu", "web-3": "us"}
@@ -236,7 +237,7 @@ def test_no_js_page_has_an_svg_chart_in_noscript(client: FlaskClient) -> None:
 
 
 def test_svg_chart_escapes_names_once_and_marks_single_points() -> None:
-    from app import svg
+    from app.engine import svg
 
     figure = {"data": [
         {"name": "empty", "x": [], "y": []},

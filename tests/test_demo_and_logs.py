@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from app import create_app
-from app.demo import HOSTS, METRICS
+from app.data.demo import HOSTS, METRICS
 
 
 def test_demo_installs_history_and_each_tick_adds_a_point_per_series(

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.files import DataFolder
-from app.store import Store
+from app.data.folder import DataFolder
+from app.data.store import Store
 
 HEADER = "timestamp,cpu,host\n"
 
@@ -92,7 +92,7 @@ def test_a_broken_rewrite_keeps_the_last_good_data_and_shows_why(folder: DataFol
     write(path, "just,words\nno,dates\n")
     folder.scan()
     assert values(folder, "cpu") == [1.0]
-    assert "cpu.csv: no timestamp column" in folder.store.errors["cpu"]
+    assert "cpu.csv: no timestamp column" in folder.store.error("cpu")
 
 
 def test_a_removed_file_removes_its_dataset(folder: DataFolder, data_dir: Path) -> None:
@@ -117,6 +117,6 @@ def test_an_unterminated_last_line_is_read_once_it_settles(folder: DataFolder, d
           age=0)
     folder.scan()
     assert values(folder, "cpu") == [1.0]  # the last line may still be being written
-    monkeypatch.setattr("app.files.SETTLED_AFTER", -1.0)  # time passes; the file does not change
+    monkeypatch.setattr("app.data.folder.SETTLED_AFTER", -1.0)  # time passes; the file does not change
     assert folder.scan() == {"cpu"}
     assert values(folder, "cpu") == [1.0, 2.0]

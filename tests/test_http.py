@@ -39,9 +39,9 @@ def test_api_figure_is_plotly_json_for_the_view(client: FlaskClient) -> None:
 
 def test_api_figure_is_built_once_per_version(client: FlaskClient, state: Any) -> None:
     client.get("/api/d/hosts/figure?metric=cpu")
-    builds = state.live.builds
+    builds = state.live.figures.builds
     client.get("/api/d/hosts/figure?window=all&metric=cpu&agg=auto")
-    assert state.live.builds == builds
+    assert state.live.figures.builds == builds
 
 
 @pytest.mark.parametrize("url, status, error", [
@@ -214,7 +214,7 @@ def test_canonical_redirect_keeps_a_url_prefix(client: FlaskClient) -> None:
 
 def test_live_fragment_refreshes_of_one_view_and_version_are_computed_once(
         client: FlaskClient, monkeypatch: pytest.MonkeyPatch, state: Any) -> None:
-    from app import routes
+    from app.web import pages as routes
 
     calls: list[str] = []
     real = routes.browse_context

@@ -10,10 +10,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import charts, create_app
-from app.schema import Batch
-from app.state import Dash
-from app.views import parse_view
+from app import create_app
+from app.engine import charts
+from app.data.schema import Batch
+from app.state import AppState
+from app.engine.view import parse_view
 
 SECOND = 1_000_000_000
 MAY_1 = 1_714_521_600 * SECOND
@@ -29,7 +30,7 @@ def cpu(*points: tuple[int, float, str]) -> Batch:
 
 
 def test_poll_answers_at_once_for_an_old_version_or_another_epoch(client: FlaskClient,
-                                                                  state: Dash) -> None:
+                                                                  state: AppState) -> None:
     dataset = state.store.get("hosts")
     for query in (f"since={dataset.version - 1}&epoch={dataset.epoch}",
                   f"since={dataset.version}&epoch=other", "", "since=0"):
@@ -41,7 +42,7 @@ def test_poll_answers_at_once_for_an_old_version_or_another_epoch(client: FlaskC
         assert body["figure"]["data"][0]["y"] == [10, 11, 12]
 
 
-def test_poll_answers_204_after_the_timeout(client: FlaskClient, state: Dash) -> None:
+def test_poll_answers_204_after_the_timeout(client: FlaskClient, state: AppState) -> None:
     dataset = state.store.get("hosts")
     started = time.monotonic()
     response = client.get(f"/api/d/hosts/poll?since={dataset.version}&epoch={dataset.epoch}"
@@ -50,7 +51,7 @@ def test_poll_answers_204_after_the_timeout(client: FlaskClient, state: Dash) ->
     assert time.monotonic() - started >= 0.3
 
 
-def test_poll_wakes_when_the_dataset_changes(app: Flask, state: Dash) -> None:
+def test_poll_wakes_when_the_dataset_changes(app: Flask, state: AppState) -> None:
     dataset = state.store.get("hosts")
     url = (f"/api/d/hosts/poll?metric=cpu&host=web-1&since={dataset.version}"
            f"&epoch={dataset.epoch}&timeout=20")
@@ -99,7 +100,7 @@ def as_lists(figure: dict[str, Any]) -> list[tuple[list[Any], list[Any]]]:
     return [(list(t["x"]), list(t["y"])) for t in figure["data"]]
 
 
-def figure_of(state: Dash, query: str) -> dict[str, Any]:
+def figure_of(state: AppState, query: str) -> dict[str, Any]:
     snap = state.store.get("hosts").snapshot()
     view = parse_view([tuple(p.split("=")) for p in query.split("&")], snap.metrics,
                       snap.label_values)
@@ -108,7 +109,7 @@ def figure_of(state: Dash, query: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("query", ["metric=cpu&by=host", "metric=mem&host=web-2&agg=raw",
                                    "metric=cpu&by=host&window=5m"])
-def test_a_delta_applied_to_the_old_figure_equals_the_new_one(state: Dash, query: str) -> None:
+def test_a_delta_applied_to_the_old_figure_equals_the_new_one(state: AppState, query: str) -> None:
     old = figure_of(state, query)
     state.store.append("hosts", Batch(
         np.array([MAY_1 + 180 * SECOND] * 2 + [MAY_1 + 360 * SECOND] * 2),
@@ -123,7 +124,7 @@ def test_a_delta_applied_to_the_old_figure_equals_the_new_one(state: Dash, query
 
 
 def test_no_delta_when_a_point_lands_inside_the_window_or_the_view_aggregates(
-        state: Dash) -> None:
+        state: AppState) -> None:
     old = figure_of(state, "metric=cpu&by=host")
     state.store.append("hosts", cpu((30, 99.0, "web-1")))  # between existing points
     assert charts.delta(old, figure_of(state, "metric=cpu&by=host")) is None
@@ -133,7 +134,7 @@ def test_no_delta_when_a_point_lands_inside_the_window_or_the_view_aggregates(
     assert charts.delta(old, figure_of(state, "metric=cpu")) is None
 
 
-def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: Dash) -> None:
+def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: AppState) -> None:
     watcher = app.extensions["socketio"].test_client(app)
     ack = watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
                        callback=True)
@@ -151,7 +152,7 @@ def test_a_flood_of_changes_is_coalesced(app_config: dict[str, Any], write_csv: 
     write_csv("hosts", "timestamp,cpu,host\n2024-05-01T00:00:00Z,1,web-1\n")
     app = create_app({**app_config, "BACKGROUND": True, "MAX_UPDATES_PER_SECOND": 5,
                       "SCAN_INTERVAL": 60})
-    state: Dash = app.extensions["dash"]
+    state: AppState = app.extensions["dash"]
     watcher = app.extensions["socketio"].test_client(app)
     watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&agg=max"},
                  callback=True)
@@ -180,19 +181,19 @@ class Backlog:
         self.queue = type("Queue", (), {"qsize": lambda _self: n})()
 
 
-def test_a_client_that_is_behind_is_skipped_until_it_drains(app: Flask, state: Dash) -> None:
+def test_a_client_that_is_behind_is_skipped_until_it_drains(app: Flask, state: AppState) -> None:
     socketio = app.extensions["socketio"]
     fast, slow = socketio.test_client(app), socketio.test_client(app)
     for client in (fast, slow):
         client.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
                     callback=True)
         client.get_received()
-    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.max_backlog + 1)
+    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.transport.manager.max_backlog + 1)
     try:
         state.store.append("hosts", cpu((180, 13.0, "web-1")))
         assert [m["name"] for m in fast.get_received()] == ["extend_chart"]
         assert slow.get_received() == []  # not queued behind the backlog
-        assert state.live.skipped == 1
+        assert state.live.fanout.skipped == 1
         socketio.server.eio.sockets[slow.eio_sid] = Backlog(0)  # it caught up
         version = state.store.append("hosts", cpu((240, 14.0, "web-1")))
         [message] = slow.get_received()
@@ -204,7 +205,7 @@ def test_a_client_that_is_behind_is_skipped_until_it_drains(app: Flask, state: D
 
 
 def test_a_room_is_pushed_a_version_that_http_clients_built_first(app: Flask,
-                                                                  state: Dash) -> None:
+                                                                  state: AppState) -> None:
     watcher = app.extensions["socketio"].test_client(app)
     watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
                  callback=True)
@@ -219,9 +220,9 @@ def test_a_room_is_pushed_a_version_that_http_clients_built_first(app: Flask,
 
 
 def test_a_change_during_a_subscribers_first_build_still_reaches_it(
-        app: Flask, state: Dash, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.live.INLINE_ROWS", 0)  # build through the offload, as big views do
-    compute, once = state.live.offload, []
+        app: Flask, state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.live.figures.INLINE_ROWS", 0)  # build through the offload, as big views do
+    compute, once = state.live.figures.offload, []
 
     def ingest_mid_build(fn: Any, *args: Any) -> Any:
         if not once:  # another request's batch lands while this figure is being built
@@ -229,7 +230,7 @@ def test_a_change_during_a_subscribers_first_build_still_reaches_it(
             once[0] = state.store.append("hosts", cpu((180, 13.0, "web-1")))
         return compute(fn, *args)
 
-    state.live.offload = ingest_mid_build
+    state.live.figures.offload = ingest_mid_build
     watcher = app.extensions["socketio"].test_client(app)
     watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
                  callback=True)
@@ -237,35 +238,35 @@ def test_a_change_during_a_subscribers_first_build_still_reaches_it(
     assert once[0] in versions  # the newest version arrived (older ones the page ignores)
 
 
-def test_a_skipped_client_is_caught_up_once_it_drains(app: Flask, state: Dash) -> None:
+def test_a_skipped_client_is_caught_up_once_it_drains(app: Flask, state: AppState) -> None:
     socketio = app.extensions["socketio"]
     slow = socketio.test_client(app)
     slow.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"}, callback=True)
     slow.get_received()
-    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.max_backlog + 1)
+    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.transport.manager.max_backlog + 1)
     try:
         version = state.store.append("hosts", cpu((180, 13.0, "web-1")))
-        assert slow.get_received() == [] and state.live.catch_up() == 0  # still behind
+        assert slow.get_received() == [] and state.live.fanout.catch_up() == 0  # still behind
         socketio.server.eio.sockets[slow.eio_sid] = Backlog(0)
-        assert state.live.catch_up() == 1  # no new change needed
+        assert state.live.fanout.catch_up() == 1  # no new change needed
         [message] = slow.get_received()
         assert message["name"] == "update_chart" and message["args"][0]["version"] == version
     finally:
         socketio.server.eio.sockets.pop(slow.eio_sid, None)
 
 
-def test_concurrent_requests_for_one_view_build_it_once(app: Flask, state: Dash,
+def test_concurrent_requests_for_one_view_build_it_once(app: Flask, state: AppState,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.live.INLINE_ROWS", 0)  # build through the offload, as big views do
-    compute, started, release = state.live.offload, threading.Event(), threading.Event()
+    monkeypatch.setattr("app.live.figures.INLINE_ROWS", 0)  # build through the offload, as big views do
+    compute, started, release = state.live.figures.offload, threading.Event(), threading.Event()
 
     def slow_build(fn: Any, *args: Any) -> Any:
         started.set()
         release.wait(5)
         return compute(fn, *args)
 
-    state.live.offload = slow_build
-    builds = state.live.builds
+    state.live.figures.offload = slow_build
+    builds = state.live.figures.builds
     answers: list[int] = []
     threads = [threading.Thread(target=lambda: answers.append(
         app.test_client().get("/api/d/hosts/figure?metric=mem").json["version"]))
@@ -277,11 +278,11 @@ def test_concurrent_requests_for_one_view_build_it_once(app: Flask, state: Dash,
     for thread in threads:
         thread.join(10)
     assert len(answers) == 5 and len(set(answers)) == 1
-    assert state.live.builds == builds + 1
+    assert state.live.figures.builds == builds + 1
 
 
 def test_views_outlive_a_file_losing_the_label_they_filter_on(
-        app: Flask, state: Dash, write_csv: Any) -> None:
+        app: Flask, state: AppState, write_csv: Any) -> None:
     watcher = app.extensions["socketio"].test_client(app)
     ack = watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&host=web-1"},
                        callback=True)
@@ -293,4 +294,4 @@ def test_views_outlive_a_file_losing_the_label_they_filter_on(
     assert message["args"][0]["figure"]["data"][0]["y"] == []  # nothing matches host=web-1
     assert watcher.emit("unsubscribe", {"dataset": "hosts", "query": ack["query"]},
                         callback=True) == {"ok": True}
-    assert state.live.rooms == {}
+    assert state.live.rooms.watched == {}

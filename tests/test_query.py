@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.query import Result, aggregate, choose_bucket, run, select
-from app.schema import infer_schema, to_batch
-from app.store import Dataset, Snapshot, Store
-from app.views import View
+from app.engine.compute import Result, aggregate, choose_bucket, run, select
+from app.data.schema import infer_schema, to_batch
+from app.data.store import Dataset, Snapshot, Store
+from app.engine.view import View
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND

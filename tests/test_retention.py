@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from app.config import parse_retention
-from app.schema import Batch, Schema
-from app.store import Dataset
+from app.data.schema import Batch, Schema
+from app.data.store import Dataset
 
 SECOND = 1_000_000_000
 SCHEMA = Schema("timestamp", "wide", ("cpu",), ())

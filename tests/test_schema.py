@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.schema import Schema, SchemaError, infer_schema, read_table
+from app.data.schema import Schema, SchemaError, infer_schema, read_table
 
 # 2024-05-01T00:00:00Z in ns since the epoch, and one minute.
 MAY_1 = 1_714_521_600_000_000_000

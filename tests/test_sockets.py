@@ -9,8 +9,8 @@ from flask import Flask
 from flask_socketio import SocketIOTestClient
 
 from app import create_app
-from app.schema import Batch
-from app.state import Dash
+from app.data.schema import Batch
+from app.state import AppState
 
 
 def updates(client: SocketIOTestClient) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def test_subscribe_refuses_bad_requests_with_a_message(
     assert updates(socket_client) == []
 
 
-def test_equivalent_queries_share_one_room(app: Flask, state: Dash) -> None:
+def test_equivalent_queries_share_one_room(app: Flask, state: AppState) -> None:
     first, second = new_client(app), new_client(app)
     a = first.emit("subscribe", {"dataset": "hosts", "query": "host=web-1&metric=cpu"},
                    callback=True)
@@ -68,12 +68,12 @@ def test_equivalent_queries_share_one_room(app: Flask, state: Dash) -> None:
                                   "query": "agg=auto&metric=cpu&window=all&host=web-1&page=1"},
                     callback=True)
     assert a["query"] == b["query"]
-    assert list(state.live.rooms) == ["hosts?metric=cpu&host=web-1"]
-    assert len(state.live.rooms["hosts?metric=cpu&host=web-1"].sids) == 2
+    assert list(state.live.rooms.watched) == ["hosts?metric=cpu&host=web-1"]
+    assert len(state.live.transport.members("hosts?metric=cpu&host=web-1")) == 2
 
 
 def test_a_change_is_computed_once_per_view_and_pushed_to_every_watcher(
-        app: Flask, state: Dash) -> None:
+        app: Flask, state: AppState) -> None:
     same_a, same_b, other = new_client(app), new_client(app), new_client(app)
     same_a.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu"}, callback=True)
     same_b.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&window=all"},
@@ -81,35 +81,35 @@ def test_a_change_is_computed_once_per_view_and_pushed_to_every_watcher(
     other.emit("subscribe", {"dataset": "hosts", "query": "by=host"}, callback=True)
     for c in (same_a, same_b, other):
         updates(c)  # drop the initial figures
-    builds = state.live.builds
+    builds = state.live.figures.builds
 
     version = state.store.append("hosts", one_point("2024-05-01T00:03:00", 99.0))
 
-    assert state.live.builds == builds + 2  # two views, three watchers
+    assert state.live.figures.builds == builds + 2  # two views, three watchers
     for c in (same_a, same_b, other):
         [payload] = updates(c)
         assert payload["version"] == version
     assert updates(same_a) == []  # nothing more arrives
 
 
-def test_unsubscribe_stops_updates(socket_client: SocketIOTestClient, state: Dash) -> None:
+def test_unsubscribe_stops_updates(socket_client: SocketIOTestClient, state: AppState) -> None:
     socket_client.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)
     assert socket_client.emit("unsubscribe", {"dataset": "hosts", "query": "metric=cpu"},
                               callback=True) == {"ok": True}
     updates(socket_client)
     state.store.append("hosts", one_point("2024-05-01T00:03:00", 99.0))
     assert updates(socket_client) == []
-    assert state.live.rooms == {}
+    assert state.live.rooms.watched == {}
 
 
-def test_disconnect_forgets_the_socket(socket_client: SocketIOTestClient, state: Dash) -> None:
+def test_disconnect_forgets_the_socket(socket_client: SocketIOTestClient, state: AppState) -> None:
     socket_client.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)
     socket_client.disconnect()
-    assert state.live.rooms == {} and state.live.clients == 0
+    assert state.live.rooms.watched == {} and state.live.rooms.clients == 0
 
 
 def test_refresh_data_reloads_from_disk_and_pushes_a_new_epoch(
-        socket_client: SocketIOTestClient, state: Dash, write_csv: Any) -> None:
+        socket_client: SocketIOTestClient, state: AppState, write_csv: Any) -> None:
     ack = socket_client.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)
     updates(socket_client)
     write_csv("hosts", "timestamp,cpu\n2024-06-01T00:00:00Z,5\n")

@@ -6,8 +6,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from app.schema import Batch, Schema
-from app.store import MIN_CAPACITY, Categories, Dataset, Snapshot, Store
+from app.data.schema import Batch, Schema
+from app.data.store import MIN_CAPACITY, Categories, Dataset, Snapshot, Store
 
 SCHEMA = Schema("timestamp", "wide", ("cpu", "mem"), ("host",))
 
@@ -168,7 +168,7 @@ def test_categories_encode(known: list[str], values: list[str | None], codes: li
 
 def test_single_point_appends_equal_one_batch_append() -> None:
     """The one-point fast path (in order, within capacity) and the general path agree."""
-    from app.schema import Batch as B
+    from app.data.schema import Batch as B
 
     schema = Schema("timestamp", "wide", ("cpu",), ("host", "zone"))
     rng = np.random.default_rng(5)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from socketio import packet as sio_packet
 
-from app import OrjsonCodec
-from app.transport import Message, send, text_frame
+from app.jsoncodec import SocketCodec
+from app.live.transport import Message, SharedFrameManager, text_frame
 
 
 @pytest.mark.parametrize("size, header", [
@@ -31,7 +31,7 @@ def test_a_message_is_the_packet_socketio_would_have_encoded() -> None:
     data = {"version": 3, "figure": {"x": np.arange(3), "name": "héllo \u2028"}}
     message = Message("update_chart", data)
     class Packet(sio_packet.Packet):
-        json = OrjsonCodec  # what create_app gives python-socketio
+        json = SocketCodec  # what create_app gives python-socketio
 
     reference = Packet(sio_packet.EVENT, data=["update_chart", data], namespace="/").encode()
     assert message.text.decode() == "4" + reference  # Engine.IO MESSAGE + Socket.IO EVENT
@@ -42,10 +42,9 @@ def test_a_message_is_the_packet_socketio_would_have_encoded() -> None:
 
 
 class FakeServer:
-    """Just enough of python-socketio's server for ``send``: no WebSockets, one callback."""
+    """Just enough of python-socketio's server for the manager: no WebSockets, one callback."""
 
-    def __init__(self, sids: set[str], on_send: Any) -> None:
-        self.manager = SimpleNamespace(eio_sid_from_sid=lambda sid, _: f"eio-{sid}")
+    def __init__(self, on_send: Any) -> None:
         self.eio = SimpleNamespace(sockets={})
         self.sent: list[str] = []
         self.on_send = on_send
@@ -55,9 +54,41 @@ class FakeServer:
         self.on_send(eio_sid)
 
 
+def manager_with_room(sids: list[str], room: str, server: FakeServer) -> SharedFrameManager:
+    """A manager whose ``room`` holds ``sids`` (Engine.IO sid ``eio-<sid>``)."""
+    manager = SharedFrameManager()
+    manager.server = server  # set_server wants a whole python-socketio server
+    for sid in sids:  # as python-socketio connects a client: its sid is a room too
+        for each in (None, sid, room):
+            manager.basic_enter_room(sid, "/", each, eio_sid=f"eio-{sid}")
+    return manager
+
+
 def test_a_client_that_disconnects_during_a_send_does_not_stop_the_rest_of_the_room() -> None:
     """Sending to a timed-out client runs its disconnect at once, which leaves the room."""
-    room = {"a", "b", "c", "d"}
-    server = FakeServer(room, on_send=lambda eio_sid: room.discard("b"))
-    send(SimpleNamespace(server=server), room, Message("extend_chart", {}), max_backlog=8)
+    server = FakeServer(on_send=lambda eio_sid: manager.basic_leave_room("b", "/", "view"))
+    manager = manager_with_room(["a", "b", "c", "d"], "view", server)
+    manager.emit("extend_chart", {}, "/", to="view")
     assert sorted(server.sent) == ["eio-a", "eio-b", "eio-c", "eio-d"]
+
+
+class Backlog:
+    """A send queue with ``waiting`` messages not yet written."""
+
+    def __init__(self, waiting: int) -> None:
+        self.waiting = waiting
+
+    def qsize(self) -> int:
+        return self.waiting
+
+
+def test_a_room_message_skips_clients_too_far_behind_and_says_which() -> None:
+    server = FakeServer(on_send=lambda _: None)
+    manager = manager_with_room(["fast", "slow"], "view", server)
+    server.eio.sockets["eio-slow"] = SimpleNamespace(queue=Backlog(manager.max_backlog + 1))
+    skipped: list[tuple[str, str]] = []
+    manager.on_skip = lambda sid, room: skipped.append((sid, room))
+    manager.emit("update_chart", {}, "/", to="view")
+    assert server.sent == ["eio-fast"] and skipped == [("slow", "view")]
+    manager.emit("update_chart", {}, "/", to="slow")  # to one client: never skipped
+    assert server.sent == ["eio-fast", "eio-slow"]

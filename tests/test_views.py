@@ -5,7 +5,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from app.views import View, ViewError, parse_view
+from app.engine.view import View, ViewError, parse_view
 
 METRICS = ("cpu", "mem")
 LABELS = ("host", "region")

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .ingest import IngestError, Points, Validated, validate
+from .errors import Conflict
+from .ingest import Points, Validated, validate
 from .schema import Schema, SchemaError, is_valid_name, read_table
 from .store import Dataset, Store
 
@@ -82,7 +83,7 @@ class DataFolder:
                     log.warning("skipping file with an invalid dataset name",
                                 extra={"event": "skip_file", "path": str(path)})
                 continue
-            existing = self.store.datasets.get(name)
+            existing = self.store.find(name)
             if existing is not None and existing.source != "file" and name not in self.files:
                 if name not in self._warned:  # e.g. demo.csv while the demo stream runs
                     self._warned.add(name)
@@ -94,8 +95,7 @@ class DataFolder:
                 changed.add(name)
         for name in set(self.files) - seen:
             del self.files[name]
-            self.store.datasets.pop(name, None)
-            self.store.errors.pop(name, None)
+            self.store.remove(name)
             log.info("dataset file removed", extra={"event": "remove", "dataset": name})
             changed.add(name)
         return changed
@@ -123,8 +123,8 @@ class DataFolder:
                                                               state.mtime_ns) \
                 and state.offset == stat.st_size:
             return False  # unchanged, and no unfinished last line waiting to settle
-        if stat.st_ino != state.inode or stat.st_size < state.offset or name not in \
-                self.store.datasets:
+        if stat.st_ino != state.inode or stat.st_size < state.offset or \
+                self.store.find(name) is None:
             return self._load(name, path)
         return self._tail(name, path, state, stat)
 
@@ -163,7 +163,7 @@ class DataFolder:
             with path.open("rb") as handle:
                 data = handle.read(stat.st_size)
         except OSError as exc:
-            self.store.errors[name] = f"cannot read {path.name}: {exc.strerror}"
+            self.store.fail(name, f"cannot read {path.name}: {exc.strerror}")
             return True
         settled = time.time() - stat.st_mtime > SETTLED_AFTER
         body = _complete(data, settled)
@@ -176,7 +176,7 @@ class DataFolder:
             if not isinstance(exc, SchemaError):
                 log.exception("unexpected error reading a data file",
                               extra={"event": "error", "dataset": name})
-            self.store.errors[name] = f"{path.name}: {exc}"
+            self.store.fail(name, f"{path.name}: {exc}")
             log.warning("cannot load dataset", extra={"event": "load_error", "dataset": name,
                                                       "error": str(exc)})
             return True
@@ -213,15 +213,15 @@ class DataFolder:
         if not chunk.strip():
             state.offset += len(chunk)
             return False
-        dataset = self.store.datasets[name]
+        dataset = self.store.get(name)
         try:
             _, batch = self.offload(read_table, state.header + chunk, dataset.schema)
         except Exception as exc:  # keep the last good data, show why the new lines are not in
-            self.store.errors[name] = f"{path.name}: appended lines unreadable: {exc}"
+            self.store.fail(name, f"{path.name}: appended lines unreadable: {exc}")
             state.offset += len(chunk)
             return True
         state.offset += len(chunk)
-        self.store.errors.pop(name, None)
+        self.store.clear_error(name)
         dataset.append(batch)
         return True
 
@@ -237,19 +237,19 @@ class DataFolder:
         """
         with self._lock:
             path = self.directory / f"{name}.csv"
-            dataset = self.store.datasets.get(name)
+            dataset = self.store.find(name)
             if dataset is not None and dataset.source != "file":
-                raise IngestError(409, f"dataset {name!r} is generated in memory (the demo); "
+                raise Conflict(f"dataset {name!r} is generated in memory (the demo); "
                                        "send points to another name")
             if dataset is not None and dataset.schema.numeric_time:
-                raise IngestError(409, f"{path.name} keeps time as numbers and ingest writes "
+                raise Conflict(f"{path.name} keeps time as numbers and ingest writes "
                                        "ISO-8601 timestamps; send points to another name")
             if dataset is not None:
                 self._sync(name, path)  # take in lines others appended first
-                dataset = self.store.datasets.get(name)
-            if dataset is None and name in self.store.errors and path.exists():
-                raise IngestError(409, f"{path.name} exists but cannot be read: "
-                                       f"{self.store.errors[name]}")
+                dataset = self.store.find(name)
+            if dataset is None and self.store.error(name) and path.exists():
+                raise Conflict(f"{path.name} exists but cannot be read: "
+                               f"{self.store.error(name)}")
             validated = self.offload(validate, points, dataset.schema if dataset else None)
             if dataset is None:
                 dataset = self._create(name, path, validated)

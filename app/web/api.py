@@ -1,4 +1,4 @@
-"""The JSON API: datasets, a view's figure, health."""
+"""The JSON API: datasets, a view's figure, long-poll, rows export, ingest, health."""
 from __future__ import annotations
 
 import hmac
@@ -9,15 +9,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, Unauthorized, \
+    UnsupportedMediaType
 
-from . import browse
-from .charts import dumps
-from .ingest import CONTENT_TYPES, IngestError, decode
-from .schema import is_valid_name
-from .state import dash
-from .store import UnknownDataset
-from .views import ViewError
+from ..data.errors import Rejected
+from ..data.ingest import CONTENT_TYPES, decode
+from ..data.schema import is_valid_name
+from ..engine import browse
+from ..engine.compute import analyse
+from ..engine.view import ViewError
+from ..state import app_state
+from .catalog import describe
+from .errors import json_response
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger("dash.api")
@@ -29,42 +32,18 @@ DEFAULT_POLL_TIMEOUT = 25.0
 MAX_POLL_TIMEOUT = 60.0
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    """A JSON response encoded with orjson (numpy-aware)."""
-    return Response(dumps(body), status=status, mimetype="application/json")
-
-
-@bp.errorhandler(ViewError)
-def bad_view(exc: ViewError) -> Response:
-    """400 naming the parameter and what is allowed."""
-    return json_response({"error": str(exc), "param": exc.param}, 400)
-
-
-@bp.errorhandler(UnknownDataset)
-def unknown_dataset(exc: UnknownDataset) -> Response:
-    """404 for a dataset that does not exist."""
-    return json_response({"error": f"unknown dataset {exc.args[0]!r}"}, 404)
-
-
-@bp.app_errorhandler(HTTPException)
-def http_error(exc: HTTPException) -> Response | HTTPException:
-    """HTTP errors under /api/ as JSON (unknown routes and methods too); pages keep HTML."""
-    if not request.path.startswith("/api/"):
-        return exc
-    return json_response({"error": exc.description or exc.name}, exc.code or 500)
-
-
 @bp.get("/api/datasets")
 def datasets() -> Response:
     """Every dataset: name, rows, metrics, labels, time span, version, epoch."""
-    return json_response(dash().describe())
+    return json_response(describe(app_state().store))
 
 
 @bp.get("/api/d/<name>/figure")
 def figure(name: str) -> Response:
     """The view's Plotly figure with its version and epoch."""
-    _, _, view = dash().view(name, request.args.items(multi=True))
-    return Response(dash().live.encoded(name, view), mimetype="application/json")
+    live = app_state().live
+    _, view = app_state().view_of(name, request.args.items(multi=True))
+    return Response(live.figures.encoded(name, view), mimetype="application/json")
 
 
 def _poll_args() -> tuple[int, str, float]:
@@ -85,18 +64,11 @@ def _poll_args() -> tuple[int, str, float]:
 def poll(name: str) -> Response:
     """Long-poll: the figure once the dataset is past ``since`` (or another epoch), else 204."""
     since, epoch, timeout = _poll_args()
-    state = dash()
-    _, _, view = state.view(name, request.args.items(multi=True), ignore=POLL_PARAMS)
-    deadline = time.monotonic() + timeout
-    while True:
-        changed = state.live.change_event(name)  # before the check, so no change slips by
-        dataset = state.store.get(name)
-        if dataset.version > since or dataset.epoch != epoch:
-            return Response(state.live.encoded(name, view), mimetype="application/json")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return Response(status=204)
-        changed.wait(remaining)
+    state = app_state()
+    _, view = state.view_of(name, request.args.items(multi=True), ignore=POLL_PARAMS)
+    if not state.live.waiters.wait(name, since, epoch, timeout):
+        return Response(status=204)
+    return Response(state.live.figures.encoded(name, view), mimetype="application/json")
 
 
 @bp.get("/api/d/<name>/rows")
@@ -105,40 +77,31 @@ def rows(name: str) -> Response:
     fmt = request.args.get("format", "csv")
     if fmt not in EXPORT_TYPES:
         raise ViewError("format", f"{fmt!r} is not one of csv, json")
-    state = dash()
-    _, snap, view = state.view(name, request.args.items(multi=True), ignore=("format",))
-    sel, result = state.analyse(snap, view)
+    state = app_state()
+    snap, view = state.view_of(name, request.args.items(multi=True), ignore=("format",))
+    sel, result = analyse(snap, view, state.limits)
     table = browse.rows(snap, view, sel, result)
     if fmt == "csv":
         body = browse.csv_chunks(table)
     else:
         body = browse.json_chunks(table, {"dataset": name, "query": view.at_page(1).query,
                                           "version": snap.version, "epoch": snap.epoch})
-    response = Response(stream_with_context(_offloaded(body, state.live.offload)),
+    response = Response(stream_with_context(_offloaded(body, state.offload)),
                         mimetype=EXPORT_TYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     response.headers["X-Dash-Version"] = str(snap.version)
     return response
 
 
-@bp.errorhandler(IngestError)
-def bad_ingest(exc: IngestError) -> Response:
-    """A refused batch: status, message, and the bad points (nothing was applied)."""
-    body: dict[str, Any] = {"error": exc.message}
-    if exc.errors:
-        body["errors"] = exc.errors
-    return json_response(body, exc.status)
-
-
 def _authorise(token: str | None) -> None:
     """403 while ingest is not configured, 401 for a missing or wrong bearer token."""
     if not token:
-        raise IngestError(403, "ingest is off: set DASH_INGEST_TOKEN to turn it on")
+        raise Forbidden("ingest is off: set DASH_INGEST_TOKEN to turn it on")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     # compare_digest takes the same time wherever the strings differ.
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                              token.encode()):
-        raise IngestError(401, "missing or wrong bearer token")
+        raise Unauthorized("missing or wrong bearer token", www_authenticate="Bearer")
 
 
 @bp.post("/api/d/<name>/points")
@@ -147,23 +110,24 @@ def points(name: str) -> Response:
     settings = current_app.config
     _authorise(settings["INGEST_TOKEN"])
     if not is_valid_name(name):
-        raise IngestError(400, "dataset names are 1 to 64 letters, digits, '-' or '_'")
+        raise Rejected("dataset names are 1 to 64 letters, digits, '-' or '_'")
     if request.mimetype not in CONTENT_TYPES:
-        raise IngestError(415, f"Content-Type {request.mimetype or '(none)'!r} is not one of "
+        raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'!r} is not one of "
                                + ", ".join(CONTENT_TYPES))
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
-        raise IngestError(415, f"charset {charset!r} is not supported: send UTF-8")
+        raise UnsupportedMediaType(f"charset {charset!r} is not supported: send UTF-8")
     limit = settings["MAX_BODY_BYTES"]
     if request.content_length is not None and request.content_length > limit:
-        raise IngestError(413, f"body of {request.content_length} bytes is over the limit of "
+        raise RequestEntityTooLarge(f"body of {request.content_length} bytes is over the limit of "
                                f"{limit} (DASH_MAX_BODY_BYTES)")
     body = request.stream.read(limit + 1)  # a chunked body may not say its length
     if len(body) > limit:
-        raise IngestError(413, f"body is over the limit of {limit} bytes (DASH_MAX_BODY_BYTES)")
-    decoded = dash().live.offload(decode, request.mimetype, body, settings["MAX_BATCH_POINTS"])
+        raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes (DASH_MAX_BODY_BYTES)")
+    state = app_state()
+    decoded = state.offload(decode, request.mimetype, body, settings["MAX_BATCH_POINTS"])
     started = time.perf_counter()
-    dataset = dash().folder.append(name, decoded)
+    dataset = state.folder.append(name, decoded)
     log.info("ingest", extra={"event": "ingest", "dataset": name, "points": len(decoded.items),
                               "version": dataset.version,
                               "ms": round((time.perf_counter() - started) * 1000, 2)})
@@ -180,11 +144,11 @@ def _offloaded(chunks: Iterator[Any], offload: Callable[..., Any]) -> Iterator[A
 @bp.get("/healthz")
 def healthz() -> Response:
     """Liveness: status, datasets, connected clients, uptime."""
-    state = dash()
+    state = app_state()
     return json_response({
         "status": "ok",
-        "datasets": len(state.store.datasets),
-        "clients": state.live.clients,
-        "views": len(state.live.rooms),
+        "datasets": len(state.store),
+        "clients": state.live.rooms.clients,
+        "views": len(state.live.rooms.watched),
         "uptime_s": round(time.time() - STARTED, 1),
     })

@@ -1,25 +1,19 @@
-"""Traces -> Plotly figure dicts built from numpy arrays, serialised with orjson."""
+"""Traces -> Plotly figure dicts (numpy arrays inside; app.jsoncodec encodes them)."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import orjson
 
-from .query import Result, run
-from .store import Snapshot
-from .views import View
+from .compute import Result, run
+from ..data.store import Snapshot
+from .view import View
 
 NS_PER_MS = 1_000_000
 # Markers help when a trace has few points; lines alone read better when dense.
 MARKERS_BELOW = 60
 AGG_LABELS = {"raw": "", "mean": "mean", "sum": "sum", "min": "min", "max": "max",
               "count": "count", "p50": "p50", "p95": "p95", "p99": "p99"}
-
-
-def dumps(obj: Any) -> bytes:
-    """JSON bytes for payloads holding numpy arrays and scalars."""
-    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
 def plotly_text(text: str) -> str:

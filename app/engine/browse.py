@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .query import Result, Selection, aggregate, codes_of, label_mask, member, time_slice
-from .store import Snapshot
-from .views import View, format_instants
+from .compute import Result, Selection, aggregate, codes_of, label_mask, member, time_slice
+from ..data.store import Snapshot
+from ..instants import format_instants
+from .view import View
 
 FACET_LIMIT = 30
 

@@ -10,7 +10,7 @@ holds ~68 KB, mostly parked stacks and the HTTP request's buffers.
 Here, once a socket is on a WebSocket:
 
 - its queue is a ``Writer``, which frames each packet and writes it to the
-  non-blocking OS socket at once; ``app.transport.send`` writes one frame,
+  non-blocking OS socket at once; ``SharedFrameManager.emit`` writes one frame,
   built once, to every socket of a room. Only a socket whose kernel buffer is
   full gets a green thread, until its backlog drains;
 - pings are hub timers that start a green thread only when they fire;
@@ -36,11 +36,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import eventlet
+import eventlet.websocket
 import eventlet.wsgi
 import greenlet
 from engineio import exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers.eventlet import WebSocketWSGI
+from engineio.socket import Socket as _EioSocket
 from eventlet import greenio
 from eventlet.hubs import get_hub, trampoline
 from eventlet.queue import Empty
@@ -364,6 +366,27 @@ class DirectWebSocket(WebSocketWSGI):  # type: ignore[misc]
     def __init__(self, handler: Any, server: Any) -> None:
         eio_socket = handler.__self__  # engineio passes its Socket._websocket_handler
         super().__init__(lambda ws: _serve(eio_socket, ws, self.sessions), server)
+
+
+# Attributes of library classes this module relies on (python-engineio and eventlet are
+# pinned to their minor versions; a newer release that drops one turns this module off).
+_INTERNALS: tuple[tuple[str, Any, str], ...] = (
+    ("eventlet.websocket.WebSocket", eventlet.websocket.WebSocket,
+     "_pack_message _send_closing_frame wait send close"),
+    ("eventlet.wsgi.HttpProtocol", eventlet.wsgi.HttpProtocol, "get_environ finish"),
+    ("engineio.Socket", _EioSocket, "receive close send schedule_ping"),
+)
+
+
+def missing_internals(eio: Any) -> list[str]:
+    """What ``install`` needs of the libraries and does not find (empty: all there)."""
+    missing = [f"{where}.{name}" for where, cls, names in _INTERNALS
+               for name in names.split() if not hasattr(cls, name)]
+    if not isinstance(getattr(eio, "_async", None), dict) or "websocket" not in eio._async:
+        missing.append("engineio.Server._async['websocket']")
+    if "connect" not in getattr(eio, "handlers", {}):
+        missing.append("engineio.Server.handlers['connect']")
+    return missing
 
 
 def install(socketio: Any) -> None:

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .store import Snapshot
-from .views import BUCKETS, SECOND, View
+from ..data.store import Snapshot
+from ..instants import SECOND
+from .view import BUCKETS, View
 
 # Buckets "auto" may pick beyond the ones a URL can name, for spans of years.
 AUTO_BUCKETS = sorted({b for b in BUCKETS.values() if b} | {7 * 86400 * SECOND,
@@ -236,3 +237,18 @@ def run(snap: Snapshot, view: View, auto_max_points: int = 5000,
     if truncated:
         traces = [Trace(t.name, t.x[-raw_max_points:], t.y[-raw_max_points:]) for t in traces]
     return Result(tuple(traces), agg, bucket_ns, truncated)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Points per trace: ``auto`` draws raw points up to ``auto_max_points``, ``raw`` keeps
+    the newest ``raw_max_points`` (``DASH_AUTO_MAX_POINTS``, ``DASH_RAW_MAX_POINTS``)."""
+
+    auto_max_points: int = 5000
+    raw_max_points: int = 50000
+
+
+def analyse(snap: Snapshot, view: View, limits: Limits) -> tuple[Selection, Result]:
+    """The view's selected rows and its traces, for pages and exports."""
+    sel = select(snap, view)
+    return sel, run(snap, view, limits.auto_max_points, limits.raw_max_points, sel)

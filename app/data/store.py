@@ -10,14 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import UnknownDataset
 from .schema import Batch, Schema
 
 MIN_CAPACITY = 1024
 SMALL_BATCH = 32
-
-
-class UnknownDataset(LookupError):
-    """No dataset by that name."""
 
 
 def new_epoch() -> str:
@@ -223,13 +220,16 @@ class Dataset:
 
 
 class Store:
-    """The registry of datasets, plus the errors of files that could not be loaded."""
+    """The registry of datasets, plus the errors of files that could not be loaded.
+
+    It changes only through its methods; listeners hear of every change by name.
+    """
 
     def __init__(self, retention: int = 0, max_age_ns: int = 0) -> None:
         self.retention = retention
         self.max_age_ns = max_age_ns
-        self.datasets: dict[str, Dataset] = {}
-        self.errors: dict[str, str] = {}  # dataset name -> why it has no (fresh) data
+        self._datasets: dict[str, Dataset] = {}
+        self._errors: dict[str, str] = {}  # dataset name -> why it has no (fresh) data
         self._listeners: list[Callable[[str], None]] = []
 
     def subscribe(self, listener: Callable[[str], None]) -> None:
@@ -244,20 +244,44 @@ class Store:
     def get(self, name: str) -> Dataset:
         """The dataset called ``name`` or ``UnknownDataset``."""
         try:
-            return self.datasets[name]
+            return self._datasets[name]
         except KeyError:
             raise UnknownDataset(name) from None
 
+    def find(self, name: str) -> Dataset | None:
+        """The dataset called ``name``, or None."""
+        return self._datasets.get(name)
+
+    def error(self, name: str) -> str | None:
+        """Why dataset ``name`` could not be (re)loaded, or None."""
+        return self._errors.get(name)
+
+    def fail(self, name: str, message: str) -> None:
+        """Record why ``name`` could not be loaded (a loaded dataset keeps its data)."""
+        self._errors[name] = message
+
+    def clear_error(self, name: str) -> None:
+        """``name`` loaded fine again."""
+        self._errors.pop(name, None)
+
     def names(self) -> list[str]:
         """Every dataset or failed file, sorted by name."""
-        return sorted(set(self.datasets) | set(self.errors))
+        return sorted(set(self._datasets) | set(self._errors))
+
+    def __len__(self) -> int:
+        return len(self._datasets)
 
     def create(self, name: str, schema: Schema, source: str = "memory") -> Dataset:
         """Register a new empty dataset (replacing any of that name: a new epoch)."""
         dataset = Dataset(name, schema, source, self.retention, self.max_age_ns)
-        self.datasets[name] = dataset
-        self.errors.pop(name, None)
+        self._datasets[name] = dataset
+        self._errors.pop(name, None)
         return dataset
+
+    def remove(self, name: str) -> None:
+        """Forget dataset ``name`` and its error (its file went away)."""
+        self._datasets.pop(name, None)
+        self._errors.pop(name, None)
 
     def append(self, name: str, batch: Batch) -> int:
         """Append to an existing dataset, notify listeners, return the new version."""

@@ -6,10 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-import numpy as np
-import pandas as pd
+from ..instants import SECOND, format_instant, parse_instant
 
-SECOND = 1_000_000_000
 WINDOWS: dict[str, int | None] = {
     "5m": 300 * SECOND, "15m": 900 * SECOND, "1h": 3600 * SECOND, "6h": 6 * 3600 * SECOND,
     "24h": 86400 * SECOND, "7d": 7 * 86400 * SECOND, "30d": 30 * 86400 * SECOND, "all": None,
@@ -104,34 +102,11 @@ class View:
         return newest - span, None
 
 
-def format_instant(ns: int) -> str:
-    """ISO-8601 in UTC with a ``Z``, with only as many fraction digits as it needs."""
-    text = pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text + "Z"
-
-
-def format_instants(ns: np.ndarray) -> list[str]:
-    """``format_instant`` for many instants at once, with one precision for all of them."""
-    values = np.asarray(ns, dtype=np.int64)
-    unit = next((u for u, step in (("s", SECOND), ("ms", 10**6), ("us", 10**3))
-                 if not np.any(values % step)), "ns")
-    text = np.datetime_as_string(values.astype("datetime64[ns]"), unit=unit)
-    return [t + "Z" for t in text.tolist()]
-
-
-def parse_instant(param: str, text: str) -> int:
-    """An ISO-8601 instant as ns since the epoch; naive means UTC."""
+def _instant(param: str, text: str) -> int:
     try:
-        stamp = pd.Timestamp(text.strip())
-        if pd.isna(stamp) or not any(ch.isdigit() for ch in text):
-            raise ValueError(text)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return int(stamp.as_unit("ns").value)
-    except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
-        raise ViewError(param, f"{text!r} is not an ISO-8601 instant between the years 1678 "
-                               "and 2261 (for example 2024-05-01T12:00:00Z)") from None
+        return parse_instant(text)
+    except ValueError as exc:
+        raise ViewError(param, str(exc)) from None
 
 
 def _choice(param: str, value: str, allowed: Sequence[str]) -> str:
@@ -181,8 +156,8 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
                                  f"{_names(label_names)}, and the view's parameters are "
                                  f"{', '.join(sorted(RESERVED))}")
     window = _choice("window", single.get("window", "all"), tuple(WINDOWS))
-    start = parse_instant("start", single["start"]) if "start" in single else None
-    end = parse_instant("end", single["end"]) if "end" in single else None
+    start = _instant("start", single["start"]) if "start" in single else None
+    end = _instant("end", single["end"]) if "end" in single else None
     if start is not None and end is not None and start > end:
         raise ViewError("start", f"start ({single['start']}) is after end ({single['end']})")
     agg = _choice("agg", single.get("agg", "auto"), AGGREGATIONS)

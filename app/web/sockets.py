@@ -6,12 +6,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import request
-from flask_socketio import SocketIO, emit, join_room, leave_room
+from flask_socketio import SocketIO, emit
 
-from .live import room_name
-from .state import REFRESH_EVERY, dash
-from .store import UnknownDataset
-from .views import ViewError
+from ..data.errors import UnknownDataset
+from ..engine.view import ViewError
+from ..live.figures import room_name
+from ..live.rooms import TooManyViews
+from ..state import REFRESH_EVERY, app_state
 
 log = logging.getLogger("dash.sockets")
 
@@ -47,31 +48,31 @@ def on_connect(auth: Any = None) -> None:
 
 def on_disconnect(*_: Any) -> None:
     """Forget the socket's views."""
-    dash().live.drop(request.sid)
+    live = app_state().live
+    live.rooms.drop(request.sid)
+    live.fanout.forget(request.sid)
     log.info("disconnect", extra={"event": "disconnect", "sid": request.sid})
 
 
 def on_subscribe(data: Any) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
-    live = dash().live
+    live = app_state().live
     try:
         name, query = _fields(data, "dataset", "query")
-        _, _, view = dash().view(name, parse_qsl(query, keep_blank_values=True))
+        _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
         # Join before building: a change pushed during the build reaches this client too.
-        room = live.join(request.sid, name, view)
-    except (BadMessage, UnknownDataset, ViewError, ValueError) as exc:
+        room = live.rooms.join(request.sid, name, view)
+    except (BadMessage, UnknownDataset, ViewError, TooManyViews) as exc:
         log.info("subscribe refused", extra={"event": "subscribe", "sid": request.sid,
                                              "error": str(exc)})
         return _error(exc)
-    join_room(room)
     try:
-        payload = live.payload(name, view)
+        payload = live.figures.payload(name, view)
     except UnknownDataset as exc:  # removed while we built it
-        live.leave(request.sid, room)
-        leave_room(room)
+        live.rooms.leave(request.sid, room)
         return _error(exc)
     emit("update_chart", payload)
-    live.welcomed(room, payload)
+    live.rooms.welcomed(room, payload)
     log.info("subscribe", extra={"event": "subscribe", "sid": request.sid, "dataset": name,
                                  "query": payload["query"]})
     return {"ok": True, "query": payload["query"], "version": payload["version"],
@@ -84,16 +85,15 @@ def on_unsubscribe(data: Any) -> dict[str, Any]:
         name, query = _fields(data, "dataset", "query")
     except BadMessage as exc:
         return _error(exc)
-    live = dash().live
+    rooms = app_state().live.rooms
     room = f"{name}?{query}"  # the canonical query the ack gave back
-    if room not in live.sid_rooms.get(request.sid, set()):
+    if room not in rooms.rooms_of(request.sid):
         try:  # a query spelled another way: canonicalise it
-            _, _, view = dash().view(name, parse_qsl(query, keep_blank_values=True))
+            _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
         except (UnknownDataset, ViewError) as exc:
             return _error(exc)
         room = room_name(name, view)
-    live.leave(request.sid, room)
-    leave_room(room)
+    rooms.leave(request.sid, room)
     return {"ok": True}
 
 
@@ -101,7 +101,7 @@ def on_refresh_data(data: Any) -> dict[str, Any]:
     """Reload a dataset from disk and push it to every view of it."""
     try:
         (name,) = _fields(data, "dataset")
-        state = dash()
+        state = app_state()
         dataset = state.store.get(name)
     except (BadMessage, UnknownDataset) as exc:
         return _error(exc)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .schema import Batch, Schema
 from .store import Store
-from .views import SECOND
+from ..instants import SECOND
 
 log = logging.getLogger("dash.demo")
 NAME = "demo"

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import Rejected, TooLarge
 from .schema import NAT, Batch, Schema, parse_times
-from .views import format_instants
+from ..instants import format_instants
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
@@ -25,17 +26,6 @@ ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)
 # A number as text in a CSV body: what every CSV reader reads back the same way.
 CSV_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class IngestError(ValueError):
-    """A request that changes nothing: an HTTP status, a message, and per-point errors."""
-
-    def __init__(self, status: int, message: str,
-                 errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors or []
 
 
 @dataclass
@@ -76,22 +66,22 @@ def _json(text: str) -> Any:
 
 
 def decode(content_type: str, body: bytes, max_points: int) -> Points:
-    """Decode a body of one of ``CONTENT_TYPES`` into raw points (400/413 ``IngestError``)."""
+    """Decode a body of one of ``CONTENT_TYPES`` into raw points; ``Rejected`` or ``TooLarge``."""
     if not body.strip():
-        raise IngestError(400, "empty body: send an array of points")
+        raise Rejected("empty body: send an array of points")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise IngestError(400, f"body is not valid UTF-8 (byte {exc.start})") from None
+        raise Rejected(f"body is not valid UTF-8 (byte {exc.start})") from None
     if content_type == "application/json":
         try:
             data = _json(text)
         except ValueError as exc:
-            raise IngestError(400, f"invalid JSON: {exc}") from None
+            raise Rejected(f"invalid JSON: {exc}") from None
         if isinstance(data, dict) and set(data) == {"points"}:
             data = data["points"]
         if not isinstance(data, list):
-            raise IngestError(400, 'expected a JSON array of points or {"points": [...]}')
+            raise Rejected('expected a JSON array of points or {"points": [...]}')
         points = Points(data)
     elif content_type == "application/x-ndjson":
         items = []
@@ -103,17 +93,17 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
             try:
                 items.append(_json(line))
             except ValueError as exc:
-                raise IngestError(400, f"invalid JSON on line {number}: {exc}") from None
+                raise Rejected(f"invalid JSON on line {number}: {exc}") from None
         points = Points(items)
     else:
         reader = csv.reader(io.StringIO(text, newline=""))
         try:
             rows = [row for row in reader if row]
         except csv.Error as exc:
-            raise IngestError(400, f"invalid CSV: {exc}") from None
+            raise Rejected(f"invalid CSV: {exc}") from None
         header = [h.strip() for h in rows[0]]
         if len(set(header)) != len(header):
-            raise IngestError(400, "invalid CSV: duplicate column names in the header")
+            raise Rejected("invalid CSV: duplicate column names in the header")
         items = []
         for row in rows[1:]:
             if len(row) != len(header):
@@ -122,9 +112,9 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
                 items.append(dict(zip(header, row)))
         points = Points(items, text_values=True)
     if not points.items:
-        raise IngestError(400, "no points in the body")
+        raise Rejected("no points in the body")
     if len(points.items) > max_points:
-        raise IngestError(413, f"{len(points.items)} points in one batch; the limit is "
+        raise TooLarge(f"{len(points.items)} points in one batch; the limit is "
                                f"{max_points} (DASH_MAX_BATCH_POINTS)")
     return points
 
@@ -199,7 +189,7 @@ def _infer(points: Points) -> Schema:
 def validate(points: Points, existing: Schema | None) -> Validated:
     """Check every point against the dataset's schema (or the one the batch implies).
 
-    Raises ``IngestError(400)`` listing the bad points; nothing is applied then.
+    Raises ``Rejected`` listing the bad points; nothing is applied then.
     """
     schema = existing or _infer(points)
     errors = _Errors()
@@ -252,7 +242,7 @@ def validate(points: Points, existing: Schema | None) -> Validated:
     if errors.count:
         errors.items.sort(key=lambda e: e["index"])
         shown = f" (first {MAX_ERRORS} listed)" if errors.count > MAX_ERRORS else ""
-        raise IngestError(400, f"{errors.count} invalid field(s) in the batch{shown}; "
+        raise Rejected(f"{errors.count} invalid field(s) in the batch{shown}; "
                                "nothing was stored", errors.items)
     out_ts = [ts_of[i] for i, values, _ in parsed for _ in values]
     batch = Batch(

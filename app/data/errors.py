@@ -1,0 +1,33 @@
+"""Domain errors of the data layer; ``app.web.errors`` maps each to one HTTP status."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DataError(Exception):
+    """A request the data layer refuses; nothing was changed. ``message`` is for users."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Rejected(DataError):
+    """Input that is not valid (a bad body, point or document); ``errors`` lists each problem
+    as ``{"index" or "panel", "field", "message"}``."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class TooLarge(DataError):
+    """Input over a configured size limit (body bytes, points in a batch)."""
+
+
+class Conflict(DataError):
+    """The request does not fit the current state (a file ingest cannot write, a version)."""
+
+
+class UnknownDataset(LookupError):
+    """No dataset by that name (``args[0]`` is the name)."""

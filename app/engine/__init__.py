@@ -1,0 +1,1 @@
+"""From data to pictures: the view value, the query engine, charts, SVG, browse tables."""

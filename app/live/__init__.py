@@ -1,0 +1,38 @@
+"""Live updates: the figure cache, watched views (rooms), the fan-out, long-poll waiting,
+and the transport fence around Socket.IO internals."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..data.store import Store
+from .fanout import Fanout
+from .figures import Compute, Figures
+from .rooms import Rooms
+from .transport import SharedFrameManager, Transport
+from .waiting import Waiters
+
+
+@dataclass
+class Live:
+    """The live side of the app, one object per job."""
+
+    transport: Transport
+    figures: Figures
+    rooms: Rooms
+    waiters: Waiters
+    fanout: Fanout
+
+    @classmethod
+    def build(cls, socketio: Any, manager: SharedFrameManager, store: Store, compute: Compute,
+              max_updates_per_second: float,
+              offload: Callable[..., Any] | None = None) -> Live:
+        """Wire the live pieces for ``socketio`` (whose client manager is ``manager``)."""
+        transport = Transport(socketio, manager)
+        transport.check()
+        figures = Figures(store, compute, offload)
+        rooms = Rooms(transport)
+        waiters = Waiters(store, transport)
+        fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
+        return cls(transport, figures, rooms, waiters, fanout)

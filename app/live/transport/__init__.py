@@ -1,0 +1,229 @@
+"""The one fence around python-socketio, python-engineio and eventlet internals.
+
+Everything else in the app talks to clients through ``Transport`` and the
+public Flask-SocketIO API. Room membership lives in Socket.IO's own manager
+(``join_room``/``leave_room``); room messages go out through
+``SharedFrameManager``, a ``socketio.Manager`` installed with the library's
+``client_manager=`` extension point, which encodes each message once: one
+Socket.IO packet for the whole room, and on WebSockets served by
+``app.live.transport.websocket`` one whole WebSocket frame written to every
+socket (14-17 µs of server CPU per client instead of 33 µs, BENCHMARKS.md).
+
+The internals used here are checked when the app starts (``Transport.check``):
+if a library upgrade removed one, the fan-out logs a warning and falls back to
+the libraries' public paths (slower, but correct).
+"""
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+
+from ...jsoncodec import dumps
+
+log = logging.getLogger("dash.transport")
+NAMESPACE = "/"
+SkipHandler = Callable[[str, str], None]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final RFC 6455 text frame (what a server sends)."""
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    return head + payload
+
+
+class Message:
+    """A Socket.IO event on the default namespace, encoded once for many sockets."""
+
+    __slots__ = ("event", "data", "_text", "_frame", "_packet")
+
+    def __init__(self, event: str, data: Any) -> None:
+        self.event, self.data = event, data
+        self._text: bytes | None = None
+        self._frame: bytes | None = None
+        self._packet: eio_packet.Packet | None = None
+
+    @property
+    def text(self) -> bytes:
+        """Engine.IO MESSAGE ("4") of a Socket.IO EVENT ("2"): ``42["event",data]``."""
+        if self._text is None:
+            self._text = b"42" + dumps([self.event, self.data])
+        return self._text
+
+    @property
+    def frame(self) -> bytes:
+        """The whole WebSocket frame, shared by every socket that gets this message."""
+        if self._frame is None:
+            self._frame = text_frame(self.text)
+        return self._frame
+
+    @property
+    def packet(self) -> eio_packet.Packet:
+        """The Engine.IO packet, for sockets that are not (yet) on a WebSocket."""
+        if self._packet is None:
+            self._packet = eio_packet.Packet(eio_packet.MESSAGE, self.text[1:].decode())
+        return self._packet
+
+
+def _send_queue(server: Any, eio_sid: str) -> Any:
+    """An Engine.IO socket's send queue (a ``websocket.Writer`` once on a direct
+    WebSocket); None when there is none (gone, or the Flask-SocketIO test client)."""
+    return getattr(server.eio.sockets.get(eio_sid), "queue", None)
+
+
+def _waiting(queue: Any) -> int:
+    """Messages not yet written to a client (engineio's queue or a ``Writer``'s backlog)."""
+    return int(queue.qsize()) if queue is not None else 0
+
+
+class SharedFrameManager(socketio.Manager):  # type: ignore[misc]
+    """Socket.IO's room registry, sending each room message encoded once.
+
+    ``emit`` to a room of a view skips sockets with more than ``max_backlog``
+    messages still unwritten and reports each to ``on_skip(sid, room)``, so a
+    stalled client costs no more than its backlog (the fan-out sends it the
+    whole figure once it drains). Emits with callbacks, to other namespaces, or
+    while ``direct`` is off (internals missing) take the library's own path.
+    """
+
+    def __init__(self, max_backlog: int = 8) -> None:
+        super().__init__()
+        self.max_backlog = max_backlog
+        self.on_skip: SkipHandler | None = None
+        self.direct = True
+
+    def emit(self, event: str, data: Any, namespace: str, room: Any = None,
+             skip_sid: Any = None, callback: Any = None, to: Any = None,
+             **kwargs: Any) -> None:
+        """Send ``event`` to ``to``/``room`` (a room name or a sid), encoded once."""
+        room = to or room
+        if (not self.direct or callback is not None or namespace != NAMESPACE
+                or room is None or isinstance(data, tuple) or not isinstance(room, str)):
+            super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                         callback=callback, **kwargs)
+            return
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        view_room = not self.is_sid_room(namespace, room)
+        message = Message(event, data)
+        for sid, eio_sid in self.get_participants(namespace, room):  # a copy: sends may
+            if sid in skip:                                           # disconnect clients
+                continue
+            queue = _send_queue(self.server, eio_sid)
+            if view_room and _waiting(queue) > self.max_backlog:
+                if self.on_skip is not None:
+                    self.on_skip(sid, room)
+            elif getattr(queue, "shared_frames", False):  # a websocket.Writer
+                queue.write(message.frame)
+            else:
+                self.server._send_eio_packet(eio_sid, message.packet)
+
+
+# What this module and app.live.transport.websocket rely on, checked at start-up.
+_SERVER_INTERNALS = ("_send_eio_packet",)
+_MANAGER_INTERNALS = ("get_participants", "is_sid_room", "eio_sid_from_sid", "get_rooms")
+
+
+class Transport:
+    """How the rest of the app reaches Socket.IO clients: rooms, backlogs, events, emits."""
+
+    def __init__(self, sio: Any, manager: SharedFrameManager) -> None:
+        self.socketio = sio  # flask_socketio.SocketIO
+        self.manager = manager
+
+    @property
+    def _server(self) -> Any:
+        return self.socketio.server
+
+    def check(self) -> list[str]:
+        """Internals that are missing (logged); with any missing, the public paths are used."""
+        missing = [f"socketio.Server.{name}" for name in _SERVER_INTERNALS
+                   if not callable(getattr(self._server, name, None))]
+        missing += [f"socketio.Manager.{name}" for name in _MANAGER_INTERNALS
+                    if not callable(getattr(self.manager, name, None))]
+        if not isinstance(getattr(getattr(self._server, "eio", None), "sockets", None), dict):
+            missing.append("engineio.Server.sockets")
+        if missing:
+            self.manager.direct = False
+            log.warning("Socket.IO internals missing; room messages use the public path",
+                        extra={"event": "transport_fallback", "missing": missing})
+        return missing
+
+    def on_skip(self, handler: SkipHandler) -> None:
+        """Call ``handler(sid, room)`` for each socket a room message skipped (too far behind)."""
+        self.manager.on_skip = handler
+
+    def enter(self, sid: str, room: str) -> None:
+        """Put socket ``sid`` into ``room``."""
+        self._server.enter_room(sid, room, namespace=NAMESPACE)
+
+    def leave(self, sid: str, room: str) -> None:
+        """Take socket ``sid`` out of ``room``."""
+        self._server.leave_room(sid, room, namespace=NAMESPACE)
+
+    def rooms_of(self, sid: str) -> set[str]:
+        """The rooms ``sid`` is in, not counting its own."""
+        return {r for r in self.manager.get_rooms(sid, NAMESPACE) if r != sid}
+
+    def members(self, room: str) -> list[str]:
+        """The sockets of ``room`` connected to this process."""
+        return [sid for sid, _ in self.manager.get_participants(NAMESPACE, room)]
+
+    def emit_room(self, room: str, event: str, data: Any) -> None:
+        """Send ``event`` to this process's members of ``room`` (never through a message
+        queue: in cluster mode every process fans out its own rooms)."""
+        self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True)
+
+    def emit_to(self, sid: str, event: str, data: Any) -> None:
+        """Send ``event`` to one socket."""
+        self.socketio.emit(event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
+
+    def backlog(self, sid: str) -> int:
+        """Messages not yet written to socket ``sid`` (0 when unknown)."""
+        if not self.manager.direct:
+            return 0
+        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE) or ""
+        return _waiting(_send_queue(self._server, eio_sid))
+
+    def create_event(self) -> Any:
+        """An event object of the server's async mode (eventlet or threading)."""
+        return self._server.eio.create_event()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep without blocking the server (a green sleep under eventlet)."""
+        self.socketio.sleep(seconds)
+
+    def start_background_task(self, target: Callable[..., Any], *args: Any) -> Any:
+        """Run ``target`` in a green thread (eventlet) or a thread."""
+        return self.socketio.start_background_task(target, *args)
+
+
+def install_websockets(sio: Any) -> bool:
+    """Serve WebSockets with ``websocket.Writer`` (eventlet only); False, logged, when the
+    eventlet/engineio internals it needs are missing (stock engineio then serves them)."""
+    from . import websocket  # imports eventlet: only in the eventlet server
+
+    missing = websocket.missing_internals(sio.server.eio)
+    if missing:
+        log.warning("direct WebSockets off: library internals missing",
+                    extra={"event": "transport_fallback", "missing": missing})
+        return False
+    websocket.install(sio)
+    return True
+
+
+def http_protocol() -> Any:
+    """eventlet's HTTP protocol class for ``wsgi.py``: one that hands upgraded WebSockets
+    to a green thread of their own (see ``websocket.Protocol``)."""
+    from . import websocket
+
+    return websocket.Protocol

@@ -1,0 +1,1 @@
+"""The web edge: pages and fragments, the JSON API, Socket.IO handlers, error mapping."""

@@ -1,0 +1,34 @@
+"""The datasets summary that ``/`` and ``/api/datasets`` show."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..data.store import Store
+from ..instants import format_instant
+
+
+def describe(store: Store) -> list[dict[str, Any]]:
+    """Every dataset (and file that failed to load): the SPEC's fields, by name."""
+    out = []
+    for name in store.names():
+        dataset = store.find(name)
+        entry: dict[str, Any] = {  # the SPEC's fields, empty for a file that never loaded
+            "name": name, "error": store.error(name), "rows": None,
+            "points": None, "metrics": [], "labels": {}, "start": None, "end": None,
+            "version": None, "epoch": None}
+        if dataset is not None:
+            snap = dataset.snapshot()
+            entry.update(
+                rows=dataset.rows,
+                points=len(snap),
+                metrics=list(snap.metrics),
+                labels={k: list(v) for k, v in snap.label_values.items()},
+                start=format_instant(int(snap.ts[0])) if len(snap) else None,
+                end=format_instant(int(snap.ts[-1])) if len(snap) else None,
+                version=snap.version,
+                epoch=snap.epoch,
+                updated=dataset.updated_at,
+                source=dataset.source,
+            )
+        out.append(entry)
+    return out

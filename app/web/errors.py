@@ -1,0 +1,62 @@
+"""Domain errors -> HTTP statuses, in one place: JSON under ``/api/``, pages elsewhere."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..data.errors import Conflict, DataError, Rejected, TooLarge, UnknownDataset
+from ..engine.view import ViewError
+from ..jsoncodec import dumps
+
+STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409}
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON response encoded with orjson (numpy-aware)."""
+    return Response(dumps(body), status=status, mimetype="application/json")
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def data_error(exc: DataError) -> Response:
+    """A refused request: its status, the message, and the problems one by one."""
+    status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    body: dict[str, Any] = {"error": exc.message}
+    if isinstance(exc, Rejected) and exc.errors:
+        body["errors"] = exc.errors
+    return json_response(body, status)
+
+
+def bad_view(exc: ViewError) -> Response:
+    """400 naming the parameter and what is allowed."""
+    return json_response({"error": str(exc), "param": exc.param}, 400)
+
+
+def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
+    """404: JSON for the API, a page that says so elsewhere."""
+    if _is_api():
+        return json_response({"error": f"unknown dataset {exc.args[0]!r}"}, 404)
+    return render_template("missing.html", name=exc.args[0]), 404
+
+
+def http_error(exc: HTTPException) -> Response | HTTPException:
+    """HTTP errors under /api/ as JSON (unknown routes and methods too); pages keep HTML."""
+    if not _is_api():
+        return exc
+    response = json_response({"error": exc.description or exc.name}, exc.code or 500)
+    for key, value in exc.get_headers():  # WWW-Authenticate, Allow, Retry-After...
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the mapping on ``app``."""
+    app.register_error_handler(DataError, data_error)
+    app.register_error_handler(ViewError, bad_view)
+    app.register_error_handler(UnknownDataset, unknown_dataset)
+    app.register_error_handler(HTTPException, http_error)
