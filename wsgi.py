@@ -3,12 +3,12 @@ import warnings
 
 # eventlet warns that it is deprecated on import; that one warning is known, others still show.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
-import eventlet  # noqa: E402
+import eventlet
 
 eventlet.monkey_patch()
 
-from app import create_app, tune_gc  # noqa: E402
-from app.live.transport import http_protocol  # noqa: E402
+from app import create_app, tune_gc
+from app.live.transport import http_protocol
 
 app = create_app({"ASYNC_MODE": "eventlet"})
 tune_gc()  # after start-up, so everything loaded so far is frozen out of collections
@@ -16,6 +16,6 @@ tune_gc()  # after start-up, so everything loaded so far is frozen out of collec
 if __name__ == "__main__":
     app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
                                    log_output=app.config["DEBUG"],
-                                   # WebSockets leave their HTTP request (app/live/transport/websocket.py)
+                                   # WebSockets leave their HTTP request (see app.live.transport)
                                    **({"protocol": http_protocol()}
                                       if app.config["DIRECT_WEBSOCKETS"] else {}))

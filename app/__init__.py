@@ -9,8 +9,8 @@ import sys
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -34,7 +34,7 @@ log = logging.getLogger("dash")
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time (test capture, redirection)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -1,8 +1,8 @@
 """Configuration: class defaults, then ``DASH_*`` environment, then a test mapping."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class Config:

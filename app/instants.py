@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 SECOND = 1_000_000_000  # ns
@@ -20,7 +21,8 @@ def format_instants(ns: np.ndarray) -> list[str]:
     values = np.asarray(ns, dtype=np.int64)
     unit = next((u for u, step in (("s", SECOND), ("ms", 10**6), ("us", 10**3))
                  if not np.any(values % step)), "ns")
-    text = np.datetime_as_string(values.astype("datetime64[ns]"), unit=unit)
+    stamps: npt.NDArray[np.datetime64] = values.astype("datetime64[ns]")
+    text = np.datetime_as_string(stamps, unit=unit)  # type: ignore[call-overload]
     return [t + "Z" for t in text.tolist()]
 
 

@@ -56,7 +56,7 @@ def start_server(data_dir: str, extra: dict[str, str] | None = None,
 def iso_body(batch: int, size: int) -> bytes:
     """Like ``body`` with ISO-8601 timestamps (what the API takes)."""
     import datetime as dt
-    base = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=batch)
+    base = dt.datetime(2024, 5, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=batch)
     return json.dumps([{"timestamp": (base + dt.timedelta(microseconds=i)).isoformat()
                         .replace("+00:00", "Z"), "cpu": float(i % 100),
                         "host": f"web-{i % 20}"} for i in range(size)]).encode()

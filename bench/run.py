@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,11 +19,12 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pandas as pd
 
-from app.engine import browse, charts
-from app.engine import compute as query
 from app.data.schema import Batch, Schema
 from app.data.store import Dataset
+from app.engine import browse, charts
+from app.engine import compute as query
 from app.engine.view import parse_view
+from app.jsoncodec import dumps
 from bench import datasets
 
 
@@ -43,7 +44,8 @@ def view_of(snap: Any, text: str) -> Any:
 
 
 def bench_figure(rows: list[tuple[str, ...]]) -> None:
-    """Figure for one 10k-point trace: ours (numpy + orjson) vs the tutorial's px.line().to_json()."""
+    """Figure for one 10k-point trace: ours (numpy + orjson) vs the tutorial's
+    px.line().to_json()."""
     import plotly.express as px
 
     n = 10_000
@@ -59,7 +61,7 @@ def bench_figure(rows: list[tuple[str, ...]]) -> None:
     ds.append(Batch(whole.ts[sel.rows], np.array(["value"] * n, object), frame.value.to_numpy()))
     snap = ds.snapshot()
     view = view_of(snap, "agg=raw")
-    ours = median_ms(lambda: charts.dumps(charts.build(snap, view)))
+    ours = median_ms(lambda: dumps(charts.build(snap, view)))
     naive = median_ms(lambda: px.line(frame, x="timestamp", y="value").to_json(), repeat=3)
     rows.append(("figure build + JSON, 10k points", f"{ours:.2f} ms", "px.line().to_json()",
                  f"{naive:.1f} ms", f"{naive / ours:.0f}x"))
@@ -175,8 +177,8 @@ def bench_wire(rows: list[tuple[str, ...]]) -> None:
     after = charts.build(ds.snapshot(), view)
     change = charts.delta(before, after)
     assert change is not None
-    full = len(charts.dumps({"figure": after}))
-    small = len(charts.dumps(change))
+    full = len(dumps({"figure": after}))
+    small = len(dumps(change))
     rows.append(("bytes per update per client (20 traces x 300 points, 1 new point each)",
                  f"{small:,} B (extend_chart)", "update_chart (whole figure)", f"{full:,} B",
                  f"{full / small:.0f}x"))
@@ -194,7 +196,7 @@ def main() -> None:
     bench_browse(rows, 1_000_000)
     bench_append(rows)
     bench_wire(rows)
-    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
           f"{platform.python_version()} · numpy {version('numpy')} · pandas {version('pandas')}"
           f" · plotly {version('plotly')} · {time.perf_counter() - started:.0f} s")
     print("| case | ours (median) | baseline | baseline (median) | speed-up |")

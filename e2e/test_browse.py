@@ -5,9 +5,10 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from e2e.conftest import Server
 
@@ -38,7 +39,7 @@ def open_hosts(page: Page, server: Server, query: str = "metric=cpu") -> None:
     page.goto(f"{server.url}/d/hosts?{query}")
 
 
-def facet(page: Page, label: str, value: str):  # noqa: ANN201 - a Playwright locator
+def facet(page: Page, label: str, value: str) -> Locator:
     return page.locator(f'#facets section[data-label="{label}"] li').filter(
         has=page.get_by_role("link", name=value, exact=True))
 
@@ -98,7 +99,7 @@ def test_export_downloads_the_rows_of_the_view(page: Page, hosts_server: Server)
     with page.expect_download() as download:
         page.get_by_role("link", name="CSV").click()
     assert download.value.suggested_filename == "hosts.csv"
-    rows = list(csv.reader(io.StringIO(open(download.value.path()).read())))
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
     assert rows[0] == ["timestamp", "metric", "value", "host", "region"]
     assert rows[1] == ["2024-05-01T10:29:00Z", "cpu", "29.0", "web-1", "eu"]
     assert len(rows) == 1 + 30

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from .conftest import Server
 
@@ -76,7 +76,7 @@ def wait_until_listed(page: Page, name: str) -> None:
     expect(page.locator("body")).to_have_attribute("data-listed", name, timeout=10_000)
 
 
-def listed_row(page: Page, server: Server, name: str, text: str):  # noqa: ANN201 - a locator
+def listed_row(page: Page, server: Server, name: str, text: str) -> Locator:
     """Drop ``<name>.csv`` into the server's folder, open ``/`` once it is listed; its row."""
     server.write_csv(name, text)
     page.goto(server.url + "/")

@@ -187,7 +187,7 @@ def test_a_client_that_stops_reading_holds_up_no_one_and_gets_every_frame_intact
     assert version > first["version"]
     assert watcher.version_arrives(version)["version"] == version  # not queued behind it
 
-    figures = []
+    figures: list[dict[str, Any]] = []
     while len(figures) < 30:
         name, data = stalled.event()
         assert name == "update_chart"

@@ -15,7 +15,6 @@ from app.state import AppState
 from tests.samples import WIDE_CSV
 
 
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """An empty data folder; tests drop CSV files into it."""

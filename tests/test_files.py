@@ -117,6 +117,7 @@ def test_an_unterminated_last_line_is_read_once_it_settles(folder: DataFolder, d
           age=0)
     folder.scan()
     assert values(folder, "cpu") == [1.0]  # the last line may still be being written
-    monkeypatch.setattr("app.data.folder.SETTLED_AFTER", -1.0)  # time passes; the file does not change
+    # Time passes; the file does not change.
+    monkeypatch.setattr("app.data.folder.SETTLED_AFTER", -1.0)
     assert folder.scan() == {"cpu"}
     assert values(folder, "cpu") == [1.0, 2.0]

@@ -218,8 +218,11 @@ def test_live_fragment_refreshes_of_one_view_and_version_are_computed_once(
 
     calls: list[str] = []
     real = routes.browse_context
-    monkeypatch.setattr(routes, "browse_context",
-                        lambda *args: calls.append("browse") or real(*args))
+    def counted(*args: Any) -> Any:
+        calls.append("browse")
+        return real(*args)
+
+    monkeypatch.setattr(routes, "browse_context", counted)
     headers = {"HX-Request": "true", "X-Dash-Refresh": "1"}
     bodies = {client.get("/d/hosts?metric=cpu&by=host", headers=headers).get_data(as_text=True)
               for _ in range(3)}

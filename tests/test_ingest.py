@@ -379,7 +379,7 @@ def test_bad_input_is_refused_and_changes_nothing(
         got = response.json["errors"]
         assert all(set(e) == {"index", "field", "message"} for e in got)
         assert [(e["index"], e["field"]) for e in got] == [(i, f) for i, f, _ in errors]
-        for entry, (_, _, message) in zip(got, errors):
+        for entry, (_, _, message) in zip(got, errors, strict=True):
             assert message in entry["message"]
     assert observe(client, data_dir) == before
     assert not (data_dir / f"{name}.csv").exists() or name in before[0]
@@ -405,8 +405,9 @@ def test_chunked_body_over_the_limit_is_refused(make_app: Callable[..., Flask],
 
     def chunked(body: bytes) -> tuple[str, dict[str, Any]]:
         environ = EnvironBuilder(path="/api/d/hosts/points", method="POST",
-                                 headers={**AUTH, "Content-Type": JSON,
-                                          "Transfer-Encoding": "chunked"}).get_environ()
+                                 headers=[*AUTH.items(), ("Content-Type", JSON),
+                                          ("Transfer-Encoding", "chunked")],
+                                 ).get_environ()
         environ.pop("CONTENT_LENGTH", None)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["wsgi.input_terminated"] = True
@@ -717,7 +718,7 @@ def test_a_duplicate_series_and_timestamp_is_kept_as_another_point(
 def test_a_restart_brings_back_every_acknowledged_point_exactly_once(
         make_app: Callable[..., Flask]) -> None:
     client = make_app().test_client()
-    sent = [
+    sent: list[tuple[str, str | bytes, str]] = [
         ("hosts", J([pt(), pt(timestamp="2024-05-01T00:04:00Z", host="web-2", region="us")]),
          JSON),
         ("hosts", CSV_HEAD + "2024-05-01T00:05:00Z,14,54,web-1,eu\n", CSV),

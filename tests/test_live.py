@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.engine import charts
 from app.data.schema import Batch
-from app.state import AppState
+from app.engine import charts
 from app.engine.view import parse_view
+from app.state import AppState
 
 SECOND = 1_000_000_000
 MAY_1 = 1_714_521_600 * SECOND
@@ -90,7 +90,7 @@ def extend(figure: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     """What Plotly.extendTraces(..., maxPoints) does to a figure, in Python."""
     data = [dict(t, x=list(t["x"]), y=list(t["y"])) for t in figure["data"]]
     for index, x, y, keep in zip(change["traces"], change["x"], change["y"],
-                                 change["max_points"]):
+                                 change["max_points"], strict=True):
         data[index]["x"] = (data[index]["x"] + list(x))[-keep:]
         data[index]["y"] = (data[index]["y"] + list(y))[-keep:]
     return {"data": data, "layout": figure["layout"]}
@@ -188,7 +188,8 @@ def test_a_client_that_is_behind_is_skipped_until_it_drains(app: Flask, state: A
         client.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
                     callback=True)
         client.get_received()
-    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.transport.manager.max_backlog + 1)
+    behind = state.live.transport.manager.max_backlog + 1
+    socketio.server.eio.sockets[slow.eio_sid] = Backlog(behind)
     try:
         state.store.append("hosts", cpu((180, 13.0, "web-1")))
         assert [m["name"] for m in fast.get_received()] == ["extend_chart"]
@@ -221,8 +222,9 @@ def test_a_room_is_pushed_a_version_that_http_clients_built_first(app: Flask,
 
 def test_a_change_during_a_subscribers_first_build_still_reaches_it(
         app: Flask, state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.live.figures.INLINE_ROWS", 0)  # build through the offload, as big views do
-    compute, once = state.live.figures.offload, []
+    # Build through the offload, as big views do.
+    monkeypatch.setattr("app.live.figures.INLINE_ROWS", 0)
+    compute, once = state.live.figures.offload, list[int | None]()
 
     def ingest_mid_build(fn: Any, *args: Any) -> Any:
         if not once:  # another request's batch lands while this figure is being built
@@ -243,7 +245,8 @@ def test_a_skipped_client_is_caught_up_once_it_drains(app: Flask, state: AppStat
     slow = socketio.test_client(app)
     slow.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"}, callback=True)
     slow.get_received()
-    socketio.server.eio.sockets[slow.eio_sid] = Backlog(state.live.transport.manager.max_backlog + 1)
+    behind = state.live.transport.manager.max_backlog + 1
+    socketio.server.eio.sockets[slow.eio_sid] = Backlog(behind)
     try:
         version = state.store.append("hosts", cpu((180, 13.0, "web-1")))
         assert slow.get_received() == [] and state.live.fanout.catch_up() == 0  # still behind
@@ -257,7 +260,8 @@ def test_a_skipped_client_is_caught_up_once_it_drains(app: Flask, state: AppStat
 
 def test_concurrent_requests_for_one_view_build_it_once(app: Flask, state: AppState,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.live.figures.INLINE_ROWS", 0)  # build through the offload, as big views do
+    # Build through the offload, as big views do.
+    monkeypatch.setattr("app.live.figures.INLINE_ROWS", 0)
     compute, started, release = state.live.figures.offload, threading.Event(), threading.Event()
 
     def slow_build(fn: Any, *args: Any) -> Any:

@@ -1,13 +1,15 @@
 """View x snapshot -> traces, checked against pandas: slicing, filters, splits, aggregation."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from app.engine.compute import Result, aggregate, choose_bucket, run, select
 from app.data.schema import infer_schema, to_batch
 from app.data.store import Dataset, Snapshot, Store
+from app.engine.compute import Result, aggregate, choose_bucket, run, select
 from app.engine.view import View
 
 SECOND = 1_000_000_000
@@ -291,7 +293,8 @@ def test_window_counts_back_from_the_datasets_newest_point_not_the_filtered_ones
     (View(metrics=("cpu",), filters=(("host", ("web-9", "web-1")),), window="5m"),
      {"cpu": ([], [])}),
 ])
-def test_views_that_select_nothing_give_empty_traces(view: View, expected: dict) -> None:
+def test_views_that_select_nothing_give_empty_traces(view: View,
+                                                    expected: dict[str, Any]) -> None:
     assert as_dict(run(snapshot(MINUTELY), view)) == expected
 
 
@@ -304,7 +307,8 @@ def test_views_that_select_nothing_give_empty_traces(view: View, expected: dict)
     (View(metrics=("cpu",), agg="max", bucket="5m"),
      {"cpu": (ns(2400, 2700, 3000, 3300, 3600), [44.0, 49.0, 54.0, 59.0, 60.0])}),
 ])
-def test_raw_max_points_keeps_the_newest_points(view: View, expected: dict) -> None:
+def test_raw_max_points_keeps_the_newest_points(view: View,
+                                                expected: dict[str, Any]) -> None:
     result = run(snapshot(MINUTELY), view, raw_max_points=5)
     assert result.truncated
     assert as_dict(result) == expected

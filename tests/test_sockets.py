@@ -1,4 +1,5 @@
-"""Socket.IO: subscribe/ack/update_chart, rooms per canonical view, one build per change, origins."""
+"""Socket.IO: subscribe/ack/update_chart, rooms per canonical view, one build per change,
+origins."""
 from __future__ import annotations
 
 from typing import Any

@@ -66,8 +66,10 @@ def manager_with_room(sids: list[str], room: str, server: FakeServer) -> SharedF
 
 def test_a_client_that_disconnects_during_a_send_does_not_stop_the_rest_of_the_room() -> None:
     """Sending to a timed-out client runs its disconnect at once, which leaves the room."""
-    server = FakeServer(on_send=lambda eio_sid: manager.basic_leave_room("b", "/", "view"))
-    manager = manager_with_room(["a", "b", "c", "d"], "view", server)
+    leave: list[str] = []
+    server = FakeServer(on_send=lambda eio_sid: leave and manager.basic_leave_room(*leave))
+    manager: SharedFrameManager = manager_with_room(["a", "b", "c", "d"], "view", server)
+    leave.extend(("b", "/", "view"))
     manager.emit("extend_chart", {}, "/", to="view")
     assert sorted(server.sent) == ["eio-a", "eio-b", "eio-c", "eio-d"]
 

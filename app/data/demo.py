@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..instants import SECOND
 from .schema import Batch, Schema
 from .store import Store
-from ..instants import SECOND
 
 log = logging.getLogger("dash.demo")
 NAME = "demo"
@@ -24,7 +24,7 @@ LIMITS = {"cpu": (0.0, 100.0), "latency_ms": (5.0, 2000.0), "mem": (0.0, 100.0)}
 def _instant(now: float | None) -> int:
     """``now`` (default: the clock) in ns, rounded to the millisecond."""
     seconds = time.time() if now is None else now
-    return int(round(seconds * 1000)) * 1_000_000
+    return round(seconds * 1000) * 1_000_000
 
 
 class Demo:

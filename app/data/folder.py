@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import Conflict
 from .ingest import Points, Validated, validate
-from .schema import Schema, SchemaError, is_valid_name, read_table
+from .schema import Batch, Schema, SchemaError, is_valid_name, read_table
 from .store import Dataset, Store
 
 log = logging.getLogger("dash.files")
@@ -187,15 +187,18 @@ class DataFolder:
             "skipped": batch.skipped, "ms": round((time.perf_counter() - started) * 1000, 1)})
         return True
 
-    def _read(self, name: str, body: bytes) -> tuple[Schema, object]:
+    def _read(self, name: str, body: bytes) -> tuple[Schema, Batch]:
         """Parse a whole file, with the schema ingest saved for it when it still fits."""
         saved = self._saved_schema(name)
+        read: tuple[Schema, Batch]
         if saved is not None:
             try:
-                return self.offload(read_table, body, saved)
+                read = self.offload(read_table, body, saved)
+                return read
             except SchemaError:
                 pass  # the file was rewritten with other columns: infer again
-        return self.offload(read_table, body)
+        read = self.offload(read_table, body)
+        return read
 
     def _tail(self, name: str, path: Path, state: FileState, stat: os.stat_result,
               settled: bool = False) -> bool:

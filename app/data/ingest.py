@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..instants import format_instants
 from .errors import Rejected, TooLarge
 from .schema import NAT, Batch, Schema, parse_times
-from ..instants import format_instants
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
@@ -109,7 +109,7 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
             if len(row) != len(header):
                 items.append(ValueError(f"has {len(row)} cells, the header has {len(header)}"))
             else:
-                items.append(dict(zip(header, row)))
+                items.append(dict(zip(header, row, strict=True)))
         points = Points(items, text_values=True)
     if not points.items:
         raise Rejected("no points in the body")
@@ -152,7 +152,8 @@ def _number(value: Any, text_values: bool) -> float | str:
 def _label(value: Any) -> str | None:
     """None if ``value`` is a usable label, else why not."""
     if not isinstance(value, str):
-        return f"labels must be strings, not {type(value).__name__ if value is not None else 'null'}"
+        kind = type(value).__name__ if value is not None else "null"
+        return f"labels must be strings, not {kind}"
     if len(value) > MAX_LABEL_LENGTH:
         return f"longer than {MAX_LABEL_LENGTH} characters"
     if CONTROL.search(value):
@@ -176,14 +177,18 @@ def _infer(points: Points) -> Schema:
     for p in dicts:
         keys.update(dict.fromkeys(k for k in p if k != "timestamp"))
     if "metric" in keys or "value" in keys:
-        return Schema("timestamp", "long", (), tuple(k for k in keys if k not in ("metric", "value")))
-    metrics, labels = [], []
+        labels = tuple(k for k in keys if k not in ("metric", "value"))
+        return Schema("timestamp", "long", (), labels)
+    metrics: list[str] = []
+    wide_labels: list[str] = []
     for key in keys:
         sample = next(p[key] for p in dicts if key in p)
-        numeric = (not isinstance(_number(sample, points.text_values), str)) if \
-            points.text_values else (isinstance(sample, (int, float)) and not isinstance(sample, bool))
-        (metrics if numeric else labels).append(key)
-    return Schema("timestamp", "wide", tuple(metrics), tuple(labels))
+        if points.text_values:
+            numeric = not isinstance(_number(sample, points.text_values), str)
+        else:
+            numeric = isinstance(sample, (int, float)) and not isinstance(sample, bool)
+        (metrics if numeric else wide_labels).append(key)
+    return Schema("timestamp", "wide", tuple(metrics), tuple(wide_labels))
 
 
 def validate(points: Points, existing: Schema | None) -> Validated:
@@ -199,7 +204,7 @@ def validate(points: Points, existing: Schema | None) -> Validated:
     parsed: list[tuple[int, list[tuple[str, float]], dict[str, str | None]]] = []
     for i, point in enumerate(points.items):
         if isinstance(point, ValueError):
-            errors.add(i, "", f"row {str(point)}")
+            errors.add(i, "", f"row {point!s}")
             continue
         if not isinstance(point, dict):
             errors.add(i, "", "a point must be an object")
@@ -235,7 +240,7 @@ def validate(points: Points, existing: Schema | None) -> Validated:
         order = list(stamps)
         times = parse_times(pd.Series([stamps[i][1] for i in order], dtype="string"),
                             iso_only=True)
-        for i, ns in zip(order, times):
+        for i, ns in zip(order, times, strict=True):
             if ns == NAT:
                 errors.add(i, stamps[i][0], f"{stamps[i][1]!r} is not a valid ISO-8601 instant")
             ts_of[i] = int(ns)

@@ -158,7 +158,9 @@ def infer_schema(frame: pd.DataFrame) -> Schema:
 
 def _text_array(series: pd.Series) -> np.ndarray:
     """A text column as an object array, missing cells as None."""
-    return series.astype("string").to_numpy(dtype=object, na_value=None)
+    values: np.ndarray = series.astype("string").to_numpy(
+        dtype=object, na_value=None)  # type: ignore[call-overload]  # None is what we want
+    return values
 
 
 def to_batch(frame: pd.DataFrame, schema: Schema) -> Batch:

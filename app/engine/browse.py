@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .compute import Result, Selection, aggregate, codes_of, label_mask, member, time_slice
 from ..data.store import Snapshot
 from ..instants import format_instants
+from .compute import Result, Selection, aggregate, codes_of, label_mask, member, time_slice
 from .view import View
 
 FACET_LIMIT = 30
@@ -143,7 +143,7 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
                            snap.labels[name][idx]] for name in labels]
             return [(t, snap.metrics[m], float(v), *ls) for t, m, v, *ls in
                     zip(format_instants(snap.ts[idx]), snap.metric[idx], snap.value[idx],
-                        *label_cols)]
+                        *label_cols, strict=True)]
 
         return Rows(("timestamp", "metric", "value", *labels), len(newest_first), get_raw)
 
@@ -161,7 +161,8 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
     def get_agg(start: int, stop: int) -> list[tuple[Any, ...]]:
         idx = order[start:stop]
         return [(t, sel.names[int(g)], float(v))
-                for t, g, v in zip(format_instants(starts[idx]), group[idx], out[idx])]
+                for t, g, v in zip(format_instants(starts[idx]), group[idx], out[idx],
+                                   strict=True)]
 
     return Rows(("timestamp", "series", result.agg), len(order), get_agg)
 
@@ -196,7 +197,7 @@ def json_chunks(table: Rows, meta: dict[str, Any]) -> Iterator[bytes]:
     yield head[:-1] + b',"rows":['
     first = True
     for chunk in table.chunks():
-        body = orjson.dumps([dict(zip(table.columns, row)) for row in chunk])[1:-1]
+        body = orjson.dumps([dict(zip(table.columns, row, strict=True)) for row in chunk])[1:-1]
         if body:
             yield body if first else b"," + body
             first = False

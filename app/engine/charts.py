@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from .compute import Result, run
 from ..data.store import Snapshot
+from .compute import Result, run
 from .view import View
 
 NS_PER_MS = 1_000_000

@@ -63,7 +63,8 @@ def member(column: np.ndarray, codes: np.ndarray) -> np.ndarray:
     if len(codes) == 0:
         return np.zeros(len(column), dtype=bool)
     if len(codes) > 8:
-        return np.isin(column, codes, kind="table")
+        mask: np.ndarray = np.isin(column, codes, kind="table")
+        return mask
     mask = column == codes[0]
     for code in codes[1:]:
         mask |= column == code
@@ -182,6 +183,7 @@ def _aggregate_dense(bucket: np.ndarray, values: np.ndarray, group: np.ndarray,
     key = group * width + (bucket - first)
     cells = groups * width
     counts = np.bincount(key, minlength=cells)
+    out: np.ndarray
     if agg == "count":
         out = counts.astype(np.float64)
     elif agg in ("sum", "mean"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -98,22 +98,24 @@ def render(figure: dict[str, Any], title: str) -> Markup:
                  f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/></g>')
     parts.append('<g class="y-ticks" font-size="11" fill="#475467" text-anchor="end">')
     for tick in nice_ticks(y_lo, y_hi):
-        y = float(py(tick))
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
-                     f'stroke="#eaecf0"/><text x="{LEFT - 6}" y="{y + 4:.1f}">'
+        tick_y = float(py(tick))
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{tick_y:.1f}" '
+                     f'y2="{tick_y:.1f}" stroke="#eaecf0"/><text x="{LEFT - 6}" '
+                     f'y="{tick_y + 4:.1f}">'
                      f"{escape(format_value(tick))}</text>")
     parts.append("</g>")
     ticks, fmt = time_ticks(x_lo, x_hi)
     parts.append('<g class="x-ticks" font-size="11" fill="#475467" text-anchor="middle">')
     for tick in ticks:
-        x = float(px(tick))
-        label = datetime.fromtimestamp(tick / 1000, timezone.utc).strftime(fmt)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" '
-                     f'stroke="#eaecf0"/><text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}">'
+        tick_x = float(px(tick))
+        label = datetime.fromtimestamp(tick / 1000, UTC).strftime(fmt)
+        parts.append(f'<line x1="{tick_x:.1f}" x2="{tick_x:.1f}" y1="{TOP}" '
+                     f'y2="{HEIGHT - BOTTOM}" stroke="#eaecf0"/><text x="{tick_x:.1f}" '
+                     f'y="{HEIGHT - BOTTOM + 16}">'
                      f"{escape(label)}</text>")
     parts.append("</g>")
-    for i, name, x, y in traces:
-        x, y = _thin(x, y)
+    for i, name, trace_x, trace_y in traces:
+        x, y = _thin(trace_x, trace_y)
         ok = np.isfinite(y)
         colour = COLOURS[i % len(COLOURS)]
         if ok.sum() == 1:  # a polyline of one point draws nothing: mark it
@@ -121,7 +123,7 @@ def render(figure: dict[str, Any], title: str) -> Markup:
                          f'cx="{float(px(x[ok][0])):.1f}" cy="{float(py(y[ok][0])):.1f}">'
                          f"<title>{escape(name)}</title></circle>")
             continue
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(x[ok]), py(y[ok])))
+        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(x[ok]), py(y[ok]), strict=True))
         parts.append(f'<polyline class="trace" fill="none" stroke-width="1.5" '
                      f'stroke="{colour}" points="{points}">'
                      f"<title>{escape(name)}</title></polyline>")

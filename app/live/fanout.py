@@ -71,7 +71,7 @@ class Fanout:
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
                 change = delta(previous["figure"], payload["figure"])
-            if change is not None:
+            if previous is not None and change is not None:
                 self.deltas += 1
                 self.transport.emit_room(room, "extend_chart", {
                     "dataset": payload["dataset"], "query": payload["query"],

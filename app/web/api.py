@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
-from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, Unauthorized, \
-    UnsupportedMediaType
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, Unauthorized, UnsupportedMediaType
 
 from ..data.errors import Rejected
 from ..data.ingest import CONTENT_TYPES, decode
@@ -81,6 +81,7 @@ def rows(name: str) -> Response:
     snap, view = state.view_of(name, request.args.items(multi=True), ignore=("format",))
     sel, result = analyse(snap, view, state.limits)
     table = browse.rows(snap, view, sel, result)
+    body: Iterator[str] | Iterator[bytes]
     if fmt == "csv":
         body = browse.csv_chunks(table)
     else:
@@ -101,7 +102,8 @@ def _authorise(token: str | None) -> None:
     # compare_digest takes the same time wherever the strings differ.
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                              token.encode()):
-        raise Unauthorized("missing or wrong bearer token", www_authenticate="Bearer")
+        raise Unauthorized("missing or wrong bearer token",
+                           www_authenticate=WWWAuthenticate("bearer"))
 
 
 @bp.post("/api/d/<name>/points")
@@ -123,7 +125,8 @@ def points(name: str) -> Response:
                                f"{limit} (DASH_MAX_BODY_BYTES)")
     body = request.stream.read(limit + 1)  # a chunked body may not say its length
     if len(body) > limit:
-        raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes (DASH_MAX_BODY_BYTES)")
+        raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes "
+                                    "(DASH_MAX_BODY_BYTES)")
     state = app_state()
     decoded = state.offload(decode, request.mimetype, body, settings["MAX_BATCH_POINTS"])
     started = time.perf_counter()

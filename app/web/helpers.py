@@ -1,7 +1,7 @@
 """Template filters and globals: how instants, numbers and view URLs are written on pages."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, url_for
 
@@ -13,7 +13,7 @@ def isotime(seconds: float | None) -> str:
     """Epoch seconds as ISO-8601 UTC, to the second."""
     if seconds is None:
         return ""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def localinput(ns: int | None) -> str:
@@ -45,7 +45,9 @@ def export_url(name: str, view: View, fmt: str) -> str:
 
 def register(app: Flask) -> None:
     """Make the filters and globals available to every template of ``app``."""
-    for function in (isotime, localinput, instant, number):
-        app.add_template_filter(function)
-    for function in (view_url, export_url):
-        app.add_template_global(function)
+    app.add_template_filter(isotime)
+    app.add_template_filter(localinput)
+    app.add_template_filter(instant)
+    app.add_template_filter(number)
+    app.add_template_global(view_url)
+    app.add_template_global(export_url)

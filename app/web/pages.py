@@ -3,9 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, make_response, redirect, render_template, \
-    request
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from jinja2_fragments.flask import render_block, render_blocks
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..data.store import Snapshot
 from ..engine import browse, svg
@@ -27,13 +34,13 @@ def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _vary(response: Response) -> Response:
+def _vary(response: BaseResponse) -> BaseResponse:
     response.vary.add("HX-Request")
     return response
 
 
 @bp.get("/")
-def index() -> Response:
+def index() -> BaseResponse:
     """The datasets, with links to their views."""
     context = {"datasets": describe(app_state().store)}
     if is_htmx():
@@ -47,7 +54,9 @@ def browse_context(state: AppState, snap: Snapshot, view: View) -> dict[str, Any
     The numpy work runs through ``live.offload`` (eventlet's thread pool under the
     real server), so a big dataset does not stall other clients' heartbeats.
     """
-    return state.offload(_browse, snap, view, state.limits, current_app.config["TABLE_PAGE_SIZE"])
+    context: dict[str, Any] = state.offload(_browse, snap, view, state.limits,
+                                            current_app.config["TABLE_PAGE_SIZE"])
+    return context
 
 
 def _browse(snap: Snapshot, view: View, limits: Limits, size: int) -> dict[str, Any]:
@@ -74,7 +83,7 @@ def lenient_view(pairs: list[tuple[str, str]], metrics: tuple[str, ...],
 
 
 @bp.get("/d/<name>")
-def view(name: str) -> Response:
+def view(name: str) -> BaseResponse:
     """A dataset's view page (or its fragments for HTMX); a bad parameter is a 400 page."""
     state = app_state()
     dataset = state.store.get(name)

@@ -17,6 +17,12 @@ from ..state import REFRESH_EVERY, app_state
 log = logging.getLogger("dash.sockets")
 
 
+def current_sid() -> str:
+    """The Socket.IO session id of the event being handled (Flask-SocketIO sets it)."""
+    sid: str = request.sid  # type: ignore[attr-defined]
+    return sid
+
+
 class BadMessage(ValueError):
     """A client message of the wrong shape."""
 
@@ -42,16 +48,16 @@ def _error(exc: Exception) -> dict[str, Any]:
 
 def on_connect(auth: Any = None) -> None:
     """Log a new connection."""
-    log.info("connect", extra={"event": "connect", "sid": request.sid,
+    log.info("connect", extra={"event": "connect", "sid": current_sid(),
                                "transport": request.args.get("transport")})
 
 
 def on_disconnect(*_: Any) -> None:
     """Forget the socket's views."""
     live = app_state().live
-    live.rooms.drop(request.sid)
-    live.fanout.forget(request.sid)
-    log.info("disconnect", extra={"event": "disconnect", "sid": request.sid})
+    live.rooms.drop(current_sid())
+    live.fanout.forget(current_sid())
+    log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 
 def on_subscribe(data: Any) -> dict[str, Any]:
@@ -61,19 +67,19 @@ def on_subscribe(data: Any) -> dict[str, Any]:
         name, query = _fields(data, "dataset", "query")
         _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
         # Join before building: a change pushed during the build reaches this client too.
-        room = live.rooms.join(request.sid, name, view)
+        room = live.rooms.join(current_sid(), name, view)
     except (BadMessage, UnknownDataset, ViewError, TooManyViews) as exc:
-        log.info("subscribe refused", extra={"event": "subscribe", "sid": request.sid,
+        log.info("subscribe refused", extra={"event": "subscribe", "sid": current_sid(),
                                              "error": str(exc)})
         return _error(exc)
     try:
         payload = live.figures.payload(name, view)
     except UnknownDataset as exc:  # removed while we built it
-        live.rooms.leave(request.sid, room)
+        live.rooms.leave(current_sid(), room)
         return _error(exc)
     emit("update_chart", payload)
     live.rooms.welcomed(room, payload)
-    log.info("subscribe", extra={"event": "subscribe", "sid": request.sid, "dataset": name,
+    log.info("subscribe", extra={"event": "subscribe", "sid": current_sid(), "dataset": name,
                                  "query": payload["query"]})
     return {"ok": True, "query": payload["query"], "version": payload["version"],
             "epoch": payload["epoch"]}
@@ -87,13 +93,13 @@ def on_unsubscribe(data: Any) -> dict[str, Any]:
         return _error(exc)
     rooms = app_state().live.rooms
     room = f"{name}?{query}"  # the canonical query the ack gave back
-    if room not in rooms.rooms_of(request.sid):
+    if room not in rooms.rooms_of(current_sid()):
         try:  # a query spelled another way: canonicalise it
             _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
         except (UnknownDataset, ViewError) as exc:
             return _error(exc)
         room = room_name(name, view)
-    rooms.leave(request.sid, room)
+    rooms.leave(current_sid(), room)
     return {"ok": True}
 
 
@@ -111,7 +117,7 @@ def on_refresh_data(data: Any) -> dict[str, Any]:
     if not state.folder.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)
-    log.info("refresh", extra={"event": "reload", "sid": request.sid, "dataset": name})
+    log.info("refresh", extra={"event": "reload", "sid": current_sid(), "dataset": name})
     fresh = state.store.get(name)
     return {"ok": True, "version": fresh.version, "epoch": fresh.epoch}
 

@@ -45,7 +45,7 @@ def text_frame(payload: bytes) -> bytes:
 class Message:
     """A Socket.IO event on the default namespace, encoded once for many sockets."""
 
-    __slots__ = ("event", "data", "_text", "_frame", "_packet")
+    __slots__ = ("_frame", "_packet", "_text", "data", "event")
 
     def __init__(self, event: str, data: Any) -> None:
         self.event, self.data = event, data

@@ -61,8 +61,16 @@ class Writer:
     control frames cannot land inside a half-written frame.
     """
 
-    __slots__ = ("ws", "raw", "shared_frames", "timeout", "backlog", "locked",
-                 "draining", "closing")
+    __slots__ = (
+        "backlog",
+        "closing",
+        "draining",
+        "locked",
+        "raw",
+        "shared_frames",
+        "timeout",
+        "ws",
+    )
 
     def __init__(self, ws: Any, timeout: float) -> None:
         self.ws = ws
@@ -276,7 +284,7 @@ def _read(eio_socket: Any, ws: Any, writer: Writer, wait: Any) -> None:
     while True:
         try:
             data = wait()
-        except Exception as exc:  # noqa: BLE001 - a broken or timed-out connection ends here
+        except Exception as exc:
             if not eio_socket.closed:
                 server.logger.info("%s: websocket error %s, closing", eio_socket.sid, exc)
             break
@@ -288,7 +296,7 @@ def _read(eio_socket: Any, ws: Any, writer: Writer, wait: Any) -> None:
             pass
         except exceptions.SocketIsClosedError:
             break
-        except Exception:  # noqa: BLE001 - as engineio: log it, end this connection
+        except Exception:
             server.logger.exception("%s: receive error", eio_socket.sid)
             break
     writer.stop()
