@@ -11,7 +11,7 @@ import pytest
 from socketio import packet as sio_packet
 
 from app.jsoncodec import SocketCodec
-from app.live.transport import Message, SharedFrameManager, text_frame
+from app.live.transport import Message, SharedFrameManager, Transport, text_frame
 
 
 @pytest.mark.parametrize("size, header", [
@@ -94,3 +94,35 @@ def test_a_room_message_skips_clients_too_far_behind_and_says_which() -> None:
     assert server.sent == ["eio-fast"] and skipped == [("slow", "view")]
     manager.emit("update_chart", {}, "/", to="slow")  # to one client: never skipped
     assert server.sent == ["eio-fast", "eio-slow"]
+
+
+def test_missing_internals_turn_shared_frames_off_and_say_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A library upgrade that drops a private method must not break the fan-out."""
+    manager = SharedFrameManager()
+    server = SimpleNamespace(eio=SimpleNamespace(sockets={}))  # no _send_eio_packet
+    transport = Transport(SimpleNamespace(server=server), manager)
+    with caplog.at_level("WARNING", logger="dash.transport"):
+        assert transport.check() == ["socketio.Server._send_eio_packet"]
+    assert manager.direct is False and transport.backlog("any") == 0
+    assert "public path" in caplog.text
+
+
+def test_room_messages_take_the_library_path_when_shared_frames_are_off() -> None:
+    server = FakeServer(on_send=lambda _: None)
+    manager = manager_with_room(["a", "b"], "view", server)
+    manager.direct = False
+    sent: list[tuple[str, Any]] = []
+    server.packet_class = sio_packet.Packet  # type: ignore[attr-defined]
+    server._send_eio_packet = lambda eio_sid, pkt: sent.append((eio_sid, pkt.data))  # type: ignore[method-assign]
+    manager.emit("update_chart", {"v": 1}, "/", to="view")
+    assert sorted(sid for sid, _ in sent) == ["eio-a", "eio-b"]
+    assert all(data == '2["update_chart",{"v":1}]' for _, data in sent)
+
+
+def test_the_installed_libraries_have_every_internal_the_fence_uses() -> None:
+    """Pinned versions today: if this fails after an upgrade, the app falls back (above)."""
+    from app import create_app
+
+    app = create_app({"TESTING": True, "BACKGROUND": False})
+    assert app.extensions["dash"].live.transport.check() == []
