@@ -47,10 +47,12 @@ class FakeServer:
     def __init__(self, on_send: Any) -> None:
         self.eio = SimpleNamespace(sockets={})
         self.sent: list[str] = []
+        self.packets: list[Any] = []
         self.on_send = on_send
 
-    def _send_eio_packet(self, eio_sid: str, _: Any) -> None:
+    def _send_eio_packet(self, eio_sid: str, packet: Any) -> None:
         self.sent.append(eio_sid)
+        self.packets.append(packet.data)
         self.on_send(eio_sid)
 
 
@@ -112,12 +114,10 @@ def test_room_messages_take_the_library_path_when_shared_frames_are_off() -> Non
     server = FakeServer(on_send=lambda _: None)
     manager = manager_with_room(["a", "b"], "view", server)
     manager.direct = False
-    sent: list[tuple[str, Any]] = []
     server.packet_class = sio_packet.Packet  # type: ignore[attr-defined]
-    server._send_eio_packet = lambda eio_sid, pkt: sent.append((eio_sid, pkt.data))  # type: ignore[method-assign]
     manager.emit("update_chart", {"v": 1}, "/", to="view")
-    assert sorted(sid for sid, _ in sent) == ["eio-a", "eio-b"]
-    assert all(data == '2["update_chart",{"v":1}]' for _, data in sent)
+    assert sorted(server.sent) == ["eio-a", "eio-b"]
+    assert server.packets == ['2["update_chart",{"v":1}]'] * 2
 
 
 def test_the_installed_libraries_have_every_internal_the_fence_uses() -> None:
