@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -26,6 +25,7 @@ from .jsoncodec import SocketCodec
 from .live import Live
 from .live.transport import SharedFrameManager, install_websockets
 from .state import AppState, inline
+from .web.origins import origin_checker
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("dash")
@@ -66,22 +66,6 @@ def configure_logging(level: str) -> None:
     log.handlers = [handler]
     log.setLevel(level.upper())
     log.propagate = False
-
-
-def origin_checker(extra: tuple[str, ...]) -> Any:
-    """Allow the page's own origin (as the Host header says) plus ``extra`` origins."""
-    allowed = set(extra)
-
-    def check(origin: str | None, environ: Mapping[str, Any]) -> bool:
-        if origin is None:
-            return True  # not a browser: no cross-site request to defend against
-        # Same host and port, whatever the scheme: behind a TLS-terminating proxy the
-        # browser says https:// while this server sees http.
-        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", "")
-        own = urlsplit(origin).netloc == host.split(",")[0].strip()
-        return own or origin.rstrip("/") in allowed or "*" in allowed
-
-    return check
 
 
 def tune_gc() -> None:

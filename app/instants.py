@@ -1,11 +1,50 @@
 """Instants and durations: int64 nanoseconds since the epoch, UTC, and their ISO-8601 text."""
 from __future__ import annotations
 
+import functools
+import zoneinfo
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 SECOND = 1_000_000_000  # ns
+NS_PER_MS = 1_000_000
+UTC = "UTC"
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zone names this machine knows (``Europe/Berlin``...), read once."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def is_time_zone(name: str) -> bool:
+    """True if ``name`` is an IANA time zone name (case as the database spells it)."""
+    return name == UTC or name in time_zones()
+
+
+def local_ns(ns: np.ndarray, tz: str) -> np.ndarray:
+    """Wall-clock time in ``tz`` of instants (int64 ns, UTC), as int64 ns of a naive clock.
+
+    Daylight saving is applied per instant: 2024-03-31T01:30Z in Europe/Berlin is 03:30.
+    """
+    values = np.asarray(ns, dtype=np.int64)
+    if tz == UTC or len(values) == 0:
+        return values
+    local: np.ndarray = pd.DatetimeIndex(values.view("datetime64[ns]"), tz=UTC) \
+        .tz_convert(tz).tz_localize(None).asi8
+    return local
+
+
+def wall_clock_ms(ns: np.ndarray, tz: str) -> np.ndarray:
+    """Instants (int64 ns, UTC) as ``datetime64[ms]`` wall-clock times in ``tz``.
+
+    JSON-encoded (orjson) they become ``"2024-05-01T21:00:00"``: strings without a
+    zone, which plotly.js draws where they say in every browser (it reads numbers
+    as the browser's local time).
+    """
+    return (local_ns(ns, tz) // NS_PER_MS).astype("datetime64[ms]")
 
 
 def format_instant(ns: int) -> str:
@@ -24,6 +63,33 @@ def format_instants(ns: np.ndarray) -> list[str]:
     stamps: npt.NDArray[np.datetime64] = values.astype("datetime64[ns]")
     text = np.datetime_as_string(stamps, unit=unit)  # type: ignore[call-overload]
     return [t + "Z" for t in text.tolist()]
+
+
+def format_local(ns: int, tz: str = UTC) -> str:
+    """An instant for people in ``tz``: ``2024-05-01 21:00:00`` (the zone is named nearby)."""
+    stamp = pd.Timestamp(ns, unit="ns", tz=UTC)
+    if tz != UTC:
+        stamp = stamp.tz_convert(tz)
+    text = stamp.strftime("%Y-%m-%d %H:%M:%S")
+    fraction = ns % SECOND
+    if fraction:
+        text += f".{fraction:09d}".rstrip("0")
+    return text
+
+
+def format_instants_in(ns: np.ndarray, tz: str) -> list[str]:
+    """ISO-8601 with the offset of ``tz`` (``2024-05-01T21:00:00+09:00``; ``Z`` in UTC)."""
+    if tz == UTC:
+        return format_instants(ns)
+    values = np.asarray(ns, dtype=np.int64)
+    index = pd.DatetimeIndex(values.view("datetime64[ns]"), tz=UTC).tz_convert(tz)
+    if not np.any(values % SECOND):
+        return [stamp.isoformat(timespec="seconds") for stamp in index]
+    if not np.any(values % 10**6):
+        return [stamp.isoformat(timespec="milliseconds") for stamp in index]
+    if not np.any(values % 10**3):
+        return [stamp.isoformat(timespec="microseconds") for stamp in index]
+    return [stamp.isoformat() for stamp in index]
 
 
 def parse_instant(text: str) -> int:

@@ -345,9 +345,42 @@
     }
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
+  // -- "use my time zone": one click sets tz to the browser's own zone ----------
+
+  function browserZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function offerMyZone() {
+    const button = document.getElementById("my-zone");
+    const input = document.getElementById("f-tz");
+    const zone = browserZone();
+    if (!button || !input) return;
+    button.hidden = !zone || zone === input.value;
+    if (zone) button.textContent = "use my time zone (" + zone + ")";
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest ? event.target.closest("#my-zone") : null;
+    const input = document.getElementById("f-tz");
+    if (!button || !input || !browserZone()) return;
+    input.value = browserZone();
+    input.form.requestSubmit();
+  });
+
+  function boot() {
+    offerMyZone();
+    document.body.addEventListener("htmx:afterSettle", offerMyZone);
     start();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+  } else {
+    boot();
   }
 })();

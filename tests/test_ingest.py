@@ -59,8 +59,11 @@ def raw_point(fields: str) -> bytes:
     return b'[{"timestamp": "' + TS.encode() + b'", ' + fields.encode() + b"}]"
 
 
-def ms(instant: str) -> int:
-    return int(datetime.fromisoformat(instant.replace("Z", "+00:00")).timestamp() * 1000)
+def ms(instant: str) -> str:
+    """How the chart's x says a UTC instant: wall-clock text to the millisecond, no zone."""
+    stamp = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{stamp.microsecond // 1000:03d}000" if stamp.microsecond else "")
 
 
 def post(client: FlaskClient, name: str, body: bytes | str, content_type: str | None = JSON,

@@ -144,7 +144,7 @@ def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: AppStat
     assert message["name"] == "extend_chart"
     change = message["args"][0]
     assert (change["version"], change["base_version"]) == (version, ack["version"])
-    assert change["traces"] == [0, 1] and change["x"] == [[MAY_1 // 10**6 + 180_000], []]
+    assert change["traces"] == [0, 1] and change["x"] == [["2024-05-01T00:03:00"], []]
     assert change["y"] == [[13.0], []] and change["max_points"] == [4, 3]
 
 

@@ -42,7 +42,7 @@ def test_subscribe_acks_with_canonical_query_and_sends_the_figure(
     assert (payload["version"], payload["epoch"]) == (ack["version"], ack["epoch"])
     [trace] = payload["figure"]["data"]
     assert trace["y"] == [10.0, 11.0, 12.0]
-    assert trace["x"][0] == 1714521600000  # 2024-05-01T00:00:00Z in ms
+    assert trace["x"][0] == "2024-05-01T00:00:00"  # the wall clock in the view's zone (UTC)
     assert payload["figure"]["layout"]["xaxis"]["type"] == "date"
 
 

@@ -79,7 +79,7 @@ def test_parse_view(query: str, expected: View) -> None:
 
 @pytest.mark.parametrize("query, param, mentions", [
     ("colour=red", "colour", ["unknown parameter", "host, region",
-                              "agg, bucket, by, end, metric, page, start, window"]),
+                              "agg, bucket, by, end, metric, page, start, tz, window"]),
     ("Host=web-1", "Host", ["unknown parameter", "host, region"]),
     ("metric=disk", "metric", ["'disk'", "cpu, mem"]),
     ("metric=cpu&metric=disk", "metric", ["'disk'", "cpu, mem"]),

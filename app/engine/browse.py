@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 
 from ..data.store import Snapshot
-from ..instants import format_instants
+from ..instants import format_instants_in
 from .compute import Result, Selection, aggregate, codes_of, label_mask, member, time_slice
 from .view import View
 
@@ -141,9 +141,9 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
             idx = newest_first[start:stop]
             label_cols = [[snap.label_values[name][c] if c >= 0 else "" for c in
                            snap.labels[name][idx]] for name in labels]
+            stamps = format_instants_in(snap.ts[idx], view.tz)
             return [(t, snap.metrics[m], float(v), *ls) for t, m, v, *ls in
-                    zip(format_instants(snap.ts[idx]), snap.metric[idx], snap.value[idx],
-                        *label_cols, strict=True)]
+                    zip(stamps, snap.metric[idx], snap.value[idx], *label_cols, strict=True)]
 
         return Rows(("timestamp", "metric", "value", *labels), len(newest_first), get_raw)
 
@@ -161,7 +161,7 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
     def get_agg(start: int, stop: int) -> list[tuple[Any, ...]]:
         idx = order[start:stop]
         return [(t, sel.names[int(g)], float(v))
-                for t, g, v in zip(format_instants(starts[idx]), group[idx], out[idx],
+                for t, g, v in zip(format_instants_in(starts[idx], view.tz), group[idx], out[idx],
                                    strict=True)]
 
     return Rows(("timestamp", "series", result.agg), len(order), get_agg)

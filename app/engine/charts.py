@@ -6,10 +6,10 @@ from typing import Any
 import numpy as np
 
 from ..data.store import Snapshot
+from ..instants import wall_clock_ms
 from .compute import Result, run
 from .view import View
 
-NS_PER_MS = 1_000_000
 # Markers help when a trace has few points; lines alone read better when dense.
 MARKERS_BELOW = 60
 AGG_LABELS = {"raw": "", "mean": "mean", "sum": "sum", "min": "min", "max": "max",
@@ -39,13 +39,14 @@ def figure(dataset: str, view: View, result: Result) -> dict[str, Any]:
             "name": plotly_text(trace.name),
             # "raw" or the aggregation: deltas only apply to raw points.
             "meta": result.agg,
-            # Plotly reads numbers on a date axis as ms since the epoch, in UTC.
-            "x": trace.x // NS_PER_MS,
+            # Wall-clock strings in the view's zone: plotly.js would draw numbers
+            # (ms) in each browser's own zone, and every browser must agree.
+            "x": wall_clock_ms(trace.x, view.tz),
             "y": trace.y,
         })
     layout: dict[str, Any] = {
         "title": {"text": f"{plotly_text(dataset)}: {axis_title(view, result)}"},
-        "xaxis": {"type": "date", "title": {"text": "time (UTC)"}},
+        "xaxis": {"type": "date", "title": {"text": f"time ({view.tz})"}},
         "yaxis": {"title": {"text": axis_title(view, result)}, "rangemode": "normal"},
         "showlegend": len(data) > 1,
         "legend": {"orientation": "h", "y": -0.2},

@@ -68,7 +68,9 @@ def render(figure: dict[str, Any], title: str) -> Markup:
     """The figure's traces as an SVG with time and value axes and a legend."""
     # Names in the figure are escaped for Plotly; undo that here and escape once, for SVG.
     # Each trace keeps its index, so its colour is the one the live chart gives it.
-    traces = [(i, html.unescape(str(t["name"])), np.asarray(t["x"], dtype=np.int64),
+    # x: wall-clock times in the view's zone (datetime64[ms]), drawn as if they were UTC.
+    traces = [(i, html.unescape(str(t["name"])),
+               np.asarray(t["x"], dtype="datetime64[ms]").view(np.int64),
                np.asarray(t["y"], dtype=np.float64)) for i, t in enumerate(figure["data"])]
     traces = [(i, n, x, y) for i, n, x, y in traces if len(x)]
     parts = [f'<svg class="svg-chart" xmlns="http://www.w3.org/2000/svg" role="img" '

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from ..instants import SECOND, format_instant, parse_instant
+from ..instants import SECOND, UTC, format_instant, is_time_zone, parse_instant
 
 WINDOWS: dict[str, int | None] = {
     "5m": 300 * SECOND, "15m": 900 * SECOND, "1h": 3600 * SECOND, "6h": 6 * 3600 * SECOND,
@@ -17,7 +17,7 @@ BUCKETS: dict[str, int | None] = {
     "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": 60 * SECOND, "5m": 300 * SECOND,
     "15m": 900 * SECOND, "1h": 3600 * SECOND, "1d": 86400 * SECOND,
 }
-SINGLE = ("window", "start", "end", "agg", "bucket", "by", "page")
+SINGLE = ("window", "start", "end", "agg", "bucket", "by", "tz", "page")
 RESERVED = frozenset(("metric", *SINGLE))
 MAX_PAGE = 1_000_000
 PAGE = re.compile(r"[0-9]{1,7}")  # ASCII digits only: "²".isdigit() is True
@@ -44,6 +44,7 @@ class View:
     agg: str = "auto"
     bucket: str = "auto"
     by: str | None = None
+    tz: str = UTC  # the IANA zone times are written in; instants stay UTC
     page: int = 1
 
     @property
@@ -64,6 +65,8 @@ class View:
             pairs.append(("bucket", self.bucket))
         if self.by:
             pairs.append(("by", self.by))
+        if self.tz != UTC:
+            pairs.append(("tz", self.tz))
         if self.page != 1:
             pairs.append(("page", str(self.page)))
         return urlencode(pairs)
@@ -166,6 +169,10 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
     if by is not None and by not in label_names:
         raise ViewError("by", f"{by!r} is not a label of this dataset; labels are "
                               f"{_names(label_names)}")
+    tz = single.get("tz", UTC)
+    if not is_time_zone(tz):
+        raise ViewError("tz", f"{tz!r} is not an IANA time zone; write it like UTC, "
+                              "Europe/Berlin, America/New_York or Asia/Kolkata")
     page_text = single.get("page", "1")
     if not PAGE.fullmatch(page_text) or not 1 <= int(page_text) <= MAX_PAGE:
         raise ViewError("page", f"{page_text!r} is not a page number (1, 2, 3...)")
@@ -180,6 +187,7 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
         agg=agg,
         bucket=bucket if agg != "raw" else "auto",
         by=by,
+        tz=tz,
         page=int(page_text),
     )
 

@@ -1,19 +1,20 @@
 """Template filters and globals: how instants, numbers and view URLs are written on pages."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC as UTC_ZONE
+from datetime import datetime
 
 from flask import Flask, url_for
 
 from ..engine.view import View
-from ..instants import format_instant
+from ..instants import UTC, format_instant, format_local, time_zones
 
 
 def isotime(seconds: float | None) -> str:
     """Epoch seconds as ISO-8601 UTC, to the second."""
     if seconds is None:
         return ""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC_ZONE).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def localinput(ns: int | None) -> str:
@@ -21,14 +22,38 @@ def localinput(ns: int | None) -> str:
     return format_instant(ns)[:19] if ns is not None else ""
 
 
-def instant(ns: int | None) -> str:
-    """An instant (ns) for people: ``2024-05-01 12:00:00`` (UTC)."""
-    return format_instant(ns)[:19].replace("T", " ") if ns is not None else ""
+def instant(ns: int | None, tz: str = UTC) -> str:
+    """An instant (ns) for people in ``tz``: ``2024-05-01 12:00:00`` (the page names the zone)."""
+    return format_local(ns, tz) if ns is not None else ""
+
+
+def wallclock(iso: str) -> str:
+    """An ISO-8601 instant with its offset as people read it: ``2024-05-01 21:00:00``."""
+    text = iso.replace("T", " ")
+    for mark in ("Z", "+", "-"):
+        cut = text.rfind(mark)
+        if cut > 10:  # past the date's own dashes
+            return text[:cut]
+    return text
 
 
 def number(value: float | None) -> str:
     """A value for people: up to 6 significant digits, no float noise."""
     return "" if value is None else f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
+# Offered in the time zone box; any IANA name can be typed.
+COMMON_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Moscow",
+                "America/New_York", "America/Chicago", "America/Denver",
+                "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai",
+                "Asia/Tokyo", "Asia/Singapore", "Asia/Dubai", "Australia/Sydney",
+                "Pacific/Auckland", "Africa/Johannesburg")
+
+
+def common_zones(current: str) -> list[str]:
+    """Zones to suggest, the current one first if it is not common."""
+    known = [zone for zone in COMMON_ZONES if zone == UTC or zone in time_zones()]
+    return known if current in known else [current, *known]
 
 
 def view_url(name: str, view: View) -> str:
@@ -49,5 +74,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(localinput)
     app.add_template_filter(instant)
     app.add_template_filter(number)
+    app.add_template_filter(wallclock)
+    app.add_template_global(common_zones)
     app.add_template_global(view_url)
     app.add_template_global(export_url)

@@ -1,0 +1,38 @@
+"""Instants written in a time zone: the same instant everywhere, daylight saving per instant."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.instants import format_instants_in, format_local, is_time_zone, wall_clock_ms
+
+NOON = 1714564800 * 10**9  # 2024-05-01T12:00:00Z
+BERLIN_SPRING = 1711848600 * 10**9  # 2024-03-31T01:30:00Z, half an hour after clocks went on
+
+
+@pytest.mark.parametrize("ns, tz, iso, local", [
+    (NOON, "UTC", "2024-05-01T12:00:00Z", "2024-05-01 12:00:00"),
+    (NOON, "Asia/Kolkata", "2024-05-01T17:30:00+05:30", "2024-05-01 17:30:00"),
+    (NOON, "America/Los_Angeles", "2024-05-01T05:00:00-07:00", "2024-05-01 05:00:00"),
+    (NOON, "Asia/Tokyo", "2024-05-01T21:00:00+09:00", "2024-05-01 21:00:00"),
+    (BERLIN_SPRING, "Europe/Berlin", "2024-03-31T03:30:00+02:00", "2024-03-31 03:30:00"),
+    (BERLIN_SPRING - 3600 * 10**9, "Europe/Berlin", "2024-03-31T01:30:00+01:00",
+     "2024-03-31 01:30:00"),
+    (NOON + 250_000_000, "Asia/Kolkata", "2024-05-01T17:30:00.250+05:30",
+     "2024-05-01 17:30:00.25"),
+])
+def test_an_instant_written_in_a_zone(ns: int, tz: str, iso: str, local: str) -> None:
+    assert format_instants_in(np.array([ns]), tz) == [iso]
+    assert format_local(ns, tz) == local
+    # What the chart's x says: the wall clock to the millisecond, without a zone.
+    [chart_x] = wall_clock_ms(np.array([ns]), tz).astype(str)
+    assert chart_x == (local.replace(" ", "T") + ".000")[:23].ljust(23, "0")
+
+
+@pytest.mark.parametrize("name, known", [
+    ("UTC", True), ("Europe/Berlin", True), ("Asia/Kolkata", True),
+    ("europe/berlin", False), ("CET ", False), ("Mars/Olympus", False), ("", False),
+    ("../../etc/passwd", False),
+])
+def test_time_zone_names(name: str, known: bool) -> None:
+    assert is_time_zone(name) is known
