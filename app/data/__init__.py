@@ -1,0 +1,1 @@
+"""The data layer: datasets, their store and log, ingest, and dashboards storage."""
