@@ -665,20 +665,23 @@ def test_hand_edits_are_found_by_scan_with_a_higher_version(store: FileDashboard
                                                             folder: Path) -> None:
     store.put("fleet", doc(), None)
     store.put("ops", doc("Ops"), None)
-    assert store.scan() == set()  # the app announces its own saves
+    assert store.scan() == {}  # the app announces its own saves
     store = FileDashboardStore(folder, check_query)  # a restart
-    assert store.scan() == {"fleet", "ops"}  # the first scan names every dashboard
-    assert store.scan() == set()
+    assert store.scan() == {"fleet": 1, "ops": 1}  # the first scan names every dashboard
+    assert store.scan() == {}
     path = folder / "fleet.json"
     path.write_bytes(path.read_bytes().replace(b'"Fleet"', b'"Fleet, by hand"'))
-    assert store.scan() == {"fleet"}
+    assert store.scan() == {"fleet": 2}
     assert store.get("fleet")[0].title == "Fleet, by hand"
     assert store.get("fleet")[1] == 2
-    assert store.scan() == set()
+    assert store.scan() == {}
     os.utime(path, (1, 1))  # touched, same bytes: not a change
-    assert store.scan() == set()
-    assert store.put("fleet", doc(), 2) == 3
-    assert store.scan() == set()  # the app announces its own saves
+    assert store.scan() == {}
+    path.write_bytes(path.read_bytes().replace(b'"Fleet, by hand"', b'"Again"'))
+    assert store.get("fleet")[1] == 3  # a reader meets the edit first...
+    assert store.scan() == {"fleet": 3}  # ...and the scan still announces it
+    assert store.put("fleet", doc(), 3) == 4
+    assert store.scan() == {}  # the app announces its own saves
 
 
 def test_a_hand_edit_beats_a_save_from_an_older_version(store: FileDashboardStore,
@@ -695,10 +698,10 @@ def test_files_added_and_deleted_on_disk(store: FileDashboardStore, folder: Path
     store.put("fleet", doc(), None)
     store.scan()
     (folder / "ops.json").write_text(json.dumps(doc("Ops")))
-    assert store.scan() == {"ops"}
+    assert store.scan() == {"ops": 1}
     assert store.get("ops")[1] == 1
     (folder / "fleet.json").unlink()
-    assert store.scan() == {"fleet"}
+    assert store.scan() == {"fleet": None}
     with pytest.raises(DashboardNotFound):
         store.get("fleet")
     assert [entry.name for entry in store.list()] == ["ops"]
@@ -758,7 +761,7 @@ def test_delete(store: FileDashboardStore, folder: Path) -> None:
     with pytest.raises(DashboardNotFound):
         store.delete("fleet")
     assert store.list() == []
-    assert store.scan() == set()  # the app announces its own deletes
+    assert store.scan() == {}  # the app announces its own deletes
     # The version goes on above the deleted one: an editor holding version 1 cannot
     # overwrite the new dashboard.
     assert store.put("fleet", doc("New"), None) == 3

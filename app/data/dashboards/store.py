@@ -109,8 +109,8 @@ class DashboardStore(Protocol):
     def delete(self, name: str, expected_version: int | None = None) -> None:
         """Remove; ``DashboardNotFound``, or ``VersionConflict`` if a version is expected."""
 
-    def scan(self) -> set[str]:
-        """Names whose version changed (or that appeared or vanished) since the last scan,
+    def scan(self) -> dict[str, int | None]:
+        """{name: version, ``None`` if deleted} of the dashboards changed since the last scan
         other than by this store's own put/delete; a new store's first scan names them all."""
 
 
@@ -186,16 +186,19 @@ class FileDashboardStore:
             self._write_record(name, last + 1, None)
             self._seen.pop(name, None)
 
-    def scan(self) -> set[str]:
-        """Names changed on disk since the last scan (hand edits, new and deleted files)."""
+    def scan(self) -> dict[str, int | None]:
+        """Dashboards changed on disk since the last scan (hand edits, new and deleted files):
+        {name: version, ``None`` if deleted}; meant to be called every scan interval."""
         with self._locked():
             now: dict[str, int] = {}
             for name in self._names():
                 _data, version, _error = self._current(name)
                 if version is not None:
                     now[name] = version
-            changed = {name for name, version in now.items() if self._seen.get(name) != version}
-            changed |= self._seen.keys() - now.keys()
+            changed: dict[str, int | None] = {
+                name: None for name in self._seen.keys() - now.keys()}
+            changed.update((name, version) for name, version in now.items()
+                           if self._seen.get(name) != version)
             self._seen = now
         return changed
 
