@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import zoneinfo
 
 import numpy as np
@@ -45,6 +46,32 @@ def wall_clock_ms(ns: np.ndarray, tz: str) -> np.ndarray:
     as the browser's local time).
     """
     return (local_ns(ns, tz) // NS_PER_MS).astype("datetime64[ms]")
+
+
+DURATION_UNITS = {"s": SECOND, "m": 60 * SECOND, "h": 3600 * SECOND, "d": 86400 * SECOND,
+                  "w": 7 * 86400 * SECOND}
+DURATION = re.compile(r"([1-9][0-9]{0,8})([smhdw])")
+MAX_DURATION = 100 * 365 * 86400 * SECOND  # a century: int64 ns hold ~292 years
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``2h``, ``7d``, ``1w`` as int64 ns; ``ValueError`` saying the form otherwise."""
+    match = DURATION.fullmatch(text.strip())
+    if match is None or int(match[1]) * DURATION_UNITS[match[2]] > MAX_DURATION:
+        raise ValueError(f"{text!r} is not a duration: a whole number and a unit, s, m, h, d "
+                         "or w (90s, 15m, 2h, 7d), at most 100 years")
+    return int(match[1]) * DURATION_UNITS[match[2]]
+
+
+def format_duration(ns: int) -> str:
+    """A duration written whole in the largest fitting unit, days from two days on:
+    7200 s -> ``2h``, 24 h -> ``24h``, 48 h -> ``2d`` (one spelling per duration)."""
+    if ns % DURATION_UNITS["d"] == 0 and ns >= 2 * DURATION_UNITS["d"]:
+        return f"{ns // DURATION_UNITS['d']}d"
+    for unit in ("h", "m"):
+        if ns % DURATION_UNITS[unit] == 0:
+            return f"{ns // DURATION_UNITS[unit]}{unit}"
+    return f"{ns // SECOND}s" if ns % SECOND == 0 else f"{ns / SECOND:g}s"
 
 
 def format_instant(ns: int) -> str:

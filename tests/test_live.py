@@ -74,7 +74,7 @@ def test_poll_wakes_when_the_dataset_changes(app: Flask, state: AppState) -> Non
     ("since=-1", "since: '-1' is not a version"),
     ("timeout=61", "timeout: seconds from 0 to 60"),
     ("timeout=soon", "timeout: seconds from 0 to 60"),
-    ("window=3h", "window: '3h' is not one of"),
+    ("window=3x", "window: '3x' is not a duration"),
 ])
 def test_poll_rejects_bad_parameters(client: FlaskClient, query: str, message: str) -> None:
     response = client.get(f"/api/d/hosts/poll?{query}")

@@ -48,7 +48,7 @@ def test_subscribe_acks_with_canonical_query_and_sends_the_figure(
 
 @pytest.mark.parametrize("message, error", [
     ({"dataset": "nope", "query": ""}, "unknown dataset 'nope'"),
-    ({"dataset": "hosts", "query": "window=3h"}, "window: '3h' is not one of"),
+    ({"dataset": "hosts", "query": "window=3x"}, "window: '3x' is not a duration"),
     ({"dataset": "hosts", "query": "colour=red"}, "colour: unknown parameter"),
     ({"dataset": 5, "query": ""}, "'dataset' must be a string"),
     ("hosts", "expected an object"),

@@ -6,15 +6,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.store import Snapshot
-from ..instants import SECOND
+from ..instants import SECOND, format_duration
 from .view import BUCKETS, View
 
 # Buckets "auto" may pick beyond the ones a URL can name, for spans of years.
 AUTO_BUCKETS = sorted({b for b in BUCKETS.values() if b} | {7 * 86400 * SECOND,
                                                             30 * 86400 * SECOND,
                                                             365 * 86400 * SECOND})
-PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-BUCKET_NAMES = {ns: name for name, ns in BUCKETS.items() if ns}
+PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Result:
         """The bucket's name ("1m"), or its length in seconds when auto picked a longer one."""
         if self.bucket_ns is None:
             return None
-        return BUCKET_NAMES.get(self.bucket_ns, f"{self.bucket_ns // SECOND}s")
+        return format_duration(self.bucket_ns)
 
 
 def codes_of(values: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
@@ -231,7 +230,7 @@ def run(snap: Snapshot, view: View, auto_max_points: int = 5000,
     if agg == "raw":
         x, y, group = ts, values, sel.group
     else:
-        bucket_ns = BUCKETS[view.bucket] or choose_bucket(
+        bucket_ns = view.bucket_ns or choose_bucket(
             int(ts[0]) if len(ts) else 0, int(ts[-1]) if len(ts) else 0, auto_max_points)
         group, x, y = aggregate(ts, values, sel.group, bucket_ns, agg)
     traces = _split(group, x, y, sel.names)

@@ -6,16 +6,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from ..instants import SECOND, UTC, format_instant, is_time_zone, parse_instant
+from ..instants import (
+    SECOND,
+    UTC,
+    format_duration,
+    format_instant,
+    is_time_zone,
+    parse_duration,
+    parse_instant,
+)
 
 WINDOWS: dict[str, int | None] = {
     "5m": 300 * SECOND, "15m": 900 * SECOND, "1h": 3600 * SECOND, "6h": 6 * 3600 * SECOND,
     "24h": 86400 * SECOND, "7d": 7 * 86400 * SECOND, "30d": 30 * 86400 * SECOND, "all": None,
 }
-AGGREGATIONS = ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p95", "p99")
+AGGREGATIONS = ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p90", "p95",
+                "p99")
 BUCKETS: dict[str, int | None] = {
     "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": 60 * SECOND, "5m": 300 * SECOND,
-    "15m": 900 * SECOND, "1h": 3600 * SECOND, "1d": 86400 * SECOND,
+    "15m": 900 * SECOND, "1h": 3600 * SECOND, "24h": 86400 * SECOND,
 }
 SINGLE = ("window", "start", "end", "agg", "bucket", "by", "tz", "page")
 RESERVED = frozenset(("metric", *SINGLE))
@@ -69,7 +78,7 @@ class View:
             pairs.append(("tz", self.tz))
         if self.page != 1:
             pairs.append(("page", str(self.page)))
-        return urlencode(pairs)
+        return urlencode(pairs, safe="/:")  # readable: tz=Asia/Tokyo, start=...T12:00:00Z
 
     @property
     def chart(self) -> View:
@@ -99,10 +108,14 @@ class View:
         """Inclusive (start, end) in ns; ``None`` is open. Windows count back from ``newest``."""
         if self.start is not None or self.end is not None:
             return self.start, self.end
-        span = WINDOWS[self.window]
-        if span is None or newest is None:
+        if self.window == "all" or newest is None:
             return None, None
-        return newest - span, None
+        return newest - parse_duration(self.window), None
+
+    @property
+    def bucket_ns(self) -> int | None:
+        """The bucket asked for, in ns; None for ``auto``."""
+        return None if self.bucket == "auto" else parse_duration(self.bucket)
 
 
 def _instant(param: str, text: str) -> int:
@@ -116,6 +129,16 @@ def _choice(param: str, value: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ViewError(param, f"{value!r} is not one of {', '.join(allowed)}")
     return value
+
+
+def _duration(param: str, value: str, keyword: str) -> str:
+    """``keyword`` or a duration, canonical (``120m`` -> ``2h``); ViewError naming ``param``."""
+    if value == keyword:
+        return value
+    try:
+        return format_duration(parse_duration(value))
+    except ValueError as exc:
+        raise ViewError(param, f"{exc}; or {keyword}") from None
 
 
 def _names(names: Iterable[str]) -> str:
@@ -158,13 +181,13 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
             raise ViewError(key, f"unknown parameter; this dataset's labels are "
                                  f"{_names(label_names)}, and the view's parameters are "
                                  f"{', '.join(sorted(RESERVED))}")
-    window = _choice("window", single.get("window", "all"), tuple(WINDOWS))
+    window = _duration("window", single.get("window", "all"), "all")
     start = _instant("start", single["start"]) if "start" in single else None
     end = _instant("end", single["end"]) if "end" in single else None
     if start is not None and end is not None and start > end:
         raise ViewError("start", f"start ({single['start']}) is after end ({single['end']})")
     agg = _choice("agg", single.get("agg", "auto"), AGGREGATIONS)
-    bucket = _choice("bucket", single.get("bucket", "auto"), tuple(BUCKETS))
+    bucket = _duration("bucket", single.get("bucket", "auto"), "auto")
     by = single.get("by")
     if by is not None and by not in label_names:
         raise ViewError("by", f"{by!r} is not a label of this dataset; labels are "

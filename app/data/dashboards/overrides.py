@@ -73,7 +73,7 @@ class Overrides:
                  if (value := getattr(self, key)) is not None]
         for label, values in self.filters:
             pairs += [(label, value) for value in values] if values else [(label, "")]
-        return urlencode(pairs)
+        return urlencode(pairs, safe="/:")
 
 
 class _Layer(Protocol):
@@ -155,7 +155,7 @@ def effective_query(dashboard: Dashboard, panel: Panel, overrides: Overrides,
     pairs = parse_qsl(panel.query, keep_blank_values=True)
     for layer in (dashboard, overrides):
         pairs = _apply(pairs, layer, labels)
-    return urlencode(pairs)
+    return urlencode(pairs, safe="/:")
 
 
 def _apply(pairs: list[tuple[str, str]], layer: _Layer,
