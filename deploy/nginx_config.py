@@ -90,15 +90,21 @@ def write_local(prefix: Path, upstreams: list[str], listen: str,
     return main
 
 
-def command(prefix: Path, nginx: str = NGINX) -> list[str]:
+def command(prefix: Path, nginx: str = NGINX, single_process: bool = False) -> list[str]:
     """The argv that runs nginx in the foreground on ``prefix``/nginx.conf.
 
     ``-e`` sends even the messages nginx writes before reading its configuration to the
     prefix (otherwise it tries /var/log/nginx/error.log, which only root may open).
+    ``single_process`` runs no master, so a parent-death signal reaches everything nginx
+    runs (a worker whose master is killed keeps serving, orphaned, forever); but then a
+    SIGHUP reload is broken (it keeps the old upstreams): restart it instead.
     """
     prefix = prefix.resolve()
+    options = f"daemon off; pid {prefix}/nginx.pid;"
+    if single_process:
+        options += " master_process off;"
     return [nginx, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"),
-            "-e", str(prefix / "error.log"), "-g", f"daemon off; pid {prefix}/nginx.pid;"]
+            "-e", str(prefix / "error.log"), "-g", options]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ Debian's packages provide the binaries: ``tools/apt-ensure`` installs them.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
@@ -27,7 +26,7 @@ NGINX = os.environ.get("DASH_NGINX", nginx_config.NGINX)
 REDIS_CONF = ROOT / "deploy" / "redis.conf"
 START_TIMEOUT = 20.0  # seconds for a service to answer after it is started
 STOP_TIMEOUT = 5.0  # seconds for a graceful stop before SIGKILL
-PR_SET_PDEATHSIG = 1
+SETPRIV = "/usr/bin/setpriv"
 
 
 class ServiceError(RuntimeError):
@@ -41,17 +40,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the parent (the test run) dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def _spawn(argv: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    # setpriv (util-linux, on every Debian) sets the parent-death signal and execs the
+    # service, which keeps it: no preexec_fn, which is unsafe in a process with threads.
+    if os.access(SETPRIV, os.X_OK):
+        argv = [SETPRIV, "--pdeathsig", "KILL", *argv]
     with log_path.open("ab") as log_file:
         return subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(process: subprocess.Popen[bytes] | None, graceful: int) -> None:
@@ -176,7 +172,8 @@ class NginxProxy:
     def start(self) -> None:
         """Write the configuration, check it (``nginx -t``), start nginx, wait for its port."""
         nginx_config.write_local(self.prefix, self.upstreams, f"127.0.0.1:{self.port}")
-        argv = nginx_config.command(self.prefix, NGINX)
+        # One process, no master: if the test run is killed, nginx dies with it.
+        argv = nginx_config.command(self.prefix, NGINX, single_process=True)
         check = subprocess.run([*argv, "-t"], capture_output=True, text=True, check=False)
         if check.returncode != 0:
             raise ServiceError(f"nginx refused its configuration:\n{check.stderr}")
@@ -191,12 +188,16 @@ class NginxProxy:
                                    f"{START_TIMEOUT:.0f} s; its log:\n{self.log()}")
             time.sleep(0.02)  # start-up polling only
 
-    def reconfigure(self, upstreams: list[str]) -> None:
-        """Point it at other upstream processes (rewrite, then SIGHUP: no dropped clients)."""
-        self.upstreams = list(upstreams)
-        nginx_config.write_local(self.prefix, self.upstreams, f"127.0.0.1:{self.port}")
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGHUP)
+    def restart(self, upstreams: list[str] | None = None) -> None:
+        """Stop, then start again on the same port (in front of ``upstreams`` if given).
+
+        A restart, not a SIGHUP reload: without a master process nginx's reload keeps
+        the old upstreams and fails requests ("worker_connections are not enough").
+        """
+        self.stop()
+        if upstreams is not None:
+            self.upstreams = list(upstreams)
+        self.start()
 
     def stop(self) -> None:
         """Stop nginx and its workers (SIGTERM: at once, open requests are cut)."""

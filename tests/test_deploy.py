@@ -35,7 +35,7 @@ class Upstream(BaseHTTPRequestHandler):
             while data := self.connection.recv(1024):
                 self.connection.sendall(data)
             return
-        port = self.server.server_address[1]
+        port = self.connection.getsockname()[1]
         forwarded = [self.headers.get(h, "-") for h in
                      ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Host")]
         body = " ".join([str(port), *forwarded]).encode()
@@ -168,3 +168,12 @@ def test_metrics_are_not_served_through_the_proxy(proxy: NginxProxy) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         browser()(f"{proxy.url}/metrics")
     assert refused.value.code == 404
+
+
+
+def test_a_restarted_proxy_sends_everyone_to_the_processes_it_names(
+        proxy: NginxProxy, upstreams: list[UpstreamServer]) -> None:
+    port = proxy.port
+    proxy.restart([upstreams[2].address])
+    answers = {int(browser()(f"{proxy.url}/").split()[0]) for _ in range(10)}
+    assert answers == {upstreams[2].server_address[1]} and proxy.port == port

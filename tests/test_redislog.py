@@ -284,7 +284,8 @@ def test_dashboards_are_written_with_a_version_check(server: RedisServer) -> Non
     here, there = RedisDashboards(server.url), RedisDashboards(server.url)
     cursor = there.last_change()
     assert here.put("fleet", b'{"title": "Fleet"}', None) == (1, True)
-    assert there.get("fleet") is not None and there.get("fleet").document == b'{"title": "Fleet"}'
+    stored = there.get("fleet")
+    assert stored is not None and stored.document == b'{"title": "Fleet"}'
     assert there.put("fleet", b'{"title": "Fleet 2"}', 1) == (2, False)
     with pytest.raises(VersionConflict) as stale:
         here.put("fleet", b'{"title": "mine"}', 1)

@@ -15,6 +15,7 @@ reads what it missed from its cursor instead of losing the notifications.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import ResponseError
 
@@ -88,10 +89,11 @@ class RedisDashboards:
         self.url = url
         self.prefix = prefix
         self.max_block_ms = max_block_ms
-        self._client = connect(url, timeout)
-        self._reader = connect(url, timeout + max_block_ms / 1000)
-        self._put = self._client.register_script(PUT)
-        self._delete = self._client.register_script(DELETE)
+        # Any: see RedisLog (redis-py's reply unions; these replies are bytes).
+        self._client: Any = connect(url, timeout)
+        self._reader: Any = connect(url, timeout + max_block_ms / 1000)
+        self._put: Any = self._client.register_script(PUT)
+        self._delete: Any = self._client.register_script(DELETE)
 
     def close(self) -> None:
         """Close every connection."""

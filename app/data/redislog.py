@@ -301,12 +301,14 @@ class RedisLog:
         self.url = url
         self.prefix = prefix
         self.max_block_ms = max_block_ms
-        self._writer = connect(url, timeout)
+        # Typed Any: redis-py types every reply as a union over decode_responses and RESP
+        # versions; with decode_responses=False and RESP2 they are bytes, parsed below.
+        self._writer: Any = connect(url, timeout)
         # Blocking reads get their own connections, with room for the longest block.
-        self._reader = connect(url, timeout + max_block_ms / 1000)
-        self._append = self._writer.register_script(APPEND)
-        self._trim = self._writer.register_script(TRIM)
-        self._drop = self._writer.register_script(DROP)
+        self._reader: Any = connect(url, timeout + max_block_ms / 1000)
+        self._append: Any = self._writer.register_script(APPEND)
+        self._trim: Any = self._writer.register_script(TRIM)
+        self._drop: Any = self._writer.register_script(DROP)
 
     def close(self) -> None:
         """Close every connection."""
