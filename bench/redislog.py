@@ -20,17 +20,18 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from app.data.redislog import Entry, LogBatch, RedisLog, decode_batch, encode_batch
+from app.data.redislog import Entry, RedisLog, decode_batch, encode_batch
+from app.data.schema import Batch
 from e2e.services import redis_server
 
 SCHEMA = '{"kind": "long", "labels": ["host", "region"], "metrics": [], "timestamp": "ts"}'
 SECOND = 1_000_000_000
 
 
-def points(n: int, start: int = 0) -> LogBatch:
+def points(n: int, start: int = 0) -> Batch:
     """``n`` long-form points over 20 hosts x 4 regions, one per second."""
     i = np.arange(start, start + n)
-    return LogBatch(
+    return Batch(
         ts=1_714_521_600 * SECOND + i.astype(np.int64) * SECOND,
         metric=np.array(["cpu", "mem", "latency_ms"], dtype=object)[i % 3],
         value=np.random.default_rng(start).normal(50, 10, n),

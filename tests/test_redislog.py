@@ -1,9 +1,12 @@
 """The Redis log of cluster mode, against a real redis-server subprocess (Debian's package)."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +19,6 @@ from app.data.redislog import (
     Dropped,
     Entry,
     Event,
-    LogBatch,
     LogCorrupt,
     LogUnavailable,
     RedisLog,
@@ -25,6 +27,8 @@ from app.data.redislog import (
     decode_batch,
     encode_batch,
 )
+from app.data.schema import Batch, Schema
+from app.data.store import Dataset
 from e2e.services import REDIS_SERVER, RedisServer, free_port, redis_server
 
 LONG = '{"kind": "long", "labels": ["host"], "metrics": [], "timestamp": "timestamp"}'
@@ -51,11 +55,11 @@ def log(server: RedisServer) -> Iterator[RedisLog]:
 
 def batch(ts: list[int], values: list[float] | None = None,
           hosts: list[str | None] | None = None, metric: str = "cpu",
-          rows: int | None = None) -> LogBatch:
+          rows: int | None = None) -> Batch:
     """Long-form points at ``ts`` (small integers stand in for ns); values default to ts."""
     values = [float(t) for t in ts] if values is None else values
     hosts = ["web-1"] * len(ts) if hosts is None else hosts
-    return LogBatch(np.array(ts, dtype=np.int64), np.array([metric] * len(ts), dtype=object),
+    return Batch(np.array(ts, dtype=np.int64), np.array([metric] * len(ts), dtype=object),
                     np.array(values, dtype=np.float64), {"host": np.array(hosts, dtype=object)},
                     rows=rows)
 
@@ -79,11 +83,11 @@ def versions(events: list[Event]) -> list[tuple[str, int, str]]:
     batch([1]),
     batch([3, 1, 2], [0.1, -2.5, 1e300], ["web-2", None, "wéb-ü"]),
     batch([5, 6], hosts=[None, None], rows=1),
-    LogBatch(np.array([7], np.int64), np.array(["mem"], object), np.array([1.5]), {}),
+    Batch(np.array([7], np.int64), np.array(["mem"], object), np.array([1.5]), {}),
     batch([-(2**63) + 1, 2**63 - 1]),
     batch([]),
 ])
-def test_a_batch_reads_back_as_it_was_written(points: LogBatch) -> None:
+def test_a_batch_reads_back_as_it_was_written(points: Batch) -> None:
     read = decode_batch(*encode_batch(points))
     assert read.ts.tolist() == points.ts.tolist()
     assert read.value.tolist() == points.value.tolist()
@@ -314,3 +318,21 @@ def test_dashboards_unreachable(tmp_path: Path) -> None:
         nowhere.put("fleet", b"{}", None)
     with pytest.raises(LogUnavailable):
         nowhere.get("fleet")
+
+
+def test_a_replayed_log_fills_a_store_dataset_like_the_one_that_ingested(
+        log: RedisLog) -> None:
+    schema = Schema("timestamp", "long", (), ("host",))
+    log.append("cpu", json.dumps(asdict(schema)), batch([30, 10], [3.0, 1.0], ["b", None]))
+    log.append("cpu", json.dumps(asdict(schema)), batch([20], [2.0], ["a"]))
+    fields: dict[str, Any] = json.loads(log.schema("cpu") or "{}")
+    stored = Schema(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    assert stored == schema
+    dataset = Dataset("cpu", stored)
+    for entry in log.replay("cpu"):
+        dataset.append(entry.batch)
+    snap = dataset.snapshot()
+    assert snap.ts.tolist() == [10, 20, 30]
+    assert snap.value.tolist() == [1.0, 2.0, 3.0]
+    assert [snap.label_values["host"][c] if c >= 0 else None for c in snap.labels["host"]] \
+        == [None, "a", "b"]

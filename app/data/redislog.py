@@ -17,10 +17,9 @@ created and changes only when it is dropped and created again.
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import orjson
@@ -31,6 +30,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+
+from .schema import Batch
+from .store import new_epoch
 
 DEFAULT_PREFIX = "dash:"
 FORMAT = 1  # the entry layout below; a reader refuses entries of a format it does not know
@@ -131,31 +133,6 @@ class LogCorrupt(ValueError):
     """An entry that this code cannot decode (unknown format or wrong length)."""
 
 
-class BatchLike(Protocol):
-    """What ``append`` needs of a batch (``app.schema.Batch`` has it)."""
-
-    ts: np.ndarray  # int64 ns
-    metric: np.ndarray  # object array of str
-    value: np.ndarray  # float64
-    labels: dict[str, np.ndarray]  # object arrays of str, None = missing
-    rows: int | None
-
-
-@dataclass
-class LogBatch:
-    """A batch read back from the log; the same fields as ``app.schema.Batch``."""
-
-    ts: np.ndarray  # int64 ns (read-only view of the entry)
-    metric: np.ndarray  # object array of str
-    value: np.ndarray  # float64 (read-only view)
-    labels: dict[str, np.ndarray] = field(default_factory=dict)  # object arrays, None = missing
-    skipped: int = 0
-    rows: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-
 @dataclass(frozen=True)
 class Entry:
     """One batch of a dataset's stream, with the version and epoch Redis gave it."""
@@ -164,7 +141,7 @@ class Entry:
     id: str  # stream entry id "<ms>-<seq>"
     version: int
     epoch: str
-    batch: LogBatch
+    batch: Batch
 
     @property
     def written_at(self) -> float:
@@ -210,11 +187,6 @@ class Cursors:
         self.streams[entry.dataset] = entry.id
 
 
-def new_epoch() -> str:
-    """A fresh epoch token (the same shape as the store's)."""
-    return uuid.uuid4().hex[:12]
-
-
 def canonical_schema(schema_json: str | bytes) -> str:
     """``schema_json`` with sorted keys and no spaces, so equal schemas compare equal."""
     return orjson.dumps(orjson.loads(schema_json), option=orjson.OPT_SORT_KEYS).decode()
@@ -236,7 +208,7 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return codes.astype("<i4", copy=False), [str(u) for u in uniques]
 
 
-def encode_batch(batch: BatchLike) -> tuple[bytes, bytes]:
+def encode_batch(batch: Batch) -> tuple[bytes, bytes]:
     """(header JSON, columns) of a batch: ts ``<i8`` ns, value ``<f8``, then ``<i4`` codes
     of the metric and of each label (-1 = missing), the names of the codes in the header.
 
@@ -259,11 +231,13 @@ def _lookup(names: list[str], codes: np.ndarray) -> np.ndarray:
     table = np.empty(len(names) + 1, dtype=object)
     table[:-1] = names
     table[-1] = None  # code -1 picks the last slot: missing
-    return table[codes]
+    column: np.ndarray = table[codes]
+    return column
 
 
-def decode_batch(header: bytes, data: bytes) -> LogBatch:
-    """The batch that ``encode_batch`` wrote; ``LogCorrupt`` if it is not one."""
+def decode_batch(header: bytes, data: bytes) -> Batch:
+    """The batch that ``encode_batch`` wrote (ts and value are read-only views of
+    ``data``: the store copies them); ``LogCorrupt`` if it is not one."""
     head = orjson.loads(header)
     if head.get("f") != FORMAT:
         raise LogCorrupt(f"entry format {head.get('f')!r}; this version reads {FORMAT}")
@@ -279,7 +253,7 @@ def decode_batch(header: bytes, data: bytes) -> LogBatch:
     for name, names in labels.items():
         columns[name] = _lookup(names, np.frombuffer(data, "<i4", n, offset))
         offset += 4 * n
-    return LogBatch(ts=ts, metric=metric, value=value, labels=columns, rows=head["rows"])
+    return Batch(ts=ts, metric=metric, value=value, labels=columns, rows=head["rows"])
 
 
 def refusal(exc: ResponseError) -> str | None:
@@ -357,7 +331,7 @@ class RedisLog:
 
     # -- writing ------------------------------------------------------------
 
-    def append(self, name: str, schema_json: str, batch: BatchLike) -> tuple[int, str]:
+    def append(self, name: str, schema_json: str, batch: Batch) -> tuple[int, str]:
         """Store ``batch`` in dataset ``name`` in one atomic step; its (version, epoch).
 
         The first batch creates the dataset (and its epoch) with ``schema_json``; later
