@@ -326,7 +326,8 @@ def test_a_replayed_log_fills_a_store_dataset_like_the_one_that_ingested(
     log.append("cpu", json.dumps(asdict(schema)), batch([30, 10], [3.0, 1.0], ["b", None]))
     log.append("cpu", json.dumps(asdict(schema)), batch([20], [2.0], ["a"]))
     fields: dict[str, Any] = json.loads(log.schema("cpu") or "{}")
-    stored = Schema(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    stored = Schema(fields["timestamp"], fields["kind"], tuple(fields["metrics"]),
+                    tuple(fields["labels"]), fields["numeric_time"])
     assert stored == schema
     dataset = Dataset("cpu", stored)
     for entry in log.replay("cpu"):
