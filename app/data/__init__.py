@@ -1,1 +1,1 @@
-"""Data in: schema inference, the store, the durable log (CSV files), ingest, the demo."""
+"""Data in: schemas, the store, the durable logs (CSV files, Redis streams), ingest, the demo."""

@@ -1,0 +1,190 @@
+"""Dashboards in Redis for cluster mode: document bytes and an integer version per name.
+
+A thin key-value layer; what a document means is decided elsewhere. Keys, under the
+log's prefix:
+
+- ``<p>dashboard:<name>``   HASH   ``doc`` (the JSON bytes; absent once deleted), ``version``
+- ``<p>dashboards``         HASH   name -> version of every dashboard that exists
+- ``<p>dashboards:changes`` STREAM ``name``, ``version``, ``event`` put|delete, newest 1,000
+
+A deleted dashboard keeps its version, so one created again under that name goes on
+counting and a page holding an old version never mistakes the new document for it.
+Changes are a stream rather than pub/sub: a process that lost its connection for a while
+reads what it missed from its cursor instead of losing the notifications.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from .redislog import DEFAULT_PREFIX, TRANSPORT_ERRORS, LogUnavailable, connect, refusal
+
+CHANGES_MAXLEN = 1000
+
+# ARGV[2] is the version the caller saw: '' to create (refused if it exists), else the
+# number it must still be. Checks first, writes after (a Lua error keeps earlier writes).
+PUT = """#!lua
+local stored = redis.call('HMGET', KEYS[1], 'doc', 'version')
+local current = tonumber(stored[2]) or 0
+if ARGV[2] == '' then
+  if stored[1] then return {0, current} end
+elseif not stored[1] or tostring(current) ~= ARGV[2] then
+  return {0, stored[1] and current or -1}
+end
+local version = current + 1
+redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'version', version)
+redis.call('HSET', KEYS[2], ARGV[1], version)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'name', ARGV[1],
+           'version', version, 'event', 'put')
+return {1, version}
+"""
+
+DELETE = """#!lua
+local stored = redis.call('HMGET', KEYS[1], 'doc', 'version')
+if not stored[1] then return 0 end
+local version = tonumber(stored[2]) + 1
+redis.call('HDEL', KEYS[1], 'doc')
+redis.call('HSET', KEYS[1], 'version', version)
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'name', ARGV[1],
+           'version', version, 'event', 'delete')
+return version
+"""
+
+
+class VersionConflict(Exception):
+    """The stored version is not the one the write expected; ``current`` is None if absent."""
+
+    def __init__(self, name: str, current: int | None) -> None:
+        state = "does not exist" if current is None else f"is at version {current}"
+        super().__init__(f"dashboard {name!r} {state}")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class StoredDashboard:
+    """A dashboard's document bytes and version."""
+
+    document: bytes
+    version: int
+
+
+@dataclass(frozen=True)
+class DashboardChange:
+    """One saved change: ``event`` is "put" or "delete"; ``id`` is the cursor after it."""
+
+    id: str
+    name: str
+    version: int
+    event: str
+
+
+class RedisDashboards:
+    """Dashboards' documents in Redis, written with a version check, changes as a stream."""
+
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 5.0,
+                 max_block_ms: int = 5000) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.max_block_ms = max_block_ms
+        # Any: see RedisLog (redis-py's reply unions; these replies are bytes).
+        self._client: Any = connect(url, timeout)
+        self._reader: Any = connect(url, timeout + max_block_ms / 1000)
+        self._put: Any = self._client.register_script(PUT)
+        self._delete: Any = self._client.register_script(DELETE)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self._client.close()
+        self._reader.close()
+
+    def _keys(self, name: str) -> list[str]:
+        return [f"{self.prefix}dashboard:{name}", f"{self.prefix}dashboards",
+                f"{self.prefix}dashboards:changes"]
+
+    def get(self, name: str) -> StoredDashboard | None:
+        """The stored document and version of ``name``, or None if there is none."""
+        try:
+            document, version = self._client.hmget(self._keys(name)[0], "doc", "version")
+        except TRANSPORT_ERRORS as exc:
+            raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        return None if document is None else StoredDashboard(document, int(version))
+
+    def put(self, name: str, document: bytes, expected: int | None) -> tuple[int, bool]:
+        """Save ``document``: (new version, True if created).
+
+        ``expected`` None creates (``VersionConflict`` if it exists); an integer replaces
+        only that stored version (``VersionConflict`` with the current one otherwise).
+        Returns once Redis answered (on disk with ``appendfsync always``).
+        """
+        args = [name, "" if expected is None else str(expected), document, CHANGES_MAXLEN]
+        try:
+            ok, version = self._put(keys=self._keys(name), args=args)
+        except TRANSPORT_ERRORS as exc:
+            raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        except ResponseError as exc:
+            if code := refusal(exc):
+                raise LogUnavailable(f"Redis refused the write ({code}: {exc})") from exc
+            raise
+        if not ok:
+            raise VersionConflict(name, None if int(version) < 0 else int(version))
+        return int(version), expected is None
+
+    def delete(self, name: str) -> bool:
+        """Delete ``name``; False if there was none."""
+        try:
+            return bool(self._delete(keys=self._keys(name), args=[name, CHANGES_MAXLEN]))
+        except TRANSPORT_ERRORS as exc:
+            raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+
+    def all(self) -> dict[str, StoredDashboard]:
+        """Every dashboard: name -> document and version (one round trip after the list)."""
+        try:
+            names = sorted(n.decode() for n in self._client.hkeys(f"{self.prefix}dashboards"))
+            pipe = self._client.pipeline(transaction=False)
+            for name in names:
+                pipe.hmget(self._keys(name)[0], "doc", "version")
+            found = pipe.execute()
+        except TRANSPORT_ERRORS as exc:
+            raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        return {name: StoredDashboard(doc, int(version))
+                for name, (doc, version) in zip(names, found, strict=True) if doc is not None}
+
+    def last_change(self) -> str:
+        """The cursor of the newest change ("0-0" if none): start ``changes`` from here."""
+        try:
+            last = self._client.xrevrange(self._keys("")[2], count=1)
+        except TRANSPORT_ERRORS as exc:
+            raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        return last[0][0].decode() if last else "0-0"
+
+    def changes(self, after: str, block_ms: int) -> list[DashboardChange]:
+        """Changes saved after cursor ``after`` (any process), waiting up to ``block_ms`` ms.
+
+        If the stream was trimmed past ``after`` (a reader away for over 1,000 saves),
+        what was missed is not listed: call ``all`` again in that case.
+        """
+        block = max(1, min(block_ms, self.max_block_ms)) if block_ms > 0 else None
+        try:
+            reply = self._reader.xread({self._keys("")[2]: after}, block=block)
+        except TRANSPORT_ERRORS as exc:
+            raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        return [DashboardChange(raw_id.decode(), fields[b"name"].decode(),
+                                int(fields[b"version"]), fields[b"event"].decode())
+                for _, items in reply or [] for raw_id, fields in items]
+
+    def missed(self, after: str) -> bool:
+        """True if changes after cursor ``after`` were trimmed away: reload with ``all``."""
+        try:
+            first = self._client.xrange(self._keys("")[2], count=1)
+        except TRANSPORT_ERRORS as exc:
+            raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        # True also when the first change kept is simply the next one: a reload too many.
+        return bool(first) and _id(first[0][0].decode()) > _id(after)
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
