@@ -128,7 +128,7 @@ def test_the_view_works_without_javascript(browser: Browser, hosts_server: Serve
         expect(page.locator("#stats tbody tr")).to_have_count(1)
         expect(page.locator("#stats tbody tr").first).to_contain_text("web-3")
 
-        page.goto(f"{hosts_server.url}/d/hosts?metric=cpu&window=2h")
+        page.goto(f"{hosts_server.url}/d/hosts?metric=cpu&window=2hours")
         expect(page.locator(".problem")).to_contain_text("window")
         expect(page.locator("#controls")).to_be_visible()
     finally:

@@ -56,6 +56,11 @@ def common_zones(current: str) -> list[str]:
     return known if current in known else [current, *known]
 
 
+def with_current(choices: tuple[str, ...], current: str) -> tuple[str, ...]:
+    """The choices a select offers, with the view's own value among them (``window=90s``)."""
+    return choices if current in choices else (*choices, current)
+
+
 def view_url(name: str, view: View) -> str:
     """The page URL of a view, with its canonical query."""
     query_string = view.query
@@ -76,5 +81,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(number)
     app.add_template_filter(wallclock)
     app.add_template_global(common_zones)
+    app.add_template_global(with_current)
     app.add_template_global(view_url)
     app.add_template_global(export_url)
