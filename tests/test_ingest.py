@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app import create_app
+from app.data.folder import intent_record
 from tests.samples import WIDE_CSV
 
 TOKEN = "s3cret"
@@ -636,34 +637,30 @@ def test_the_first_batch_creates_a_dataset(ic: FlaskClient, data_dir: Path,
     assert exported[0][0] == "2024-05-01T00:00:00Z"  # the +02:00 point, in UTC
 
 
-def test_appending_puts_a_newline_after_an_unterminated_last_line(
+def test_an_unterminated_last_line_makes_ingest_wait_for_its_newline(
         make_app: Callable[..., Flask], data_dir: Path,
         write_csv: Callable[[str, str], Path]) -> None:
-    path = write_csv("hosts", HOSTS_CSV.rstrip("\n"))
+    """Another program's line without its newline is never completed by ingest: a 409 that
+    says what to do, nothing written; once the line is finished both are stored."""
+    path = write_csv("hosts", HOSTS_CSV + "2024-05-01T00:02:30Z,1")  # "...,12" still coming
     old = time.time() - 3600
-    os.utime(path, (old, old))  # written an hour ago: its last line is complete
+    os.utime(path, (old, old))  # an hour old: still unfinished, however long it waits
     client = make_app().test_client()
     assert datasets(client)["hosts"]["rows"] == 6
+    before = observe(client, data_dir)
+    response = post(client, "hosts", J([pt()]))
+    assert response.status_code == 409
+    assert response.json["error"].startswith("hosts.csv ends in a line without its newline")
+    assert observe(client, data_dir) == before
+    with path.open("a") as handle:
+        handle.write("2,50,web-3,us\n")  # the other program finishes its line: cpu 12
     response = post(client, "hosts", J([pt()]))
     assert response.status_code == 200
-    assert path.read_bytes() == HOSTS_CSV.encode() + b"2024-05-01T00:03:00Z,13.0,53.0,web-1,eu\n"
-    assert datasets(client)["hosts"]["rows"] == 7
-    assert datasets(make_app().test_client())["hosts"]["rows"] == 7
-
-
-def test_appending_after_a_recently_written_unterminated_line_keeps_it(
-        make_app: Callable[..., Flask], data_dir: Path,
-        write_csv: Callable[[str, str], Path]) -> None:
-    path = write_csv("hosts", HOSTS_CSV.rstrip("\n"))
-    soon = time.time() + 60
-    os.utime(path, (soon, soon))  # "just written", whatever the speed of this machine
-    client = make_app().test_client()
-    response = post(client, "hosts", J([pt()]))
-    assert response.status_code == 200
-    assert path.read_bytes() == HOSTS_CSV.encode() + b"2024-05-01T00:03:00Z,13.0,53.0,web-1,eu\n"
-    after_restart = make_app().test_client()
-    assert all_rows(client, "hosts") == all_rows(after_restart, "hosts")
-    assert datasets(client)["hosts"]["rows"] == 7
+    assert path.read_bytes() == (HOSTS_CSV.encode() + b"2024-05-01T00:02:30Z,12,50,web-3,us\n"
+                                 b"2024-05-01T00:03:00Z,13.0,53.0,web-1,eu\n")
+    restarted = make_app().test_client()
+    assert all_rows(client, "hosts") == all_rows(restarted, "hosts")
+    assert datasets(restarted)["hosts"]["rows"] == 8
 
 
 # -- 4. order and duplicates --------------------------------------------------------------
@@ -880,8 +877,8 @@ def test_a_torn_batch_is_dropped_on_restart(make_app: Callable[..., Flask], data
     # crash mid-write: the intent record is on disk, then one whole line and part of another
     data = torn_lines.encode()
     size_before = len(acknowledged)
-    (data_dir / f".{name}.intent").write_text(
-        f"{path.stat().st_ino} {size_before} {size_before + len(data)}\n")
+    (data_dir / f".{name}.intent").write_bytes(
+        intent_record(path.stat().st_ino, size_before, size_before + len(data), acknowledged))
     cut = data.index(b"\n") + 1 + 12
     with path.open("ab") as handle:
         handle.write(data[:cut])
@@ -899,11 +896,10 @@ def test_a_torn_batch_is_dropped_on_restart(make_app: Callable[..., Flask], data
     assert summary(make_app().test_client(), name)["rows"] == shown["rows"] + 1
 
 
-def test_no_intent_record_outlives_an_acknowledged_batch(make_app: Callable[..., Flask],
-                                                         data_dir: Path) -> None:
+def test_the_intent_record_of_an_acknowledged_batch_never_cuts_the_file(
+        make_app: Callable[..., Flask], data_dir: Path) -> None:
     client = make_app().test_client()
     assert post(client, "hosts", J([{"timestamp": TS, "cpu": 1}])).status_code == 200
-    assert not (data_dir / ".hosts.intent").exists()
     # The user rewrites the file in place, shorter: a restart must leave it exactly so.
     rewritten = "timestamp,cpu,mem,host,region\n2024-06-01T00:00:00Z,7,8,web-9,eu\n"
     with (data_dir / "hosts.csv").open("r+") as handle:

@@ -6,11 +6,20 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ..data.errors import Conflict, DataError, Rejected, TooLarge, UnknownDataset
+from ..data.errors import (
+    Conflict,
+    DataError,
+    Rejected,
+    StorageFull,
+    TooLarge,
+    Unavailable,
+    UnknownDataset,
+)
 from ..engine.view import ViewError
 from ..jsoncodec import dumps
 
-STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409}
+STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409,
+                                      StorageFull: 507, Unavailable: 503}
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -28,7 +37,10 @@ def data_error(exc: DataError) -> Response:
     body: dict[str, Any] = {"error": exc.message}
     if isinstance(exc, Rejected) and exc.errors:
         body["errors"] = exc.errors
-    return json_response(body, status)
+    response = json_response(body, status)
+    if isinstance(exc, Unavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def bad_view(exc: ViewError) -> Response:
