@@ -117,7 +117,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not settings["COMPRESSION"]:
         app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline
-    store = Store(*parse_retention(settings["RETENTION"]))
+    store = Store(*parse_retention(settings["RETENTION"]),
+                  max_label_values=settings["MAX_LABEL_VALUES"])
     folder = DataFolder(store, settings["DATA_DIR"], offload)
     limits = Limits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"])
     live = Live.build(socketio, manager, store,

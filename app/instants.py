@@ -10,6 +10,10 @@ import numpy.typing as npt
 import pandas as pd
 
 SECOND = 1_000_000_000  # ns
+# The whole years int64 nanoseconds hold (they reach 1677-09-21 .. 2262-04-11): instants
+# from FIRST_INSTANT up to, not including, END_INSTANT are stored; others are refused.
+FIRST_INSTANT = -9_214_560_000_000_000_000  # 1678-01-01T00:00:00Z
+END_INSTANT = 9_214_646_400_000_000_000  # 2262-01-01T00:00:00Z
 NS_PER_MS = 1_000_000
 UTC = "UTC"
 

@@ -128,6 +128,7 @@ def ic(make_app: Callable[..., Flask]) -> FlaskClient:
 ERRORS = "invalid field(s) in the batch; nothing was stored"
 NOT_OBJECT = "a point must be an object"
 NOT_ISO = "is not a valid ISO-8601 instant"
+OUT_OF_RANGE = "is outside the years 1678 to 2261"
 NOT_STRING_LABEL = "labels must be strings"
 EXPECTED_ARRAY = 'expected a JSON array of points or {"points": [...]}'
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -210,8 +211,10 @@ BAD_INPUTS = [
     ts_bad("ts-words", "May 1 2024"),
     ts_bad("ts-now", "now"),
     ts_bad("ts-today", "today"),
-    ts_bad("ts-before-1678", "1500-01-01T00:00:00Z"),
-    ts_bad("ts-after-2262", "2300-01-01T00:00:00Z"),
+    ts_bad("ts-before-1678", "1500-01-01T00:00:00Z", OUT_OF_RANGE),
+    ts_bad("ts-in-1677-int64-still-holds", "1677-09-22T00:00:00Z", OUT_OF_RANGE),
+    ts_bad("ts-in-2262-int64-still-holds", "2262-01-01T00:00:00Z", OUT_OF_RANGE),
+    ts_bad("ts-after-2262", "2300-01-01T00:00:00Z", OUT_OF_RANGE),
     ts_bad("ts-5-digit-year", "99999-01-01T00:00:00Z"),
     # values
     value_bad("value-string", J([pt(cpu="13")]), "cpu", "must be a number, not str"),
@@ -359,6 +362,25 @@ BAD_INPUTS = [
     bad("new-csv-bad-cell", "timestamp,cpu\n" + f"{TS},1\n{TS},x\n", ctype=CSV, name="fresh",
         errors=[(1, "cpu", "'x' is not a number")]),
     bad("new-empty-body", b"", name="fresh", error="empty body"),
+    # lone halves of UTF-16 surrogate pairs: JSON can escape them, no file can hold them
+    value_bad("label-lone-surrogate", J([pt(host="web-\udc00")]), "host", "not valid Unicode"),
+    bad("long-metric-lone-surrogate", J([lpt(metric="m\ud800")]), name="events",
+        errors=[(0, "metric", "halves of UTF-16 surrogate pairs")]),
+    bad("new-column-lone-surrogate", J([{"timestamp": TS, "cpu\udc00": 1}]), name="fresh",
+        errors=[(0, "cpu\\udc00", "without control characters or halves of UTF-16")]),
+    bad("unknown-column-lone-surrogate", J([pt(**{"x\udc00": 1})]),
+        errors=[(0, "x\\udc00", "unknown column")]),
+    # cardinality: hosts has web-1 and web-2; events has metrics load and temp
+    bad("label-values-past-the-limit", J([pt(host="web-3"), pt(host="web-4")]),
+        error="label 'host' would hold 4 distinct values; the limit is 3 "
+              "(DASH_MAX_LABEL_VALUES): nothing was stored", config={"MAX_LABEL_VALUES": 3}),
+    bad("metric-names-past-the-limit", J([lpt(metric="a"), lpt(metric="b")]), name="events",
+        error="label 'metric' would hold 4 distinct values; the limit is 3",
+        config={"MAX_LABEL_VALUES": 3}),
+    bad("new-dataset-past-the-limit", J([{"timestamp": TS, "cpu": 1, "user": f"u{n}"}
+                                         for n in range(4)]), name="fresh",
+        error="label 'user' would hold 4 distinct values; the limit is 3",
+        config={"MAX_LABEL_VALUES": 3}),
     bad("new-wrong-ctype", J([{"timestamp": TS, "cpu": 1}]), 415, "is not one of",
         name="fresh", ctype="text/plain"),
     bad("new-oversize", J([{"timestamp": TS, "cpu": 1}] * 10), 413, "over the limit",

@@ -9,6 +9,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..instants import END_INSTANT, FIRST_INSTANT
+
 TIMESTAMP_NAMES = ("time", "date", "datetime", "ts")
 DATASET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Rows read to decide the schema; the rest of the file is read with it.
@@ -75,6 +77,7 @@ def _to_utc_ns(parsed: pd.Series) -> np.ndarray:
     ok = ~np.isnat(values) & (ticks > -limit) & (ticks < limit)
     out = np.full(len(ticks), NAT, dtype=np.int64)
     out[ok] = ticks[ok] * scale
+    out[(out < FIRST_INSTANT) | (out >= END_INSTANT)] = NAT  # whole years only
     return out
 
 
@@ -92,7 +95,7 @@ def parse_times(series: pd.Series, numeric: bool = False, iso_only: bool = False
         out = np.full(len(values), NAT, dtype=np.int64)
         with np.errstate(invalid="ignore"):
             scaled = values * unit
-        ok = finite & (np.abs(scaled) < 9.2e18)
+        ok = finite & (scaled >= FIRST_INSTANT) & (scaled < END_INSTANT)
         out[ok] = scaled[ok].astype(np.int64)
         return out
     text = series.astype("string").str.strip()

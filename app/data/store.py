@@ -64,8 +64,7 @@ def check_values(column: str, known: Categories, values: np.ndarray, limit: int)
     if total > limit:
         raise Rejected(f"label {column!r} would hold {total:,} distinct values; the limit "
                        f"is {limit:,} (DASH_MAX_LABEL_VALUES): nothing was stored. Values "
-                       "like ids or timestamps belong in a metric or nowhere, not in a label",
-                       [{"field": column, "message": f"more than {limit:,} distinct values"}])
+                       "like ids or timestamps belong in a metric or nowhere, not in a label")
 
 
 @dataclass(frozen=True)

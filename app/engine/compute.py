@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.store import Snapshot
-from ..instants import SECOND, format_duration
+from ..instants import FIRST_INSTANT, SECOND, format_duration
 from .view import BUCKETS, View
 
 # Buckets "auto" may pick beyond the ones a URL can name, for spans of years.
@@ -130,6 +130,19 @@ def _segments(keys: list[np.ndarray]) -> np.ndarray:
     return np.flatnonzero(change)
 
 
+def bucket_starts(bucket: np.ndarray, bucket_ns: int) -> np.ndarray:
+    """The start (ns) of each bucket number (``ts // bucket_ns``).
+
+    A bucket that begins before ``FIRST_INSTANT`` (1678-01-01, the earliest instant
+    stored) is drawn from there: its true start may not fit int64 ns, and the product
+    wrapped around (a point of 1677 bucketed by day showed up in 2262).
+    """
+    lowest = -(-FIRST_INSTANT // bucket_ns)  # the first bucket starting at FIRST_INSTANT or later
+    starts: np.ndarray = np.where(bucket < lowest, FIRST_INSTANT,
+                                  np.maximum(bucket, lowest) * bucket_ns)
+    return starts
+
+
 def aggregate(ts: np.ndarray, values: np.ndarray, group: np.ndarray, bucket_ns: int,
               agg: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Aggregate points per (group, bucket): returns (group, bucket start ns, value)."""
@@ -140,7 +153,7 @@ def aggregate(ts: np.ndarray, values: np.ndarray, group: np.ndarray, bucket_ns: 
         dense = _aggregate_dense(bucket, values, group, agg)
         if dense is not None:
             g, b, out = dense
-            return g, b * bucket_ns, out
+            return g, bucket_starts(b, bucket_ns), out
     if agg in PERCENTILES:
         order = np.lexsort((values, bucket, group))
         g, b, v = group[order], bucket[order], values[order]
@@ -168,7 +181,7 @@ def aggregate(ts: np.ndarray, values: np.ndarray, group: np.ndarray, bucket_ns: 
         out = v[starts + low] + (v[starts + high] - v[starts + low]) * frac
     else:  # mean
         out = np.add.reduceat(v, starts) / counts
-    return g[starts], b[starts] * bucket_ns, out
+    return g[starts], bucket_starts(b[starts], bucket_ns), out
 
 
 def _aggregate_dense(bucket: np.ndarray, values: np.ndarray, group: np.ndarray,
