@@ -8,7 +8,7 @@ import eventlet
 eventlet.monkey_patch()
 
 from app import create_app, tune_gc
-from app.live.transport import http_protocol
+from app.live.transport import server_options
 
 app = create_app({"ASYNC_MODE": "eventlet"})
 tune_gc()  # after start-up, so everything loaded so far is frozen out of collections
@@ -16,6 +16,6 @@ tune_gc()  # after start-up, so everything loaded so far is frozen out of collec
 if __name__ == "__main__":
     app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
                                    log_output=app.config["DEBUG"],
-                                   # WebSockets leave their HTTP request (see app.live.transport)
-                                   **({"protocol": http_protocol()}
-                                      if app.config["DIRECT_WEBSOCKETS"] else {}))
+                                   # header timeout, body framing, pool size; WebSockets
+                                   # leave their HTTP request (see app.live.transport)
+                                   **server_options(app.config))

@@ -50,6 +50,26 @@ class Config:
     # thread per connection, one frame per room message, detached from HTTP). Off:
     # python-engineio's own handling, e.g. to compare, or if a library upgrade breaks it.
     DIRECT_WEBSOCKETS = True
+    # Connections served at once (eventlet's pool; detached WebSockets leave it): half-open
+    # requests, keep-alive connections and waiting requests all hold a place until done.
+    MAX_CONNECTIONS = 4096
+    # Seconds for a request's line and headers to arrive (and for a keep-alive connection
+    # to send its next request, a body to make progress); then the connection is closed.
+    HEADER_TIMEOUT = 10.0
+    # Requests that wait for news (long-polls, Socket.IO polling GETs) held at once, in
+    # all and per client address; past either, 503 with Retry-After. MAX_WAITING must stay
+    # below MAX_CONNECTIONS, so pages, /healthz and ingest always find a place.
+    MAX_WAITING = 512
+    MAX_WAITING_PER_IP = 64
+    # Distinct live views (Socket.IO rooms) watched at once, over all connections.
+    MAX_VIEWS = 2000
+    # Host names this server answers to (compared without case or port); localhost,
+    # 127.0.0.1, ::1 and HOST are always in. Other Host headers get a 400 (DNS rebinding).
+    ALLOWED_HOSTS: tuple[str, ...] = ()
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed.
+    TRUSTED_PROXIES: tuple[str, ...] = ()
+    # Origins that may show pages in a frame (CSP frame-ancestors); none by default.
+    FRAME_ANCESTORS: tuple[str, ...] = ()
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
     # Run the background loops (file scanner, fan-out, demo). Tests switch
@@ -63,6 +83,19 @@ def _flag(value: str) -> bool:
 
 def _origins(value: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
+def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def check(value: str) -> Any:
+        number = parse(value)
+        if number <= 0:
+            raise ValueError("must be above 0")
+        return number
+    return check
 
 
 # DASH_<NAME> -> (config key, parser)
@@ -90,6 +123,14 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_DIRECT_WEBSOCKETS": ("DIRECT_WEBSOCKETS", _flag),
     "DASH_PING_INTERVAL": ("PING_INTERVAL", float),
     "DASH_PING_TIMEOUT": ("PING_TIMEOUT", float),
+    "DASH_MAX_CONNECTIONS": ("MAX_CONNECTIONS", _positive(int)),
+    "DASH_HEADER_TIMEOUT": ("HEADER_TIMEOUT", _positive(float)),
+    "DASH_MAX_WAITING": ("MAX_WAITING", _positive(int)),
+    "DASH_MAX_WAITING_PER_IP": ("MAX_WAITING_PER_IP", _positive(int)),
+    "DASH_MAX_VIEWS": ("MAX_VIEWS", _positive(int)),
+    "DASH_ALLOWED_HOSTS": ("ALLOWED_HOSTS", _names),
+    "DASH_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _names),
+    "DASH_FRAME_ANCESTORS": ("FRAME_ANCESTORS", _origins),
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import socketio
@@ -221,9 +221,38 @@ def install_websockets(sio: Any) -> bool:
     return True
 
 
-def http_protocol() -> Any:
-    """eventlet's HTTP protocol class for ``wsgi.py``: one that hands upgraded WebSockets
-    to a green thread of their own (see ``websocket.Protocol``)."""
-    from . import websocket
+def http_protocol(header_timeout: float, direct_websockets: bool) -> Any:
+    """eventlet's HTTP protocol class for ``wsgi.py``: a header timeout and strict body
+    framing (``http.Protocol``), and with ``direct_websockets`` one that hands upgraded
+    WebSockets to a green thread of their own (``websocket.Protocol``)."""
+    from . import http, websocket
 
-    return websocket.Protocol
+    base = websocket.Protocol if direct_websockets else http.Protocol
+    return type("Protocol", (base,), {"header_timeout": header_timeout})
+
+
+def server_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``SocketIO.run`` under eventlet: the protocol and the size of
+    the pool of connections served at once (``DASH_MAX_CONNECTIONS``).
+
+    Each such connection holds a file descriptor, and so does each detached WebSocket:
+    the soft ``RLIMIT_NOFILE`` is raised (up to the hard one) to leave room for both,
+    since eventlet's accept loop dies on EMFILE.
+    """
+    pool = int(settings["MAX_CONNECTIONS"])
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 2 * pool + 1024  # the pool, as many WebSockets, files and the rest
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            log.info("raised the open files limit", extra={
+                "event": "rlimit", "from": soft, "to": raised})
+    except (ImportError, ValueError, OSError) as exc:
+        log.warning("cannot raise the open files limit", extra={"event": "rlimit",
+                                                                "error": str(exc)})
+    return {"protocol": http_protocol(settings["HEADER_TIMEOUT"],
+                                      settings["DIRECT_WEBSOCKETS"]),
+            "max_size": pool}
