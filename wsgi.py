@@ -8,14 +8,12 @@ import eventlet
 eventlet.monkey_patch()
 
 from app import create_app, tune_gc
-from app.live.transport import server_options
+from app.live.transport import serve
 
 app = create_app({"ASYNC_MODE": "eventlet"})
 tune_gc()  # after start-up, so everything loaded so far is frozen out of collections
 
 if __name__ == "__main__":
-    app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
-                                   log_output=app.config["DEBUG"],
-                                   # header timeout, body framing, pool size; WebSockets
-                                   # leave their HTTP request (see app.live.transport)
-                                   **server_options(app.config))
+    # eventlet's WSGI server with a header timeout, strict body framing, a sized pool and
+    # WebSockets that leave their HTTP request (see app.live.transport)
+    serve(app, app.config)

@@ -2,6 +2,7 @@
 believed only from trusted proxies, security headers on every response."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.web.admission import Admission, waits
 from tests.samples import WIDE_CSV
 
 HANDSHAKE = "/socket.io/?EIO=4&transport=polling"
@@ -116,3 +118,60 @@ def test_waiting_may_not_take_the_whole_pool(app_config: dict[str, Any]) -> None
     with pytest.raises(ValueError, match=r"DASH_MAX_WAITING \(600\) must stay below "
                                          r"DASH_MAX_CONNECTIONS \(600\)"):
         create_app({**app_config, "MAX_WAITING": 600, "MAX_CONNECTIONS": 600})
+
+
+@pytest.mark.parametrize("method, path, query, waiting", [
+    ("GET", "/api/d/hosts/poll", "since=3&timeout=25", True),
+    ("GET", "/socket.io/", "EIO=4&transport=polling&sid=abc", True),
+    ("GET", "/socket.io/", "EIO=4&transport=polling", False),  # the handshake answers at once
+    ("POST", "/socket.io/", "EIO=4&transport=polling&sid=abc", False),  # sends, never waits
+    ("GET", "/socket.io/", "EIO=4&transport=websocket&sid=abc", False),
+    ("GET", "/api/d/hosts/figure", "", False),
+    ("GET", "/healthz", "", False),
+])
+def test_which_requests_wait(method: str, path: str, query: str, waiting: bool) -> None:
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
+    assert waits(environ) is waiting
+
+
+def test_waiting_requests_are_admitted_up_to_the_limits_in_all_and_per_address() -> None:
+    admission = Admission(max_waiting=5, max_per_client=2)
+    assert [admission.enter("a") for _ in range(3)][:2] == [None, None]
+    assert admission.enter("a") == ("2 requests from your address are waiting for updates "
+                                    "already (DASH_MAX_WAITING_PER_IP)")
+    assert [admission.enter(c) for c in ("b", "c", "c")] == [None, None, None]
+    assert admission.enter("d") == ("5 requests are waiting for updates already "
+                                    "(DASH_MAX_WAITING)")
+    admission.leave("c")
+    assert admission.enter("d") is None
+    for client in ("a", "a", "b", "c", "d"):
+        admission.leave(client)
+    assert (admission.waiting, admission.by_client) == (0, {})
+
+
+def test_a_refused_waiting_request_is_a_503_with_retry_after() -> None:
+    gate = threading.Event()
+    inner_calls: list[str] = []
+
+    def slow_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        inner_calls.append(environ["REMOTE_ADDR"])
+        gate.wait(5)
+        start_response("204 No Content", [])
+        return []
+
+    app = Admission(max_waiting=1, max_per_client=1).wrap(slow_app)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/d/x/poll", "REMOTE_ADDR": "a"}
+    first = threading.Thread(target=lambda: app(dict(environ), lambda *a: None))
+    first.start()
+    while not inner_calls:
+        gate.wait(0.01)
+    seen: list[Any] = []
+    body = app({**environ, "REMOTE_ADDR": "b"}, lambda status, headers: seen.extend(
+        [status, dict(headers)]))
+    gate.set()
+    first.join(5)
+    assert seen[0] == "503 Service Unavailable" and seen[1]["Retry-After"] == "5"
+    assert b"try again in 5 s" in b"".join(body)
+    assert inner_calls == ["a"]
+    app({**environ, "REMOTE_ADDR": "b"}, lambda *a: None)  # the place was given back
+    assert inner_calls == ["a", "b"]

@@ -30,8 +30,9 @@ def waits(environ: dict[str, Any]) -> bool:
     path = environ.get("PATH_INFO", "")
     if LONG_POLL.fullmatch(path):
         return True
-    return path.startswith("/socket.io/") and "transport=polling" in environ.get(
-        "QUERY_STRING", "")
+    # Engine.IO's handshake (no sid yet) answers at once: new clients may always start.
+    query = environ.get("QUERY_STRING", "")
+    return path.startswith("/socket.io/") and "transport=polling" in query and "sid=" in query
 
 
 @dataclass
