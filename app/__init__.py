@@ -145,7 +145,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     live = Live.build(socketio, manager, store,
                       partial(charts.build, auto_max_points=limits.auto_max_points,
                               raw_max_points=limits.raw_max_points),
-                      settings["MAX_UPDATES_PER_SECOND"], offload=offload)
+                      settings["MAX_UPDATES_PER_SECOND"], offload=offload,
+                      max_views=settings["MAX_VIEWS"])
     state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits,
                      offload=offload)
     app.extensions["dash"] = state
