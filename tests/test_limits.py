@@ -117,3 +117,11 @@ def test_buckets_of_the_earliest_instants_never_wrap_around(bucket: str, start: 
     [trace] = run(snap, view).traces
     assert trace.x.tolist() == [start]
     assert trace.y.tolist() == [2.0]
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    from app.config import _ENVIRONMENT
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("## Production")]
+    assert [v for v in _ENVIRONMENT if f"| `{v}` |" not in table] == []
