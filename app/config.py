@@ -12,6 +12,8 @@ class Config:
     PORT = 5000
     DATA_DIR = "data"
     INGEST_TOKEN: str | None = None
+    # Bearer token for dashboard writes, and what /login takes; writes are refused while unset.
+    ADMIN_TOKEN: str | None = None
     SECRET_KEY: str | None = None
     DEMO = False
     DEMO_INTERVAL = 1.0
@@ -48,6 +50,11 @@ class Config:
     DIRECT_WEBSOCKETS = True
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
+    # Flask-WTF's CSRFProtect checks only the writes that app.web.auth asks it to (browser
+    # sessions), not bearer-token API calls or ingest; a token lasts as long as the session,
+    # so a dashboard left open on a wall screen for a day can still be edited.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_TIME_LIMIT: int | None = None
     # Run the background loops (file scanner, fan-out, demo). Tests switch
     # them off and drive the same code synchronously.
     BACKGROUND = True
@@ -67,6 +74,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_PORT": ("PORT", int),
     "DASH_DATA_DIR": ("DATA_DIR", str),
     "DASH_INGEST_TOKEN": ("INGEST_TOKEN", str),
+    "DASH_ADMIN_TOKEN": ("ADMIN_TOKEN", str),
     "DASH_SECRET_KEY": ("SECRET_KEY", str),
     "DASH_DEMO": ("DEMO", _flag),
     "DASH_DEMO_INTERVAL": ("DEMO_INTERVAL", float),

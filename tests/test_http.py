@@ -106,9 +106,9 @@ def test_view_fragments_for_htmx_have_no_page_around_them(client: FlaskClient) -
     response = client.get("/d/hosts?by=host", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert "<html" not in html
-    for fragment in ("controls", "view-meta", "facets", "stats", "table"):
+    for fragment in ("controls", "view-meta", "add-panel", "facets", "stats", "table"):
         assert f'id="{fragment}"' in html
-    assert html.count('hx-swap-oob="true"') == 5
+    assert html.count('hx-swap-oob="true"') == 6
     assert 'id="chart"' not in html  # the live chart stays; it follows #view-meta
     assert response.headers["HX-Push-Url"] == "/d/hosts?metric=cpu&by=host"
     assert "HX-Request" in response.headers["Vary"]

@@ -24,7 +24,7 @@ from .helpers import view_url
 
 bp = Blueprint("pages", __name__)
 # The blocks of view.html that an HTMX request gets back; each swaps itself in by id.
-FRAGMENTS = ["controls", "meta", "facets", "stats", "table"]
+FRAGMENTS = ["controls", "meta", "addpanel", "facets", "stats", "table"]
 # The blocks that change with the data alone, refreshed live as new versions arrive.
 LIVE_FRAGMENTS = ["facets", "stats", "table"]
 
