@@ -129,10 +129,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       partial(charts.build, auto_max_points=limits.auto_max_points,
                               raw_max_points=limits.raw_max_points),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload)
-    dashboards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
-                                    partial(canonical_query, store))
+    boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
+                                partial(canonical_query, store))
     state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits,
-                     dashboards=dashboards, offload=offload)
+                     dashboards=boards, offload=offload)
     app.extensions["dash"] = state
 
     from .web import api, dashboards, dashsockets, errors, helpers, pages, sockets

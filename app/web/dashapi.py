@@ -10,7 +10,6 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from ..data.dashboards import (
-    VersionConflict,
     decode_json,
     document_dict,
     parse_overrides,

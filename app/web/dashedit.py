@@ -138,7 +138,7 @@ def delete(name: str) -> BaseResponse:
     """Delete the whole dashboard (the version the page showed), then the list."""
     require_admin()
     state = app_state()
-    dashboard, version = state.dashboards.get(name)
+    _dashboard, version = state.dashboards.get(name)
     try:
         if _expected_version() != version:
             raise VersionConflict(version)
