@@ -239,12 +239,10 @@
       return;
     }
     const wanted = {name: boardEl().dataset.name, query: overridesQuery()};
-    if (joined && (joined.name !== wanted.name || joined.query !== wanted.query)) {
-      socket.emit("leave_dashboard", joined);
-    }
+    if (joined && joined.name !== wanted.name) socket.emit("leave_dashboard", joined);
     joined = wanted;
-    // Joining again is how the server learns a new layout: it swaps the view rooms and
-    // sends every panel's whole figure.
+    // Joining again is how the server learns a new layout or other overrides: it swaps
+    // the view rooms and sends every panel's whole figure.
     socket.emit("join_dashboard", wanted, (ack) => {
       if (!ack || !ack.ok) {
         problem = "cannot watch this dashboard: " + (ack ? ack.error : "no answer");

@@ -27,34 +27,31 @@ class Boards:
     def __init__(self, transport: Transport, waiters: Waiters) -> None:
         self.transport = transport
         self.waiters = waiters
-        self._joined: dict[str, dict[str, tuple[str, ...]]] = {}  # sid -> key -> view rooms
+        self._joined: dict[str, dict[str, tuple[str, ...]]] = {}  # sid -> name -> view rooms
         self._announced: dict[str, int] = {}  # name -> announcements so far
         self._lock = threading.Lock()
 
-    def joined(self, sid: str, key: str, rooms: tuple[str, ...]) -> tuple[str, ...]:
-        """Record that ``sid`` shows ``key`` (``name?overrides``) with these view rooms; the
-        view rooms it held for that key before and no longer needs (to leave)."""
+    def joined(self, sid: str, name: str, rooms: tuple[str, ...]) -> tuple[str, ...]:
+        """Record that ``sid`` shows dashboard ``name`` with these view rooms (whatever it
+        showed of ``name`` before, with other overrides or layout, is replaced); the view
+        rooms it held for ``name`` before and no longer needs (to leave)."""
         with self._lock:
             mine = self._joined.setdefault(sid, {})
-            before = mine.get(key, ())
-            mine[key] = rooms
+            before = mine.get(name, ())
+            mine[name] = rooms
             still = {room for other, held in mine.items() for room in held}
         return tuple(room for room in before if room not in still)
 
-    def left(self, sid: str, key: str) -> tuple[str, ...]:
-        """Forget ``key`` for ``sid``; the view rooms no other dashboard of ``sid`` holds."""
+    def left(self, sid: str, name: str) -> tuple[str, ...]:
+        """Forget dashboard ``name`` for ``sid``; the view rooms no other dashboard of
+        ``sid`` holds (to leave)."""
         with self._lock:
             mine = self._joined.get(sid, {})
-            before = mine.pop(key, ())
+            before = mine.pop(name, ())
             still = {room for held in mine.values() for room in held}
             if not mine:
                 self._joined.pop(sid, None)
         return tuple(room for room in before if room not in still)
-
-    def showing(self, sid: str, name: str) -> bool:
-        """True while ``sid`` shows dashboard ``name`` with any overrides."""
-        with self._lock:
-            return any(key.split("?", 1)[0] == name for key in self._joined.get(sid, {}))
 
     def forget(self, sid: str) -> None:
         """A socket went away (Socket.IO takes it out of its rooms)."""

@@ -26,14 +26,11 @@ REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, OverrideError, Unknow
            ViewError, TooManyViews)
 
 
-def _key(name: str, overrides_query: str) -> str:
-    return f"{name}?{overrides_query}"
-
-
 def on_join_dashboard(data: Any) -> dict[str, Any]:
     """Join the dashboard's room and each panel's view room, send each view's figure, and
-    ack with the version and every panel's effective canonical view. Joining again (a new
-    layout, other overrides) leaves the views the page no longer shows."""
+    ack with the version and every panel's effective canonical view. Joining the same
+    dashboard again (a new layout, other overrides) replaces the earlier join: the views
+    the page no longer shows are left."""
     state, sid = app_state(), current_sid()
     live = state.live
     before = live.rooms.rooms_of(sid)
@@ -58,7 +55,7 @@ def on_join_dashboard(data: Any) -> dict[str, Any]:
             return {"ok": False, "error": str(exc)}
         return _error(exc)
     live.transport.enter(sid, board_room(name))
-    for room in live.boards.joined(sid, _key(name, overrides.query), tuple(rooms)):
+    for room in live.boards.joined(sid, name, tuple(rooms)):
         live.rooms.leave(sid, room)
     for room, (dataset, view) in rooms.items():
         try:
@@ -67,7 +64,7 @@ def on_join_dashboard(data: Any) -> dict[str, Any]:
             continue  # removed meanwhile: its panel keeps what the server drew
         emit("update_chart", payload)
         live.rooms.welcomed(room, payload)
-    log.info("join_dashboard", extra={"event": "join_dashboard", "sid": sid, "name": name,
+    log.info("join_dashboard", extra={"event": "join_dashboard", "sid": sid, "dashboard": name,
                                       "panels": len(views), "views": len(rooms)})
     return {"ok": True, "name": name, "version": version, "query": overrides.query,
             "panels": [{"id": panel.id, "dataset": panel.dataset, "query": view.chart.query}
@@ -78,14 +75,12 @@ def on_leave_dashboard(data: Any) -> dict[str, Any]:
     """Leave the dashboard's room and the views only it held for this page."""
     state, sid = app_state(), current_sid()
     try:
-        name, query = _fields(data, "name", "query")
-        overrides = parse_overrides(parse_qsl(query, keep_blank_values=True))
-    except (BadMessage, OverrideError) as exc:
+        name, _query = _fields(data, "name", "query")  # one join per dashboard: the name says
+    except BadMessage as exc:
         return _error(exc)
-    for room in state.live.boards.left(sid, _key(name, overrides.query)):
+    for room in state.live.boards.left(sid, name):
         state.live.rooms.leave(sid, room)
-    if not state.live.boards.showing(sid, name):
-        state.live.transport.leave(sid, board_room(name))
+    state.live.transport.leave(sid, board_room(name))
     return {"ok": True}
 
 
