@@ -54,7 +54,7 @@ def board_file(data_dir: Path, name: str) -> Path:
 def test_create_read_replace_delete(client: FlaskClient, data_dir: Path) -> None:
     created = put(client, "fleet", FLEET)
     assert (created.status_code, created.json) == (201, {"name": "fleet", "version": 1})
-    read: dict[str, Any] = client.get("/api/dashboards/fleet").json
+    read: dict[str, Any] = client.get("/api/dashboards/fleet").get_json()
     assert (read["name"], read["version"], read["title"]) == ("fleet", 1, "Fleet")
     assert read["panels"][0]["query"] == "metric=cpu&by=host"  # canonical, as stored
     assert client.get("/api/dashboards").json == [
@@ -424,3 +424,15 @@ def test_a_hand_edit_is_picked_up_by_the_scan(app: Flask, client: FlaskClient,
     board_file(data_dir, "fleet").write_text(json.dumps({**FLEET, "title": "By hand"}))
     assert state.scan_dashboards() == {"fleet": 2}
     assert client.get("/api/dashboards/fleet").json["title"] == "By hand"
+
+
+@pytest.mark.parametrize("query, location", [
+    ("window=all&start=&end=&tz=&host=&region=", "/dashboards/fleet"),  # the form, unchanged
+    ("region=eu&window=all&host=", "/dashboards/fleet?region=eu"),
+    ("tz=Asia/Tokyo&window=5m", "/dashboards/fleet?window=5m&tz=Asia/Tokyo"),
+])
+def test_the_form_lands_on_the_shortest_url_that_means_the_same(
+        client: FlaskClient, query: str, location: str) -> None:
+    put(client, "fleet", FLEET)
+    answer = client.get(f"/dashboards/fleet?{query}")
+    assert (answer.status_code, answer.headers["Location"]) == (302, location)

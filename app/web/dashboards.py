@@ -8,10 +8,10 @@ the panels live.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flask import Blueprint, Flask, make_response, render_template, request, url_for
+from flask import Blueprint, Flask, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block, render_blocks
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
@@ -121,6 +121,18 @@ def overrides_of(args: Iterable[tuple[str, str]]) -> tuple[Overrides, OverrideEr
         return Overrides(), exc
 
 
+def tidy(overrides: Overrides, dashboard: Dashboard) -> Overrides:
+    """The overrides without what the document says already: the form sends every field
+    (the saved window, each label's saved values), the shared URL keeps only changes."""
+    window = overrides.window
+    if window is not None and window == dashboard.window:
+        window = None
+    tz = None if overrides.tz == dashboard.tz else overrides.tz
+    filters = tuple((label, values) for label, values in overrides.filters
+                    if tuple(sorted(dashboard.filter_values(label))) != values)
+    return replace(overrides, window=window, tz=tz, filters=filters)
+
+
 def dashboard_url(name: str, overrides: Overrides) -> str:
     """The page URL of a dashboard with these overrides (canonical order)."""
     base = url_for("dashboards.show", name=name)
@@ -141,12 +153,11 @@ def form_choices(state: AppState, dashboard: Dashboard, overrides: Overrides
     url_filters = dict(overrides.filters)
     selected = {label: url_filters[label] if label in url_filters
                 else dashboard.filter_values(label) for label in labels}
-    window = overrides.window or (None if overrides.start or overrides.end else
-                                  dashboard.window)
     return {
         "windows": tuple(WINDOWS),
-        "window": window or ("" if (dashboard.start or dashboard.end) else "all"),
-        "tz": overrides.tz or dashboard.tz or "UTC",
+        # "" is "as saved": the document's range, or each panel's own window.
+        "window": overrides.window or dashboard.window or "",
+        "tz": overrides.tz or dashboard.tz or "",
         "labels": {label: sorted(values)[:LABEL_CHOICES] for label, values in
                    sorted(labels.items())},
         "selected": selected,
@@ -167,6 +178,10 @@ def show(name: str) -> BaseResponse:
     state = app_state()
     dashboard, version = state.dashboards.get(name)
     overrides, error = overrides_of(request.args.items(multi=True))
+    overrides = tidy(overrides, dashboard)
+    if not error and not is_htmx() and request.query_string and \
+            request.script_root + request.full_path.rstrip("?") != dashboard_url(name, overrides):
+        return vary(redirect(dashboard_url(name, overrides), 302))  # one URL per meaning
     try:
         views = state.panel_views(dashboard, overrides)
     except (OverrideError, ValueError) as exc:  # ViewError of a range the data cannot show
