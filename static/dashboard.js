@@ -123,9 +123,10 @@
       const fig = payload.figure;
       const layout = Object.assign({}, fig.layout, {
         title: {text: ""},
-        margin: {l: 50, r: 12, t: 8, b: 36},
+        margin: {l: 50, r: 12, t: 28, b: 40},
         shapes: thresholdShapes(section),
-        legend: {orientation: "h", y: -0.18},
+        // Above the plot: below it, the legend would cover the time axis' title.
+        legend: {orientation: "h", x: 0, y: 1, yanchor: "bottom"},
       });
       window.Plotly.react(el, fig.data, layout, {responsive: true, displaylogo: false,
                                                  displayModeBar: false});
