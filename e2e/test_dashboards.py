@@ -188,3 +188,27 @@ def test_titles_with_script_are_text(page: Page, fleet: Server) -> None:
     page.goto(f"{fleet.url}/dashboards")
     expect(page.locator("tr[data-dashboard=evil] td").nth(1)).to_have_text(EVIL)
     assert page.evaluate("window.__pwned") is None
+
+
+def test_editing_in_the_page_saves_and_a_stale_save_overwrites_nothing(
+        page: Page, fleet: Server) -> None:
+    two_panel_board(fleet, "fleet")
+    sign_in(page, fleet)
+    page.goto(f"{fleet.url}/dashboards/fleet")
+    page.locator("#panel-mem").get_by_role("link", name="edit").click()
+    form = page.locator("#edit-mem")
+    form.get_by_label("title").fill(EVIL)
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator(".notice")).to_contain_text("Saved")
+    page.locator("#edit-mem").get_by_role("button", name="Move up").click()
+    expect(page.locator(".panel-form h2").first).to_contain_text(EVIL)
+    assert page.evaluate("window.__pwned") is None
+    theirs = fleet.get_json("/api/dashboards/fleet")
+    fleet.put_dashboard("fleet", {**theirs, "title": "Theirs"})  # someone else saves
+    page.locator("#edit-cpu").get_by_label("title").fill("Mine")
+    page.locator("#edit-cpu").get_by_role("button", name="Save").click()
+    expect(page.locator("#edit-problem")).to_contain_text(
+        "someone else saved this dashboard since you opened it")
+    saved = fleet.get_json("/api/dashboards/fleet")
+    assert saved["title"] == "Theirs" and saved["panels"][1]["title"] == "CPU"
+    assert [p["id"] for p in saved["panels"]] == ["mem", "cpu", "rows"]
