@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import UnknownDataset
+from .errors import DatasetFailed, UnknownDataset
 from .schema import Batch, Schema
 
 MIN_CAPACITY = 1024
@@ -242,10 +242,14 @@ class Store:
             listener(name)
 
     def get(self, name: str) -> Dataset:
-        """The dataset called ``name`` or ``UnknownDataset``."""
+        """The dataset called ``name``; ``DatasetFailed`` if only its file's error is known,
+        else ``UnknownDataset``."""
         try:
             return self._datasets[name]
         except KeyError:
+            error = self._errors.get(name)
+            if error is not None:
+                raise DatasetFailed(name, error) from None
             raise UnknownDataset(name) from None
 
     def find(self, name: str) -> Dataset | None:

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ..data.errors import Conflict, DataError, Rejected, TooLarge, UnknownDataset
+from ..data.errors import Conflict, DataError, DatasetFailed, Rejected, TooLarge, UnknownDataset
 from ..engine.view import ViewError
 from ..jsoncodec import dumps
 
@@ -43,6 +43,13 @@ def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
     return render_template("missing.html", name=exc.args[0]), 404
 
 
+def dataset_failed(exc: DatasetFailed) -> Response | tuple[str, int]:
+    """422: the name is a dataset whose file failed to load; say why and what to change."""
+    if _is_api():
+        return json_response({"error": exc.error, "dataset": exc.name}, 422)
+    return render_template("failed.html", name=exc.name, error=exc.error), 422
+
+
 def http_error(exc: HTTPException) -> Response | HTTPException:
     """HTTP errors under /api/ as JSON (unknown routes and methods too); pages keep HTML."""
     if not _is_api():
@@ -59,4 +66,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(DataError, data_error)
     app.register_error_handler(ViewError, bad_view)
     app.register_error_handler(UnknownDataset, unknown_dataset)
+    app.register_error_handler(DatasetFailed, dataset_failed)
     app.register_error_handler(HTTPException, http_error)
