@@ -14,7 +14,7 @@ NS_PER_MS = 1_000_000
 # Markers help when a trace has few points; lines alone read better when dense.
 MARKERS_BELOW = 60
 AGG_LABELS = {"raw": "", "mean": "mean", "sum": "sum", "min": "min", "max": "max",
-              "count": "count", "p50": "p50", "p95": "p95", "p99": "p99"}
+              "count": "count", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
 
 
 def dumps(obj: Any) -> bytes:

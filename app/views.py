@@ -14,7 +14,8 @@ WINDOWS: dict[str, int | None] = {
     "5m": 300 * SECOND, "15m": 900 * SECOND, "1h": 3600 * SECOND, "6h": 6 * 3600 * SECOND,
     "24h": 86400 * SECOND, "7d": 7 * 86400 * SECOND, "30d": 30 * 86400 * SECOND, "all": None,
 }
-AGGREGATIONS = ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p95", "p99")
+AGGREGATIONS = ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p90", "p95",
+                "p99")
 BUCKETS: dict[str, int | None] = {
     "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": 60 * SECOND, "5m": 300 * SECOND,
     "15m": 900 * SECOND, "1h": 3600 * SECOND, "1d": 86400 * SECOND,

@@ -1,0 +1,1 @@
+"""The query engine: series storage kernels, selections, aggregations."""
