@@ -301,13 +301,131 @@ def percentiles(snap: Snapshot, cells: list[Cells], width: int,
                 bounds = np.concatenate(([0], np.cumsum(counts[idx])))
                 out[idx] = quantile_segments(np.concatenate(pieces), bounds, q)
         return c.bucket * width, out
-    # Several series per trace: gather each bucket's values from every series.
-    bucket = np.concatenate([np.repeat(c.bucket, c.counts) for c in cells])
-    values = np.concatenate([snap.series_value[c.sid][c.part] for c in cells])
-    order = np.argsort(bucket, kind="stable")  # merges the series' sorted runs
-    bucket, values = bucket[order], values[order]
-    bounds = bucket_bounds(bucket, 1)
-    return bucket[bounds[:-1]] * width, quantile_segments(values, bounds, q)
+    return _merged_percentiles(snap, cells, width, tier, q)
+
+
+def _gather(array: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``array[starts[i]:starts[i] + lengths[i]]`` for every i, concatenated."""
+    total = int(lengths.sum())
+    if total == 0:
+        return array[:0]
+    offsets = np.cumsum(lengths) - lengths
+    return array[np.repeat(starts - offsets, lengths) + np.arange(total)]
+
+
+def _search_runs(ranked: np.ndarray, starts: np.ndarray, lengths: np.ndarray, x: np.ndarray,
+                 right: bool) -> np.ndarray:
+    """Per run ``ranked[starts[i]:starts[i] + lengths[i]]`` (sorted): how many values are
+    below ``x[i]`` (or at most ``x[i]`` when ``right``). One binary search over all runs."""
+    lo, hi = starts.copy(), starts + lengths
+    last = len(ranked) - 1
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo - starts
+        mid = (lo + hi) // 2
+        seen = ranked[np.minimum(mid, last)]
+        go = active & ((seen <= x) if right else (seen < x))
+        lo = np.where(go, mid + 1, lo)
+        hi = np.where(active & ~go, mid, hi)
+
+
+def _select_ranks(values: np.ndarray, cell: np.ndarray, n_cells: int, low: np.ndarray,
+                  high: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Per cell ``c`` (ids 0..n_cells-1, each with values), the interpolated ranks."""
+    order = np.argsort(cell, kind="stable")
+    values = values[order]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(cell, minlength=n_cells))))
+    counts = np.diff(bounds)
+    if len(counts) and counts.max() <= 512:
+        ordered = sort_segments(values, bounds)
+        return _interpolate(ordered[bounds[:-1] + low], ordered[bounds[:-1] + high], frac)
+    out = np.empty(n_cells)
+    for i, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)):
+        lo, hi = int(low[i]), int(high[i])
+        chosen = np.partition(values[a:b], [lo, hi] if hi != lo else lo)
+        out[i] = chosen[lo] + (chosen[hi] - chosen[lo]) * frac[i]
+    return out
+
+
+def _merged_percentiles(snap: Snapshot, cells: list[Cells], width: int, tier: int,
+                        q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``q`` quantile per bucket of a trace made of several series.
+
+    Where every series' share of a bucket is a ranked run, the answer lies between the
+    lowest and highest of the runs' own quantiles: binary searches count what lies
+    below that bracket, and only the values inside it are sorted (a few hundred of
+    72,000 for p95 over 20 similar hosts). Buckets without ranked runs (the open one,
+    those cut by the window) are selected from their raw values.
+    """
+    buckets = np.unique(np.concatenate([c.bucket for c in cells]))
+    n = len(buckets)
+    total = np.zeros(n, np.int64)
+    ready = np.full(n, tier >= 0)
+    shares = []
+    for c in cells:
+        idx = np.searchsorted(buckets, c.bucket)
+        counts = c.counts
+        starts = c.part.start + c.bounds[:-1]
+        total[idx] += counts
+        if tier >= 0:
+            ts = snap.series_ts[c.sid]
+            ok = starts + counts <= len(snap.series_ranked[c.sid][tier])
+            if c.part.start > 0 and int(ts[c.part.start - 1]) // width == int(c.bucket[0]):
+                ok[0] = False
+            if c.part.stop < len(ts) and int(ts[c.part.stop]) // width == int(c.bucket[-1]):
+                ok[-1] = False
+            ready[idx[~ok]] = False
+        shares.append((c.sid, idx, starts, counts))
+    low, high, frac = _ranks(total, q)
+    out = np.empty(n)
+    done = np.zeros(n, dtype=bool)
+    if ready.any():
+        lo_value, hi_value = np.full(n, np.inf), np.full(n, -np.inf)
+        for sid, idx, starts, counts in shares:
+            ranked = snap.series_ranked[sid][tier]
+            use = ready[idx]
+            first = starts[use]
+            i_low = np.floor(q * (counts[use] - 1)).astype(np.int64)
+            i_high = np.minimum(counts[use] - 1, i_low + 2)
+            cell = idx[use]
+            lo_value[cell] = np.minimum(lo_value[cell], ranked[first + i_low])
+            hi_value[cell] = np.maximum(hi_value[cell], ranked[first + i_high])
+        below, upto = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        found = []
+        for sid, idx, starts, counts in shares:
+            ranked = snap.series_ranked[sid][tier]
+            use = ready[idx]
+            cell = idx[use]
+            b = _search_runs(ranked, starts[use], counts[use], lo_value[cell], right=False)
+            u = _search_runs(ranked, starts[use], counts[use], hi_value[cell], right=True)
+            below[cell] += b
+            upto[cell] += u
+            found.append((ranked, cell, starts[use] + b, u - b))
+        done = ready & (below <= low) & (upto >= high + 1)
+        picked = [(_gather(ranked, first[done[cell]], length[done[cell]]),
+                   np.repeat(cell[done[cell]], length[done[cell]]))
+                  for ranked, cell, first, length in found]
+        chosen = np.flatnonzero(done)
+        remap = np.full(n, -1, np.int64)
+        remap[chosen] = np.arange(len(chosen))
+        if len(chosen):
+            out[chosen] = _select_ranks(np.concatenate([v for v, _ in picked]),
+                                        remap[np.concatenate([c for _, c in picked])],
+                                        len(chosen), low[chosen] - below[chosen],
+                                        high[chosen] - below[chosen], frac[chosen])
+    rest = np.flatnonzero(~done)
+    if len(rest):
+        remap = np.full(n, -1, np.int64)
+        remap[rest] = np.arange(len(rest))
+        values, cell_ids = [], []
+        for sid, idx, starts, counts in shares:
+            use = ~done[idx]
+            values.append(_gather(snap.series_value[sid], starts[use], counts[use]))
+            cell_ids.append(np.repeat(remap[idx[use]], counts[use]))
+        out[rest] = _select_ranks(np.concatenate(values), np.concatenate(cell_ids), len(rest),
+                                  low[rest], high[rest], frac[rest])
+    return buckets * width, out
 
 
 def _trace_points(snap: Snapshot, sel: Selection,
