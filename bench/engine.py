@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
@@ -186,8 +186,9 @@ def bench_size(n: int, repeat: int, rows: list[dict[str, Any]], lenient: bool = 
                                      f"polars {len(polar)})")
             row = {
                 "rows": n, "shape": shape, "agg": agg, "cells": len(duck),
-                "ours": median_ms(lambda: query.run(snap, view), repeat) if right else None,
-                "duckdb": median_ms(lambda: con.execute(sql).fetchnumpy(), repeat),
+                "ours": (median_ms(lambda v=view: query.run(snap, v), repeat) if right
+                         else None),
+                "duckdb": median_ms(lambda q=sql: con.execute(q).fetchnumpy(), repeat),
                 "polars": median_ms(polars_run, repeat),
             }
             rows.append(row)
@@ -209,7 +210,7 @@ def main() -> None:
     started = time.perf_counter()
     for n in args.rows:
         bench_size(n, args.repeat, rows, args.lenient)
-    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
           f"Python {platform.python_version()} · numpy {version('numpy')} · duckdb "
           f"{version('duckdb')} · polars {version('polars')} · medians of {args.repeat} · "
           f"{time.perf_counter() - started:.0f} s")

@@ -2,6 +2,8 @@
 kept on append (in order, late, under retention) against sorting the raw points again."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,7 +208,7 @@ def assert_ranked(series: SeriesPoints) -> None:
         assert len(run_values) == closed
         bounds = bucket_bounds(ts[:closed], tier)
         expected = np.concatenate([np.sort(value[a:b]) for a, b in
-                                   zip(bounds[:-1], bounds[1:], strict=True)] or [[]])
+                                   pairwise(bounds)] or [[]])
         assert run_values.tolist() == expected.tolist()
 
 
@@ -260,7 +262,7 @@ def test_sort_segments_sorts_within_segments_only(lengths: list[int]) -> None:
     values = np.random.default_rng(1).normal(size=sum(lengths))
     bounds = np.concatenate(([0], np.cumsum(lengths)))
     expected = np.concatenate([np.sort(values[a:b]) for a, b in
-                               zip(bounds[:-1], bounds[1:], strict=True)])
+                               pairwise(bounds)])
     assert sort_segments(values, bounds).tolist() == expected.tolist()
 
 

@@ -190,7 +190,7 @@ def test_single_point_appends_equal_one_batch_append() -> None:
     assert np.array_equal(a.ts, b.ts) and np.array_equal(a.value, b.value)
     names = one_by_one.snapshot().label_values["host"]
     assert names == batched.snapshot().label_values["host"]
-    decode = lambda s: [names[c] if c >= 0 else None for c in s.labels["host"]]  # noqa: E731
+    decode = lambda s: [names[c] if c >= 0 else None for c in s.labels["host"]]
     assert decode(a) == decode(b)
     assert set(a.labels["zone"].tolist()) == {-1}
     assert one_by_one.version == 3000

@@ -52,7 +52,7 @@ class SeriesPoints:
     points, growth, retention) builds fresh buffers, so snapshots never change.
     """
 
-    __slots__ = ("n", "ts", "value", "ranked", "upto")
+    __slots__ = ("n", "ranked", "ts", "upto", "value")
 
     def __init__(self) -> None:
         self.n = 0
