@@ -55,7 +55,7 @@ def test_api_figure_is_built_once_per_version(client: FlaskClient, state: Any) -
                                              " metrics are cpu, mem"),
     ("/api/d/hosts/figure?start=2024-05-02&end=2024-05-01", 400, "start: start (2024-05-02)"
                                                                  " is after end"),
-    ("/api/d/hosts/figure?by=zone", 400, "by: 'zone' is not a label"),
+    ("/api/d/hosts/figure?by=zone", 400, "by: 'zone' is not series, none or a label"),
 ])
 def test_api_errors_are_json_and_name_the_problem(client: FlaskClient, url: str, status: int,
                                                  error: str) -> None:
