@@ -27,7 +27,7 @@ def write(path: Path, text: str, mode: str = "w", age: float = 10.0) -> None:
 
 
 def values(folder: DataFolder, name: str) -> list[float]:
-    return folder.store.get(name).snapshot().value.tolist()
+    return folder.store.get(name).snapshot().merged().value.tolist()
 
 
 def test_new_files_load_and_invalid_names_are_skipped(folder: DataFolder, data_dir: Path,

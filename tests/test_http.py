@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.config import from_environment
+from app.state import AppState
 
 
 def test_healthz(client: FlaskClient) -> None:
@@ -54,7 +55,7 @@ def test_api_figure_is_built_once_per_version(client: FlaskClient, state: Any) -
                                              " metrics are cpu, mem"),
     ("/api/d/hosts/figure?start=2024-05-02&end=2024-05-01", 400, "start: start (2024-05-02)"
                                                                  " is after end"),
-    ("/api/d/hosts/figure?by=zone", 400, "by: 'zone' is not a label"),
+    ("/api/d/hosts/figure?by=zone", 400, "by: 'zone' is not series, none or a label"),
 ])
 def test_api_errors_are_json_and_name_the_problem(client: FlaskClient, url: str, status: int,
                                                  error: str) -> None:
@@ -247,3 +248,26 @@ def test_a_view_in_another_time_zone_writes_every_time_there_and_names_the_zone(
     assert figure["figure"]["data"][0]["x"][-1] == "2024-05-01T09:02:00"
     rows = client.get("/api/d/hosts/rows?metric=cpu&agg=raw&tz=Asia/Tokyo&format=json").json
     assert rows["rows"][0]["timestamp"] == "2024-05-01T09:02:00+09:00"
+
+
+@pytest.mark.parametrize("path, kind", [
+    ("/d/broken", "page"),
+    ("/d/broken?metric=cpu", "page"),
+    ("/api/d/broken/figure", "json"),
+    ("/api/d/broken/rows?format=csv", "json"),
+    ("/api/d/broken/poll?timeout=0", "json"),
+])
+def test_a_file_that_failed_to_load_answers_422_with_its_error(
+        client: FlaskClient, write_csv: Any, state: AppState, path: str, kind: str) -> None:
+    write_csv("broken", "when,what\nyesterday,nothing\n")
+    state.folder.scan()
+    response = client.get(path)
+    assert response.status_code == 422
+    if kind == "json":
+        assert response.json["dataset"] == "broken"
+        assert "no timestamp column" in response.json["error"]
+    else:
+        html = response.get_data(as_text=True)
+        assert "“broken” could not be read" in html and "no timestamp column" in html
+    assert client.get("/d/nothing-called-this").status_code == 404
+    assert client.get("/api/d/nothing-called-this/figure").status_code == 404

@@ -48,7 +48,7 @@ def test_reduce_over_each_traces_raw_points(snap: Snapshot, reduce: str,
     assert [name for name, _ in split] == ["web-1", "web-2"]
     assert [value for _, value in split] == pytest.approx(by_host)
     [(name, value)] = panels.reduce_traces(snap, selection(snap, ""), reduce)
-    assert (name, value) == ("cpu", pytest.approx(across))
+    assert name == "cpu" and value == pytest.approx(across)
 
 
 @pytest.mark.parametrize("reduce, expected", [("count", 0.0), ("sum", None), ("last", None),

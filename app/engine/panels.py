@@ -10,6 +10,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from ..data.store import Snapshot
+from . import browse
 from .compute import Selection
 
 REDUCERS = ("last", "mean", "min", "max", "sum", "count")
@@ -30,28 +31,22 @@ class StatValue:
 def reduce_traces(snap: Snapshot, sel: Selection, reduce: str) -> list[tuple[str, float | None]]:
     """``reduce`` (last, mean, min, max, sum, count) of each trace's raw points, in trace order.
 
-    Raw points, not the chart's buckets: a stat of ``agg=p95`` views still says the
-    largest value that arrived. ``last`` is the newest point (rows are in time order).
+    Raw points, not the chart's buckets: a stat of an ``agg=p95`` view still says the
+    largest value that arrived. ``last`` is the newest point, as the view page's stats
+    say it. A trace without points has no number, except its count of 0.
     """
     if reduce not in REDUCERS:
         raise ValueError(f"reduce {reduce!r} is not one of {', '.join(REDUCERS)}")
-    n = len(sel.names)
-    values = snap.value[sel.rows]
-    counts = np.bincount(sel.group, minlength=n)
+    stats = browse.stats(snap, sel)
     if reduce == "count":
-        return [(name, float(counts[i])) for i, name in enumerate(sel.names)]
-    if reduce in ("sum", "mean"):
-        out = np.bincount(sel.group, weights=values, minlength=n).astype(np.float64)
-        if reduce == "mean":
-            out = out / np.maximum(counts, 1)
-    elif reduce == "last":
-        newest = np.full(n, -1, dtype=np.int64)
-        np.maximum.at(newest, sel.group, np.arange(len(values)))
-        out = np.array([values[i] if i >= 0 else np.nan for i in newest], dtype=np.float64)
-    else:
-        out = np.full(n, np.inf if reduce == "min" else -np.inf)
-        (np.minimum if reduce == "min" else np.maximum).at(out, sel.group, values)
-    return [(name, float(out[i]) if counts[i] else None) for i, name in enumerate(sel.names)]
+        return [(stat.name, float(stat.count)) for stat in stats]
+    if reduce == "sum":  # summed per series, then per trace: no mean x count rounding
+        sums = [0.0] * len(sel.names)
+        for sid, part, group in zip(sel.series.tolist(), sel.parts, sel.group.tolist(),
+                                    strict=True):
+            sums[group] += float(snap.series_value[sid][part].sum())
+        return [(stat.name, sums[i] if stat.count else None) for i, stat in enumerate(stats)]
+    return [(stat.name, getattr(stat, reduce)) for stat in stats]
 
 
 def threshold_color(value: float | None, thresholds: Sequence[tuple[float, str]]) -> str | None:

@@ -7,7 +7,7 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..data.dashboards import BrokenDashboard, DashboardNotFound, OverrideError, VersionConflict
-from ..data.errors import Conflict, DataError, Rejected, TooLarge, UnknownDataset
+from ..data.errors import Conflict, DataError, DatasetFailed, Rejected, TooLarge, UnknownDataset
 from ..engine.view import ViewError
 from ..jsoncodec import dumps
 
@@ -67,6 +67,13 @@ def broken_dashboard(exc: BrokenDashboard) -> Response | tuple[str, int]:
                            message=f"dashboards/{exc.name}.json: {exc.error}", errors=[]), 422
 
 
+def dataset_failed(exc: DatasetFailed) -> Response | tuple[str, int]:
+    """422: the name is a dataset whose file failed to load; say why and what to change."""
+    if _is_api():
+        return json_response({"error": exc.error, "dataset": exc.name}, 422)
+    return render_template("failed.html", name=exc.name, error=exc.error), 422
+
+
 def http_error(exc: HTTPException) -> Response | HTTPException:
     """HTTP errors under /api/ as JSON (unknown routes and methods too); pages keep HTML."""
     if not _is_api():
@@ -86,4 +93,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(DashboardNotFound, unknown_dashboard)
     app.register_error_handler(BrokenDashboard, broken_dashboard)
     app.register_error_handler(UnknownDataset, unknown_dataset)
+    app.register_error_handler(DatasetFailed, dataset_failed)
     app.register_error_handler(HTTPException, http_error)
