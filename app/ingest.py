@@ -1,8 +1,6 @@
 """Ingest: a request body -> a validated batch of points, all or nothing."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -12,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .schema import NAT, Batch, Schema, parse_times
+from .data.reader import split_csv
+from .schema import NAT, Batch, Schema, SchemaError, parse_times
 from .views import format_instants
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
@@ -106,16 +105,14 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
                 raise IngestError(400, f"invalid JSON on line {number}: {exc}") from None
         points = Points(items)
     else:
-        reader = csv.reader(io.StringIO(text, newline=""))
+        # The same dialect rules as files (BOM, comment lines, delimiter and quoting,
+        # trailing delimiters, duplicate names); timestamps stay ISO-8601 only.
         try:
-            rows = [row for row in reader if row]
-        except csv.Error as exc:
+            header, rows = split_csv(text)
+        except SchemaError as exc:
             raise IngestError(400, f"invalid CSV: {exc}") from None
-        header = [h.strip() for h in rows[0]]
-        if len(set(header)) != len(header):
-            raise IngestError(400, "invalid CSV: duplicate column names in the header")
         items = []
-        for row in rows[1:]:
+        for row in rows:
             if len(row) != len(header):
                 items.append(ValueError(f"has {len(row)} cells, the header has {len(header)}"))
             else:

@@ -309,7 +309,7 @@ BAD_INPUTS = [
     bad("csv-unknown-column", "timestamp,cpu,disk\n" + f"{TS},1,2\n", ctype=CSV,
         errors=[(0, "disk", "unknown column")]),
     bad("csv-duplicate-header", "timestamp,cpu,cpu\n" + f"{TS},1,2\n", ctype=CSV,
-        error="invalid CSV: duplicate column names in the header"),
+        error="invalid CSV: duplicate column name 'cpu' (columns 2 and 3): rename one"),
     bad("csv-header-only", CSV_HEAD, ctype=CSV, error="no points in the body"),
     # the dataset in the URL
     bad("name-with-dot", J([GOOD]), name="bad.name",

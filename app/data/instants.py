@@ -150,11 +150,12 @@ def _refuse_zone(token: str, column: str, line: int) -> None:
         raise SchemaError(
             f"column {column!r} gives times in {upper} (line {line}), which names several "
             f"zones ({AMBIGUOUS_ZONES[upper]}): write the UTC offset instead, "
-            "e.g. 2024-05-01T12:00:00-06:00")
+            f"e.g. 2024-05-01T12:00:00+05:30 rather than 12:00 {upper}")
     if token.isupper():
         raise SchemaError(
             f"column {column!r} gives times in {token!r} (line {line}), a time zone this "
-            "reader does not know: write the UTC offset instead, e.g. 2024-05-01T12:00:00+01:00")
+            "reader does not know: write the UTC offset instead, "
+            "e.g. 2024-05-01T12:00:00+05:30")
 
 
 def _components(uniques: Sequence[str], pattern: re.Pattern[str]) -> pd.DataFrame:
@@ -427,10 +428,11 @@ def read_epochs(values: pd.Series, unit: str) -> Instants:
     low, high = next((lo, hi) for u, _, lo, hi in EPOCH_UNITS if u == unit)
     size = np.abs(floats)
     fits = np.isfinite(floats) & (size >= low) & (size < high)
-    with np.errstate(invalid="ignore", over="ignore"):
-        ns = np.where(integral & (np.abs(exact) < np.iinfo(np.int64).max // scale),
-                      exact * scale, np.round(floats * scale))
-    ns = np.where(fits, ns, 0).astype(np.int64)
+    ns = np.zeros(len(values), dtype=np.int64)
+    rough = fits & ~integral  # a fraction of the unit: float64 is as close as it gets
+    ns[rough] = np.round(floats[rough] * scale).astype(np.int64)
+    whole = fits & integral  # integers stay exact (np.where with floats would not)
+    ns[whole] = exact[whole] * scale
     inside = fits & (ns >= FIRST_NS) & (ns < END_NS)
     reason = np.where(values.isna().to_numpy(), EMPTY,
                       np.where(~np.isfinite(floats), UNREADABLE,

@@ -211,16 +211,16 @@ def sniff(head: str, delimiter: str = "", quotechar: str = "") -> Dialect:
                     continue
                 share, width, trailing = _fit(rows)
                 # prefer: rows as wide as the header, at least two columns, '"', no skipping
-                key = (share, width >= 2, q == '"', not skip, -rank, width)
+                key = (width >= 2, share, q == '"', not skip, -rank, width)
                 scored.append((key, Dialect(d, q, skip, trailing,
                                             tuple(c.strip() for c in rows[0]))))
     if not scored:
         raise SchemaError("the header line is not readable CSV (an unclosed quote?)")
     scored.sort(key=lambda item: item[0], reverse=True)
     key, best = scored[0]
-    rivals = [d for k, d in scored if d.delimiter != best.delimiter and k[0] == key[0] == 1.0
-              and k[1] and k[5] >= 2 and len(head.splitlines()) > 1]
-    if key[1] and rivals:
+    rivals = [d for k, d in scored if d.delimiter != best.delimiter and k[0] and key[0]
+              and k[1] == key[1] == 1.0 and len(head.splitlines()) > 1]
+    if rivals:
         return replace(best, note=f"columns read as separated by {_show(best.delimiter)}; "
                                   f"the lines also split evenly at {_show(rivals[0].delimiter)}")
     return best
@@ -253,6 +253,8 @@ def split_csv(text: str) -> tuple[list[str], list[list[str]]]:
     text = text.removeprefix("\ufeff")
     start, _, sep = _preamble(text.encode("utf-8"))
     text = text.encode("utf-8")[start:].decode("utf-8")
+    if not text.strip():
+        return [], []
     dialect = sniff("\n".join(text.splitlines()[:SNIFF_LINES]), sep)
     try:
         rows = [row for row in csv.reader(io.StringIO(text, newline=""),
@@ -274,11 +276,11 @@ def split_csv(text: str) -> tuple[list[str], list[list[str]]]:
 
 # -- numbers ------------------------------------------------------------------------------
 
-def _votes(values: Iterable[str]) -> tuple[int, int, str]:
-    """(values only a decimal comma reads, values only a decimal point reads, one example
-    that reads either way: ``1,234`` or ``1.234``)."""
+def _votes(values: Iterable[str]) -> tuple[int, int, str, str]:
+    """(values only a decimal comma reads, values only a decimal point reads, and the first
+    value either reads differently: ``1,234`` (1.234 or 1234), ``1.234`` (1.234 or 1234))."""
     comma = point = 0
-    either = ""
+    by_comma = by_point = ""
     for value in values:
         v = value.strip().lstrip("+-")
         if "," in v and "." in v:
@@ -292,10 +294,36 @@ def _votes(values: Iterable[str]) -> tuple[int, int, str]:
             if mark in tail:  # 1,234,567 or 1.234.567: the mark groups thousands
                 point, comma = (point + 1, comma) if mark == "," else (point, comma + 1)
             elif len(tail) == 3 and 1 <= len(head) <= 3 and head.isdigit() and head[0] != "0":
-                either = either or value.strip()
+                if mark == ",":
+                    by_comma = by_comma or value.strip()
+                else:
+                    by_point = by_point or value.strip()
             elif head.isdigit() or not head:
                 point, comma = (point + 1, comma) if mark == "." else (point, comma + 1)
-    return comma, point, either
+    return comma, point, by_comma, by_point
+
+
+def _decide_decimal(columns: Iterable[Iterable[str]], delimiter: str) -> tuple[str, str]:
+    """(the decimal separator all the values imply, a value that reads either way when
+    none settled it: the sentence for the warnings shows it).
+
+    Without a value that settles it, ``;``-separated files use decimal commas; a dot
+    before three digits is a decimal point; a comma before three digits groups thousands
+    outside ``;`` files. A comma-separated file never has unquoted decimal commas.
+    """
+    comma = point = 0
+    by_comma = by_point = ""
+    for values in columns:
+        c, p, bc, bp = _votes(values)
+        comma, point = comma + c, point + p
+        by_comma, by_point = by_comma or bc, by_point or bp
+    if comma != point:
+        return ("," if comma > point else "."), ""
+    if delimiter == ",":
+        return ".", ""
+    if by_comma:
+        return ("," if delimiter == ";" else "."), by_comma
+    return ("." if by_point else "," if delimiter == ";" else "."), by_point
 
 
 def _numbers(values: pd.Series, decimal: str) -> tuple[np.ndarray, np.ndarray]:
@@ -352,6 +380,11 @@ class _Time:
     numeric: bool = False
 
 
+def _numbers_only(values: Sequence[str]) -> bool:
+    """True if every value is a plain number (bare numbers are values, not dates)."""
+    return all(PLAIN["."].fullmatch(v) or PLAIN[","].fullmatch(v) for v in values)
+
+
 def _mostly(count: int, total: int, share: float = 0.9) -> bool:
     return total > 0 and count >= share * total
 
@@ -371,8 +404,7 @@ def _find_time(sample: dict[str, list[str]]) -> _Time:
     if not chosen:
         for name, values in sample.items():
             layout, count, _ = instants.date_layout(values)
-            if _mostly(count, len(values)) and not all(NUMERIC_LOOKING.fullmatch(v)
-                                                      for v in values):
+            if _mostly(count, len(values)) and not _numbers_only(values):
                 chosen = name
                 break
             if _mostly(instants.times_of_day(values), len(values)) and \
@@ -395,8 +427,7 @@ def _find_time(sample: dict[str, list[str]]) -> _Time:
                 f"column {chosen!r} holds times of day ({values[0]!r}) without dates: add a "
                 "'date' column, or write the date in each cell (2024-05-01 12:00:00)")
         return _Time(partners[0], chosen, _date_only(sample[partners[0]]))
-    if layout and _mostly(count, len(values), 0.5) and \
-            not all(NUMERIC_LOOKING.fullmatch(v) for v in values):
+    if layout and _mostly(count, len(values), 0.5) and not _numbers_only(values):
         if _date_only(values):
             for name in sample:
                 if name != chosen and name.lower() in TIME_OF_DAY_NAMES and \
@@ -525,12 +556,13 @@ def _infer(texts: dict[str, list[str]], dialect: Dialect, encoding: str, date_or
     time = _find_time(texts)
     taken = {time.column, time.time_of_day}
     others = [n for n in texts if n not in taken]
-    comma, point, _ = _votes(v for n in others for v in texts[n][:200])
-    decimal = "," if comma > point or (comma == point and dialect.delimiter == ";") else "."
+    decimal, either = _decide_decimal((texts[n] for n in others), dialect.delimiter)
     common = {"numeric_time": time.numeric, "time_of_day": time.time_of_day,
               "time_format": "" if time.layout == "ISO8601" else time.layout,
               "delimiter": dialect.delimiter, "quotechar": dialect.quotechar,
-              "decimal": decimal, "encoding": encoding}
+              "decimal": decimal, "encoding": encoding,
+              # no value in the sample settled the separator: all the values will try
+              "assumed": ("decimal",) if either else ()}
     if "metric" in others and "value" in others:
         labels = tuple(c for c in others if c not in ("metric", "value"))
         return Schema(time.column, "long", (), labels, **common)  # type: ignore[arg-type]
@@ -543,19 +575,6 @@ def _infer(texts: dict[str, list[str]], dialect: Dialect, encoding: str, date_or
             "or 'metric' and 'value' columns (long form)")
     labels = tuple(c for c in others if c not in metrics)
     return Schema(time.column, "wide", metrics, labels, **common)  # type: ignore[arg-type]
-
-
-def _decide_decimal(columns: Iterable[pd.Series], delimiter: str) -> tuple[str, str]:
-    """(decimal separator all of ``columns``' values imply, an example that read either way
-    when none settled it)."""
-    comma = point = 0
-    either = ""
-    for column in columns:
-        c, p, e = _votes(pd.unique(column.dropna()).tolist())
-        comma, point, either = comma + c, point + p, either or e
-    if comma != point:
-        return ("," if comma > point else "."), ""
-    return ("," if delimiter == ";" else "."), either
 
 
 def _epoch_refusal(column: str, values: pd.Series) -> SchemaError:
@@ -573,7 +592,7 @@ def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str]
     position = {name: i for i, name in enumerate(names) if name}
     value_columns = schema.metrics if schema.kind == "wide" else ("value",)
     fast = {position[c]: "float64" for c in value_columns} \
-        if schema.decimal != dialect.delimiter else {}
+        if schema.decimal != dialect.delimiter and "decimal" not in schema.assumed else {}
     try:
         try:
             # Plain numbers parse in pandas' C reader; one cell that is not falls back to
@@ -605,7 +624,8 @@ def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str]
     # the cells it refuses are stripped and read again.
     text = frame[position[schema.timestamp]].astype("str")
     pinned_assumed = not inferred and "date_order" in schema.assumed
-    assumed = set(schema.assumed) - {"date_order", "decimal"}
+    # a pinned schema keeps what it assumed; a fresh reading says again what it assumes
+    assumed = set(schema.assumed) - ({"date_order", "decimal"} if inferred else set())
     if schema.numeric_time:
         text = _text(text)
         unit = schema.epoch_unit or instants.epoch_unit(text)
@@ -668,21 +688,24 @@ def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str]
     ts = np.where(skip, NAT, times.ns).astype(np.int64)
 
     # -- values
-    decimal, either = schema.decimal, ""
+    decimal = schema.decimal
     texts = {c: _text(frame[position[c]]) for c in value_columns
              if frame[position[c]].dtype != "float64"}
-    if texts and (inferred or "decimal" in schema.assumed):
-        settled, either = _decide_decimal(texts.values(), dialect.delimiter)
-        if not inferred and not either and settled != decimal:
+    distinct = [pd.unique(t.dropna()).tolist() for t in texts.values()]
+    if inferred and texts:
+        decimal, either = _decide_decimal(distinct, dialect.delimiter)
+        assumed.discard("decimal")
+        if either:
+            assumed.add("decimal")
+            number = float(_numbers(pd.Series([either], dtype="str"), decimal)[0][0])
+            found.append(f"numbers like {either!r} read as {number:g}: "
+                         + ("a decimal comma, as ';'-separated files write" if decimal == ","
+                            else "a decimal point" if "." in either
+                            else "',' groups thousands outside ';'-separated files"))
+    elif "decimal" in schema.assumed and texts:
+        settled, either = _decide_decimal(distinct, dialect.delimiter)
+        if not either and settled != decimal:
             raise ReadingChanged("new lines settle the decimal separator")
-        decimal = settled if inferred else decimal
-    if either and (inferred or "decimal" in schema.assumed):
-        assumed.add("decimal")
-        reading = either.replace("," if decimal == "," else ".", "\0")
-        reading = reading.replace("." if decimal == "," else ",", "").replace("\0", ".")
-        found.append(f"numbers like {either!r} read as {float(reading):g} "
-                     + ("(a decimal comma, as in ';'-separated files)" if decimal == ","
-                        else "(',' and '.' group thousands in files not separated by ';')"))
     columns: dict[str, np.ndarray] = {}
     metrics = list(schema.metrics)
     for name in value_columns:
