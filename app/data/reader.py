@@ -91,7 +91,14 @@ def _encoding_of(data: bytes) -> str:
         raise SchemaError("cannot tell the file's text encoding: save it as UTF-8")
     # Short files leave Windows-1252 tied with its neighbours (1250, 1257...): the
     # Western default wins a tie, and the warning names it.
-    for match in results:
+    # Without a byte-order mark, UTF-16 and UTF-32 would need NUL bytes all over: a stray
+    # \xff\xfe in a Latin-1 file is not one.
+    wide = data[:4096].count(b"\x00") * 4 > min(len(data), 4096)
+    matches = [m for m in results if wide or not m.encoding.startswith(("utf_16", "utf_32"))]
+    if not matches:
+        raise SchemaError("cannot tell the file's text encoding: save it as UTF-8")
+    best = matches[0]
+    for match in matches:
         if match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.01 and \
                 "cp1252" in (match.encoding, *match.could_be_from_charset):
             return "cp1252"
