@@ -57,8 +57,8 @@ class Schema:
     def from_fields(cls, fields: Mapping[str, Any]) -> Schema:
         """The schema a sidecar's JSON object describes (``TypeError``/``KeyError`` if none)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v
-                  for k, v in fields.items() if k in known}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in fields.items() if k in known}
         return cls(**values)
 
     def ingest_mismatch(self) -> str:

@@ -199,13 +199,21 @@ def test_corpus_refusals_say_what_to_change(name: str, message: str) -> None:
      "gives times in 'XYZ' (line 2), a time zone this reader does not know"),
     (b"timestamp,v\nnope,1\nnever,2\n", "holds no dates this reader knows ('nope')"),
     (b"timestamp,v,\n2024-05-01T12:00:00Z,1,x\n", "column 3 has values but no name"),
-    (b"timestamp,v\n2024-05-01T12:00:00Z,1\n\xff\xfe\x00garbage,2\n",
-     "cannot tell the file's text encoding: save it as UTF-8"),
 ])
 def test_more_refusals(text: bytes, message: str) -> None:
     with pytest.raises(SchemaError) as raised:
         read_table(text)
     assert message in str(raised.value)
+
+
+def test_stray_bytes_are_a_skipped_row_and_the_encoding_is_named() -> None:
+    reading = read_table(b"timestamp,v\n2024-05-01T12:00:00Z,1\n\xff\xfe\x00garbage,2\n")
+    assert points(reading) == [("2024-05-01T12:00:00Z", "v", 1.0)]
+    assert reading.warnings == (
+        "read as Windows-1252 text (the file is not UTF-8): if accents look wrong, save it "
+        "as UTF-8",
+        "1 row skipped: the timestamp is not written like the rest of 'timestamp' (line 3; "
+        "e.g. 'ÿþ\\x00garbage')")
 
 
 @pytest.mark.parametrize("name, fields", [

@@ -276,7 +276,7 @@ def _parse_layout(values: pd.Series, layout: str, column: str, line_of: LineOf,
     def line_of_unique(k: int) -> int:
         return line_of(int(np.argmax(codes == k)))
 
-    first_zone = {token: line_of_unique(k) for k, token in
+    first_zone = {token: line_of_unique(int(k)) for k, token in  # type: ignore[call-overload]
                   parts["z"].dropna().drop_duplicates().items()}
     offset, zone_ok = _offsets(parts, column, first_zone)
     clock, clock_ok = _clock_ns(parts)
@@ -308,9 +308,9 @@ def _parse_layout(values: pd.Series, layout: str, column: str, line_of: LineOf,
             differ = mdy & dmy & (a != b)
             if differ.any():
                 k = int(np.argmax(differ))
-                notes = (f"dates in {column!r} fit both day/month/year and month/day/year; "
-                         f"read as {DESCRIBED[order]} (DASH_DATE_ORDER={order}), so "
-                         f"{uniques[k]!r} is {_iso_date(year[k], a[k], b[k], order)}",)
+                notes = ((f"dates in {column!r} fit both day/month/year and month/day/year; "
+                          f"read as {DESCRIBED[order]} (DASH_DATE_ORDER={order}), so "
+                          f"{uniques[k]!r} is {_iso_date(year[k], a[k], b[k], order)}"),)
         month, day = (a, b) if order == "MDY" else (b, a)
         resolved = RESOLVED[(layout, order)]
     elif layout in ("%d %b %Y", "%b %d %Y"):

@@ -15,7 +15,6 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,26 +81,37 @@ class Dialect:
 
 def _encoding_of(data: bytes) -> str:
     """The encoding charset-normalizer finds for a file that is not UTF-8."""
-    # Only lines with non-ASCII bytes tell encodings apart; a sample of the whole file may
-    # hold none of them (an accent on line 900,000).
-    sample = b"\n".join(re.findall(rb"[^\n]*[\x80-\xff][^\n]*", data[:50_000_000])[:4000])
-    results = from_bytes(sample or data[:100_000])
+    # Only lines with non-ASCII bytes tell encodings apart, and a sample of the whole file
+    # may hold none of them (an accent on line 900,000): the head of the file and the
+    # first such lines go to the detector.
+    head = data[:65_536]
+    lines = re.findall(rb"[^\n]*[\x80-\xff][^\n]*", data[len(head):50_000_000])[:2000]
+    sample = b"\n".join([head, *lines])
+    results = from_bytes(sample)
     best = results.best()
     if best is None:
         raise SchemaError("cannot tell the file's text encoding: save it as UTF-8")
-    # Short files leave Windows-1252 tied with its neighbours (1250, 1257...): the
-    # Western default wins a tie, and the warning names it.
     # Without a byte-order mark, UTF-16 and UTF-32 would need NUL bytes all over: a stray
-    # \xff\xfe in a Latin-1 file is not one.
+    # \xff\xfe in a Latin-1 file is not one. Classic Mac OS and HP encodings are not
+    # considered: macOS has written UTF-8 since 2001, and on a short file they win
+    # by noise ("XXa\xe0" came out as mac_iceland, "Slovak").
     wide = data[:4096].count(b"\x00") * 4 > min(len(data), 4096)
-    matches = [m for m in results if wide or not m.encoding.startswith(("utf_16", "utf_32"))]
+    matches = [m for m in results if (wide or not m.encoding.startswith(("utf_16", "utf_32")))
+               and not m.encoding.startswith(("mac_", "hp_"))]
     if not matches:
         raise SchemaError("cannot tell the file's text encoding: save it as UTF-8")
     best = matches[0]
-    for match in matches:
-        if match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.01 and \
-                "cp1252" in (match.encoding, *match.could_be_from_charset):
-            return "cp1252"
+    # On a short file the detector's language guesses are noise: a lone "ß" came out as
+    # Shift-JIS, "XXa\xe0" as Polish cp1257. Windows-1252, the Western default, is kept
+    # whenever it decodes as cleanly (chaos within 0.05 of the best); files in Cyrillic,
+    # Polish or Greek single-byte encodings do not decode cleanly as it and keep the
+    # detector's choice (a one-word Polish file does not: "Łódź" reads as "£ódŸ", and
+    # the warning says what was assumed).
+    western = [m for m in matches if "cp1252" in (m.encoding, *m.could_be_from_charset)]
+    if not western:  # "Küche Köln" alone was not even tried as Windows-1252
+        western = list(from_bytes(sample, cp_isolation=["cp1252"]))
+    if western and western[0].chaos <= best.chaos + 0.05:
+        return "cp1252"
     return str(best.encoding)
 
 
@@ -141,8 +151,8 @@ def _decode(data: bytes, encoding: str) -> tuple[bytes, str, tuple[str, ...]]:
         body = body.replace(b"\r", b"\n")  # classic Mac line ends
     notes: tuple[str, ...] = ()
     if encoding not in ("utf-8", "utf-8-sig", "ascii", "utf-16"):
-        notes = (f"read as {ENCODING_NAMES.get(encoding, encoding)} text (the file is not "
-                 "UTF-8): if accents look wrong, save it as UTF-8",)
+        notes = ((f"read as {ENCODING_NAMES.get(encoding, encoding)} text (the file is not "
+                  "UTF-8): if accents look wrong, save it as UTF-8"),)
     return body, encoding, notes
 
 
@@ -436,9 +446,9 @@ def _find_time(sample: dict[str, list[str]]) -> _Time:
         return _Time(partners[0], chosen, _date_only(sample[partners[0]]))
     if layout and _mostly(count, len(values), 0.5) and not _numbers_only(values):
         if _date_only(values):
-            for name in sample:
+            for name, other in sample.items():
                 if name != chosen and name.lower() in TIME_OF_DAY_NAMES and \
-                        _mostly(instants.times_of_day(sample[name]), len(sample[name])):
+                        _mostly(instants.times_of_day(other), len(other)):
                     return _Time(chosen, name, layout)
         return _Time(chosen, layout=layout)
     if all(PLAIN["."].fullmatch(v) for v in values):
