@@ -1,4 +1,5 @@
-"""CSV schema inference (timestamp, long or wide, labels) and normalisation to points."""
+"""The schema (timestamp, long or wide, labels, how the file is written) and points;
+reading CSV bytes is ``app.data.reader``'s job, ``read_table`` its entry point."""
 from __future__ import annotations
 
 import dataclasses

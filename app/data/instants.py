@@ -160,14 +160,17 @@ def _refuse_zone(token: str, column: str, line: int) -> None:
 
 def _components(uniques: Sequence[str], pattern: re.Pattern[str]) -> pd.DataFrame:
     """One row per value: the pattern's named fields as text (None where absent)."""
-    index = {name: pattern.groupindex.get(name) for name in FIELDS}
-    none = (None,) * len(FIELDS)
-    rows = []
-    for value in uniques:
-        m = pattern.fullmatch(value)
-        rows.append(none if m is None else
-                    tuple(m.group(i) if i else None for i in index.values()))
-    return pd.DataFrame(rows, columns=list(FIELDS), dtype=object)
+    # m.groups() hands over every field in one call: 12 m.group() calls per value cost
+    # 3.3 s of 7.6 s on a million distinct day/month/year timestamps.
+    names = sorted(pattern.groupindex, key=pattern.groupindex.__getitem__)
+    none = (None,) * len(names)
+    rows = [none if (m := pattern.fullmatch(value)) is None else m.groups()
+            for value in uniques]
+    parts = pd.DataFrame(rows, columns=names, dtype=object)
+    for name in FIELDS:
+        if name not in parts:
+            parts[name] = None
+    return parts
 
 
 def _number(column: pd.Series, default: float = np.nan) -> np.ndarray:
@@ -237,17 +240,6 @@ def _assemble(year: np.ndarray, month: np.ndarray, day: np.ndarray, clock: np.nd
     in_range = (ns >= FIRST_NS) & (ns < END_NS)
     reason = np.where(~ok, UNREADABLE, np.where(in_years & in_range, OK, OUT_OF_RANGE))
     return np.where(reason == OK, ns, NAT).astype(np.int64), reason.astype(np.int8)
-
-
-def _first_rows(codes: np.ndarray, parts: pd.DataFrame, rows: np.ndarray) -> dict[str, int]:
-    """Row (in ``rows``) of the first value holding each zone token, for messages."""
-    first: dict[str, int] = {}
-    tokens = parts["z"].to_numpy(dtype=object, na_value=None)
-    for k, token in enumerate(tokens):
-        if token is not None and token not in first:
-            first[token] = int(rows[int(np.argmax(codes == k))])
-    return first
-
 
 
 def _spread(values: pd.Series, codes: np.ndarray, ns_u: np.ndarray, reason_u: np.ndarray
@@ -394,7 +386,15 @@ UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": 
 
 
 def _epoch_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(exact int64 where integral, float64, integral?) per row; NaN where not a number."""
+    """(exact int64 where integral, float64, integral?) per row; NaN where not a number.
+
+    ``values`` is text, or Int64 when the CSV reader could take the column as integers.
+    """
+    if str(values.dtype) == "Int64":
+        integral = values.notna().to_numpy()
+        exact = values.fillna(0).to_numpy(dtype=np.int64)
+        floats = np.where(integral, exact.astype("float64"), np.nan)
+        return exact, floats, integral
     as_int = pd.to_numeric(values, errors="coerce", dtype_backend="numpy_nullable")
     if str(as_int.dtype) != "Int64":
         whole = values.where(~values.str.contains(r"[.eE]", regex=True, na=False))
