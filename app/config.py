@@ -33,6 +33,9 @@ class Config:
     # back from its newest point ("7d", "24h", "90m"); the oldest go first. Files keep all.
     RETENTION = "2000000"
     TABLE_PAGE_SIZE = 50
+    # Dates that fit day/month and month/day throughout a column (03/04/2024) are read
+    # this way ("MDY" or "DMY"); the dataset's warnings say so.
+    DATE_ORDER = "MDY"
     # Ingest limits: request body size, and points in one batch.
     MAX_BODY_BYTES = 16 * 1024 * 1024
     MAX_BATCH_POINTS = 100_000
@@ -68,6 +71,13 @@ def _origins(value: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
 
 
+def _date_order(value: str) -> str:
+    order = value.strip().upper()
+    if order not in ("MDY", "DMY"):
+        raise ValueError("use MDY (03/04/2024 is March 4) or DMY (it is 3 April)")
+    return order
+
+
 # DASH_<NAME> -> (config key, parser)
 _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_HOST": ("HOST", str),
@@ -87,6 +97,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_RAW_MAX_POINTS": ("RAW_MAX_POINTS", int),
     "DASH_RETENTION": ("RETENTION", str),
     "DASH_TABLE_PAGE_SIZE": ("TABLE_PAGE_SIZE", int),
+    "DASH_DATE_ORDER": ("DATE_ORDER", _date_order),
     "DASH_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
     "DASH_MAX_BATCH_POINTS": ("MAX_BATCH_POINTS", int),
     "DASH_COMPRESSION": ("COMPRESSION", _flag),
