@@ -51,14 +51,13 @@ def bench_figure(rows: list[tuple[str, ...]]) -> None:
     n = 10_000
     whole = datasets.dataset(n * len(datasets.HOSTS) * len(datasets.METRICS)).snapshot()
     one = view_of(whole, "metric=cpu&host=web-1&agg=raw")
-    sel = query.select(whole, one)
-    frame = pd.DataFrame({"timestamp": pd.to_datetime(whole.ts[sel.rows], utc=True),
-                          "value": whole.value[sel.rows]})
+    trace = query.run(whole, one).traces[0]
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(trace.x, utc=True), "value": trace.y})
     assert len(frame) == n
     # Both sides get the same 10k points and nothing else: the tutorial's frame, and a
     # dataset holding just that series (the query over a bigger one is measured below).
     ds = Dataset("one", Schema("timestamp", "wide", ("value",), ()))
-    ds.append(Batch(whole.ts[sel.rows], np.array(["value"] * n, object), frame.value.to_numpy()))
+    ds.append(Batch(trace.x, np.array(["value"] * n, object), frame.value.to_numpy()))
     snap = ds.snapshot()
     view = view_of(snap, "agg=raw")
     ours = median_ms(lambda: dumps(charts.build(snap, view)))
@@ -148,7 +147,7 @@ def bench_append(rows: list[tuple[str, ...]]) -> None:
     """Appending points to a 1M-point dataset: ours vs pd.concat of one row."""
     ds = datasets.dataset(1_000_000)
     frame = datasets.frame(1_000_000)
-    newest = int(ds.snapshot().ts[-1])
+    newest = int(ds.snapshot().end or 0)
     one = Batch(np.array([newest]), np.array(["cpu"], object), np.array([1.0]),
                 {"host": np.array(["web-1"], object), "region": np.array(["eu"], object)})
     thousand = Batch(np.full(1000, newest), np.array(["cpu"] * 1000, object), np.ones(1000),
@@ -169,7 +168,7 @@ def bench_wire(rows: list[tuple[str, ...]]) -> None:
     ds = datasets.dataset(20 * 3 * 3600)  # an hour of 20 hosts x 3 metrics
     view = view_of(ds.snapshot(), "metric=cpu&by=host&window=5m&agg=raw")
     before = charts.build(ds.snapshot(), view)
-    newest = int(ds.snapshot().ts[-1]) + datasets.SECOND
+    newest = int(ds.snapshot().end or 0) + datasets.SECOND
     hosts = np.array(datasets.HOSTS, dtype=object)
     ds.append(Batch(np.full(len(hosts), newest), np.array(["cpu"] * len(hosts), object),
                     np.linspace(40, 60, len(hosts)),

@@ -196,3 +196,16 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_header_timeout(
         started = time.monotonic()
         assert sock.recv(1024) == b""
     assert time.monotonic() - started < HEADER_TIMEOUT + 2
+
+
+def test_a_chunked_body_elsewhere_is_bounded_too(server: Server) -> None:
+    """Forms and dashboard documents stop at Flask's MAX_CONTENT_LENGTH (1 MiB)."""
+    netloc = urlsplit(server.url).netloc
+    form = b"next=/&token=" + b"x" * (2 * 1024 * 1024)
+    head = (f"POST /login HTTP/1.1\r\nHost: {netloc}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    status, body = exchange(server, head + chunked(*(form[i:i + 65536]
+                                                  for i in range(0, len(form), 65536))),
+                         close_after=False)
+    assert status == 413, body[:300]

@@ -122,6 +122,7 @@ def test_waiting_may_not_take_the_whole_pool(app_config: dict[str, Any]) -> None
 
 @pytest.mark.parametrize("method, path, query, waiting", [
     ("GET", "/api/d/hosts/poll", "since=3&timeout=25", True),
+    ("GET", "/api/dashboards/ops/poll", "cursor=x", True),
     ("GET", "/socket.io/", "EIO=4&transport=polling&sid=abc", True),
     ("GET", "/socket.io/", "EIO=4&transport=polling", False),  # the handshake answers at once
     ("POST", "/socket.io/", "EIO=4&transport=polling&sid=abc", False),  # sends, never waits

@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.config import from_environment
+from app.state import AppState
 
 
 def test_healthz(client: FlaskClient) -> None:
@@ -54,7 +55,7 @@ def test_api_figure_is_built_once_per_version(client: FlaskClient, state: Any) -
                                              " metrics are cpu, mem"),
     ("/api/d/hosts/figure?start=2024-05-02&end=2024-05-01", 400, "start: start (2024-05-02)"
                                                                  " is after end"),
-    ("/api/d/hosts/figure?by=zone", 400, "by: 'zone' is not a label"),
+    ("/api/d/hosts/figure?by=zone", 400, "by: 'zone' is not series, none or a label"),
 ])
 def test_api_errors_are_json_and_name_the_problem(client: FlaskClient, url: str, status: int,
                                                  error: str) -> None:
@@ -106,9 +107,9 @@ def test_view_fragments_for_htmx_have_no_page_around_them(client: FlaskClient) -
     response = client.get("/d/hosts?by=host", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert "<html" not in html
-    for fragment in ("controls", "view-meta", "facets", "stats", "table"):
+    for fragment in ("controls", "notes", "view-meta", "add-panel", "facets", "stats", "table"):
         assert f'id="{fragment}"' in html
-    assert html.count('hx-swap-oob="true"') == 5
+    assert html.count('hx-swap-oob="true"') == 7
     assert 'id="chart"' not in html  # the live chart stays; it follows #view-meta
     assert response.headers["HX-Push-Url"] == "/d/hosts?metric=cpu&by=host"
     assert "HX-Request" in response.headers["Vary"]
@@ -247,3 +248,42 @@ def test_a_view_in_another_time_zone_writes_every_time_there_and_names_the_zone(
     assert figure["figure"]["data"][0]["x"][-1] == "2024-05-01T09:02:00"
     rows = client.get("/api/d/hosts/rows?metric=cpu&agg=raw&tz=Asia/Tokyo&format=json").json
     assert rows["rows"][0]["timestamp"] == "2024-05-01T09:02:00+09:00"
+
+
+@pytest.mark.parametrize("path, kind", [
+    ("/d/broken", "page"),
+    ("/d/broken?metric=cpu", "page"),
+    ("/api/d/broken/figure", "json"),
+    ("/api/d/broken/rows?format=csv", "json"),
+    ("/api/d/broken/poll?timeout=0", "json"),
+])
+def test_a_file_that_failed_to_load_answers_422_with_its_error(
+        client: FlaskClient, write_csv: Any, state: AppState, path: str, kind: str) -> None:
+    write_csv("broken", "when,what\nyesterday,nothing\n")
+    state.folder.scan()
+    response = client.get(path)
+    assert response.status_code == 422
+    if kind == "json":
+        assert response.json["dataset"] == "broken"
+        assert "no timestamp column" in response.json["error"]
+    else:
+        html = response.get_data(as_text=True)
+        assert "“broken” could not be read" in html and "no timestamp column" in html
+    assert client.get("/d/nothing-called-this").status_code == 404
+    assert client.get("/api/d/nothing-called-this/figure").status_code == 404
+
+
+def test_rows_left_out_are_counted_and_explained_on_every_page(
+        client: FlaskClient, write_csv: Any, state: AppState) -> None:
+    # lines 3 and 5 hold no timestamp
+    write_csv("logger", "time,temp\n2024-05-01T12:00:00Z,20\nsoon,21\n"
+                        "2024-05-01T12:02:00Z,22\nlater,23\n")
+    state.folder.scan()
+    [entry] = [d for d in client.get("/api/datasets").json if d["name"] == "logger"]
+    assert entry["skipped"] == 2 and entry["rows"] == 2
+    assert any("2 rows" in note and "lines 3, 5" in note for note in entry["warnings"]), \
+        entry["warnings"]
+    index = client.get("/").get_data(as_text=True)
+    assert "2 rows left out" in index and "lines 3, 5" in index
+    page = client.get("/d/logger").get_data(as_text=True)
+    assert "2 rows of the file left out" in page and "lines 3, 5" in page

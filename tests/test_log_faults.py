@@ -94,7 +94,7 @@ def batch(n: int) -> Points:
 
 def rows(store: Store, name: str) -> list[float]:
     dataset = store.find(name)
-    return sorted(dataset.snapshot().value.tolist()) if dataset is not None else []
+    return sorted(dataset.snapshot().merged().value.tolist()) if dataset is not None else []
 
 
 def expected(start: list[float], acked: list[int]) -> list[float]:

@@ -333,7 +333,8 @@ def test_a_replayed_log_fills_a_store_dataset_like_the_one_that_ingested(
     for entry in log.replay("cpu"):
         dataset.append(entry.batch)
     snap = dataset.snapshot()
-    assert snap.ts.tolist() == [10, 20, 30]
-    assert snap.value.tolist() == [1.0, 2.0, 3.0]
-    assert [snap.label_values["host"][c] if c >= 0 else None for c in snap.labels["host"]] \
+    points = snap.merged()
+    assert points.ts.tolist() == [10, 20, 30]
+    assert points.value.tolist() == [1.0, 2.0, 3.0]
+    assert [snap.label_values["host"][c] if c >= 0 else None for c in points.labels["host"]] \
         == [None, "a", "b"]

@@ -156,6 +156,14 @@ def test_websocket_compression_offers_are_declined() -> None:
     assert "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen and seen["PATH_INFO"] == "/"
 
 
+def test_subscribe_to_a_file_that_failed_says_why(socket_client: SocketIOTestClient,
+                                                   write_csv: Any, state: AppState) -> None:
+    write_csv("broken", "when,what\nyesterday,nothing\n")
+    state.folder.scan()
+    ack = socket_client.emit("subscribe", {"dataset": "broken", "query": ""}, callback=True)
+    assert ack["ok"] is False and "no timestamp column" in ack["error"]
+
+
 def test_refresh_data_is_limited_per_connection_too(app: Flask, write_csv: Any) -> None:
     """One connection rotating over datasets reloads once, not once per dataset."""
     for name in ("a", "b"):

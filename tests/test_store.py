@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ def points(ts: list[int], values: list[float] | None = None, hosts: list[str | N
 
 def hosts_of(snap: Snapshot) -> list[str | None]:
     """The host label of each point, decoded as a user sees it."""
-    return [snap.label_values["host"][c] if c >= 0 else None for c in snap.labels["host"]]
+    return [snap.label_values["host"][c] if c >= 0 else None
+            for c in snap.merged().labels["host"]]
 
 
 @pytest.mark.parametrize("batches, expected_ts", [
@@ -41,8 +43,9 @@ def test_append_keeps_time_order(batches: list[list[int]], expected_ts: list[int
     for ts in batches:
         dataset.append(points(ts))
     snap = dataset.snapshot()
-    assert snap.ts.tolist() == expected_ts
-    assert snap.value.tolist() == [float(t) for t in expected_ts]  # values travel with times
+    assert snap.merged().ts.tolist() == expected_ts
+    # values travel with times
+    assert snap.merged().value.tolist() == [float(t) for t in expected_ts]
     assert (dataset.start, dataset.end) == (expected_ts[0], expected_ts[-1])
 
 
@@ -51,8 +54,8 @@ def test_late_points_keep_their_labels_and_arrive_after_equal_times() -> None:
     dataset.append(points([10, 20, 30], [1, 2, 3], ["a", "b", "c"]))
     dataset.append(points([20, 5], [4, 5], ["d", None]))
     snap = dataset.snapshot()
-    assert snap.ts.tolist() == [5, 10, 20, 20, 30]
-    assert snap.value.tolist() == [5, 1, 2, 4, 3]
+    assert snap.merged().ts.tolist() == [5, 10, 20, 20, 30]
+    assert snap.merged().value.tolist() == [5, 1, 2, 4, 3]
     assert hosts_of(snap) == [None, "a", "b", "d", "c"]
 
 
@@ -64,10 +67,11 @@ def test_label_and_metric_codes_are_stable_across_appends() -> None:
     second = dataset.snapshot()
     assert second.label_values["host"] == ("web-2", "web-1", "web-3")
     assert second.metrics == ("cpu", "mem")  # the schema's metrics come first, in order
-    assert second.labels["host"].tolist() == [2, 0, 1, 1, 0]
-    assert second.metric.tolist() == [1, 0, 0, 1, 1]
+    assert second.merged().labels["host"].tolist() == [2, 0, 1, 1, 0]
+    assert second.merged().metric.tolist() == [1, 0, 0, 1, 1]
     # Codes an older snapshot holds still mean the same values in the newer one.
-    assert [second.label_values["host"][c] for c in first.labels["host"]] == ["web-2", "web-1"]
+    assert [second.label_values["host"][c]
+            for c in first.merged().labels["host"]] == ["web-2", "web-1"]
 
 
 def test_a_batch_without_a_label_column_leaves_that_label_missing() -> None:
@@ -98,12 +102,14 @@ def test_snapshots_do_not_change_after_later_appends(change: Callable[[Dataset],
     dataset = Dataset("d", SCHEMA)
     dataset.append(points([100, 200, 300], [1.0, 2.0, 3.0], ["web-1", "web-2", None]))
     snap = dataset.snapshot()
-    before = (snap.version, snap.ts.tolist(), snap.value.tolist(), snap.metric.tolist(),
+    old = snap.merged()
+    before = (snap.version, old.ts.tolist(), old.value.tolist(), old.metric.tolist(),
               hosts_of(snap), snap.label_values)
     change(dataset)
     dataset.append(points([10_000], [9.0], ["web-1"]))  # and another write on the new buffers
     assert dataset.snapshot().version == snap.version + 2
-    after = (snap.version, snap.ts.tolist(), snap.value.tolist(), snap.metric.tolist(),
+    new = snap.merged()
+    after = (snap.version, new.ts.tolist(), new.value.tolist(), new.metric.tolist(),
              hosts_of(snap), snap.label_values)
     assert after == before == (1, [100, 200, 300], [1.0, 2.0, 3.0], [0, 0, 0],
                                ["web-1", "web-2", None], {"host": ("web-1", "web-2")})
@@ -144,8 +150,8 @@ def test_retention_keeps_the_newest_points(retention: int, batches: list[list[in
     for ts in batches:
         dataset.append(points(ts))
     snap = dataset.snapshot()
-    assert snap.ts.tolist() == expected_ts
-    assert snap.value.tolist() == [float(t) for t in expected_ts]
+    assert snap.merged().ts.tolist() == expected_ts
+    assert snap.merged().value.tolist() == [float(t) for t in expected_ts]
     assert not retention or len(snap) <= retention * 1.25
 
 
@@ -181,10 +187,13 @@ def test_single_point_appends_equal_one_batch_append() -> None:
         one_by_one.append(B(ts[i:i + 1], np.array(["cpu"], object), values[i:i + 1],
                             {"host": hosts[i:i + 1]}))  # "zone" missing: code -1
     batched.append(B(ts, np.array(["cpu"] * 3000, object), values, {"host": hosts}))
-    a, b = one_by_one.snapshot(), batched.snapshot()
+    a, b = one_by_one.snapshot().merged(), batched.snapshot().merged()
     assert np.array_equal(a.ts, b.ts) and np.array_equal(a.value, b.value)
-    decode = lambda s: [s.label_values["host"][c] if c >= 0 else None  # noqa: E731
-                        for c in s.labels["host"]]
+    names = one_by_one.snapshot().label_values["host"]
+    assert names == batched.snapshot().label_values["host"]
+    def decode(points: Any) -> list[str | None]:
+        return [names[c] if c >= 0 else None for c in points.labels["host"]]
+
     assert decode(a) == decode(b)
     assert set(a.labels["zone"].tolist()) == {-1}
     assert one_by_one.version == 3000

@@ -138,7 +138,8 @@ def test_parse_view_errors_name_the_parameter_and_what_is_allowed(
 def test_parse_view_error_on_a_dataset_without_labels_says_so() -> None:
     with pytest.raises(ViewError) as raised:
         parse("by=host", labels=())
-    assert str(raised.value) == "by: 'host' is not a label of this dataset; labels are (none)"
+    assert str(raised.value) == ("by: 'host' is not series, none or a label of this dataset; "
+                                 "labels are (none)")
 
 
 @pytest.mark.parametrize("query, param", [
@@ -228,3 +229,9 @@ def test_filter_values() -> None:
     view = parse("host=web-2&host=web-1")
     assert view.filter_values("host") == ("web-1", "web-2")
     assert view.filter_values("region") == ()
+
+
+@pytest.mark.parametrize("query, by", [
+    ("by=series", "series"), ("by=none", None), ("by=host", "host"), ("", None)])
+def test_by_takes_series_none_or_a_label(query: str, by: str | None) -> None:
+    assert parse(query).by == by

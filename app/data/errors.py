@@ -44,3 +44,13 @@ class Unavailable(DataError):
 
 class UnknownDataset(LookupError):
     """No dataset by that name (``args[0]`` is the name)."""
+
+
+class DatasetFailed(UnknownDataset):
+    """A dataset whose file could not be read, and that has no good data to show;
+    ``error`` says why and what to change."""
+
+    def __init__(self, name: str, error: str) -> None:
+        super().__init__(name)
+        self.name = name
+        self.error = error

@@ -20,7 +20,8 @@ from typing import Any
 from .disk import READ, WRITE, Disk, durable_write, fsync_dir, read_whole, write_all
 from .errors import Conflict, Rejected, StorageFull, Unavailable
 from .ingest import Points, Validated, validate
-from .schema import Batch, Schema, SchemaError, is_valid_name, read_table
+from .reader import Reading, ReadingChanged, header_end
+from .schema import Schema, SchemaError, is_valid_name, read_table
 from .store import Dataset, Store
 
 log = logging.getLogger("dash.files")
@@ -56,7 +57,8 @@ class FileState:
     mtime_ns: int
     ctime_ns: int  # chmod changes only this: a file made readable again is retried
     offset: int  # bytes consumed: whole lines only, so always just after a newline
-    header: bytes  # first line, newline included
+    header: bytes  # up to the header line's newline (comment lines before it included)
+    lines: int = 0  # lines consumed, so warnings about appended lines give file line numbers
     head: str = ""  # digest of the first min(offset, FINGERPRINT_BYTES) bytes
     seam: str = ""  # digest of the min(offset, FINGERPRINT_BYTES) bytes before offset
     loaded: bool = True  # False after a failed load: any change of the file retries it
@@ -74,7 +76,14 @@ class FileState:
 
 
 def whole_lines(data: bytes) -> bytes:
-    """The part of ``data`` made of whole lines: a line without its newline waits for it."""
+    """The part of ``data`` made of whole lines: a line without its newline waits for it
+    (in a UTF-16 file, a newline is two bytes at an even offset from the start)."""
+    for bom, newline in ((b"\xff\xfe", b"\n\x00"), (b"\xfe\xff", b"\x00\n")):
+        if data.startswith(bom):
+            cut = data.rfind(newline)
+            while cut >= 0 and cut % 2:  # the bytes of two characters, not a newline
+                cut = data.rfind(newline, 0, cut + 1)
+            return data[:cut + 2] if cut >= 0 else b""
     return data[:data.rfind(b"\n") + 1]
 
 
@@ -89,9 +98,11 @@ class DataFolder:
     ingest batches to them: every acknowledged batch reads back whole after a restart."""
 
     def __init__(self, store: Store, directory: str | Path,
-                 offload: Callable[..., Any] | None = None, disk: Disk | None = None) -> None:
+                 offload: Callable[..., Any] | None = None, date_order: str = "MDY",
+                 disk: Disk | None = None) -> None:
         self.store = store
         self.directory = Path(directory)
+        self.date_order = date_order  # DASH_DATE_ORDER: dates that fit both orders throughout
         # Parsing a big file or batch runs here (eventlet's thread pool under the real
         # server), so live clients keep their heartbeats while it runs.
         self.offload = offload or (lambda fn, *args: fn(*args))
@@ -231,10 +242,8 @@ class DataFolder:
 
     def _saved_schema(self, name: str) -> Schema | None:
         try:
-            fields = json.loads(self._sidecar(name, "schema.json").read_text())
-            return Schema(fields["timestamp"], fields["kind"], tuple(fields["metrics"]),
-                          tuple(fields["labels"]), bool(fields.get("numeric_time", False)))
-        except (OSError, ValueError, KeyError, TypeError):
+            return Schema.from_fields(json.loads(self._sidecar(name, "schema.json").read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def _load(self, name: str, path: Path) -> bool:
@@ -246,14 +255,14 @@ class DataFolder:
             return self._fail(name, f"cannot read {path.name}: {exc.strerror}",
                               self._unread(path))
         body = whole_lines(data)
-        header = body[:body.find(b"\n") + 1]
         state = FileState(status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns,
-                          len(body), header, loaded=False)  # until it has been read
+                          len(body), body[:header_end(body)], body.count(b"\n"),
+                          loaded=False)  # until it has been read
         self._fingerprint(state, lambda size, start: body[start:start + size])
         self.files[name] = state
         try:
-            schema, batch = self._read(name, body)
-            self.store.admit(schema, batch)
+            reading = self._read(name, body)
+            self.store.admit(reading.schema, reading.batch)
         except Exception as exc:  # whatever is in the file, the server keeps serving
             if not isinstance(exc, (SchemaError, Rejected)):
                 log.exception("unexpected error reading a data file",
@@ -262,11 +271,13 @@ class DataFolder:
             self._fail(name, f"{path.name}: {text}", state)
             return True
         state.loaded = True
-        dataset = self.store.create(name, schema, source="file")
-        dataset.append(batch)
+        dataset = self.store.create(name, reading.schema, source="file")
+        dataset.append(reading.batch)
+        dataset.warn(reading.warnings)
         log.info("dataset loaded", extra={
             "event": "reload", "dataset": name, "rows": len(dataset), "epoch": dataset.epoch,
-            "skipped": batch.skipped, "ms": round((time.perf_counter() - started) * 1000, 1)})
+            "skipped": reading.skipped, "warnings": len(reading.warnings),
+            "ms": round((time.perf_counter() - started) * 1000, 1)})
         return True
 
     def _unread(self, path: Path) -> FileState | None:
@@ -278,18 +289,17 @@ class DataFolder:
         return FileState(status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns,
                          0, b"")
 
-    def _read(self, name: str, body: bytes) -> tuple[Schema, Batch]:
+    def _read(self, name: str, body: bytes) -> Reading:
         """Parse a whole file, with the schema ingest saved for it when it still fits."""
         saved = self._saved_schema(name)
-        read: tuple[Schema, Batch]
         if saved is not None:
             try:
-                read = self.offload(read_table, body, saved)
-                return read
+                reading: Reading = self.offload(read_table, body, saved, self.date_order)
+                return reading
             except SchemaError:
                 pass  # the file was rewritten with other columns: infer again
-        read = self.offload(read_table, body)
-        return read
+        reading = self.offload(read_table, body, None, self.date_order)
+        return reading
 
     @staticmethod
     def _fingerprint(state: FileState, read: Callable[[int, int], bytes]) -> None:
@@ -330,28 +340,36 @@ class DataFolder:
             return self._load(name, path)
         state.saw(status)
         if not chunk.strip():
-            self._advance(path, state, len(chunk))
+            self._advance(path, state, chunk)
             return False
         dataset = self.store.get(name)
         try:
-            _, batch = self.offload(read_table, state.header + chunk, dataset.schema)
-            dataset.append(batch)
-        except (SchemaError, Rejected) as exc:
+            reading = self.offload(read_table, state.header + chunk, dataset.schema,
+                                   self.date_order, state.lines - state.header.count(b"\n"))
+            dataset.append(reading.batch)
+        except ReadingChanged:
+            return self._load(name, path)  # new lines settle what the load assumed: read again
+        except Exception as exc:
             # Keep the last good data and show why the new lines are not in; the next
             # change of the file reads it whole again.
+            if not isinstance(exc, (SchemaError, Rejected)):
+                log.exception("unexpected error reading appended lines",
+                              extra={"event": "error", "dataset": name})
             text = exc.message if isinstance(exc, Rejected) else str(exc)
-            self._advance(path, state, len(chunk))
+            self._advance(path, state, chunk)
             self._fail(name, f"{path.name}: appended lines unreadable: {text}", state)
             return True
-        self._advance(path, state, len(chunk))
+        self._advance(path, state, chunk)
         self.store.clear_error(name)
+        dataset.warn(reading.warnings)
         return True
 
-    def _advance(self, path: Path, state: FileState, consumed: int) -> None:
-        """``consumed`` more bytes were read: move the offset and the fingerprints on."""
+    def _advance(self, path: Path, state: FileState, consumed: bytes) -> None:
+        """``consumed`` was read: move the offset, line count and fingerprints on."""
         if not consumed:
             return
-        state.offset += consumed
+        state.offset += len(consumed)
+        state.lines += consumed.count(b"\n")
         try:
             fd = self.disk.open(path, READ)
             try:
@@ -387,9 +405,9 @@ class DataFolder:
             else:
                 self._sync(name, path)  # take in lines others appended, notice changes
                 dataset = self.store.find(name)
-            if dataset is not None and dataset.schema.numeric_time:
-                raise Conflict(f"{path.name} keeps time as numbers and ingest writes "
-                               "ISO-8601 timestamps; send points to another name")
+            if dataset is not None and (why := dataset.schema.ingest_mismatch()):
+                raise Conflict(f"{path.name} {why} and ingest writes comma-separated "
+                               "UTF-8 with ISO-8601 timestamps; send points to another name")
             if kind == "file":
                 error = self.store.error(name)
                 if dataset is None or error:
@@ -450,7 +468,7 @@ class DataFolder:
                     pass
             raise _write_error(path, exc) from None
         header = data[:data.find(b"\n") + 1]
-        state = FileState(-1, -1, -1, -1, len(data), header)
+        state = FileState(-1, -1, -1, -1, len(data), header, data.count(b"\n"))
         try:
             status = self.disk.stat(path)
             state.inode = status.st_ino
@@ -481,6 +499,7 @@ class DataFolder:
                 self._roll_back(name, path, fd, size, exc)
             # Durable from here on: nothing below may keep the batch from being applied.
             state.offset = size + len(data)
+            state.lines += data.count(b"\n")
             try:
                 state.saw(self.disk.fstat(fd))
                 self._fingerprint(state, lambda n, start: self.disk.pread(fd, n, start))
@@ -520,7 +539,10 @@ class DataFolder:
                 raise Conflict(f"{path.name} ends in a line without its newline (another "
                                "program may be writing it); finish or remove that line, "
                                "then send the batch again")
-            columns = next(csv.reader([state.header.decode("utf-8-sig", "replace")]))
+            # utf-8-sig: a header saved by Excel starts with a byte-order mark; comment lines
+            # may come before it.
+            columns = next(csv.reader([state.header.decode("utf-8-sig", "replace")
+                                       .splitlines()[-1]]))
             data = _csv_bytes([c.strip() for c in columns], validated.rows, header=False)
             schema_file = self._sidecar(name, "schema.json")
             if not schema_file.exists():  # pin the schema, so a reload reads labels as labels

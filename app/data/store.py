@@ -1,4 +1,4 @@
-"""In-memory datasets: append-friendly sorted columns, label codes, version and epoch."""
+"""In-memory datasets: points grouped per series in time order, label codes, version, epoch."""
 from __future__ import annotations
 
 import threading
@@ -10,10 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import Rejected, UnknownDataset
+from .errors import DatasetFailed, Rejected, UnknownDataset
 from .schema import Batch, Schema
+from .series import SeriesPoints
 
 MIN_CAPACITY = 1024
+MAX_WARNINGS = 20
 SMALL_BATCH = 32
 
 
@@ -68,25 +70,63 @@ def check_values(column: str, known: Categories, values: np.ndarray, limit: int)
 
 
 @dataclass(frozen=True)
+class Points:
+    """Points of some series merged into time order (equal times in series order)."""
+
+    ts: np.ndarray  # int64 ns, sorted
+    series: np.ndarray  # int64 series id per point
+    metric: np.ndarray  # int32 codes into Snapshot.metrics
+    value: np.ndarray  # float64
+    labels: dict[str, np.ndarray]  # int32 codes into label_values[name]; -1 = missing
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """A consistent read-only view of a dataset at one version (arrays are not copied)."""
+    """A consistent read-only view of a dataset at one version (arrays are not copied).
+
+    Points are held per series (one metric and one combination of label values), each
+    series in time order: a metric filter or a split picks series, never masks points.
+    """
 
     name: str
     version: int
     epoch: str
-    ts: np.ndarray  # int64 ns, sorted
-    metric: np.ndarray  # int32 codes into metrics
-    value: np.ndarray  # float64
-    labels: dict[str, np.ndarray]  # int32 codes into label_values[name]; -1 = missing
     metrics: tuple[str, ...]
     label_values: dict[str, tuple[str, ...]]
+    series_metric: np.ndarray  # int32 metric code per series
+    series_labels: dict[str, np.ndarray]  # int32 label codes per series; -1 = missing
+    series_ts: tuple[np.ndarray, ...]  # per series: int64 ns, sorted
+    series_value: tuple[np.ndarray, ...]  # per series: float64, aligned with series_ts
+    # Per series, per RANKED_TIERS: values sorted within each closed bucket; the array's
+    # length is how far (in points) the ranking reaches.
+    series_ranked: tuple[tuple[np.ndarray, ...], ...]
+    points: int
+    start: int | None  # oldest time (ns), None when empty
+    end: int | None  # newest time (ns)
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return self.points
+
+    def merged(self, series: Iterable[int] | None = None,
+               parts: Iterable[slice] | None = None) -> Points:
+        """Points of ``series`` (default all), each cut to its slice in ``parts``, in time order."""
+        ids = np.arange(len(self.series_ts)) if series is None else np.asarray(list(series),
+                                                                                np.int64)
+        cuts = list(parts) if parts is not None else [slice(None)] * len(ids)
+        ts_parts = [self.series_ts[i][cut] for i, cut in zip(ids, cuts, strict=True)]
+        ts = np.concatenate(ts_parts) if ts_parts else np.empty(0, np.int64)
+        sid = np.repeat(ids, [len(t) for t in ts_parts]).astype(np.int64)
+        value = (np.concatenate([self.series_value[i][cut] for i, cut in zip(ids, cuts,
+                                                                               strict=True)])
+                 if ts_parts else np.empty(0))
+        order = np.argsort(ts, kind="stable")  # merges the already sorted runs
+        sid = sid[order]
+        return Points(ts[order], sid, self.series_metric[sid], value[order],
+                      {name: codes[sid] for name, codes in self.series_labels.items()})
 
 
 class Dataset:
-    """One dataset's points in columns with spare capacity, kept sorted by time."""
+    """One dataset's points, grouped per series, each series kept sorted by time."""
 
     def __init__(self, name: str, schema: Schema, source: str = "memory",
                  retention: int = 0, max_age_ns: int = 0, max_label_values: int = 0) -> None:
@@ -100,19 +140,22 @@ class Dataset:
         self.epoch = new_epoch()
         self.updated_at = time.time()
         self.skipped = 0
+        # What reading the source assumed or left out, for people (the newest MAX_WARNINGS).
+        self.warnings: tuple[str, ...] = ()
         self.rows = 0  # source rows; a wide row holds one point per metric
         self.metrics = Categories(schema.metrics)
         self.label_names: tuple[str, ...] = schema.labels
         self.labels = {name: Categories() for name in schema.labels}
+        self.series: list[SeriesPoints] = []
+        self._series_index: dict[tuple[int, ...], int] = {}
+        self._series_codes: list[tuple[int, ...]] = []  # (metric, *label codes) per series
         self._n = 0
+        self._end: int | None = None
+        # Series id -> earliest time the last append added: every bucket of that series
+        # from the one holding it onwards changed; older buckets did not.
+        self.changed: dict[int, int] = {}
+        self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
-        self._alloc(MIN_CAPACITY)
-
-    def _alloc(self, capacity: int) -> None:
-        self._ts = np.empty(capacity, np.int64)
-        self._metric = np.empty(capacity, np.int32)
-        self._value = np.empty(capacity, np.float64)
-        self._codes = {name: np.empty(capacity, np.int32) for name in self.label_names}
 
     def __len__(self) -> int:
         return self._n
@@ -120,25 +163,13 @@ class Dataset:
     @property
     def start(self) -> int | None:
         """Oldest timestamp in memory (ns), or None when empty."""
-        return int(self._ts[0]) if self._n else None
+        firsts = [int(s.ts[0]) for s in self.series if s.n]
+        return min(firsts) if firsts else None
 
     @property
     def end(self) -> int | None:
         """Newest timestamp in memory (ns), or None when empty."""
-        return int(self._ts[self._n - 1]) if self._n else None
-
-    def _columns(self) -> list[np.ndarray]:
-        return [self._ts, self._metric, self._value, *self._codes.values()]
-
-    def _replace(self, columns: list[np.ndarray], capacity: int) -> None:
-        """Swap in fresh buffers: snapshots taken before keep the old ones intact."""
-        n = len(columns[0])
-        old = self._columns()
-        self._alloc(max(capacity, MIN_CAPACITY))
-        for target, source in zip(self._columns(), columns, strict=True):
-            target[:n] = source
-        del old
-        self._n = n
+        return self._end if self._n else None
 
     def admit(self, batch: Batch) -> None:
         """``Rejected`` if ``batch`` would give a label (or, in long form, the metric names)
@@ -158,96 +189,152 @@ class Dataset:
             k = len(batch)
             self.skipped += batch.skipped
             self.rows += k if batch.rows is None else batch.rows
+            self.changed = {}
             if k:
-                self._append_sorted(batch)
+                if not (k == 1 and self._append_one(batch)):
+                    self._append_many(batch)
+                self._n += k
+                newest = int(batch.ts.max()) if k > 1 else int(batch.ts[0])
+                self._end = newest if self._end is None else max(self._end, newest)
                 self._apply_retention()
             self.version += 1
+            self._snapshot = None
             self.updated_at = time.time()
             return self.version
 
+    def _series_id(self, key: tuple[int, ...]) -> int:
+        found = self._series_index.get(key)
+        if found is None:
+            found = self._series_index[key] = len(self.series)
+            self.series.append(SeriesPoints())
+            self._series_codes.append(key)
+        return found
+
     def _append_one(self, batch: Batch) -> bool:
-        """The common live case, one point at the end: scalar writes, no temporary arrays."""
-        n = self._n
-        ts = int(batch.ts[0])
-        if n >= len(self._ts) or (n and ts < self._ts[n - 1]):
-            return False
-        self._ts[n] = ts
-        self._metric[n] = self.metrics.code(str(batch.metric[0]))
-        self._value[n] = batch.value[0]
-        for name, codes in self._codes.items():
+        """The common live case, one point: dict look-ups and scalar writes, no arrays."""
+        codes = [self.metrics.code(str(batch.metric[0]))]
+        for name in self.label_names:
             column = batch.labels.get(name)
             value = None if column is None else column[0]
-            codes[n] = -1 if value is None or value != value else self.labels[name].code(
-                str(value))
-        self._n = n + 1
+            codes.append(-1 if value is None or value != value else self.labels[name].code(
+                str(value)))
+        sid = self._series_id(tuple(codes))
+        ts = int(batch.ts[0])
+        series = self.series[sid]
+        if not series.append_one(ts, float(batch.value[0])):
+            series.append(batch.ts[:1], batch.value[:1].astype(np.float64))
+        self.changed = {sid: ts}
         return True
 
-    def _append_sorted(self, batch: Batch) -> None:
+    def _append_many(self, batch: Batch) -> None:
         k = len(batch)
-        if k == 1 and self._append_one(batch):
-            return
-        order = np.argsort(batch.ts, kind="stable") if k > 1 else slice(None)
-        new = [
-            batch.ts[order],
-            self.metrics.encode(batch.metric)[order],
-            batch.value[order],
-            *(self.labels[name].encode(batch.labels[name])[order] if name in batch.labels
-              else np.full(k, -1, np.int32) for name in self.label_names),
-        ]
-        n = self._n
-        if n == 0 or new[0][0] >= self._ts[n - 1]:
-            if n + k > len(self._ts):
-                self._replace([c[:n] for c in self._columns()], 2 * (n + k))
-            for target, source in zip(self._columns(), new, strict=True):
-                target[n:n + k] = source
-            self._n = n + k
-            return
-        # Out of order: merge the late points into the tail that they overlap.
-        pos = int(np.searchsorted(self._ts[:n], new[0][0], side="right"))
-        tail = [np.concatenate([c[pos:n], s]) for c, s in zip(self._columns(), new, strict=True)]
-        merged = np.argsort(tail[0], kind="stable")
-        columns = [np.concatenate([c[:pos], t[merged]]) for c, t in zip(self._columns(), tail,
-                                                                          strict=True)]
-        self._replace(columns, 2 * (n + k))
+        codes = [self.metrics.encode(batch.metric)]
+        codes += [self.labels[name].encode(batch.labels[name]) if name in batch.labels
+                  else np.full(k, -1, np.int32) for name in self.label_names]
+        by_time = np.argsort(batch.ts, kind="stable")  # ~free when already in order
+        sid = self._series_ids([c[by_time] for c in codes])  # new series in order of time
+        order = by_time[np.argsort(sid, kind="stable")]  # by series, then time
+        sid = np.sort(sid, kind="stable")
+        ts, value = batch.ts[order], batch.value[order]
+        bounds = np.flatnonzero(np.diff(sid)) + 1
+        for lo, hi in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [k])),
+                          strict=True):
+            self.series[int(sid[lo])].append(ts[lo:hi], value[lo:hi])
+            self.changed[int(sid[lo])] = int(ts[lo])
+
+    def _series_ids(self, codes: list[np.ndarray]) -> np.ndarray:
+        """Series id per point for (metric, *label) code columns, registering new series."""
+        bases = [len(self.metrics.values)] + [len(self.labels[n].values) + 1
+                                              for n in self.label_names]
+        if np.prod(np.array(bases, dtype=np.float64)) < 2.0 ** 62:
+            key = codes[0].astype(np.int64)
+            for base, column in zip(bases[1:], codes[1:], strict=True):
+                key = key * base + (column + 1)  # mixed radix: one int64 per combination
+            uniques, first, local = np.unique(key, return_index=True, return_inverse=True)
+            keys = []
+            for u in uniques[np.argsort(first)].tolist():
+                parts = []
+                for base in reversed(bases[1:]):
+                    u, code = divmod(u, base)
+                    parts.append(code - 1)
+                keys.append((u, *reversed(parts)))
+        else:  # too many combinations for one int64: compare rows
+            rows, first, local = np.unique(np.stack(codes, axis=1), axis=0, return_index=True,
+                                           return_inverse=True)
+            keys = [tuple(r) for r in rows[np.argsort(first)].tolist()]
+        # Register new series in order of first appearance, so ids follow time.
+        by_first = np.argsort(first)
+        mapping = np.empty(len(keys), dtype=np.int64)
+        mapping[by_first] = [self._series_id(key) for key in keys]
+        return mapping[local.ravel()]
 
     def _apply_retention(self) -> None:
-        # Drop the oldest points in one copy once 25% over the limit, so the cost is amortised.
+        # Drop the oldest points once 25% over the limit, so the copies are amortised.
         n = self._n
         drop = 0
         if self.retention and n > self.retention * 1.25:
             drop = n - self.retention
-        if self.max_age_ns:
-            cutoff = int(self._ts[n - 1]) - self.max_age_ns
-            old = int(np.searchsorted(self._ts[:n], cutoff, side="left"))
+        if self.max_age_ns and self._end is not None:
+            cutoff = self._end - self.max_age_ns
+            old = sum(int(np.searchsorted(s.ts[:s.n], cutoff, "left")) for s in self.series)
             if old > max(MIN_CAPACITY, n // 4):
                 drop = max(drop, old)
-        if drop:
-            self.rows = round(self.rows * (n - drop) / n)  # rows kept, pro rata
-            keep = slice(drop, n)
-            self._replace([c[keep] for c in self._columns()], 2 * (n - drop))
+        if not drop:
+            return
+        # The `drop` oldest points: all before the newest time dropped, then at that
+        # time as many as needed, series by series.
+        times = np.concatenate([s.ts[:s.n] for s in self.series])
+        last = times[np.argpartition(times, drop - 1)[drop - 1]]
+        before = [int(np.searchsorted(s.ts[:s.n], last, "left")) for s in self.series]
+        at = [int(np.searchsorted(s.ts[:s.n], last, "right")) - b
+              for s, b in zip(self.series, before, strict=True)]
+        extra = drop - sum(before)
+        for series, b, a in zip(self.series, before, at, strict=True):
+            take = min(a, extra)
+            extra -= take
+            series.drop_oldest(b + take)
+        self.rows = round(self.rows * (n - drop) / n)  # rows kept, pro rata
+        self._n = n - drop
+
+    def warn(self, sentences: Iterable[str]) -> None:
+        """Keep ``sentences`` among the dataset's warnings (the newest ``MAX_WARNINGS``)."""
+        with self._lock:
+            self.warnings = (*self.warnings, *sentences)[-MAX_WARNINGS:]
 
     def touch(self) -> int:
         """Bump the version without new points (e.g. a reload that found nothing new)."""
         with self._lock:
             self.version += 1
+            self._snapshot = None
+            self.changed = {}
             self.updated_at = time.time()
             return self.version
 
     def snapshot(self) -> Snapshot:
         """A consistent view of the current points; later appends do not change it."""
         with self._lock:
-            n = self._n
-            return Snapshot(
+            if self._snapshot is not None:
+                return self._snapshot
+            views = [s.view() for s in self.series]
+            codes = (np.array(self._series_codes, dtype=np.int32) if self._series_codes
+                     else np.empty((0, 1 + len(self.label_names)), np.int32))
+            self._snapshot = Snapshot(
                 name=self.name,
                 version=self.version,
                 epoch=self.epoch,
-                ts=self._ts[:n],
-                metric=self._metric[:n],
-                value=self._value[:n],
-                labels={name: codes[:n] for name, codes in self._codes.items()},
                 metrics=tuple(self.metrics.values),
                 label_values={name: tuple(c.values) for name, c in self.labels.items()},
+                series_metric=codes[:, 0].copy(),
+                series_labels={name: codes[:, 1 + i].copy()
+                               for i, name in enumerate(self.label_names)},
+                series_ts=tuple(v[0] for v in views),
+                series_value=tuple(v[1] for v in views),
+                series_ranked=tuple(v[2] for v in views),
+                points=self._n,
+                start=self.start,
+                end=self.end,
             )
+            return self._snapshot
 
 
 class Store:
@@ -275,10 +362,14 @@ class Store:
             listener(name)
 
     def get(self, name: str) -> Dataset:
-        """The dataset called ``name`` or ``UnknownDataset``."""
+        """The dataset called ``name``; ``DatasetFailed`` if only its file's error is known,
+        else ``UnknownDataset``."""
         try:
             return self._datasets[name]
         except KeyError:
+            error = self._errors.get(name)
+            if error is not None:
+                raise DatasetFailed(name, error) from None
             raise UnknownDataset(name) from None
 
     def find(self, name: str) -> Dataset | None:

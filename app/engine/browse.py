@@ -12,7 +12,7 @@ import orjson
 
 from ..data.store import Snapshot
 from ..instants import format_instants_in
-from .compute import Result, Selection, aggregate, codes_of, label_mask, member, time_slice
+from .compute import Result, Selection, aggregate, codes_of, member, series_mask, time_parts
 from .view import View
 
 FACET_LIMIT = 30
@@ -42,17 +42,14 @@ def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
     Each label is counted under the view's filters on the *other* labels, so a
     user can add a second value of a label already filtered (as faceted search does).
     """
-    part = time_slice(snap, view)
-    base = member(snap.metric[part], codes_of(snap.metrics, view.metrics))
-    masks = {label: label_mask(snap, part, label, values) for label, values in view.filters}
+    # Counted per series (points in range), then summed per label value: no per-point work.
+    metric_ok = np.flatnonzero(member(snap.series_metric, codes_of(snap.metrics, view.metrics)))
+    in_range = np.zeros(len(snap.series_metric), dtype=np.int64)
+    in_range[metric_ok] = [p.stop - p.start for p in time_parts(snap, view, metric_ok)]
     out = []
     for label, names in snap.label_values.items():
-        mask = base.copy()
-        for other, other_mask in masks.items():
-            if other != label:
-                mask &= other_mask
-        # Weighting by the mask avoids copying the selected codes out first.
-        counts = np.bincount(snap.labels[label][part] + 1, weights=mask,
+        keep = series_mask(snap, view, skip=label)
+        counts = np.bincount(snap.series_labels[label] + 1, weights=in_range * keep,
                              minlength=len(names) + 1)[1:].astype(np.int64)
         selected = set(view.filter_values(label))
         shown = [i for i in np.flatnonzero(counts)]
@@ -82,29 +79,23 @@ class Stats:
 
 def stats(snap: Snapshot, sel: Selection) -> list[Stats]:
     """Count, min, mean, max and last value per trace, over raw (not aggregated) points."""
-    values = snap.value[sel.rows]
     n = len(sel.names)
-    if n == 0:
-        return []
-    counts = np.bincount(sel.group, minlength=n)
-    sums = np.bincount(sel.group, weights=values, minlength=n)
-    lasts = np.full(n, -1, dtype=np.int64)  # rows are in time order: the last row is the newest
-    if n == 1 and len(values):
-        mins, maxs = np.array([values.min()]), np.array([values.max()])
-        lasts[0] = len(values) - 1
-    else:
-        mins, maxs = np.full(n, np.inf), np.full(n, -np.inf)
-        np.minimum.at(mins, sel.group, values)
-        np.maximum.at(maxs, sel.group, values)
-        np.maximum.at(lasts, sel.group, np.arange(len(values)))
-    out = []
-    for g, name in enumerate(sel.names):
-        if counts[g] == 0:
-            out.append(Stats(name, 0, None, None, None, None, None))
+    out = [Stats(name, 0, None, None, None, None, None) for name in sel.names]
+    found: list[list[tuple[int, float, float, float, int, float]]] = [[] for _ in range(n)]
+    for sid, part, g in zip(sel.series.tolist(), sel.parts, sel.group.tolist(), strict=True):
+        values = snap.series_value[sid][part]
+        found[g].append((len(values), float(values.sum()), float(values.min()),
+                         float(values.max()), int(snap.series_ts[sid][part.stop - 1]),
+                         float(values[-1])))
+    for g, parts in enumerate(found):
+        if not parts:
             continue
-        last = int(lasts[g])
-        out.append(Stats(name, int(counts[g]), float(mins[g]), float(sums[g] / counts[g]),
-                         float(maxs[g]), float(values[last]), int(snap.ts[sel.rows[last]])))
+        count = sum(p[0] for p in parts)
+        # The newest point; at equal times the later series, as merged rows order them.
+        newest = max(range(len(parts)), key=lambda i: (parts[i][4], i))
+        out[g] = Stats(sel.names[g], count, min(p[2] for p in parts),
+                       sum(p[1] for p in parts) / count, max(p[3] for p in parts),
+                       parts[newest][5], parts[newest][4])
     return out
 
 
@@ -135,22 +126,27 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
     """The rows behind the chart: raw points when it draws points, else aggregated buckets."""
     labels = tuple(snap.label_values)
     if result.agg == "raw":
-        newest_first = sel.rows[::-1]
+        points = snap.merged(sel.series, sel.parts)
+        newest_first = np.arange(len(points.ts))[::-1]
 
         def get_raw(start: int, stop: int) -> list[tuple[Any, ...]]:
             idx = newest_first[start:stop]
             label_cols = [[snap.label_values[name][c] if c >= 0 else "" for c in
-                           snap.labels[name][idx]] for name in labels]
-            stamps = format_instants_in(snap.ts[idx], view.tz)
+                           points.labels[name][idx]] for name in labels]
+            stamps = format_instants_in(points.ts[idx], view.tz)
             return [(t, snap.metrics[m], float(v), *ls) for t, m, v, *ls in
-                    zip(stamps, snap.metric[idx], snap.value[idx], *label_cols, strict=True)]
+                    zip(stamps, points.metric[idx], points.value[idx], *label_cols,
+                        strict=True)]
 
         return Rows(("timestamp", "metric", "value", *labels), len(newest_first), get_raw)
 
     if result.truncated:  # the chart kept only the newest buckets; the rows keep all
         assert result.bucket_ns is not None
-        group, starts, out = aggregate(snap.ts[sel.rows], snap.value[sel.rows], sel.group,
-                                       result.bucket_ns, result.agg)
+        traces = aggregate(snap, sel, result.bucket_ns, result.agg)
+        group = np.concatenate([np.full(len(x), i) for i, (x, _) in enumerate(traces)]
+                               or [np.empty(0, np.int64)])
+        starts = np.concatenate([x for x, _ in traces] or [np.empty(0, np.int64)])
+        out = np.concatenate([y for _, y in traces] or [np.empty(0)])
     else:  # the chart's traces are the aggregated rows already
         group = np.concatenate([np.full(len(t.x), i) for i, t in enumerate(result.traces)]
                                or [np.empty(0, np.int64)])

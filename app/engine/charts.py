@@ -13,7 +13,7 @@ from .view import View
 # Markers help when a trace has few points; lines alone read better when dense.
 MARKERS_BELOW = 60
 AGG_LABELS = {"raw": "", "mean": "mean", "sum": "sum", "min": "min", "max": "max",
-              "count": "count", "p50": "p50", "p95": "p95", "p99": "p99"}
+              "count": "count", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
 
 
 def plotly_text(text: str) -> str:

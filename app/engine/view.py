@@ -189,9 +189,11 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
     agg = _choice("agg", single.get("agg", "auto"), AGGREGATIONS)
     bucket = _duration("bucket", single.get("bucket", "auto"), "auto")
     by = single.get("by")
-    if by is not None and by not in label_names:
-        raise ViewError("by", f"{by!r} is not a label of this dataset; labels are "
-                              f"{_names(label_names)}")
+    if by == "none":
+        by = None  # one trace per metric: the same view as leaving by out
+    elif by is not None and by != "series" and by not in label_names:
+        raise ViewError("by", f"{by!r} is not series, none or a label of this dataset; "
+                              f"labels are {_names(label_names)}")
     tz = single.get("tz", UTC)
     if not is_time_zone(tz):
         raise ViewError("tz", f"{tz!r} is not an IANA time zone; write it like UTC, "

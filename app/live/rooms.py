@@ -8,8 +8,10 @@ from ..engine.view import View
 from .figures import room_name
 from .transport import Transport
 
-# Views one socket may watch at once (a page watches one; a dashboard one per panel).
-MAX_VIEWS_PER_SOCKET = 16
+# Views one socket may watch at once: a view page watches one, a dashboard page one per
+# panel, and a dashboard has at most 24 panels (app.data.dashboards.MAX_PANELS). 32 leaves
+# room for a page that swaps its layout (new views joined before the old ones are left).
+MAX_VIEWS_PER_SOCKET = 32
 # Distinct views watched at once over all sockets (DASH_MAX_VIEWS): each is computed on
 # every change of its dataset. Unbounded, 300 connections x 16 views kept a core busy
 # and /healthz took 2.2 s at the median.
@@ -43,7 +45,7 @@ class Rooms:
         """Put ``sid`` into the view's room and return the room; ``TooManyViews`` past the
         cap per socket, or for a view nobody watches yet once ``max_views`` are watched."""
         room = room_name(dataset, view)
-        mine = self.transport.rooms_of(sid)
+        mine = self.rooms_of(sid)  # view rooms only: a dashboard's own room is not a view
         if room not in mine and len(mine) >= self.max_per_socket:
             raise TooManyViews(f"a connection may watch at most {self.max_per_socket} views; "
                                "unsubscribe from one first")

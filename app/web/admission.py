@@ -1,12 +1,13 @@
 """Admission of requests that wait for news (WSGI middleware).
 
-Long-polls (``/api/d/<name>/poll``) and Socket.IO's polling GETs each hold one of the
-server's connection slots for up to a minute. Unbounded, 1,100 of them made ``/``,
+Long-polls (``/api/d/<name>/poll``, ``/api/dashboards/<name>/poll``) and Socket.IO's
+polling GETs each hold one of the server's connection slots for up to a minute.
+Unbounded, 1,100 of them made ``/``,
 ``/healthz``, ingest and the Socket.IO handshake wait 35.7 s, and 1,100 Socket.IO
 polling clients made ``/`` time out. Here at most ``max_waiting`` wait at once
 (``DASH_MAX_WAITING``, below the pool size) and at most ``max_per_client`` from one
 address (``DASH_MAX_WAITING_PER_IP``); the others get 503 with ``Retry-After`` at once,
-which both clients (dash.js and socket.io-client) take as "try again later".
+which the clients (dash.js, dashboard.js, socket.io-client) take as "try again later".
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any
 from ..jsoncodec import dumps
 
 WSGIApp = Callable[[dict[str, Any], Any], Any]
-LONG_POLL = re.compile(r"/api/d/[^/]+/poll")
+LONG_POLL = re.compile(r"/api/(d|dashboards)/[^/]+/poll")
 RETRY_AFTER = 5  # seconds
 
 

@@ -127,18 +127,16 @@ def _whole_body(limit: int) -> bytes:
         # A WSGI server that does not end chunked bodies itself: they would read as empty.
         raise LengthRequired("this server cannot read chunked bodies: send a Content-Length")
     # Werkzeug reads a body to its Content-Length (ClientDisconnected if it ends sooner),
-    # and a chunked one to its last chunk or its maximum; reaching the maximum is no error
-    # there (it returns what it read), hence one byte more to tell "over the limit".
-    request.max_content_length = limit + 1
+    # and a chunked one to its last chunk (app.web.bodies: 413 past the limit).
+    request.max_content_length = limit
     try:
-        body = request.get_data(cache=False)
+        return request.get_data(cache=False)
     except ClientDisconnected:
         sent = f"its Content-Length of {length} bytes" if length is not None else "its last chunk"
         raise BadRequest(f"the body ended before {sent}: nothing was stored") from None
-    if len(body) > limit:
+    except RequestEntityTooLarge:
         raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes "
-                                    "(DASH_MAX_BODY_BYTES)")
-    return body
+                                    "(DASH_MAX_BODY_BYTES)") from None
 
 
 @bp.post("/api/d/<name>/points")

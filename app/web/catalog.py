@@ -20,7 +20,7 @@ def describe(store: Store) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {  # the SPEC's fields, empty for a file that never loaded
             "name": name, "error": store.error(name), "rows": None,
             "points": None, "metrics": [], "labels": {}, "label_counts": {}, "start": None,
-            "end": None, "version": None, "epoch": None}
+            "end": None, "version": None, "epoch": None, "skipped": 0, "warnings": []}
         if dataset is not None:
             snap = dataset.snapshot()
             entry.update(
@@ -29,9 +29,11 @@ def describe(store: Store) -> list[dict[str, Any]]:
                 metrics=list(snap.metrics),
                 labels={k: list(v[:LISTED_VALUES]) for k, v in snap.label_values.items()},
                 label_counts={k: len(v) for k, v in snap.label_values.items()},
-                start=format_instant(int(snap.ts[0])) if len(snap) else None,
-                end=format_instant(int(snap.ts[-1])) if len(snap) else None,
+                start=format_instant(snap.start) if snap.start is not None else None,
+                end=format_instant(snap.end) if snap.end is not None else None,
                 version=snap.version,
+                skipped=dataset.skipped,
+                warnings=list(dataset.warnings),
                 epoch=snap.epoch,
                 updated=dataset.updated_at,
                 source=dataset.source,

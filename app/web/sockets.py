@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 from flask import request
 from flask_socketio import SocketIO, emit
 
-from ..data.errors import UnknownDataset
+from ..data.errors import DatasetFailed, UnknownDataset
 from ..engine.view import ViewError
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
@@ -41,6 +41,8 @@ def _fields(data: Any, *names: str) -> list[str]:
 
 
 def _error(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, DatasetFailed):
+        return {"ok": False, "error": exc.error}
     if isinstance(exc, UnknownDataset):
         return {"ok": False, "error": f"unknown dataset {exc.args[0]!r}"}
     return {"ok": False, "error": str(exc)}
@@ -57,6 +59,7 @@ def on_disconnect(*_: Any) -> None:
     live = app_state().live
     live.rooms.drop(current_sid())
     live.fanout.forget(current_sid())
+    live.boards.forget(current_sid())
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 

@@ -1,0 +1,231 @@
+"""Every view shape, ours against DuckDB and polars in the same run:
+``.venv/bin/python -m bench.engine [--rows 1000000 10000000] [--repeat 5] [--json out.json]``.
+
+For each dataset size and each (view shape x aggregation), the three engines answer
+first and the answers are compared (same traces, same buckets, values equal to 1e-9,
+percentiles by linear interpolation); only then is each timed: median of ``--repeat``
+calls after a warm-up. DuckDB scans the same numpy columns zero-copy (a registered
+DataFrame, labels as categoricals); polars wraps them too. Both get the window's
+lower bound as a constant, so neither pays to find the newest point.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.engine import compute as query
+from app.engine.view import View
+from app.instants import parse_duration
+from bench import datasets
+
+AGGS = ("mean", "sum", "min", "max", "count", "p50", "p90", "p95", "p99")
+LABELS = ("host", "region")
+# name -> (metrics, filters, window, bucket, by)
+SHAPES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]], str, str, str]] = {
+    "1h/1m one host": (("cpu",), {"host": ("web-3",)}, "1h", "1m", "none"),
+    "all/1h by host": (("cpu",), {}, "all", "1h", "host"),
+    "all/1h by series": (("cpu",), {}, "all", "1h", "series"),
+    "all/1h none": (("cpu",), {}, "all", "1h", "none"),
+    "all/1h by host, region=eu": (("cpu",), {"region": ("eu",)}, "all", "1h", "host"),
+    "all/1m by series, 2 metrics": (("cpu", "mem"), {}, "all", "1m", "series"),
+    "24h/1m by region": (("cpu",), {}, "24h", "1m", "region"),
+    "24h/1m none, region=eu": (("cpu",), {"region": ("eu",)}, "24h", "1m", "none"),
+}
+Answer = dict[tuple[str, int], float]
+
+
+def median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of ``fn`` in ms, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def trace_name(metrics: tuple[str, ...], by: str, metric: str, labels: dict[str, str]) -> str:
+    """The name our engine gives a trace, rebuilt from a baseline's group columns."""
+    if by == "none":
+        return metric
+    parts = [labels[name] for name in LABELS] if by == "series" else [labels[by]]
+    return " · ".join(([metric] if len(metrics) > 1 else []) + parts)
+
+
+def view_of(shape: str, agg: str) -> View:
+    """The view value for a shape and an aggregation."""
+    metrics, filters, window, bucket, by = SHAPES[shape]
+    return View(metrics=metrics, filters=tuple(sorted(filters.items())), window=window,
+                agg=agg, bucket=bucket, by=by)
+
+
+def ours_answer(result: query.Result) -> Answer:
+    """Our traces as {(trace, bucket start ns): value}."""
+    return {(t.name, int(x)): float(y) for t in result.traces
+            for x, y in zip(t.x.tolist(), t.y.tolist(), strict=True)}
+
+
+def sql_of(shape: str, agg: str, lower: int | None) -> str:
+    """The DuckDB query of a shape: integer-divided buckets, quantile_cont for percentiles."""
+    metrics, filters, _, bucket, by = SHAPES[shape]
+    width = parse_duration(bucket)
+    groups = {"none": ["metric"], "series": ["metric", *LABELS]}.get(by, ["metric", by])
+    where = [f"metric IN ({', '.join(repr(m) for m in metrics)})"]
+    where += [f"{label} IN ({', '.join(repr(v) for v in values)})"
+              for label, values in filters.items()]
+    if lower is not None:
+        where.append(f"ts >= {lower}")
+    expr = {"mean": "avg(value)", "count": "count(*)::DOUBLE"}.get(agg, f"{agg}(value)")
+    if agg.startswith("p"):
+        expr = f"quantile_cont(value, {int(agg[1:]) / 100})"
+    cols = ", ".join(f"{g}::VARCHAR AS {g}" for g in groups)
+    return (f"SELECT {cols}, (ts // {width}) * {width} AS bucket, {expr} AS v FROM points "
+            f"WHERE {' AND '.join(where)} GROUP BY ALL")
+
+
+def polars_of(frame: Any, shape: str, agg: str, lower: int | None) -> Callable[[], Any]:
+    """The polars query of a shape: integer bucket + group_by, linear quantiles."""
+    import polars as pl
+
+    metrics, filters, _, bucket, by = SHAPES[shape]
+    width = parse_duration(bucket)
+    groups = {"none": ["metric"], "series": ["metric", *LABELS]}.get(by, ["metric", by])
+    predicate = pl.col("metric").is_in(list(metrics))
+    for label, values in filters.items():
+        predicate = predicate & pl.col(label).is_in(list(values))
+    if lower is not None:
+        predicate = predicate & (pl.col("ts") >= lower)
+    value = pl.col("value")
+    expr = {"mean": value.mean(), "sum": value.sum(), "min": value.min(), "max": value.max(),
+            "count": pl.len().cast(pl.Float64)}.get(agg)
+    if expr is None:
+        expr = value.quantile(int(agg[1:]) / 100, interpolation="linear")
+
+    def run() -> Any:
+        return (frame.filter(predicate)
+                .with_columns(((pl.col("ts") // width) * width).alias("bucket"))
+                .group_by([*groups, "bucket"]).agg(expr.alias("v")))
+    return run
+
+
+def rows_answer(shape: str, columns: dict[str, Any]) -> Answer:
+    """A baseline's result columns as {(trace, bucket start ns): value}."""
+    metrics, _, _, _, by = SHAPES[shape]
+    n = len(columns["v"])
+    labels = {name: [str(x) for x in columns[name]] for name in LABELS if name in columns}
+    metric = [str(x) for x in columns["metric"]]
+    return {(trace_name(metrics, by, metric[i], {k: v[i] for k, v in labels.items()}),
+             int(columns["bucket"][i])): float(columns["v"][i]) for i in range(n)}
+
+
+def same(a: Answer, b: Answer) -> bool:
+    """Same cells, values equal to 1e-9 (relative) — sums differ only in rounding."""
+    if a.keys() != b.keys():
+        return False
+    keys = sorted(a)
+    x = np.array([a[k] for k in keys])
+    y = np.array([b[k] for k in keys])
+    return bool(np.allclose(x, y, rtol=1e-9, atol=1e-9))
+
+
+def bench_size(n: int, repeat: int, rows: list[dict[str, Any]], lenient: bool = False) -> None:
+    """Every shape x aggregation over ``n`` points, three engines.
+
+    ``lenient`` (for timing an older engine) records a shape ours gets wrong or
+    cannot answer as ``None`` instead of stopping, as long as DuckDB and polars agree.
+    """
+    import duckdb
+    import polars as pl
+
+    built = time.perf_counter()
+    snap = datasets.dataset(n).snapshot()
+    cols = datasets.columns(n)
+    frame = pd.DataFrame({"ts": cols["ts"], "metric": pd.Categorical(cols["metric"]),
+                          "value": cols["value"], "host": pd.Categorical(cols["host"]),
+                          "region": pd.Categorical(cols["region"])})
+    lazy = pl.DataFrame({
+        "ts": cols["ts"], "value": cols["value"],
+        **{name: pl.Series(name, cols[name].astype(str)).cast(pl.Enum(sorted(set(cols[name]))))
+           for name in ("metric", *LABELS)}})
+    del cols
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    con.register("points", frame)
+    newest = int(frame["ts"].iloc[-1])
+    print(f"# {n:,} points ready in {time.perf_counter() - built:.1f} s", file=sys.stderr)
+    for shape in SHAPES:
+        span = None if SHAPES[shape][2] == "all" else parse_duration(SHAPES[shape][2])
+        lower = None if span is None else newest - span
+        for agg in AGGS:
+            view = view_of(shape, agg)
+            sql = sql_of(shape, agg, lower)
+            polars_run = polars_of(lazy, shape, agg, lower)
+            duck = rows_answer(shape, con.execute(sql).fetchnumpy())
+            polar = rows_answer(shape, polars_run().to_dict(as_series=False))
+            try:
+                ours = ours_answer(query.run(snap, view))
+            except Exception:  # an older engine without this shape
+                if not lenient:
+                    raise
+                ours = {}
+            right = same(ours, duck) and same(ours, polar)
+            if not right and not (lenient and same(duck, polar)):
+                raise AssertionError(f"{n:,} {shape} {agg}: engines disagree "
+                                     f"(ours {len(ours)} cells, duckdb {len(duck)}, "
+                                     f"polars {len(polar)})")
+            row = {
+                "rows": n, "shape": shape, "agg": agg, "cells": len(duck),
+                "ours": (median_ms(lambda v=view: query.run(snap, v), repeat) if right
+                         else None),
+                "duckdb": median_ms(lambda q=sql: con.execute(q).fetchnumpy(), repeat),
+                "polars": median_ms(polars_run, repeat),
+            }
+            rows.append(row)
+            print(f"{n:>10,} | {shape:<28} | {agg:<5} | {row['ours'] or -1:8.2f} | "
+                  f"{row['duckdb']:8.2f} | {row['polars']:8.2f}", file=sys.stderr, flush=True)
+    con.close()
+
+
+def main() -> None:
+    """Run the shapes at each size and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--lenient", action="store_true",
+                        help="time an older engine: shapes it gets wrong show as n/a")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for n in args.rows:
+        bench_size(n, args.repeat, rows, args.lenient)
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
+          f"Python {platform.python_version()} · numpy {version('numpy')} · duckdb "
+          f"{version('duckdb')} · polars {version('polars')} · medians of {args.repeat} · "
+          f"{time.perf_counter() - started:.0f} s")
+    print("| points | view | agg | ours (ms) | DuckDB (ms) | polars (ms) | ours ÷ DuckDB |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        ours = "n/a" if row["ours"] is None else f"{row['ours']:.2f}"
+        ratio = "—" if row["ours"] is None else f"{row['ours'] / row['duckdb']:.2f}"
+        print(f"| {row['rows']:,} | {row['shape']} | {row['agg']} | {ours} | "
+              f"{row['duckdb']:.2f} | {row['polars']:.2f} | {ratio} |")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(rows, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()

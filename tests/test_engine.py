@@ -1,0 +1,283 @@
+"""The engine against a pandas reference: every aggregation and shape, and the ranked buckets
+kept on append (in order, late, under retention) against sorting the raw points again."""
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.data.schema import Batch, Schema
+from app.data.series import RANKED_TIERS, SeriesPoints, bucket_bounds, sort_segments
+from app.data.store import Dataset, Snapshot
+from app.engine.compute import Result, run
+from app.engine.view import View
+
+SECOND = 1_000_000_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+START = 1_714_521_600 * SECOND  # 2024-05-01T00:00:00Z
+SCHEMA = Schema("timestamp", "long", (), ("host", "region"))
+REGION = {"a": "eu", "b": "eu", "c": "us", "d": None}
+AGGS = ("mean", "sum", "min", "max", "count", "p50", "p90", "p95", "p99")
+
+
+def batch(ts: np.ndarray, metric: list[str] | np.ndarray, value: np.ndarray,
+          host: list[str] | np.ndarray) -> Batch:
+    """Long-form points; host ``d`` has no region (a missing label)."""
+    hosts = np.asarray(host, dtype=object)
+    return Batch(np.asarray(ts, np.int64), np.asarray(metric, dtype=object),
+                 np.asarray(value, np.float64),
+                 {"host": hosts, "region": np.array([REGION.get(h) for h in hosts], dtype=object)})
+
+
+def random_points(seed: int, n: int, span: int) -> pd.DataFrame:
+    """``n`` points over ``span`` ns: 2 metrics x 4 hosts, shared and repeated instants,
+    values rounded so that ties happen."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "ts": START + rng.integers(0, span, n) // SECOND * SECOND,
+        "metric": rng.choice(["cpu", "mem"], n),
+        "value": rng.normal(50, 15, n).round(1),
+        "host": rng.choice(list(REGION), n),
+    })
+
+
+def load(frame: pd.DataFrame, chunks: int = 1, retention: int = 0) -> Snapshot:
+    """A dataset fed ``frame`` in ``chunks`` batches in the frame's order (not time order)."""
+    dataset = Dataset("t", SCHEMA, retention=retention)
+    for part in np.array_split(np.arange(len(frame)), chunks):
+        rows = frame.iloc[part]
+        dataset.append(batch(rows.ts.to_numpy(), rows.metric.to_numpy(), rows.value.to_numpy(),
+                             rows.host.to_numpy()))
+    return dataset.snapshot()
+
+
+def reference(frame: pd.DataFrame, view: View, newest: int) -> dict[str, dict[int, float]]:
+    """Trace -> {bucket start: value}: pandas on the raw rows, default (linear) quantiles."""
+    rows = frame[frame.metric.isin(view.metrics)].assign(region=frame.host.map(REGION))
+    for label, values in view.filters:
+        rows = rows[rows[label].isin(values)]
+    lo, hi = view.time_range(newest)
+    if lo is not None:
+        rows = rows[rows.ts >= lo]
+    if hi is not None:
+        rows = rows[rows.ts <= hi]
+    width = view.bucket_ns
+    assert width is not None
+    if rows.empty:
+        return {}
+    several = len(view.metrics) > 1
+    if view.by == "series":
+        name = rows.apply(lambda r: " · ".join(
+            ([r.metric] if several else []) + [r.host]
+            + ([r.region] if isinstance(r.region, str) else [])), axis=1)
+    elif view.by in ("host", "region"):
+        split = rows[view.by].fillna("(none)")
+        name = rows.metric + " · " + split if several else split
+    else:
+        name = rows.metric
+    grouped = rows.value.groupby([name, rows.ts // width * width])
+    if view.agg == "count":
+        table = grouped.size().astype(float)
+    elif view.agg.startswith("p"):
+        table = grouped.quantile(int(view.agg[1:]) / 100)
+    else:
+        table = grouped.agg(view.agg)
+    out: dict[str, dict[int, float]] = {}
+    for key, value in table.items():
+        parts: tuple[Any, ...] = tuple(key)  # type: ignore[arg-type]  # a two-level index
+        out.setdefault(str(parts[0]), {})[int(parts[1])] = float(value)
+    return out
+
+
+def cells(result: Result) -> dict[str, dict[int, float]]:
+    """What the chart draws, trace by trace (traces without points left out)."""
+    return {t.name: dict(zip(t.x.tolist(), t.y.tolist(), strict=True))
+            for t in result.traces if len(t.x)}
+
+
+def assert_matches(snap: Snapshot, frame: pd.DataFrame, view: View) -> None:
+    got = cells(run(snap, view))
+    want = reference(frame, view, int(frame.ts.max()))
+    assert sorted(got) == sorted(want)
+    for trace, expected in want.items():
+        assert list(got[trace]) == list(expected), trace  # same buckets, in time order
+        np.testing.assert_allclose(list(got[trace].values()), list(expected.values()),
+                                   rtol=1e-12, err_msg=trace)
+
+
+FRAME = random_points(seed=3, n=6000, span=3 * HOUR)
+SNAP = load(FRAME)
+LATE = load(FRAME, chunks=7)  # batches overlap in time: every one after the first is late
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("by", ["none", "series", "host", "region"])
+@pytest.mark.parametrize("bucket", ["10s", "1m", "5m", "1h", "1d"])
+def test_every_aggregation_and_split_matches_pandas(agg: str, by: str, bucket: str) -> None:
+    assert_matches(SNAP, FRAME, View(metrics=("cpu",), agg=agg, bucket=bucket, by=by))
+
+
+@pytest.mark.parametrize("agg", ["mean", "count", "p50", "p95", "max"])
+@pytest.mark.parametrize("window, filters, metrics", [
+    ("1h", (), ("cpu",)),  # the window starts inside a bucket
+    ("15m", (("host", ("a", "c")),), ("cpu", "mem")),
+    ("all", (("region", ("eu",)),), ("cpu", "mem")),
+    ("all", (("host", ("d",)), ("region", ("eu",))), ("cpu",)),  # no series left
+    ("5m", (("region", ("us",)),), ("mem",)),
+])
+@pytest.mark.parametrize("by", ["none", "series", "region"])
+@pytest.mark.parametrize("bucket", ["1m", "1h"])
+def test_windows_and_filters_match_pandas(agg: str, window: str,
+                                          filters: tuple[tuple[str, tuple[str, ...]], ...],
+                                          metrics: tuple[str, ...], by: str, bucket: str) -> None:
+    view = View(metrics=metrics, filters=filters, window=window, agg=agg, bucket=bucket, by=by)
+    assert_matches(SNAP, FRAME, view)
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("by", ["none", "host"])
+@pytest.mark.parametrize("bucket", ["1m", "1h"])
+def test_late_appends_answer_as_one_sorted_load(agg: str, by: str, bucket: str) -> None:
+    assert_matches(LATE, FRAME, View(metrics=("cpu", "mem"), agg=agg, bucket=bucket, by=by))
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("start, end", [
+    (START + 90 * MINUTE + 7 * SECOND, START + 150 * MINUTE + 13 * SECOND),  # cuts both edges
+    (START + HOUR, START + 2 * HOUR - 1),  # exactly one hour
+    (START - 2 * HOUR, START - HOUR),  # before the data: empty
+])
+def test_start_and_end_cut_buckets_as_pandas_does(agg: str, start: int, end: int) -> None:
+    for by in ("none", "host"):
+        view = View(metrics=("cpu",), start=start, end=end, agg=agg, bucket="1h", by=by)
+        assert_matches(SNAP, FRAME, view)
+
+
+@pytest.mark.parametrize("values, agg, expected", [
+    ([7.0], "p99", 7.0),  # one point
+    ([7.0], "count", 1.0),
+    ([2.0, 2.0, 2.0, 2.0], "p90", 2.0),  # all equal
+    ([2.0, 2.0, 2.0, 2.0], "mean", 2.0),
+    ([1.0, 2.0, 3.0, 4.0], "p90", 3.7),  # 0.9 * 3 = 2.7: 3 + 0.7 * (4 - 3)
+    ([1.0, 2.0, 3.0, 4.0], "p50", 2.5),
+    ([4.0, 1.0, 3.0, 2.0], "p99", 3.97),
+])
+@pytest.mark.parametrize("hosts", [1, 2])  # one series, or the same values split over two
+def test_one_bucket_by_hand(values: list[float], agg: str, expected: float, hosts: int) -> None:
+    n = len(values)
+    names = ["a", "b"][:hosts]
+    snap = load(pd.DataFrame({"ts": START + np.arange(n) * SECOND, "metric": ["cpu"] * n,
+                              "value": values, "host": [names[i % hosts] for i in range(n)]}))
+    result = run(snap, View(metrics=("cpu",), agg=agg, bucket="1m", by="none"))
+    assert cells(result) == {"cpu": {START: pytest.approx(expected)}}
+
+
+def test_an_empty_dataset_draws_empty_traces() -> None:
+    snap = Dataset("t", SCHEMA).snapshot()
+    for agg in ("p95", "mean", "raw", "auto"):
+        result = run(snap, View(metrics=("cpu",), agg=agg, bucket="1m", by="host"))
+        assert cells(result) == {}
+
+
+def test_merged_percentiles_with_whole_ranked_hours_match_numpy() -> None:
+    """Many hosts per trace, whole closed hours: the bracketed selection, checked
+    against numpy over each hour's values."""
+    rng = np.random.default_rng(11)
+    n = 40 * 3 * 3600
+    frame = pd.DataFrame({"ts": START + np.arange(n) // 40 * SECOND, "metric": "cpu",
+                          "value": rng.normal(50, 10, n) * rng.choice([1, 3], n),
+                          "host": np.tile([f"h{i}" for i in range(40)], n // 40)})
+    snap = load(frame, chunks=5)
+    for agg in ("p50", "p90", "p99"):
+        result = run(snap, View(metrics=("cpu",), agg=agg, bucket="1h", by="none"))
+        hours = frame.value.to_numpy().reshape(3, -1)
+        expected = np.percentile(hours, int(agg[1:]), axis=1)  # linear, numpy's default
+        assert result.traces[0].x.tolist() == [START, START + HOUR, START + 2 * HOUR]
+        np.testing.assert_allclose(result.traces[0].y, expected, rtol=1e-12)
+
+
+# -- ranked buckets kept on append -------------------------------------------------------
+
+def assert_ranked(series: SeriesPoints) -> None:
+    """Each tier holds exactly the closed buckets' values sorted, recomputed from raw."""
+    ts, value, ranked = series.view()
+    for tier, run_values in zip(RANKED_TIERS, ranked, strict=True):
+        closed = int(np.searchsorted(ts, ts[-1] // tier * tier, "left")) if len(ts) else 0
+        assert len(run_values) == closed
+        bounds = bucket_bounds(ts[:closed], tier)
+        expected = np.concatenate([np.sort(value[a:b]) for a, b in pairwise(bounds)]
+                                  or [np.empty(0)])
+        assert run_values.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("steps", [
+    [(0, 7200, 1)],  # one batch of two hours, a point a second
+    [(0, 3000, 1), (3000, 7300, 1)],  # in order, crossing an hour
+    [(0, 7200, 1), (1800, 1900, 1)],  # late points into a closed hour
+    [(0, 600, 1)] + [(600 + i, 601 + i, 1) for i in range(200)],  # one point at a time
+    [(0, 7200, 1), (100, 101, 1), (7200, 9000, 1)],  # late, then in order again
+])
+def test_ranked_buckets_equal_a_fresh_sort_after_appends(
+        steps: list[tuple[int, int, int]]) -> None:
+    rng = np.random.default_rng(2)
+    series = SeriesPoints()
+    for lo, hi, step in steps:
+        ts = START + np.arange(lo, hi, step, dtype=np.int64) * SECOND
+        values = rng.normal(size=len(ts)).round(2)
+        if len(ts) == 1 and series.append_one(int(ts[0]), float(values[0])):
+            pass
+        else:
+            series.append(ts, values)
+        assert_ranked(series)
+
+
+@pytest.mark.parametrize("drop", [1, 59, 60, 61, 3599, 3600, 5000])
+def test_ranked_buckets_after_retention(drop: int) -> None:
+    series = SeriesPoints()
+    ts = START + np.arange(0, 7300, dtype=np.int64) * SECOND
+    series.append(ts, np.random.default_rng(4).normal(size=len(ts)))
+    series.drop_oldest(drop)
+    assert series.n == 7300 - drop
+    assert series.view()[0][0] == ts[drop]
+    assert_ranked(series)
+
+
+def test_retention_keeps_the_newest_points_and_answers_stay_exact() -> None:
+    frame = random_points(seed=5, n=4000, span=2 * HOUR)
+    frame["ts"] = START + np.arange(4000) * SECOND  # distinct instants: "oldest" is clear
+    snap = load(frame, chunks=8, retention=1000)
+    merged = snap.merged()
+    assert 1000 <= len(merged.ts) <= 1250
+    kept = frame.iloc[len(frame) - len(merged.ts):]
+    assert merged.ts.tolist() == kept.ts.tolist()  # the newest points, oldest dropped
+    for agg in ("p95", "mean", "count"):
+        assert_matches(snap, kept, View(metrics=("cpu", "mem"), agg=agg, bucket="1m",
+                                        by="series"))
+
+
+@pytest.mark.parametrize("lengths", [[3, 1, 4], [60] * 5, [1] * 9, [5000, 2, 1]])
+def test_sort_segments_sorts_within_segments_only(lengths: list[int]) -> None:
+    values = np.random.default_rng(1).normal(size=sum(lengths))
+    bounds = np.concatenate(([0], np.cumsum(lengths)))
+    expected = np.concatenate([np.sort(values[a:b]) for a, b in
+                               pairwise(bounds)])
+    assert sort_segments(values, bounds).tolist() == expected.tolist()
+
+
+def test_an_append_says_which_series_changed_from_when() -> None:
+    dataset = Dataset("t", SCHEMA)
+    dataset.append(batch(START + np.arange(4) * SECOND, ["cpu"] * 4, np.arange(4.0),
+                         ["a", "a", "b", "b"]))
+    dataset.append(batch(np.array([START + 9 * SECOND, START + SECOND // 2]), ["cpu", "cpu"],
+                         np.ones(2), ["b", "c"]))
+    snap = dataset.snapshot()
+    named = {series_of(snap, sid): ts for sid, ts in dataset.changed.items()}
+    assert named == {"b": START + 9 * SECOND, "c": START + SECOND // 2}
+
+
+def series_of(snap: Snapshot, sid: int) -> str:
+    return snap.label_values["host"][int(snap.series_labels["host"][sid])]
