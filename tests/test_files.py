@@ -125,6 +125,18 @@ def test_a_line_without_its_newline_waits_for_it_however_long(folder: DataFolder
     assert values(folder, "cpu") == [1.0, 123.5]  # the whole line, never "12"
 
 
+def test_a_file_whose_only_row_is_unfinished_says_so(folder: DataFolder, data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + "2024-05-01T00:00:00Z,1,a")
+    folder.scan()
+    error = folder.store.error("cpu")
+    assert error is not None and error.endswith(
+        "(its last line has no newline yet: it is read once it has one)")
+    write(path, "\n", "a")
+    folder.scan()
+    assert folder.store.error("cpu") is None and values(folder, "cpu") == [1.0]
+
+
 @pytest.mark.parametrize("before, after", [
     # Same size: only the value changes.
     ("2024-05-01T00:00:00Z,1,a\n2024-05-01T00:01:00Z,2,a\n",

@@ -268,6 +268,8 @@ class DataFolder:
                 log.exception("unexpected error reading a data file",
                               extra={"event": "error", "dataset": name})
             text = exc.message if isinstance(exc, Rejected) else str(exc)
+            if len(body) < len(data):  # e.g. "no rows yet" for a file of one unfinished row
+                text += " (its last line has no newline yet: it is read once it has one)"
             self._fail(name, f"{path.name}: {text}", state)
             return True
         state.loaded = True
