@@ -89,7 +89,7 @@ def test_facets_mark_selected_values_and_keep_selected_values_with_no_points(
 
 
 @pytest.mark.parametrize("query_string, by, filters", [
-    ("metric=cpu", None, {}),
+    ("metric=cpu&by=none", None, {}),
     ("metric=cpu&by=host", "host", {}),
     ("metric=cpu&by=host&host=web-3&host=web-1", "host", {"host": ["web-1", "web-3"]}),
     ("metric=mem&by=region&window=5m", "region", {}),
