@@ -233,3 +233,11 @@ def test_config_hover_and_number_formats() -> None:
     assert fig["data"][0]["hovertemplate"] == "%{y:,.0~f} ms"
     assert layout["yaxis"]["tickformat"] == ",.0~f"
     assert layout["yaxis"]["separatethousands"] is True
+
+
+def test_the_chart_in_words_names_its_lines_span_and_last_values() -> None:
+    snap = demo_like()
+    fig = charts.build(snap, view_of(snap, "metric=cpu&tz=Europe/Berlin"))
+    assert fig["summary"] == (
+        "Chart of demo: cpu. 2 lines from 2024-05-01 02:00:00 to 2024-05-01 02:00:19 "
+        "(Europe/Berlin). Last values: web-1 29.00%, web-2 30.00%.")

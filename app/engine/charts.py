@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data.store import Snapshot
-from ..instants import wall_clock_ms
+from ..instants import format_local, wall_clock_ms
 from .compute import Limits, Result, Trace
 from .drawing import ChartLimits, Drawing, draw, thin_trace
 from .serieskeys import SeriesKeys
@@ -205,10 +205,39 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
                                   "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]
     if result.truncated:
         layout["title"]["text"] += " (newest points only)"
-    out: dict[str, Any] = {"data": data, "layout": layout, "config": CONFIG}
+    units = [rows[row][0] for row in row_of]
+    out: dict[str, Any] = {"data": data, "layout": layout, "config": CONFIG,
+                           "summary": summary(snap.name, view, title, result, units, places,
+                                              row_of)}
     if drawing.too_many is not None:
         out["notice"] = drawing.too_many.as_json()
     return out
+
+
+SUMMARY_LINES = 6  # last values named in the text alternative; the rest are counted
+
+
+def summary(dataset: str, view: View, title: str, result: Result, units: list[str | None],
+            places: list[int], row_of: list[int]) -> str:
+    """The chart in words, for screen readers: what it shows, its time span in the view's
+    zone, and each line's last value (the first few)."""
+    shown = [(t, units[i], places[row_of[i]]) for i, t in enumerate(result.traces) if len(t.x)]
+    text = f"Chart of {dataset}: {title.replace('&lt;', '<').replace('&amp;', '&')}."
+    if not shown:
+        return text + " No points in this view."
+    first = min(int(t.x[0]) for t, _, _ in shown)
+    last = max(int(t.x[-1]) for t, _, _ in shown)
+    text += (f" {len(shown)} line{'s' if len(shown) != 1 else ''} from "
+             f"{format_local(first, view.tz)} to {format_local(last, view.tz)} ({view.tz}).")
+    values = []
+    for trace, unit, digits in shown[:SUMMARY_LINES]:
+        value = float(trace.y[-1])
+        spaced = "" if not unit else unit if unit == "%" else f" {unit}"
+        values.append(f"{trace.name} {value:,.{digits}f}{spaced}")
+    text += " Last values: " + ", ".join(values)
+    if len(shown) > SUMMARY_LINES:
+        text += f", and {len(shown) - SUMMARY_LINES} more"
+    return text + "."
 
 
 def _rgba(colour: str, alpha: float) -> str:
@@ -252,7 +281,10 @@ def delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
         max_points.append(len(new_x))
     if not any(len(x) for x in xs):
         return None
-    return {"traces": list(range(len(xs))), "x": xs, "y": ys, "max_points": max_points}
+    change = {"traces": list(range(len(xs))), "x": xs, "y": ys, "max_points": max_points}
+    if "summary" in new:  # the text alternative names the last values: keep it true
+        change["summary"] = new["summary"]
+    return change
 
 
 def _grown_by(old_x: np.ndarray, new_x: np.ndarray, old_y: np.ndarray,
