@@ -137,12 +137,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                      dashboards=boards, offload=offload)
     app.extensions["dash"] = state
 
-    from .web import api, dashboards, dashsockets, errors, helpers, pages, sockets
+    from .web import api, assets, dashboards, dashsockets, errors, helpers, pages, sockets
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     dashboards.register(app)
     errors.register(app)
     helpers.register(app)
+    assets.register(app)
     sockets.register(socketio)
     dashsockets.register(socketio)
 

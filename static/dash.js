@@ -106,6 +106,13 @@
     refreshFragments();
   }
 
+  // The chart in words for screen readers: what it shows, its span, the last values.
+  function describe(summary) {
+    if (!summary) return;
+    chartEl().setAttribute("role", "img");
+    chartEl().setAttribute("aria-label", summary);
+  }
+
   function fullFigure(payload) {
     if (!mine(payload)) return;
     if (holding()) {
@@ -114,7 +121,11 @@
     }
     if (payload.epoch === epoch && version !== null && payload.version < version) return;
     const fig = payload.figure;
-    window.Plotly.react(chartEl(), fig.data, fig.layout, {responsive: true, displaylogo: false});
+    // The theme's colours (static/theme.js) and the server's Plotly config; the server's
+    // SVG under #chart hides itself once Plotly has drawn (dash.css).
+    const layout = window.dashTheme ? window.dashTheme.apply(fig.layout) : fig.layout;
+    window.Plotly.react(chartEl(), fig.data, layout, fig.config);
+    describe(fig.summary);
     stale = false;
     drawn(payload);
   }
@@ -132,6 +143,7 @@
     const el = chartEl();
     window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
                                {x: change.max_points, y: change.max_points});
+    describe(change.summary);
     drawn(change);
   }
 

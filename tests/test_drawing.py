@@ -241,3 +241,14 @@ def test_the_chart_in_words_names_its_lines_span_and_last_values() -> None:
     assert fig["summary"] == (
         "Chart of demo: cpu. 2 lines from 2024-05-01 02:00:00 to 2024-05-01 02:00:19 "
         "(Europe/Berlin). Last values: web-1 29.00%, web-2 30.00%.")
+
+
+@pytest.mark.parametrize("value, text", [
+    (None, ""), (0.0, "0"), (5.0, "5"), (41.52671, "41.53"), (5.8, "5.80"),
+    (1234.5, "1,234.50"), (99_999.994, "99,999.99"), (1_234_567.8, "1,234,568"),
+    (0.012345, "0.0123"), (-3.14159, "-3.14"), (float("nan"), "nan"),
+])
+def test_numbers_on_pages_line_up(value: float | None, text: str) -> None:
+    from app.web.helpers import number
+
+    assert number(value) == text
