@@ -176,13 +176,15 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
         "title": {"text": f"{plotly_text(snap.name)}: {title}", "x": 0, "xanchor": "left",
                   "xref": "paper", "font": {"size": 15}},
         "xaxis": {"type": "date", "title": {"text": f"time ({view.tz})"},
-                  "hoverformat": "%Y-%m-%d %H:%M:%S", "anchor": _axis_name(len(rows) - 1)},
+                  "hoverformat": "%Y-%m-%d %H:%M:%S", "anchor": _axis_name(len(rows) - 1),
+                  "automargin": True},
         "hovermode": "x unified",
         "showlegend": len(result.traces) > 1,
-        "legend": {"orientation": "h", "y": -0.2},
+        # At the foot of the figure, under the time axis' title, whatever the height.
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
         # Room on the right for the modebar, upright: it never covers the title.
         "modebar": {"orientation": "v"},
-        "margin": {"l": 64, "r": 40, "t": 48, "b": 50},
+        "margin": {"l": 56, "r": 36, "t": 48, "b": 40},
         # Same view, same uirevision: a user's zoom survives live updates.
         "uirevision": view.chart.query,
         "autosize": True,
@@ -197,7 +199,7 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
         top = 1 - row * (height + ROW_GAP)
         layout["yaxis" if row == 0 else f"yaxis{row + 1}"] = {
             "title": {"text": text}, "rangemode": "normal", "separatethousands": True,
-            "tickformat": number_format(places[row]), "anchor": "x",
+            "tickformat": number_format(places[row]), "anchor": "x", "automargin": True,
             "domain": [max(0.0, round(top - height, 6)), round(top, 6)],
         }
     if not any(len(t.x) for t in result.traces):
