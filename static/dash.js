@@ -107,10 +107,18 @@
   }
 
   // The chart in words for screen readers: what it shows, its span, the last values.
+  // (A visually hidden paragraph after #chart: Plotly's modebar buttons may not sit
+  // inside an element with role="img".)
   function describe(summary) {
     if (!summary) return;
-    chartEl().setAttribute("role", "img");
-    chartEl().setAttribute("aria-label", summary);
+    let el = document.getElementById("chart-summary");
+    if (!el) {
+      el = document.createElement("p");
+      el.id = "chart-summary";
+      el.className = "sr";
+      chartEl().after(el);
+    }
+    if (el.textContent !== summary) el.textContent = summary;
   }
 
   function fullFigure(payload) {

@@ -143,10 +143,14 @@
       const themed = window.dashTheme ? window.dashTheme.apply(layout) : layout;
       window.Plotly.react(el, fig.data, themed, Object.assign({}, fig.config,
                                                               {displayModeBar: false}));
-      if (fig.summary) {
-        el.setAttribute("role", "img");
-        el.setAttribute("aria-label", fig.summary);
+      // The chart in words, for screen readers (a visually hidden paragraph after it).
+      let words = section.querySelector(".chart-summary");
+      if (!words) {
+        words = document.createElement("p");
+        words.className = "chart-summary sr";
+        el.after(words);
       }
+      if (fig.summary && words.textContent !== fig.summary) words.textContent = fig.summary;
       section.dataset.drawn = "plotly";
       drawn(section, payload, el);
     }
