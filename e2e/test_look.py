@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
@@ -110,14 +110,19 @@ def test_the_theme_is_set_before_the_first_paint(browser: Browser,
     context = browser.new_context(color_scheme="light")
     context.add_init_script("localStorage.setItem('dash-theme', 'dark')")
     page = context.new_page()
-    seen: list[Any] = []
-    # What the first script after theme.js sees: the theme is already on <html>.
-    page.route("**/static/dash.css*", lambda route: (
-        seen.append(page.evaluate("document.documentElement.dataset.theme")),
-        route.continue_()))
+    held: list[Route] = []
+    # The stylesheet holds back the first paint; by the time the page asks for it,
+    # theme.js (in <head>, not deferred) has already set the reader's theme.
+    page.route("**/static/dash.css*", lambda route: held.append(route))
     try:
-        page.goto(look_server.url + "/")
+        page.goto(look_server.url + "/", wait_until="commit")
+        page.wait_for_function("document.documentElement.dataset.theme !== undefined")
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        for route in held:
+            route.continue_()
+        page.unroute("**/static/dash.css*")
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(page.locator("h1")).to_be_visible()
         assert background(page, "html") == "rgb(15, 19, 26)"
     finally:
         context.close()
@@ -138,7 +143,7 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("path", PAGES)
 def test_axe_finds_nothing_serious(browser: Browser, look_server: Server, path: str,
-                                   scheme: str) -> None:
+                                   scheme: Literal["light", "dark"]) -> None:
     context = browser.new_context(color_scheme=scheme)
     page = context.new_page()
     try:
