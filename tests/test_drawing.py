@@ -113,6 +113,13 @@ def test_past_max_series_one_line_per_metric_with_a_band_and_a_notice() -> None:
     # host has five values, more than four: only region is offered as a split.
     assert notice["split"] == [{"label": "region", "values": 2,
                                 "query": "metric=cpu&by=region"}]
+    # The chart says it too, with or without JavaScript.
+    assert fig["layout"]["annotations"][0]["text"] == (
+        "5 series, more than 4: one line per metric across them; split by region to see "
+        "them apart")
+    from app.engine import svg
+
+    assert "5 series: more than the 4 drawn one by one" in str(svg.render(fig, "t"))
 
 
 @pytest.mark.parametrize("step, span, max_buckets, expected", [

@@ -213,6 +213,11 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
                                               row_of)}
     if drawing.too_many is not None:
         out["notice"] = drawing.too_many.as_json()
+        # The chart says it too, above the plot (the page adds the links to split).
+        layout.setdefault("annotations", []).append({
+            "text": plotly_text(drawing.too_many.short()), "showarrow": False,
+            "xref": "paper", "yref": "paper", "x": 0, "y": 1, "xanchor": "left",
+            "yanchor": "bottom", "font": {"size": 12}, "name": "notice"})
     return out
 
 

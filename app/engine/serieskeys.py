@@ -138,6 +138,13 @@ class TooMany:
     limit: int
     splits: tuple[Split, ...]
 
+    def short(self) -> str:
+        """The notice in a line, for the chart itself."""
+        text = f"{self.series:,} series, more than {self.limit}: one line per metric across them"
+        if self.splits:
+            text += f"; split by {self.splits[0].label} to see them apart"
+        return text
+
     def as_json(self) -> dict[str, Any]:
         """The notice in the figure payload: a sentence and the splits offered."""
         text = (f"{self.series:,} series: more than the {self.limit} drawn one by one, so "

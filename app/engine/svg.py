@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 COLOURS = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A",
            "#19d3f3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52")
 WIDTH, HEIGHT = 960, 360
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 20, 36
 MAX_POINTS = 1000  # per polyline; more adds bytes, not detail, at this width
 SECOND_MS = 1000
 TIME_STEPS_MS = [s * SECOND_MS for s in (
@@ -199,6 +199,10 @@ def render(figure: dict[str, Any], title: str,
                          f'<text x="{WIDTH - RIGHT - 4}" y="{line_y - 4:.1f}" '
                          f'fill="{escape(colour)}">{escape(format_value(value))}</text>')
         parts.append("</g>")
+    notice = figure.get("notice")
+    if notice:  # by=series found too many series: say so above the plot
+        parts.append(f'<text class="notice" x="{LEFT}" y="{TOP - 4}" font-size="12" '
+                     f'fill="#475467">{escape(str(notice.get("text", "")))}</text>')
     parts.append('<g class="legend" font-size="12" fill="#1d2330">')
     for slot, (name, colour, _, _, _) in enumerate(drawn):
         lx, ly = LEFT + 8 + (slot % 4) * 200, TOP + 14 + (slot // 4) * 16
