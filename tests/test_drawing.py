@@ -246,8 +246,8 @@ def test_the_chart_in_words_names_its_lines_span_and_last_values() -> None:
     snap = demo_like()
     fig = charts.build(snap, view_of(snap, "metric=cpu&tz=Europe/Berlin"))
     assert fig["summary"] == (
-        "Chart of demo: cpu. 2 lines from 2024-05-01 02:00:00 to 2024-05-01 02:00:19 "
-        "(Europe/Berlin). Last values: web-1 29.00%, web-2 30.00%.")
+        "Chart of demo: cpu. 2 lines from 2024-05-01 02:00:00 CEST to 2024-05-01 02:00:19 "
+        "CEST (Europe/Berlin). Last values: web-1 29.00%, web-2 30.00%.")
 
 
 @pytest.mark.parametrize("value, text", [
