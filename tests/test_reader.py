@@ -602,3 +602,22 @@ def test_a_zone_in_the_header(text: bytes, expected: list[str], warnings: tuple[
     reading = read_table(text)
     assert sorted(iso(reading.batch.ts)) == sorted(expected)
     assert reading.warnings == warnings
+
+
+@pytest.mark.parametrize("text, expected, warning", [
+    # 5e10 seconds is the year 3554: as int64 nanoseconds it wrapped round to 1800
+    (b"ts,v\n1714564800,1\n1714564860,2\n50000000000,3\n",
+     ["2024-05-01T12:00:00Z", "2024-05-01T12:01:00Z"],
+     "1 row skipped: the timestamp is outside the years 1678 to 2261 (line 4; e.g. "
+     "'50000000000')"),
+    # the same past a fraction (read from its digits, not through the C reader's Int64)
+    (b"ts,v\n1714564800.5,1\n1714564860.25,2\n50000000000.5,3\n",
+     ["2024-05-01T12:00:00.500000Z", "2024-05-01T12:01:00.250000Z"],
+     "1 row skipped: the timestamp is outside the years 1678 to 2261 (line 4; e.g. "
+     "'50000000000.5')"),
+])
+def test_epochs_past_2261_are_skipped_never_wrapped(text: bytes, expected: list[str],
+                                                     warning: str) -> None:
+    reading = read_table(text)
+    assert iso(reading.batch.ts) == expected
+    assert reading.warnings == (warning,)

@@ -646,8 +646,12 @@ def _read_frame(payload: bytes, dialect: Dialect, width: int, fast: dict[int, st
                 if dtype == "float64" and (np.abs(frame[i].to_numpy()) >= num.EXACT).any():
                     raise _Again
             return frame, bad, seen
-        except (ValueError, TypeError, _Again):
-            # one cell that is no plain number (a fraction in Int64 raises TypeError)
+        except TypeError:
+            # a fraction in the Int64 epoch column: the numbers may still be plain
+            return _read_frame(payload, dialect, width,
+                               {i: d for i, d in fast.items() if d != "Int64"}, decimal)
+        except (ValueError, _Again):
+            # one cell that is no plain number: every column as text
             return _frame(payload, dialect, width, {}, ".")
     except (ValueError, pd.errors.ParserError) as exc:
         raise SchemaError(f"not a readable CSV file: {exc}".strip()) from None

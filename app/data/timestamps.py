@@ -421,6 +421,54 @@ def _decimal_ns(text: str, scale: int, floats: float) -> int | None:
     return -ns if match.group("sign") == "-" else ns
 
 
+def _digits_ns(values: pd.Series, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cells written ``[+-]digits[.digits]`` -> exact ns (``scale`` ns per unit), and which
+    cells are written so; digits past a nanosecond round half up.
+
+    Vectorised over the characters (one byte column at a time): a Python call per value
+    took 4.3 s of CPU for a million time.time() stamps.
+    """
+    count = len(values)
+    ns = np.zeros(count, dtype=np.int64)
+    ok = np.zeros(count, dtype=bool)
+    short = np.flatnonzero(values.str.len().to_numpy(dtype="float64", na_value=0) <= 40)
+    try:
+        raw = values.iloc[short].to_numpy(dtype=object).astype("S")
+    except (UnicodeEncodeError, ValueError):  # not ASCII: no number of ours
+        return ns, ok
+    width = raw.dtype.itemsize
+    chars = raw.view(np.uint8).reshape(len(raw), width)
+    length = np.where((chars == 0).any(axis=1), np.argmax(chars == 0, axis=1), width)
+    signed = (chars[:, 0] == ord("-")) | (chars[:, 0] == ord("+"))
+    start = signed.astype(np.int64)
+    column = np.arange(width)[None, :]
+    body = (column >= start[:, None]) & (column < length[:, None])
+    digit = (chars >= ord("0")) & (chars <= ord("9"))
+    dot = (chars == ord(".")) & body
+    point = np.where(dot.any(axis=1), np.argmax(dot, axis=1), length)
+    good = (digit | dot | ~body).all(axis=1) & (dot.sum(axis=1) <= 1) & (point > start)
+    whole = np.zeros(len(raw), dtype=np.int64)
+    for j in range(width):
+        take = good & (j >= start) & (j < point)
+        whole = np.where(take, whole * 10 + chars[:, j].astype(np.int64) - ord("0"), whole)
+    places = len(str(scale)) - 1  # fraction digits a unit holds: 9 for seconds
+    rows = np.arange(len(raw))
+    frac = np.zeros(len(raw), dtype=np.int64)
+    for k in range(places + 1):
+        at = point + 1 + k
+        there = good & (at < length)
+        d = np.where(there, chars[rows, np.minimum(at, width - 1)].astype(np.int64) - ord("0"),
+                     0)
+        if k < places:
+            frac = frac * 10 + d
+        else:
+            frac += d >= 5  # the first digit past a nanosecond rounds
+    exact = whole * scale + frac
+    ns[short] = np.where(chars[:, 0] == ord("-"), -exact, exact)
+    ok[short] = good
+    return ns, ok
+
+
 def read_epochs(values: pd.Series, unit: str) -> Instants:
     """A numeric time column in ``unit`` (``epoch_unit`` decides it from all values) -> ns.
 
@@ -433,23 +481,22 @@ def read_epochs(values: pd.Series, unit: str) -> Instants:
     low, high = next((lo, hi) for u, _, lo, hi in EPOCH_UNITS if u == unit)
     size = np.abs(floats)
     fits = np.isfinite(floats) & (size >= low) & (size < high)
+    # int64 nanoseconds wrap past 2262: 5e10 seconds (year 3554) would come out as 1800
+    late = fits & (size * scale >= 9.2e18)
+    fits &= ~late
     ns = np.zeros(len(values), dtype=np.int64)
     if str(values.dtype) == "Int64":
         exact = values.fillna(0).to_numpy(dtype=np.int64)
         ns[fits] = exact[fits] * scale
     else:
-        # Whole numbers convert exactly in one vectorised pass (most files); the rest,
-        # fractions, one distinct value at a time.
-        whole = values.str.fullmatch(r"[+-]?\d+", na=False).to_numpy(dtype=bool)
-        ints = pd.to_numeric(values.where(whole), errors="coerce",
-                             dtype_backend="numpy_nullable")
-        if str(ints.dtype) == "Int64":
-            exact = ints.fillna(0).to_numpy(dtype=np.int64)
-            ns[fits & whole] = exact[fits & whole] * scale
-            rest = np.flatnonzero(fits & ~whole)
-        else:  # a number too long for int64 among them: every value by its digits
-            rest = np.flatnonzero(fits)
+        # Integers and decimal fractions from their digits, exactly; the rest (1.7e9)
+        # through float64, one distinct value at a time.
+        rest = np.flatnonzero(fits)
         if len(rest):
+            exact, written = _digits_ns(values.iloc[rest], scale)
+            ns[rest[written]] = exact[written]
+            rest = rest[~written]
+        if len(rest):  # exponent forms (1.7e9), one distinct value at a time
             codes, uniques = pd.factorize(values.iloc[rest])
             _, first = np.unique(codes, return_index=True)  # each value's first row
             parts = [_decimal_ns(str(u), scale, float(floats[rest[first[k]]]))
@@ -459,7 +506,7 @@ def read_epochs(values: pd.Series, unit: str) -> Instants:
     inside = fits & (ns >= FIRST_NS) & (ns < END_NS)
     reason = np.where(values.isna().to_numpy(), EMPTY,
                       np.where(~np.isfinite(floats), UNREADABLE,
-                               np.where(~fits, OTHER_UNIT,
+                               np.where(~fits & ~late, OTHER_UNIT,
                                         np.where(inside, OK, OUT_OF_RANGE)))).astype(np.int8)
     return Instants(np.where(reason == OK, ns, NAT).astype(np.int64), reason, "",
                     epoch_unit=unit)
