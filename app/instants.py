@@ -106,6 +106,17 @@ def keeps_daylight_saving(tz: str) -> bool:
                 for month in range(1, 13)}) > 1
 
 
+def clocks_change(first_ns: int, last_ns: int, tz: str) -> bool:
+    """True if ``tz``'s clocks change between the two instants (a wall-clock axis then
+    repeats or skips an hour). Offsets are compared every 15 days and at both ends."""
+    if tz == UTC or not keeps_daylight_saving(tz) or last_ns <= first_ns:
+        return False
+    step = 15 * 86400 * SECOND
+    probes = np.unique(np.append(np.arange(first_ns, last_ns, step, dtype=np.int64), last_ns))
+    local = local_ns(probes, tz)
+    return len(set((local - probes).tolist())) > 1
+
+
 def format_local(ns: int, tz: str = UTC) -> str:
     """An instant for people in ``tz``: ``2024-05-01 21:00:00``, with the zone's abbreviation
     where clocks change (``2024-11-03 01:30:00 EDT``, then ``01:30:00 EST``)."""
