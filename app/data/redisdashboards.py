@@ -41,16 +41,19 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'name', ARGV[1],
 return {1, version}
 """
 
+# ARGV[3] is the version the caller saw ('' to delete whatever is stored). Answers
+# {1, version of the deletion}, {0, 0} if there is none, {-1, current} if it changed.
 DELETE = """#!lua
 local stored = redis.call('HMGET', KEYS[1], 'doc', 'version')
-if not stored[1] then return 0 end
+if not stored[1] then return {0, 0} end
+if ARGV[3] ~= '' and stored[2] ~= ARGV[3] then return {-1, tonumber(stored[2])} end
 local version = tonumber(stored[2]) + 1
 redis.call('HDEL', KEYS[1], 'doc')
 redis.call('HSET', KEYS[1], 'version', version)
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'name', ARGV[1],
            'version', version, 'event', 'delete')
-return version
+return {1, version}
 """
 
 
@@ -132,12 +135,23 @@ class RedisDashboards:
             raise VersionConflict(name, None if int(version) < 0 else int(version))
         return int(version), expected is None
 
-    def delete(self, name: str) -> bool:
-        """Delete ``name``; False if there was none."""
+    def delete(self, name: str, expected: int | None = None) -> int | None:
+        """Delete ``name``: the version its deletion got, or None if there was none.
+
+        With ``expected``, only that stored version (``VersionConflict`` otherwise).
+        """
+        args = [name, CHANGES_MAXLEN, "" if expected is None else str(expected)]
         try:
-            return bool(self._delete(keys=self._keys(name), args=[name, CHANGES_MAXLEN]))
+            status, version = self._delete(keys=self._keys(name), args=args)
         except TRANSPORT_ERRORS as exc:
             raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        except ResponseError as exc:
+            if code := refusal(exc):
+                raise LogUnavailable(f"Redis refused the write ({code}: {exc})") from exc
+            raise
+        if status < 0:
+            raise VersionConflict(name, int(version))
+        return int(version) if status else None
 
     def all(self) -> dict[str, StoredDashboard]:
         """Every dashboard: name -> document and version (one round trip after the list)."""

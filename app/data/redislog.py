@@ -165,7 +165,15 @@ class Dropped:
     dataset: str
 
 
-Event = Entry | Created | Dropped
+@dataclass(frozen=True)
+class Broken:
+    """A dataset whose next entry this code cannot decode: no longer followed; ``error``."""
+
+    dataset: str
+    error: str
+
+
+Event = Entry | Created | Dropped | Broken
 
 
 @dataclass
@@ -437,7 +445,8 @@ class RedisLog:
         """What happened since ``cursors`` in every dataset, waiting up to ``block_ms`` ms.
 
         Advances ``cursors`` past what it returns: ``Created`` (start that dataset empty;
-        its entries follow), ``Dropped``, and ``Entry`` in stream order per dataset.
+        its entries follow), ``Dropped``, ``Entry`` in stream order per dataset, and
+        ``Broken`` for a dataset whose next entry cannot be decoded (not read further).
         ``LogUnavailable`` when Redis cannot be reached; the next successful call first
         compares ``cursors`` with Redis's datasets (a dataset re-created or lost meanwhile
         comes back as ``Created``/``Dropped``), so a loop can simply call again.
@@ -476,7 +485,13 @@ class RedisLog:
             if name in restarted or name not in cursors.epochs:
                 continue  # read again from its start under the new epoch
             for raw_id, fields in items:
-                entry = _entry(name, raw_id, fields)
+                try:
+                    entry = _entry(name, raw_id, fields)
+                except LogCorrupt as exc:
+                    # What came before it is returned; the dataset is read no further.
+                    del cursors.streams[name], cursors.epochs[name]
+                    events.append(Broken(name, str(exc)))
+                    break
                 if entry.epoch != cursors.epochs[name]:
                     # Re-created, and its registry event is not read yet (or was trimmed):
                     # hold the entries back and compare with Redis on the next call.

@@ -9,6 +9,7 @@ from flask import request
 from flask_socketio import SocketIO, emit
 
 from ..data.errors import DatasetFailed, UnknownDataset
+from ..data.streams import SOURCE
 from ..engine.view import ViewError
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
@@ -80,7 +81,7 @@ def on_subscribe(data: Any) -> dict[str, Any]:
     except UnknownDataset as exc:  # removed while we built it
         live.rooms.leave(current_sid(), room)
         return _error(exc)
-    emit("update_chart", payload)
+    emit("update_chart", payload, ignore_queue=True)  # this client is here: not via Redis
     live.rooms.welcomed(room, payload)
     log.info("subscribe", extra={"event": "subscribe", "sid": current_sid(), "dataset": name,
                                  "query": payload["query"]})
@@ -117,6 +118,10 @@ def on_refresh_data(data: Any) -> dict[str, Any]:
     refusal = state.refresh_refusal(name, current_sid())
     if refusal is not None:
         return {"ok": False, "error": refusal}
+    if dataset.source == SOURCE:
+        # The shared log is the truth and this process follows it: a version of its own
+        # would differ from every other process's.
+        return {"ok": True, "version": dataset.version, "epoch": dataset.epoch}
     if not state.folder.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)
