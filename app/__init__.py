@@ -206,7 +206,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         except LogUnavailable as exc:
             raise RuntimeError(f"cluster mode cannot start: {exc}") from None
     if settings["DEMO"]:
-        if store.find(demo.NAME) is not None or store.error(demo.NAME) is not None:
+        if demo.NAME in folder.files:
             log.warning("demo stream off: a data file is called demo",
                         extra={"event": "demo_skipped"})
         elif streams is not None and redis_log is not None:

@@ -192,11 +192,17 @@ class RedisDashboards:
     def missed(self, after: str) -> bool:
         """True if changes after cursor ``after`` were trimmed away: reload with ``all``."""
         try:
-            first = self._client.xrange(self._keys("")[2], count=1)
+            info = self._client.xinfo_stream(self._keys("")[2])
+        except ResponseError:
+            return False  # no changes stream yet: nothing to miss
         except TRANSPORT_ERRORS as exc:
             raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        first = info.get("first-entry")
+        if int(info["entries-added"]) <= int(info["length"]) or not first:
+            return False  # nothing was ever trimmed
         # True also when the first change kept is simply the next one: a reload too many.
-        return bool(first) and _id(first[0][0].decode()) > _id(after)
+        first_id = first[0].decode() if isinstance(first[0], bytes) else str(first[0])
+        return _id(first_id) > _id(after)
 
 
 def _id(entry_id: str) -> tuple[int, int]:
