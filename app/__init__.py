@@ -187,6 +187,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if streams is not None:
         streams.on_applied = metrics.redis_lag.observe
         streams.on_error = metrics.loaded_error
+        streams.on_link = partial(link_changed, live)
     metrics.watch(live, store, streams)
 
     from .web import api, assets, dashboards, dashsockets, errors, helpers, pages, sockets
@@ -222,6 +223,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     log.info("app ready", extra={"event": "start", "data_dir": settings["DATA_DIR"],
                                  "datasets": store.names(), "demo": state.demo is not None})
     return app
+
+
+def link_changed(live: Live, up: bool) -> None:
+    """Tell this process's pages whether it follows the shared log (``link`` ``{"up"}``):
+    without it they show old data, and say "reconnecting" until it is back."""
+    live.transport.broadcast("link", {"up": up})
 
 
 def start_shared_demo(state: AppState, streams: StreamLog, shared: cluster.SharedDemo) -> None:

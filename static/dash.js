@@ -20,6 +20,7 @@
   let epoch = null;
   let transport = "none"; // websocket | polling | long-poll
   let connected = false;
+  let linkDown = false; // cluster mode: the server cannot reach the shared log (Redis)
   let lastUpdate = 0;
   let paused = false;
   let stale = false; // updates were skipped (paused or hidden): resync on return
@@ -47,7 +48,7 @@
       const pending = chartEl() && chartEl().dataset.pending;
       text = "paused · " + transport + (version !== null ? " · v" + version : "") +
         (pending ? " · v" + pending + " waiting" : "");
-    } else if (connected) {
+    } else if (connected && !linkDown) {
       state = "live";
       text = "live · " + transport + (version !== null ? " · v" + version : "") + ago();
     } else {
@@ -200,6 +201,7 @@
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
       failures = 0;
+      linkDown = false; // the server says so on connect when it is not
       stopLongPoll();
       if (watching) watching.subscribed = false; // a new connection has no rooms yet
       setTransport(socket.io.engine.transport.name, true);
@@ -207,6 +209,11 @@
       subscribe();
     });
     socket.on("disconnect", () => setTransport(transport, false));
+    // Cluster mode: the server lost (or regained) the shared log; its data may be old.
+    socket.on("link", (link) => {
+      linkDown = !link.up;
+      showStatus();
+    });
     socket.on("connect_error", () => {
       failures += 1;
       setTransport(transport, false);

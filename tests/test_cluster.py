@@ -214,7 +214,7 @@ def test_an_entry_this_version_cannot_read_is_shown_as_the_datasets_error(
     client = redis.Redis.from_url(server.url)
     client.xadd("dash:stream:cpu", {"v": 2, "e": listing(b.test_client())["cpu"][2],
                                     "h": b'{"f": 9}', "d": b""})
-    events = []
+    events: list[str] = []
     streams_of(b).on_error = events.append
     caught_up(b)
     entry = next(d for d in b.test_client().get("/api/datasets").json if d["name"] == "cpu")
@@ -330,7 +330,7 @@ def test_one_demo_for_the_whole_cluster(start: Start) -> None:
     assert listing(a.test_client())["demo"] == listing(b.test_client())["demo"]
     assert listing(a.test_client())["demo"][:2] == (3600, 1)  # 900 ticks of 4 hosts, once
     assert isinstance(state_of(a).demo, SharedDemo) and isinstance(state_of(b).demo, SharedDemo)
-    writers = [state_of(app).demo.step() for app in (a, b)]  # type: ignore[union-attr]
+    writers = [state_of(app).demo.step() for app in (a, b)]
     assert writers == [True, False]  # a holds the lease; b waits
     caught_up(a, b)
     assert listing(a.test_client())["demo"][:2] == listing(b.test_client())["demo"][:2] \

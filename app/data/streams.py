@@ -104,6 +104,8 @@ class StreamLog:
         self.link = Link(since=time.time())
         self.on_applied: Callable[[float], None] | None = None  # gets each entry's lag (s)
         self.on_error: Callable[[str], None] | None = None  # a stream newly unreadable
+        self.on_link: Callable[[bool], None] | None = None  # the reader lost (False) or
+        # regained (True) Redis: pages say "reconnecting" meanwhile
         self.cursors = Cursors()
         self._following = False  # a reader runs in the background
         self._changed = threading.Condition()
@@ -224,6 +226,8 @@ class StreamLog:
                 if not self.link.up:
                     log.warning("redis reachable again", extra={"event": "redis", "up": True})
                     self.link.up, self.link.since, self.link.error = True, time.time(), None
+                    if self.on_link is not None:
+                        self.on_link(True)
                 delay = BACKOFF[0]
                 self.trim()
             except LogUnavailable as exc:
@@ -231,6 +235,8 @@ class StreamLog:
                     log.warning("redis unreachable; retrying", extra={
                         "event": "redis", "up": False, "error": str(exc)})
                     self.link.up, self.link.since = False, time.time()
+                    if self.on_link is not None:
+                        self.on_link(False)
                 self.link.error = str(exc)
                 sleep(delay)
                 delay = min(delay * 2, BACKOFF[1])

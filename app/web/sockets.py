@@ -50,9 +50,12 @@ def _error(exc: Exception) -> dict[str, Any]:
 
 
 def on_connect(auth: Any = None) -> None:
-    """Log a new connection."""
+    """Log a new connection; in cluster mode, say so if this process lost Redis."""
     log.info("connect", extra={"event": "connect", "sid": current_sid(),
                                "transport": request.args.get("transport")})
+    streams = app_state().streams
+    if streams is not None and not streams.link.up:
+        emit("link", {"up": False}, ignore_queue=True)
 
 
 def on_disconnect(*_: Any) -> None:

@@ -200,6 +200,10 @@ class Transport:
         queue: in cluster mode every process fans out its own rooms)."""
         self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True)
 
+    def broadcast(self, event: str, data: Any) -> None:
+        """Send ``event`` to every socket of this process."""
+        self.socketio.emit(event, data, namespace=NAMESPACE, ignore_queue=True)
+
     def emit_to(self, sid: str, event: str, data: Any) -> None:
         """Send ``event`` to one socket."""
         self.socketio.emit(event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
