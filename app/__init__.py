@@ -250,6 +250,7 @@ def start_background(socketio: SocketIO, state: AppState, scan_interval: float) 
     in cluster mode, the reader of the shared log."""
     state.live.fanout.start()
     if state.streams is not None:
+        state.streams.following = True
         socketio.start_background_task(state.streams.run, socketio.sleep)
 
     # Dashboards in Redis are one cheap read of their changes stream: every pass.

@@ -107,7 +107,9 @@ class StreamLog:
         self.on_link: Callable[[bool], None] | None = None  # the reader lost (False) or
         # regained (True) Redis: pages say "reconnecting" meanwhile
         self.cursors = Cursors()
-        self._following = False  # a reader runs in the background
+        # A reader runs in the background (set before it starts, so that no request reads
+        # the log itself meanwhile: two readers would apply the same events twice).
+        self.following = False
         self._changed = threading.Condition()
         self._skipped: set[str] = set()  # streams named like a file here (warned once)
         self._trimmed: dict[str, int] = {}  # name -> oldest point kept at its last trim
@@ -168,7 +170,7 @@ class StreamLog:
             return dataset is not None and dataset.epoch == epoch and dataset.version >= version
 
         deadline = time.monotonic() + timeout
-        if not self._following:
+        if not self.following:
             while not applied() and time.monotonic() < deadline:
                 if not self.poll(0):
                     break
@@ -218,7 +220,7 @@ class StreamLog:
     def run(self, sleep: Callable[[float], object]) -> None:
         """Tail every stream forever (the one reader green thread): block on XREAD, apply,
         trim now and then; while Redis is away, retry with a growing pause."""
-        self._following = True
+        self.following = True
         delay = BACKOFF[0]
         while True:
             try:
@@ -309,6 +311,8 @@ class StreamLog:
                             "is shown here", extra={"event": "skip_stream", "dataset": name})
             return False
         self._skipped.discard(name)
+        if existing is not None and existing.epoch == created.epoch:
+            return True  # already here: its entries go on from where they were
         self.store.create(name, parse_schema(created.schema), source=SOURCE,
                           epoch=created.epoch)
         self._trimmed.pop(name, None)
