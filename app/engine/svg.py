@@ -66,8 +66,10 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render(figure: dict[str, Any], title: str,
-           thresholds: Sequence[tuple[float, str]] = ()) -> Markup:
-    """The figure's traces as an SVG with time and value axes and a legend.
+           thresholds: Sequence[tuple[float, str]] = (), width: int = WIDTH,
+           height: int = HEIGHT) -> Markup:
+    """The figure's traces as an SVG with time and value axes and a legend, ``width`` x
+    ``height`` user units (a narrow one keeps its labels readable on a phone).
 
     ``thresholds`` are (value, colour) pairs drawn as horizontal dashed lines across the
     plot; the value axis always reaches them, as plotly's autorange does for shapes.
@@ -81,10 +83,10 @@ def render(figure: dict[str, Any], title: str,
                np.asarray(t["y"], dtype=np.float64)) for i, t in enumerate(figure["data"])]
     traces = [(i, n, x, y) for i, n, x, y in traces if len(x)]
     parts = [f'<svg class="svg-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" aria-label="{escape(title)}">',
+             f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}">',
              f"<title>{escape(title)}</title>"]
     if not traces:
-        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">'
                      "No points in this view</text></svg>")
         return Markup("".join(parts))
     x_lo = min(int(x.min()) for _, _, x, _ in traces)
@@ -96,7 +98,7 @@ def render(figure: dict[str, Any], title: str,
     if y_lo == y_hi:
         y_lo, y_hi = y_lo - 1, y_hi + 1
     x_span = max(x_hi - x_lo, 1)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
 
     def px(x: np.ndarray | float) -> Any:
         return LEFT + (np.asarray(x, dtype=np.float64) - x_lo) / x_span * plot_w
@@ -109,19 +111,19 @@ def render(figure: dict[str, Any], title: str,
     parts.append('<g class="y-ticks" font-size="11" fill="#475467" text-anchor="end">')
     for tick in nice_ticks(y_lo, y_hi):
         tick_y = float(py(tick))
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{tick_y:.1f}" '
+        parts.append(f'<line x1="{LEFT}" x2="{width - RIGHT}" y1="{tick_y:.1f}" '
                      f'y2="{tick_y:.1f}" stroke="#eaecf0"/><text x="{LEFT - 6}" '
                      f'y="{tick_y + 4:.1f}">'
                      f"{escape(format_value(tick))}</text>")
     parts.append("</g>")
-    ticks, fmt = time_ticks(x_lo, x_hi)
+    ticks, fmt = time_ticks(x_lo, x_hi, min(6, max(2, plot_w // 110)))  # ~110 units a label
     parts.append('<g class="x-ticks" font-size="11" fill="#475467" text-anchor="middle">')
     for tick in ticks:
         tick_x = float(px(tick))
         label = datetime.fromtimestamp(tick / 1000, UTC).strftime(fmt)
         parts.append(f'<line x1="{tick_x:.1f}" x2="{tick_x:.1f}" y1="{TOP}" '
-                     f'y2="{HEIGHT - BOTTOM}" stroke="#eaecf0"/><text x="{tick_x:.1f}" '
-                     f'y="{HEIGHT - BOTTOM + 16}">'
+                     f'y2="{height - BOTTOM}" stroke="#eaecf0"/><text x="{tick_x:.1f}" '
+                     f'y="{height - BOTTOM + 16}">'
                      f"{escape(label)}</text>")
     parts.append("</g>")
     for i, name, trace_x, trace_y in traces:
@@ -142,14 +144,15 @@ def render(figure: dict[str, Any], title: str,
         for value, colour in thresholds:
             line_y = float(py(value))
             parts.append(f'<line class="threshold" data-value="{escape(format_value(value))}" '
-                         f'x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
+                         f'x1="{LEFT}" x2="{width - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
                          f'stroke="{escape(colour)}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                         f'<text x="{WIDTH - RIGHT - 4}" y="{line_y - 4:.1f}" '
+                         f'<text x="{width - RIGHT - 4}" y="{line_y - 4:.1f}" '
                          f'fill="{escape(colour)}">{escape(format_value(value))}</text>')
         parts.append("</g>")
     parts.append('<g class="legend" font-size="12" fill="#1d2330">')
+    per_row = max(1, (width - LEFT) // 200)  # legend entries 200 units apart
     for slot, (i, name, _, _) in enumerate(traces):
-        lx, ly = LEFT + 8 + (slot % 4) * 200, TOP + 14 + (slot // 4) * 16
+        lx, ly = LEFT + 8 + (slot % per_row) * 200, TOP + 14 + (slot // per_row) * 16
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" '
                      f'fill="{COLOURS[i % len(COLOURS)]}"/>'
                      f'<text x="{lx + 14}" y="{ly}">{escape(name)}</text>')
