@@ -309,7 +309,10 @@
     }
     // The same version with "datasets": a dataset under the dashboard came or went.
     if (String(change.version) === layoutVersion() && !change.datasets) return;
-    if (await reloadLayout()) followLayout(true);
+    // Join again even when the layout did not load (a broken file): the server then
+    // lets go of the views it can no longer keep up to date for this page.
+    await reloadLayout();
+    followLayout(true);
   }
 
   // -- Socket.IO -------------------------------------------------------------------
