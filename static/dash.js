@@ -106,6 +106,21 @@
     refreshFragments();
   }
 
+  // The chart in words for screen readers: what it shows, its span, the last values.
+  // (A visually hidden paragraph after #chart: Plotly's modebar buttons may not sit
+  // inside an element with role="img".)
+  function describe(summary) {
+    if (!summary) return;
+    let el = document.getElementById("chart-summary");
+    if (!el) {
+      el = document.createElement("p");
+      el.id = "chart-summary";
+      el.className = "sr";
+      chartEl().after(el);
+    }
+    if (el.textContent !== summary) el.textContent = summary;
+  }
+
   function fullFigure(payload) {
     if (!mine(payload)) return;
     if (holding()) {
@@ -114,7 +129,11 @@
     }
     if (payload.epoch === epoch && version !== null && payload.version < version) return;
     const fig = payload.figure;
-    window.Plotly.react(chartEl(), fig.data, fig.layout, {responsive: true, displaylogo: false});
+    // The theme's colours (static/theme.js) and the server's Plotly config; the server's
+    // SVG under #chart hides itself once Plotly has drawn (dash.css).
+    const layout = window.dashTheme ? window.dashTheme.apply(fig.layout) : fig.layout;
+    window.Plotly.react(chartEl(), fig.data, layout, fig.config);
+    describe(fig.summary);
     stale = false;
     drawn(payload);
   }
@@ -132,6 +151,7 @@
     const el = chartEl();
     window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
                                {x: change.max_points, y: change.max_points});
+    describe(change.summary);
     drawn(change);
   }
 

@@ -441,7 +441,8 @@ def test_poll_of_a_broken_file_says_so_once_then_waits_for_its_fix(
     waiter = threading.Thread(target=lambda: answers.append(app.test_client().get(
         f"/api/dashboards/fleet/poll?cursor={cursor}&timeout=20")))
     waiter.start()
-    path.write_text(good)
+    (path.parent / "fixed.tmp").write_text(good)  # in one step: no half-written file to read
+    (path.parent / "fixed.tmp").replace(path)
     state.scan_dashboards()
     waiter.join(10)
     [fixed] = answers

@@ -164,3 +164,47 @@ def test_the_folder_reads_ambiguous_dates_in_its_date_order(data_dir: Path) -> N
     points = folder.store.get("days").snapshot().merged()
     assert (points.ts // 1_000_000_000).tolist() == [1706745600]
     assert "read as day/month/year (DASH_DATE_ORDER=DMY)" in folder.store.get("days").warnings[0]
+
+
+DAYFIRST = "date,v\n" + "".join(f"{day}/05/2024,{day}\n" for day in range(13, 32))  # 19 rows
+SECONDS = "ts,v\n" + "".join(f"{1714564800 + 60 * i},{i}\n" for i in range(40))
+
+
+@pytest.mark.parametrize("first, appended, error", [
+    # one month-first line after twenty day-first ones: a stray, skipped and named
+    (DAYFIRST + "13/06/2024,613\n", "06/14/2024,614\n", ""),
+    # day-first settled, then as many month-first lines: the file mixes orders, refused
+    (DAYFIRST, "".join(f"05/{day}/2024,{day}\n" for day in range(13, 32)),
+     "column 'date' mixes day/month/year"),
+    # a decimal comma settled; a decimal point among many commas is a stray cell
+    ("timestamp;v\n" + "".join(f"2024-05-01T12:{m:02d}:00Z;{m},5\n" for m in range(20)),
+     "2024-05-01T12:30:00Z;1.5\n", ""),
+    # epoch seconds settled; milliseconds for half the file is a mix of units
+    (SECONDS, "".join(f"{1714564800000 + 60_000 * i},{i}\n" for i in range(40, 80)),
+     "column 'ts' mixes epoch seconds"),
+    # and a stray millisecond value among forty seconds is skipped
+    (SECONDS, "1714567200000,40\n", ""),
+])
+def test_appended_lines_read_as_a_fresh_load_of_the_whole_file(tmp_path: Path, first: str,
+                                                                appended: str, error: str
+                                                                ) -> None:
+    tailed, whole = tmp_path / "tailed", tmp_path / "whole"
+    tailed.mkdir()
+    whole.mkdir()
+    write(tailed / "log.csv", first)
+    write(whole / "log.csv", first + appended)
+    by_lines, at_once = DataFolder(Store(), tailed), DataFolder(Store(), whole)
+    by_lines.scan()
+    write(tailed / "log.csv", appended, "a")
+    by_lines.scan()
+    at_once.scan()
+    if error:
+        for folder in (by_lines, at_once):
+            assert error in (folder.store.error("log") or "")
+        return
+    a, b = by_lines.store.get("log"), at_once.store.get("log")
+    assert by_lines.store.error("log") is None and at_once.store.error("log") is None
+    assert a.snapshot().merged().ts.tolist() == b.snapshot().merged().ts.tolist()
+    assert a.snapshot().merged().value.tolist() == b.snapshot().merged().value.tolist()
+    assert (a.skipped, a.warnings) == (b.skipped, b.warnings)
+    assert a.skipped + len(a.warnings) > 0  # the stray was named, not read

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app import create_app
+from app.data.ingest import decode, validate
 from tests.samples import WIDE_CSV
 
 TOKEN = "s3cret"
@@ -314,6 +315,17 @@ BAD_INPUTS = [
     bad("csv-duplicate-header", "timestamp,cpu,cpu\n" + f"{TS},1,2\n", ctype=CSV,
         error="invalid CSV: duplicate column name 'cpu' (columns 2 and 3): rename one"),
     bad("csv-header-only", CSV_HEAD, ctype=CSV, error="no points in the body"),
+    # numbers as spreadsheets write them: the file reader reads them, ingest says what to send
+    bad("csv-decimal-comma", CSV_HEAD.replace(",", ";") + f"{TS};21,5;53;web-1;eu\n", ctype=CSV,
+        errors=[(0, "cpu", "'21,5' is not a plain number: pushed points take numbers with a "
+                           "decimal point and no marks (write 21.5)")]),
+    bad("csv-currency", CSV_HEAD + f"{TS},$1.50,53,web-1,eu\n", ctype=CSV,
+        errors=[(0, "cpu", "'$1.50' is not a plain number: pushed points take numbers with a "
+                           "decimal point and no marks (write 1.5)")]),
+    bad("csv-thousands-either-way", CSV_HEAD + f'{TS},"1,234",53,web-1,eu\n', ctype=CSV,
+        errors=[(0, "cpu", "(write 1234, or 1.234 if ',' is its decimal mark)")]),
+    bad("csv-missing-marker", CSV_HEAD + f"{TS},n/a,53,web-1,eu\n", ctype=CSV,
+        errors=[(0, "cpu", "'n/a' is not a number: leave the cell empty when there is none")]),
     # the dataset in the URL
     bad("name-with-dot", J([GOOD]), name="bad.name",
         error="dataset names are 1 to 64 letters, digits, '-' or '_'"),
@@ -357,6 +369,17 @@ BAD_INPUTS = [
         name="fresh", errors=[(1, "cpu", "must be a number, not bool")]),
     bad("new-csv-bad-cell", "timestamp,cpu\n" + f"{TS},1\n{TS},x\n", ctype=CSV, name="fresh",
         errors=[(1, "cpu", "'x' is not a number")]),
+    # European Excel's CSV: the decimal comma makes temp a metric whose cells say what to send
+    bad("new-csv-decimal-comma", f"timestamp;temp;room\n{TS};21,5;lab\n", ctype=CSV,
+        name="fresh", errors=[(0, "temp", "'21,5' is not a plain number: pushed points take "
+                                          "numbers with a decimal point and no marks "
+                                          "(write 21.5)")]),
+    # labels only: the message names what to send, never an empty list of metrics
+    bad("new-csv-labels-only", f"timestamp,room\n{TS},lab\n", ctype=CSV, name="fresh",
+        errors=[(0, "", "no metric value: send a number in at least one column (wide form), "
+                        "or 'metric' and 'value' (long form)")]),
+    bad("new-json-labels-only", J([{"timestamp": TS, "room": "lab"}]), name="fresh",
+        errors=[(0, "", "no metric value: send a number in at least one column")]),
     bad("new-empty-body", b"", name="fresh", error="empty body"),
     bad("new-wrong-ctype", J([{"timestamp": TS, "cpu": 1}]), 415, "is not one of",
         name="fresh", ctype="text/plain"),
@@ -961,3 +984,17 @@ def test_csv_bodies_follow_the_file_dialect_rules(ic: FlaskClient, body: str) ->
     response = post(ic, "hosts", body, CSV)
     assert response.status_code == 200, response.json
     assert response.json["accepted"] == 1
+
+
+@pytest.mark.parametrize("body, ctype, metrics, labels", [
+    # the first row's empty cell says nothing: the column is a metric by its numbers
+    (f"timestamp,cpu,mem,host\n{TS},,1,web-1\n{TS},5,2,web-1\n", CSV, ("cpu", "mem"),
+     ("host",)),
+    (J([{"timestamp": TS, "cpu": None, "mem": 1, "host": "a"},
+        {"timestamp": TS, "cpu": 2, "mem": 2, "host": "a"}]), JSON, ("cpu", "mem"), ("host",)),
+])
+def test_a_new_dataset_takes_its_columns_from_the_values_given(
+        body: str | bytes, ctype: str, metrics: tuple[str, ...], labels: tuple[str, ...]) -> None:
+    data = body.encode() if isinstance(body, str) else body
+    schema = validate(decode(ctype, data, 100), None).schema
+    assert (schema.metrics, schema.labels) == (metrics, labels)

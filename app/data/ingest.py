@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..instants import format_instants
 from .errors import Rejected, TooLarge
+from .numbers import MISSING, NUMBER, read_cell
 from .reader import split_csv
 from .schema import NAT, Batch, Schema, SchemaError, parse_times
 
@@ -127,12 +128,32 @@ class _Errors:
             self.items.append({"index": index, "field": column, "message": message})
 
 
+def _spreadsheet_number(value: str) -> str:
+    """How to write ``value`` for ingest if it is a number as spreadsheets write it
+    (``21,5``, ``$1.50``, ``45%``), else ""."""
+    readings = []
+    for decimal in (",", "."):
+        cell = read_cell(value, decimal)
+        if cell.status == NUMBER and f"{cell.value:.15g}" not in readings:
+            readings.append(f"{cell.value:.15g}")
+    if not readings:
+        return ""
+    if len(readings) == 1:
+        return f"write {readings[0]}"
+    return f"write {readings[1]}, or {readings[0]} if ',' is its decimal mark"
+
+
 def _number(value: Any, text_values: bool) -> float | str:
     """A finite float, or a message saying why ``value`` is not one."""
     if text_values:
         if isinstance(value, str) and value.strip() == "":
             return "is empty"
         if not isinstance(value, str) or not CSV_NUMBER.fullmatch(value):
+            if isinstance(value, str) and value.strip().lower() in MISSING:
+                return f"{value!r} is not a number: leave the cell empty when there is none"
+            if isinstance(value, str) and (how := _spreadsheet_number(value)):
+                return (f"{value!r} is not a plain number: pushed points take numbers with "
+                        f"a decimal point and no marks ({how})")
             return f"{value!r} is not a number"
         number = float(value)
     else:
@@ -179,9 +200,13 @@ def _infer(points: Points) -> Schema:
     metrics: list[str] = []
     wide_labels: list[str] = []
     for key in keys:
-        sample = next(p[key] for p in dicts if key in p)
+        # the first value given: an empty cell or a null says nothing about the column
+        given = [p[key] for p in dicts if key in p and p[key] not in ("", None)]
+        sample = given[0] if given else None
         if points.text_values:
-            numeric = not isinstance(_number(sample, points.text_values), str)
+            # "21,5" and "$1.50" make a metric too, so that their 400 names them
+            numeric = isinstance(sample, str) and (
+                not isinstance(_number(sample, True), str) or bool(_spreadsheet_number(sample)))
         else:
             numeric = isinstance(sample, (int, float)) and not isinstance(sample, bool)
         (metrics if numeric else wide_labels).append(key)
@@ -229,7 +254,9 @@ def validate(points: Points, existing: Schema | None) -> Validated:
         values = _values(point, schema, points.text_values, i, errors)
         if not values and errors.count == before:
             errors.add(i, "", "no metric value: give at least one of "
-                              + ", ".join(schema.metrics))
+                              + ", ".join(schema.metrics) if schema.metrics else
+                       "no metric value: send a number in at least one column (wide form), "
+                       "or 'metric' and 'value' (long form)")
         if errors.count == before:
             parsed.append((i, values, {n: point.get(n) or None for n in schema.labels}))
     ts_of: dict[int, int] = {}

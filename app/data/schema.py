@@ -45,11 +45,13 @@ class Schema:
     decimal: str = "."
     encoding: str = "utf-8"
     assumed: tuple[str, ...] = ()  # readings no value settled: "date_order", "decimal"
+    zone_column: str = ""  # a column naming the zone each row's naive timestamp is local to
+    time_zone: str = ""  # the zone the timestamp column's name gives ("Time (CET)"): "CET"
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Every column this schema reads, in a stable order."""
-        time = (self.timestamp, self.time_of_day) if self.time_of_day else (self.timestamp,)
+        time = tuple(c for c in (self.timestamp, self.time_of_day, self.zone_column) if c)
         if self.kind == "long":
             return (*time, "metric", "value", *self.labels)
         return (*time, *self.metrics, *self.labels)
@@ -68,6 +70,10 @@ class Schema:
             return "keeps time as numbers"
         if self.time_of_day:
             return f"keeps the time of day apart, in {self.time_of_day!r}"
+        if self.zone_column:
+            return f"keeps time zones apart, in {self.zone_column!r}"
+        if self.time_zone:
+            return f"writes local times of {self.time_zone}"
         if self.time_format not in ("", "ISO8601"):
             return f"writes dates as {self.time_format}"
         if self.delimiter != "," or self.quotechar != '"':

@@ -52,7 +52,7 @@ class View:
     end: int | None = None
     agg: str = "auto"
     bucket: str = "auto"
-    by: str | None = None
+    by: str = "series"  # "series", "none" (one trace per metric) or a label name
     tz: str = UTC  # the IANA zone times are written in; instants stay UTC
     page: int = 1
 
@@ -72,7 +72,7 @@ class View:
             pairs.append(("agg", self.agg))
         if self.bucket != "auto" and self.agg != "raw":
             pairs.append(("bucket", self.bucket))
-        if self.by:
+        if self.by != "series":
             pairs.append(("by", self.by))
         if self.tz != UTC:
             pairs.append(("tz", self.tz))
@@ -188,10 +188,8 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
         raise ViewError("start", f"start ({single['start']}) is after end ({single['end']})")
     agg = _choice("agg", single.get("agg", "auto"), AGGREGATIONS)
     bucket = _duration("bucket", single.get("bucket", "auto"), "auto")
-    by = single.get("by")
-    if by == "none":
-        by = None  # one trace per metric: the same view as leaving by out
-    elif by is not None and by != "series" and by not in label_names:
+    by = single.get("by", "series")
+    if by not in ("series", "none") and by not in label_names:
         raise ViewError("by", f"{by!r} is not series, none or a label of this dataset; "
                               f"labels are {_names(label_names)}")
     tz = single.get("tz", UTC)

@@ -26,7 +26,8 @@ from ..data.dashboards import (
 from ..data.errors import UnknownDataset
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
-from ..engine.compute import Limits, analyse
+from ..engine.compute import Limits
+from ..engine.drawing import analyse
 from ..engine.view import WINDOWS, View, ViewError
 from ..state import AppState, PanelView, app_state, panel_problem
 from .pages import is_htmx
