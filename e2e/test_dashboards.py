@@ -330,7 +330,7 @@ def test_a_panel_waits_for_its_dataset_and_the_rest_stays_live(
     answer = fleet.post_points("fleet", [fleet_point(5, 31.0, 70.0)])
     expect(page.locator("#panel-cpu")).to_have_attribute("data-version", str(answer["version"]))
     fleet.post_points("later", [{"timestamp": "2024-05-01T00:00:00Z", "load": 7.5}])
-    expect(page.locator("#panel-load .stat-number text")).to_have_text("7.5")
+    expect(page.locator("#panel-load .stat-number text")).to_have_text("7.50")
     expect(page.locator("#panel-load .panel-problem")).to_have_count(0)
     fleet.post_points("later", [{"timestamp": "2024-05-01T00:00:01Z", "load": 9.0}])
     expect(page.locator("#panel-load .stat-number text")).to_have_text("9")
