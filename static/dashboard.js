@@ -433,12 +433,15 @@
             showStatus();
             return;
           }
-          throw new Error("poll answered " + answer.status);
+          // A busy server (503) says when to come back: a little later than that, spread.
+          const after = Number(answer.headers.get("Retry-After")) * 1000 || RETRY_MS;
+          throw Object.assign(new Error("poll answered " + answer.status), {after});
         }
       } catch (error) {
         if (run.stop) return;
         setTransport("long-poll", false);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        const after = (error && error.after) || RETRY_MS;
+        await new Promise((resolve) => setTimeout(resolve, after * (1 + Math.random() / 2)));
       }
     }
   }

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..instants import format_instants
+from ..instants import END_INSTANT, FIRST_INSTANT, format_instants
 from .errors import Rejected, TooLarge
 from .numbers import MISSING, NUMBER, read_cell
 from .reader import split_csv
-from .schema import NAT, Batch, Schema, SchemaError, parse_times
+from .schema import Batch, Schema, SchemaError, parse_times
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
@@ -26,6 +26,8 @@ ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)
 # A number as text in a CSV body: what every CSV reader reads back the same way.
 CSV_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# JSON may escape half of a UTF-16 pair ("\udc00"): no file or response can hold it.
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
@@ -125,7 +127,13 @@ class _Errors:
     def add(self, index: int, column: str, message: str) -> None:
         self.count += 1
         if len(self.items) < MAX_ERRORS:
-            self.items.append({"index": index, "field": column, "message": message})
+            self.items.append({"index": index, "field": _printable(column),
+                               "message": _printable(message)})
+
+
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udc00``, so the answer can quote it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _spreadsheet_number(value: str) -> str:
@@ -174,6 +182,8 @@ def _label(value: Any) -> str | None:
         return f"labels must be strings, not {kind}"
     if len(value) > MAX_LABEL_LENGTH:
         return f"longer than {MAX_LABEL_LENGTH} characters"
+    if SURROGATE.search(value):
+        return "not valid Unicode: it holds half of a UTF-16 surrogate pair"
     if CONTROL.search(value):
         return "control characters (tab, CR, LF...) are not allowed in labels"
     return None
@@ -183,8 +193,9 @@ def _column_problem(name: str) -> str | None:
     """Why a new column name cannot go into a CSV header, if it cannot."""
     if not name or name != name.strip():
         return "column names may not be empty or start or end with spaces"
-    if CONTROL.search(name) or len(name) > 200:
-        return "column names are at most 200 characters, without control characters"
+    if CONTROL.search(name) or SURROGATE.search(name) or len(name) > 200:
+        return ("column names are at most 200 characters, without control characters or "
+                "halves of UTF-16 surrogate pairs")
     return None
 
 
@@ -265,8 +276,13 @@ def validate(points: Points, existing: Schema | None) -> Validated:
         times = parse_times(pd.Series([stamps[i][1] for i in order], dtype="string"),
                             iso_only=True)
         for i, ns in zip(order, times, strict=True):
-            if ns == NAT:
-                errors.add(i, stamps[i][0], f"{stamps[i][1]!r} is not a valid ISO-8601 instant")
+            if not FIRST_INSTANT <= ns < END_INSTANT:  # NAT too: it is int64's smallest
+                key, text = stamps[i]
+                if 1678 <= int(text.strip()[:4]) <= 2261:  # ISO_INSTANT starts with a year
+                    errors.add(i, key, f"{text!r} is not a valid ISO-8601 instant")
+                else:
+                    errors.add(i, key, f"{text!r} is outside the years 1678 to 2261: "
+                                       "instants are stored as int64 nanoseconds")
             ts_of[i] = int(ns)
     if errors.count:
         errors.items.sort(key=lambda e: e["index"])
@@ -294,9 +310,10 @@ def _values(point: dict[str, Any], schema: Schema, text_values: bool, i: int,
         metric = point.get("metric")
         if not isinstance(metric, str) or not metric.strip():
             errors.add(i, "metric", "required: a non-empty string")
-        elif metric != metric.strip() or CONTROL.search(metric):
+        elif metric != metric.strip() or CONTROL.search(metric) or SURROGATE.search(metric):
             errors.add(i, "metric", "metric names may not start or end with spaces "
-                                    "or hold control characters")
+                                    "or hold control characters or halves of UTF-16 "
+                                    "surrogate pairs")
         if "value" not in point:
             errors.add(i, "value", "required: a number")
             return values

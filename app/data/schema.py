@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..instants import END_INSTANT, FIRST_INSTANT
+
 if TYPE_CHECKING:
     from .reader import Reading
 
@@ -122,6 +124,7 @@ def _to_utc_ns(parsed: pd.Series) -> np.ndarray:
     ok = ~np.isnat(values) & (ticks > -limit) & (ticks < limit)
     out = np.full(len(ticks), NAT, dtype=np.int64)
     out[ok] = ticks[ok] * scale
+    out[(out < FIRST_INSTANT) | (out >= END_INSTANT)] = NAT  # whole years only
     return out
 
 

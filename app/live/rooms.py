@@ -15,6 +15,10 @@ from .transport import Transport
 # step as it joins the new (``Rooms.replace``), so 24 always fit; 32 leaves 8 for views
 # the same connection watches besides.
 MAX_VIEWS_PER_SOCKET = 32
+# Distinct views watched at once over all sockets (DASH_MAX_VIEWS): each is computed on
+# every change of its dataset. Unbounded, 300 connections x 16 views kept a core busy
+# and /healthz took 2.2 s at the median.
+MAX_VIEWS = 2000
 
 
 class TooManyViews(ValueError):
@@ -33,18 +37,25 @@ class Watched:
 class Rooms:
     """Which views are watched (room name -> ``Watched``); membership is Socket.IO's."""
 
-    def __init__(self, transport: Transport, max_per_socket: int = MAX_VIEWS_PER_SOCKET) -> None:
+    def __init__(self, transport: Transport, max_per_socket: int = MAX_VIEWS_PER_SOCKET,
+                 max_views: int = MAX_VIEWS) -> None:
         self.transport = transport
         self.max_per_socket = max_per_socket
+        self.max_views = max_views
         self.watched: dict[str, Watched] = {}
 
     def join(self, sid: str, dataset: str, view: View) -> str:
-        """Put ``sid`` into the view's room and return the room; ``TooManyViews`` past the cap."""
+        """Put ``sid`` into the view's room and return the room; ``TooManyViews`` past the
+        cap per socket, or for a view nobody watches yet once ``max_views`` are watched."""
         room = room_name(dataset, view)
         mine = self.rooms_of(sid)  # view rooms only: a dashboard's own room is not a view
         if room not in mine and len(mine) >= self.max_per_socket:
             raise TooManyViews(f"a connection may watch at most {self.max_per_socket} views; "
                                "unsubscribe from one first")
+        if room not in self.watched and len(self.watched) >= self.max_views:
+            raise TooManyViews(f"the server already follows its limit of {self.max_views} "
+                               "distinct live views (DASH_MAX_VIEWS); views others watch "
+                               "still work, or try again later")
         self.watched.setdefault(room, Watched(dataset, view.chart))
         self.transport.enter(sid, room)
         return room

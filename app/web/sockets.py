@@ -12,7 +12,7 @@ from ..data.errors import DatasetFailed, UnknownDataset
 from ..engine.view import ViewError
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
-from ..state import REFRESH_EVERY, app_state
+from ..state import app_state
 
 log = logging.getLogger("dash.sockets")
 
@@ -116,9 +116,9 @@ def on_refresh_data(data: Any = None) -> dict[str, Any]:
         dataset = state.store.get(name)
     except (BadMessage, UnknownDataset) as exc:
         return _error(exc)
-    if not state.refresh_allowed(name):
-        return {"ok": False, "error": f"{name!r} was reloaded less than "
-                                      f"{REFRESH_EVERY:g} s ago; its viewers are up to date"}
+    refusal = state.refresh_refusal(name, current_sid())
+    if refusal is not None:
+        return {"ok": False, "error": refusal}
     if not state.folder.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)
