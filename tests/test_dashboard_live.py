@@ -320,6 +320,26 @@ def test_past_the_cap_a_join_changes_nothing(app: Flask, client: FlaskClient,
     assert len(state.live.rooms.watched) == extra  # its other views are all still there
 
 
+def test_a_rejoin_counts_against_the_servers_views_what_it_leaves_too(
+        app_config: dict[str, Any], write_csv: Any) -> None:
+    from app import create_app
+    from tests.samples import WIDE_CSV
+
+    write_csv("hosts", WIDE_CSV)
+    app = create_app({**app_config, "MAX_VIEWS": MAX_PANELS})  # the wall, and not one more
+    state = app.extensions["dash"]
+    put(app.test_client(), "wall", WALL)
+    page, other = new_client(app), new_client(app)
+    assert page.emit("join_dashboard", {"name": "wall", "query": ""}, callback=True)["ok"]
+    # Its 24 views go as 24 new ones come: still 24 on the server.
+    ack = page.emit("join_dashboard", {"name": "wall", "query": "window=2h"}, callback=True)
+    assert ack["ok"] is True and len(state.live.rooms.watched) == MAX_PANELS
+    refused = other.emit("join_dashboard", {"name": "wall", "query": "window=3h"},
+                         callback=True)
+    assert refused["ok"] is False and "DASH_MAX_VIEWS" in refused["error"]
+    assert len(state.live.rooms.watched) == MAX_PANELS
+
+
 @pytest.mark.parametrize("event", ["join_dashboard", "leave_dashboard", "subscribe",
                                    "unsubscribe", "refresh_data"])
 def test_a_message_without_payload_is_answered_not_crashed_on(app: Flask, event: str) -> None:

@@ -65,17 +65,26 @@ class Rooms:
         """In one step, take ``sid`` out of the rooms in ``old`` it no longer needs and into
         the room of each (dataset, view) in ``views``; the new rooms, in order.
 
-        The cap counts what ``sid`` watches afterwards, not old and new together:
-        ``TooManyViews`` (and nothing changed) only if that is past it.
+        Both caps count what is watched afterwards, not old and new together: what ``sid``
+        watches (``max_per_socket``), and the server's distinct views (``max_views``, the
+        views only ``sid`` watched and leaves making room). ``TooManyViews`` (and nothing
+        changed) only past one of them.
         """
         rooms = [room_name(dataset, view) for dataset, view in views]
         mine = self.rooms_of(sid)
-        after = (mine - set(old)) | set(rooms)
+        leaving = (mine & set(old)) - set(rooms)
+        after = (mine - leaving) | set(rooms)
         if len(after) > self.max_per_socket:
             raise TooManyViews(f"a connection may watch at most {self.max_per_socket} views "
                                f"and this would make it {len(after)}; unsubscribe from some "
                                "first")
-        for room in (mine & set(old)) - set(rooms):
+        fresh = {room for room in rooms if room not in self.watched}
+        freed = {room for room in leaving if set(self.transport.members(room)) <= {sid}}
+        if fresh and len(self.watched) - len(freed) + len(fresh) > self.max_views:
+            raise TooManyViews(f"the server already follows its limit of {self.max_views} "
+                               "distinct live views (DASH_MAX_VIEWS); views others watch "
+                               "still work, or try again later")
+        for room in leaving:
             self.leave(sid, room)
         for room, (dataset, view) in zip(rooms, views, strict=True):
             self.watched.setdefault(room, Watched(dataset, view.chart))
