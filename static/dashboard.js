@@ -395,6 +395,7 @@
       const params = new URLSearchParams(overridesQuery());
       if (cursor) params.set("cursor", cursor);
       params.set("timeout", String(POLL_TIMEOUT_S));
+      params.set("figures", "timeseries"); // stats and tables redraw from their fragments
       try {
         const answer = await fetch(boardEl().dataset.pollUrl + "?" + params.toString(),
                                    {cache: "no-store", signal: run.controller.signal});

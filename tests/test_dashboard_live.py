@@ -397,7 +397,8 @@ def test_poll_answers_a_missing_panel_with_its_error_and_then_with_its_view(
     assert load["id"] == "load" and "error" in load and "figure" not in load
     answers: list[Any] = []
     waiter = threading.Thread(target=lambda: answers.append(app.test_client().get(
-        f"/api/dashboards/fleet/poll?cursor={first.json['cursor']}&timeout=20")))
+        f"/api/dashboards/fleet/poll?cursor={first.json['cursor']}&timeout=20"
+        "&figures=timeseries")))
     waiter.start()
     write_csv("later", OTHER_CSV)
     state.folder.scan()  # ingest or a file: the store hears of "later"
@@ -410,11 +411,15 @@ def test_poll_answers_a_missing_panel_with_its_error_and_then_with_its_view(
                     "version": later.version, "epoch": later.epoch}  # a stat: no figure
 
 
-def test_poll_sends_figures_only_to_time_series(client: FlaskClient) -> None:
+def test_poll_sends_every_panels_figure_or_only_time_series_when_asked(
+        client: FlaskClient) -> None:
     put(client, "fleet", {**FLEET, "panels": [*FLEET["panels"], {
         "id": "rows", "type": "table", "dataset": "hosts", "query": "metric=cpu"}]})
-    panels = {p["id"]: p for p in client.get(
+    spec = {p["id"]: p for p in client.get(
         "/api/dashboards/fleet/poll?timeout=0").json["panels"]}
+    assert all("figure" in entry for entry in spec.values())  # SPEC's shape for scripts
+    panels = {p["id"]: p for p in client.get(  # what the page asks for
+        "/api/dashboards/fleet/poll?timeout=0&figures=timeseries").json["panels"]}
     assert "figure" in panels["cpu"] and "figure" in panels["load"]
     for stat_or_table in ("peak", "rows"):
         entry = panels[stat_or_table]

@@ -27,7 +27,7 @@ from .auth import require_admin
 from .errors import json_response
 
 bp = Blueprint("dashapi", __name__)
-POLL_PARAMS = ("cursor", "timeout")
+POLL_PARAMS = ("cursor", "timeout", "figures")
 # Datasets' versions and epochs a cursor carries, at most: every panel of the largest
 # dashboard on a dataset of its own.
 MAX_CURSOR_BYTES = 4096
@@ -138,11 +138,12 @@ def _now(state: AppState, datasets: list[str]) -> dict[str, tuple[int, str]]:
     return out
 
 
-def _entry(state: AppState, item: PanelView) -> dict[str, Any]:
-    """One panel of a poll answer: ``update_chart``'s payload with ``id`` for a time series;
-    without ``figure`` for a stat or table, which the page redraws from its fragment (the
-    figures it would not read were 252 of the 412 KB of the demo dashboard's first answer);
-    ``error`` for a panel without a view."""
+def _entry(state: AppState, item: PanelView, all_figures: bool = True) -> dict[str, Any]:
+    """One panel of a poll answer: ``update_chart``'s payload with ``id`` (SPEC's shape);
+    ``error`` for a panel without a view. With ``all_figures`` off (``figures=timeseries``,
+    what the page asks for) a stat or table comes without ``figure``: the page redraws those
+    from their fragments, and the figures it would not read were 252 of the 412 KB of the
+    demo dashboard's first answer."""
     panel = item.panel
     if item.view is not None:
         try:
@@ -150,7 +151,7 @@ def _entry(state: AppState, item: PanelView) -> dict[str, Any]:
         except UnknownDataset as exc:  # gone since its view was made
             return {"id": panel.id, "dataset": panel.dataset,
                     "error": panel_problem(panel.dataset, exc)}
-        if panel.type == "timeseries":
+        if panel.type == "timeseries" or all_figures:
             return {"id": panel.id, **payload}
         return {"id": panel.id, **{key: value for key, value in payload.items()
                                    if key != "figure"}}
@@ -208,7 +209,8 @@ def _poll(state: AppState, name: str, since: tuple[int, dict[str, tuple[int, str
     views = state.panel_views(dashboard, overrides)
     now = _now(state, list(dict.fromkeys(item.panel.dataset for item in views)))
     fresh = since is None or since[0] != version
-    panels = [_entry(state, item) for item in views
+    all_figures = request.args.get("figures", "all") != "timeseries"
+    panels = [_entry(state, item, all_figures) for item in views
               if fresh or since is None or since[1].get(item.panel.dataset) != now[
                   item.panel.dataset]]
     return json_response({"cursor": encode_cursor(version, now), "version": version,
