@@ -37,5 +37,5 @@ class Live:
         rooms = Rooms(transport, max_views=max_views)
         waiters = Waiters(store, transport)
         fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
-        boards = Boards(transport, waiters)
+        boards = Boards(transport, waiters, store)
         return cls(transport, figures, rooms, waiters, fanout, boards)

@@ -67,7 +67,9 @@ def on_disconnect(*_: Any) -> None:
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 
-def on_subscribe(data: Any) -> dict[str, Any]:
+# ``data: Any = None`` on every handler: Flask-SocketIO calls a handler without its data
+# argument when the client sent none, and the ack must still say what is wrong.
+def on_subscribe(data: Any = None) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
     live = app_state().live
     try:
@@ -92,7 +94,7 @@ def on_subscribe(data: Any) -> dict[str, Any]:
             "epoch": payload["epoch"]}
 
 
-def on_unsubscribe(data: Any) -> dict[str, Any]:
+def on_unsubscribe(data: Any = None) -> dict[str, Any]:
     """Leave the view's room."""
     try:
         name, query = _fields(data, "dataset", "query")
@@ -110,7 +112,7 @@ def on_unsubscribe(data: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-def on_refresh_data(data: Any) -> dict[str, Any]:
+def on_refresh_data(data: Any = None) -> dict[str, Any]:
     """Reload a dataset from disk and push it to every view of it."""
     try:
         (name,) = _fields(data, "dataset")

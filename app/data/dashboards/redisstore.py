@@ -148,8 +148,17 @@ class RedisDashboardStore:
         return saved
 
     def _parse(self, data: bytes) -> Dashboard | str:
-        """The dashboard in ``data``, or why it does not load here (e.g. a dataset gone)."""
+        """The dashboard in ``data``, or why it does not load here."""
         try:
-            return load_document(data, self.check_query)
+            return load_document(data, self._check_stored_query)
         except DocumentError as exc:
             return exc.message
+
+    def _check_stored_query(self, dataset: str, query: str) -> str:
+        """``check_query`` for a saved document, as ``FileDashboardStore`` does it: a dataset
+        not loaded at this process keeps the panel's query as saved (that panel shows why
+        it has no view); only writes refuse an unknown dataset."""
+        try:
+            return self.check_query(dataset, query)
+        except LookupError:
+            return query
