@@ -30,6 +30,9 @@ from e2e.conftest import INGEST_TOKEN, START_TIMEOUT, Server, _healthy, _server_
 from e2e.services import NginxProxy, RedisServer, free_port, nginx_proxy, redis_server
 from e2e.test_websockets import RawSocketIO
 
+# Every test runs under pytest-playwright's browser parameter, so that pytest keeps this
+# module's tests together and starts the cluster once (it regroups tests by parameter).
+pytestmark = pytest.mark.usefixtures("browser_name")
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 3
 PREFIX = "dash:"  # DASH_REDIS_PREFIX's default

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.config import from_environment
 from app.data import demo
 from app.data.demo import Demo, SharedDemo
 from app.data.lease import Lease
 from app.data.redislog import Broken, RedisLog
-from app.data.schema import Batch
-from app.data.store import Snapshot
-from app.data.streams import SOURCE, StreamLog, schema_json
+from app.data.schema import Batch, Schema
+from app.data.store import Snapshot, Store
+from app.data.streams import SOURCE, StreamLog, merge, schema_json
 from app.live.transport import SharedFrameManager, SharedFrameRedisManager
 from app.state import AppState
 from e2e.services import REDIS_SERVER, RedisServer, redis_server
@@ -96,6 +98,65 @@ def listing(client: FlaskClient) -> dict[str, tuple[Any, ...]]:
     """name -> (rows, version, epoch, start, end) from /api/datasets."""
     return {d["name"]: (d["rows"], d["version"], d["epoch"], d["start"], d["end"])
             for d in client.get("/api/datasets").json}
+
+
+# -- settings and the pieces without Redis -------------------------------------------
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"DASH_REDIS_URL": "redis://10.0.0.5:6379/2"}, {"REDIS_URL": "redis://10.0.0.5:6379/2"}),
+    ({"DASH_REDIS_URL": " rediss://cache:6380/0 "}, {"REDIS_URL": "rediss://cache:6380/0"}),
+    ({"DASH_REDIS_DURABILITY": "Relaxed"}, {"REDIS_DURABILITY": "relaxed"}),
+    ({"DASH_REDIS_PREFIX": "fleet:"}, {"REDIS_PREFIX": "fleet:"}),
+])
+def test_cluster_settings(environ: dict[str, str], expected: dict[str, str]) -> None:
+    assert from_environment(environ) == expected
+
+
+@pytest.mark.parametrize("environ, named", [
+    ({"DASH_REDIS_URL": "10.0.0.5:6379"}, "DASH_REDIS_URL='10.0.0.5:6379' is not valid: use "
+                                         "redis://host:port/db"),
+    ({"DASH_REDIS_DURABILITY": "fast"}, "DASH_REDIS_DURABILITY='fast' is not valid: use strict"),
+])
+def test_bad_cluster_settings_name_the_variable(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(named)):
+        from_environment(environ)
+
+
+def long_batch(ts: list[int], labels: dict[str, list[str | None]],
+               rows: int | None = None) -> Batch:
+    return Batch(np.array(ts, np.int64), np.array(["cpu"] * len(ts), object),
+                 np.array([float(t) for t in ts]),
+                 {k: np.array(v, object) for k, v in labels.items()}, rows=rows)
+
+
+@pytest.mark.parametrize("batches, labels, rows", [
+    ([long_batch([1], {"host": ["a"]})], {"host": ["a"]}, 1),
+    ([long_batch([1], {"host": ["a"]}), long_batch([2, 3], {"host": ["b", None]})],
+     {"host": ["a", "b", None]}, 3),
+    # a label one batch lacks is missing (None) for its points
+    ([long_batch([1], {"host": ["a"]}), long_batch([2], {"region": ["eu"]}, rows=1)],
+     {"host": ["a", None], "region": [None, "eu"]}, 2),
+    # wide rows count as rows, not points
+    ([long_batch([1, 1], {}, rows=1), long_batch([2, 2, 2], {}, rows=1)], {}, 2),
+])
+def test_entries_read_together_are_applied_as_one_batch(
+        batches: list[Batch], labels: dict[str, list[str | None]], rows: int) -> None:
+    merged = merge(batches)
+    assert merged.ts.tolist() == [t for b in batches for t in b.ts.tolist()]
+    assert {k: v.tolist() for k, v in merged.labels.items()} == labels
+    assert (len(merged) if merged.rows is None else merged.rows) == rows
+
+
+def test_a_dataset_takes_the_logs_epoch_and_versions() -> None:
+    store = Store(max_label_values=1)
+    dataset = store.create("cpu", Schema("timestamp", "long", (), ("host",)), source=SOURCE,
+                           epoch="from-redis")
+    assert dataset.epoch == "from-redis"
+    assert dataset.apply(long_batch([1], {"host": ["a"]}), 7) == 7
+    # another process admitted this batch: the label limit does not refuse it here
+    assert dataset.apply(long_batch([2], {"host": ["b"]}), 9) == 9
+    assert (dataset.version, len(dataset), dataset.epoch) == (9, 2, "from-redis")
+    assert dataset.max_label_values == 1
 
 
 # -- the shared log -----------------------------------------------------------
