@@ -239,7 +239,8 @@ def start_shared_demo(state: AppState, streams: StreamLog, shared: cluster.Share
                                    "to another name")
     try:
         if shared.step():
-            streams.poll(0)
+            while streams.poll(0):  # what it wrote, shown before the first page asks
+                pass
     except LogUnavailable as exc:
         log.warning("demo not started yet: redis unreachable",
                     extra={"event": "demo", "error": str(exc)})

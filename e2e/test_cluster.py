@@ -8,7 +8,6 @@ that kills a process or Redis starts it again before it ends.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -443,6 +442,7 @@ def test_a_browser_through_nginx_survives_the_death_of_its_process(
     expect(chart).to_have_attribute("data-epoch", answer["epoch"])
     expect(chart).to_have_attribute("data-points", "4")  # no gap, no duplicate
     assert page.evaluate("document.getElementById('chart').data[0].y") == [1.0, 2.0, 3.0, 4.0]
-    mine.spawn()
+    mine.spawn()  # back, it catches up from Redis
     mine.wait()
-    assert os.path.exists(mine.logs[-1])
+    assert reaches(mine, "moving", answer["version"], answer["epoch"]) == answer["version"]
+    assert values(mine, "moving") == [1.0, 2.0, 3.0, 4.0]
