@@ -225,6 +225,11 @@ def test_a_name_that_is_a_file_here_stays_the_file(start: Start) -> None:
     assert listing(a.test_client())["hosts"][0] == 6  # the file's six rows
     assert listing(b.test_client())["hosts"][0] == 1
     assert state_of(a).store.get("hosts").source == "file"
+    (Path(state_of(a).folder.directory) / "hosts.csv").unlink()
+    state_of(a).folder.scan()  # the file went away: the stream shows there now
+    caught_up(a)
+    assert listing(a.test_client())["hosts"] == listing(b.test_client())["hosts"]
+    assert state_of(a).store.get("hosts").source == SOURCE
 
 
 # -- Redis away -----------------------------------------------------------------

@@ -12,7 +12,8 @@ acknowledged is what that process shows next.
 
 Names: CSV files in a process's data folder stay datasets of that process. A name that
 is a file here is never taken over by a stream of that name (the stream is skipped here,
-with a warning), and ingest to it answers 409: give streams names no file has.
+with a warning, until the file goes away), and ingest to it answers 409: give streams
+names no file has.
 """
 from __future__ import annotations
 
@@ -210,6 +211,9 @@ class StreamLog:
         (0: not at all); the number of events. ``LogUnavailable`` if Redis is unreachable."""
         events = self.log.read(self.cursors, block_ms)
         changed = self._handle(events)
+        for name in [n for n in self._skipped if not self.is_file(n)]:
+            if self._adopt(name):  # its file went away: the stream shows here now
+                changed.add(name)
         for name in changed:
             self.store.changed(name)
         if changed:
@@ -316,6 +320,21 @@ class StreamLog:
         self.store.create(name, parse_schema(created.schema), source=SOURCE,
                           epoch=created.epoch)
         self._trimmed.pop(name, None)
+        return True
+
+    def _adopt(self, name: str) -> bool:
+        """Read a stream that a file of this process kept out, now that the file is gone;
+        False if the log no longer has it."""
+        epoch, schema = self.cursors.epochs.get(name), self.log.schema(name)
+        if epoch is None or schema is None:
+            self._skipped.discard(name)
+            return False
+        if not self._create(Created(name, epoch, schema)):
+            return False
+        entries = self.log.replay(name, epoch)
+        if entries:
+            self._apply(name, entries)
+            self.cursors.streams[name] = entries[-1].id
         return True
 
     def _apply(self, name: str, entries: list[Entry]) -> bool:
