@@ -25,7 +25,7 @@ from app.config import from_environment
 from app.data import demo
 from app.data.demo import Demo, SharedDemo
 from app.data.lease import Lease
-from app.data.redislog import Broken, RedisLog
+from app.data.redislog import Broken, RedisLog, redacted
 from app.data.schema import Batch, Schema
 from app.data.store import Snapshot, Store
 from app.data.streams import SOURCE, StreamLog, merge, schema_json
@@ -120,6 +120,16 @@ def test_cluster_settings(environ: dict[str, str], expected: dict[str, str]) -> 
 def test_bad_cluster_settings_name_the_variable(environ: dict[str, str], named: str) -> None:
     with pytest.raises(ValueError, match=re.escape(named)):
         from_environment(environ)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://127.0.0.1:6390/0", "redis://127.0.0.1:6390/0"),
+    ("redis://:s3cret@cache.internal:6379/2", "redis://cache.internal:6379/2"),
+    ("rediss://dash:s3cret@[::1]:6380/0", "rediss://[::1]:6380/0"),
+    ("redis://dash:s3cret@cache/1?ssl_cert_reqs=none", "redis://cache/1"),
+])
+def test_messages_and_healthz_never_show_the_redis_password(url: str, shown: str) -> None:
+    assert redacted(url) == shown
 
 
 def long_batch(ts: list[int], labels: dict[str, list[str | None]],

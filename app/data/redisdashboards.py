@@ -19,7 +19,14 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from .redislog import DEFAULT_PREFIX, TRANSPORT_ERRORS, LogUnavailable, connect, refusal
+from .redislog import (
+    DEFAULT_PREFIX,
+    TRANSPORT_ERRORS,
+    LogUnavailable,
+    connect,
+    redacted,
+    refusal,
+)
 
 CHANGES_MAXLEN = 1000
 
@@ -89,7 +96,7 @@ class RedisDashboards:
 
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 5.0,
                  max_block_ms: int = 5000) -> None:
-        self.url = url
+        self.url = redacted(url)  # what messages name; the password stays out of them
         self.prefix = prefix
         self.max_block_ms = max_block_ms
         # Any: see RedisLog (redis-py's reply unions; these replies are bytes).

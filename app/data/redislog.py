@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import orjson
@@ -200,6 +201,18 @@ def canonical_schema(schema_json: str | bytes) -> str:
     return orjson.dumps(orjson.loads(schema_json), option=orjson.OPT_SORT_KEYS).decode()
 
 
+def redacted(url: str) -> str:
+    """``url`` without its user name and password, for messages and ``/healthz``."""
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def connect(url: str, timeout: float) -> redis.Redis:
     """A client for ``url`` that never re-sends a command by itself.
 
@@ -280,7 +293,7 @@ class RedisLog:
 
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 5.0,
                  max_block_ms: int = 5000) -> None:
-        self.url = url
+        self.url = redacted(url)  # what messages name; the password stays out of them
         self.prefix = prefix
         self.max_block_ms = max_block_ms
         # Typed Any: redis-py types every reply as a union over decode_responses and RESP
