@@ -225,14 +225,15 @@ def test_facet_links_toggle_filters(client: FlaskClient) -> None:
     html = client.get("/d/hosts?metric=cpu&host=web-1").get_data(as_text=True)
     facets = html[html.index('id="facets"'):html.index('id="stats"')]
     flat = facets.replace("\n", "").replace("           ", " ")
-    assert ('href="/d/hosts?metric=cpu" aria-pressed="true"><span aria-hidden="true">✓ </span>'
+    assert ('href="/d/hosts?metric=cpu" aria-current="true"><span aria-hidden="true">✓ </span>'
             'web-1</a>') in flat
     assert 'href="/d/hosts?metric=cpu&amp;host=web-1&amp;host=web-2"' in facets
 
 
 def test_no_js_page_has_an_svg_chart_in_noscript(client: FlaskClient) -> None:
     html = client.get("/d/hosts?metric=cpu&by=host").get_data(as_text=True)
-    noscript = html[html.index("<noscript>"):html.index("</noscript>")]
+    chart = html.index('<noscript><div class="svg-wrap">')
+    noscript = html[chart:html.index("</noscript>", chart)]
     assert noscript.count('<polyline class="trace"') == 2
     assert "<title>web-1</title>" in noscript and "<title>web-2</title>" in noscript
     assert 'class="x-ticks"' in noscript and 'class="y-ticks"' in noscript
