@@ -52,7 +52,7 @@
     const whole = Math.abs(seconds);
     if (whole < 2) return "just now";
     let text;
-    if (whole < 60) text = Math.round(whole) + " s";
+    if (whole < 60) text = Math.floor(whole) + " s";
     else if (whole < 3600) text = Math.floor(whole / 60) + " min";
     else if (whole < 2 * 86400) text = Math.floor(whole / 3600) + " h";
     else text = Math.floor(whole / 86400).toLocaleString("en") + " d";

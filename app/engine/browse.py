@@ -95,7 +95,7 @@ def age_words(seconds: float) -> str:
         return "just now"
     whole = abs(seconds)
     if whole < 60:
-        text = f"{whole:.0f} s"
+        text = f"{whole // 1:.0f} s"
     elif whole < 3600:
         text = f"{whole // 60:.0f} min"
     elif whole < 2 * 86400:

@@ -170,7 +170,7 @@ def live_refresh(name: str, snap: Snapshot, view: View, context: dict[str, Any],
         def body() -> bytes:
             text = "".join(blocks.html[block] for block in send)
             if new_rows:
-                text += render_block("view.html", "tablenews", **context, new_rows=new_rows)
+                text += render_block("view.html", "tablenews", **{**context, "new_rows": new_rows})
             return text.encode()
 
         if request.accept_encodings.quality("gzip") > 0:
