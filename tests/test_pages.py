@@ -184,3 +184,16 @@ def test_pages_need_no_inline_script_style_or_handlers(client: FlaskClient, url:
     assert re.findall(r"<[^>]*\sstyle=", html) == []
     assert re.findall(r"<[^>]*\son[a-z]+=", html) == []
     assert re.findall(r"<[^>]*\shx-on", html) == []
+
+
+def test_the_range_boxes_round_trip_in_a_zone_whose_clocks_change(client: FlaskClient) -> None:
+    html = client.get("/d/hosts?metric=cpu&start=2024-05-01T00:01:00Z&tz=Europe/Berlin"
+                      ).get_data(as_text=True)
+    written = re.search(r'id="f-start"[^>]*value="([^"]*)"', html)
+    assert written is not None and written[1] == "2024-05-01 02:01:00 CEST"
+    again = client.get("/d/hosts", query_string={"metric": "cpu", "start": written[1],
+                                                 "end": "", "window": "",
+                                                 "tz": "Europe/Berlin"})
+    assert again.status_code == 302  # the same view, under its canonical URL
+    assert again.headers["Location"] == ("/d/hosts?metric=cpu&start=2024-05-01T00:01:00Z"
+                                         "&tz=Europe/Berlin")

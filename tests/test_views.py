@@ -277,6 +277,12 @@ JAN_15 = MAY_1 - 107 * 24 * HOUR  # 2024-01-15T00:00:00Z (leap year: 17 + 29 + 3
     ("start=2024-05-01 12:00", MAY_1 + 12 * HOUR, None),  # the default zone is UTC
     ("tz=Europe/Berlin&start=2024-10-27T02:30:00%2B01:00", MAY_1 + 179 * 24 * HOUR
      + HOUR + HOUR // 2, None),  # the second 02:30 of the night the clocks go back
+    # as the page writes times in zones whose clocks change: with the abbreviation
+    ("tz=Europe/Berlin&start=2024-10-27 02:30:00 CET", MAY_1 + 179 * 24 * HOUR
+     + HOUR + HOUR // 2, None),
+    ("tz=Europe/Berlin&start=2024-10-27 02:30:00 CEST", MAY_1 + 179 * 24 * HOUR
+     + HOUR // 2, None),
+    ("tz=Europe/Berlin&end=2024-05-01 12:00:00 CEST", None, MAY_1 + 10 * HOUR),
 ])
 def test_start_and_end_without_an_offset_are_in_the_views_zone(
         query: str, start: int | None, end: int | None) -> None:
@@ -289,6 +295,8 @@ def test_start_and_end_without_an_offset_are_in_the_views_zone(
     ("start=2024-10-27 02:30&tz=Europe/Berlin",
      ["happens twice in Europe/Berlin", "2024-10-27T02:30:00+02:00", "2024-10-27T02:30:00+01:00"]),
     ("end=2024-03-31 02:30&tz=Europe/Berlin", ["does not exist in Europe/Berlin"]),
+    ("start=2024-05-01 12:00 CET&tz=Europe/Berlin",
+     ["Europe/Berlin calls 2024-05-01 12:00 CEST, not CET"]),
 ])
 def test_a_wall_clock_time_a_zone_skips_or_repeats_is_refused(query: str,
                                                              mentions: list[str]) -> None:
