@@ -166,25 +166,29 @@
     return (el.data || []).reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
   }
 
-  // The theme's Plotly layout (static/theme.js, when present) over the figure's own layout,
-  // and the "Paused" mark while paused. A copy: Plotly writes into the layout it is given.
+  // The figure's layout in the page's theme (static/theme.js: window.dashTheme.apply), with
+  // the "Paused" mark while paused. A copy: Plotly writes into the layout it is given, and
+  // the figure's own layout is what a redraw starts from.
   function layoutFor(layout) {
-    const out = JSON.parse(JSON.stringify(layout || {}));
+    let out = JSON.parse(JSON.stringify(layout || {}));
     const theme = window.dashTheme;
-    let extra = null;
-    if (theme) {
-      extra = typeof theme.layout === "function" ? theme.layout()
-        : (theme.layout || theme.plotlyLayout || null);
-    }
-    if (extra && typeof extra === "object") {
-      for (const [key, value] of Object.entries(extra)) {
-        const both = value && typeof value === "object" && !Array.isArray(value) &&
-          out[key] && typeof out[key] === "object" && !Array.isArray(out[key]);
-        out[key] = both ? Object.assign({}, out[key], value) : value;
-      }
-    }
+    if (theme && typeof theme.apply === "function") out = theme.apply(out);
     if (paused) out.annotations = (out.annotations || []).concat([PAUSED_MARK]);
     return out;
+  }
+
+  // The chart in words for screen readers (the figure's "summary": what it shows, its span,
+  // the last values), in a visually hidden paragraph after #chart.
+  function describe(summary) {
+    if (!summary) return;
+    let el = document.getElementById("chart-summary");
+    if (!el) {
+      el = document.createElement("p");
+      el.id = "chart-summary";
+      el.className = "sr";
+      chartEl().after(el);
+    }
+    setText(el, summary);
   }
 
   function configFor(fig) {
@@ -196,6 +200,7 @@
     const el = chartEl();
     window.Plotly.react(el, fig.data, layoutFor(fig.layout), configFor(fig));
     listenForZoom(el);
+    describe(fig.summary);
   }
 
   // The same data again with a new theme or pause mark.
@@ -248,6 +253,7 @@
     const el = chartEl();
     window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
                                {x: change.max_points, y: change.max_points});
+    describe(change.summary);
     drawn(change, false);
   }
 
@@ -536,8 +542,8 @@
       });
     }
     document.addEventListener("visibilitychange", resume);
-    // static/theme.js announces a scheme change; listen at the window in the capture phase,
-    // whichever node it is dispatched on.
+    // static/theme.js announces a new scheme on document; redraw from the figure's own
+    // layout so the pause mark stays (capture at the window: whichever node it fires on).
     window.addEventListener("dash-theme", redraw, true);
     trackNavigation();
     // HTMX morphed in a new view: follow it.

@@ -197,3 +197,12 @@ def test_the_range_boxes_round_trip_in_a_zone_whose_clocks_change(client: FlaskC
     assert again.status_code == 302  # the same view, under its canonical URL
     assert again.headers["Location"] == ("/d/hosts?metric=cpu&start=2024-05-01T00:01:00Z"
                                          "&tz=Europe/Berlin")
+
+
+def test_the_api_names_every_bad_parameter_too(client: FlaskClient) -> None:
+    response = client.get("/api/d/hosts/figure?window=3x&agg=median")
+    assert response.status_code == 400
+    assert response.json["param"] == "window"
+    assert [e["param"] for e in response.json["errors"]] == ["window", "agg"]
+    assert response.json["error"].startswith("window: '3x' is not a duration")
+    assert "; agg: 'median' is not one of" in response.json["error"]
