@@ -22,7 +22,8 @@ from .data.demo import Demo
 from .data.folder import DataFolder
 from .data.store import Store
 from .engine import charts
-from .engine.compute import Limits
+from .engine.drawing import ChartLimits
+from .engine.serieskeys import SeriesKeys
 from .jsoncodec import SocketCodec
 from .live import Live
 from .live.transport import SharedFrameManager, install_websockets
@@ -124,23 +125,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     offload = _offloader(settings["ASYNC_MODE"]) or inline
     store = Store(*parse_retention(settings["RETENTION"]))
     folder = DataFolder(store, settings["DATA_DIR"], offload, settings["DATE_ORDER"])
-    limits = Limits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"])
+    limits = ChartLimits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"],
+                         settings["MAX_SERIES"])
+    keys = SeriesKeys()
     live = Live.build(socketio, manager, store,
-                      partial(charts.build, auto_max_points=limits.auto_max_points,
-                              raw_max_points=limits.raw_max_points),
+                      partial(charts.build, limits=limits, keys=keys),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload)
     boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
                                 partial(canonical_query, store))
-    state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits,
+    state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits, keys=keys,
                      dashboards=boards, offload=offload)
     app.extensions["dash"] = state
 
-    from .web import api, dashboards, dashsockets, errors, helpers, pages, sockets
+    from .web import api, assets, dashboards, dashsockets, errors, helpers, pages, sockets
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     dashboards.register(app)
     errors.register(app)
     helpers.register(app)
+    assets.register(app)
     sockets.register(socketio)
     dashsockets.register(socketio)
 

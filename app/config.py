@@ -25,8 +25,11 @@ class Config:
     SCAN_INTERVAL = 0.5
     # Upper bound on chart updates a second per dataset (bursts are coalesced).
     MAX_UPDATES_PER_SECOND = 10.0
-    # "auto" draws raw points up to this many per trace, then aggregates.
-    AUTO_MAX_POINTS = 5000
+    # "auto" draws raw points up to this many per trace, then aggregates: about one point
+    # per pixel column of a wide chart. Longer traces are thinned to it for the screen.
+    AUTO_MAX_POINTS = 2000
+    # by=series draws at most this many series one by one, else one trace per metric.
+    MAX_SERIES = 20
     # Hard cap on points per trace for agg=raw, newest kept.
     RAW_MAX_POINTS = 50000
     # What each dataset keeps in memory: a number of points ("2000000") or an age
@@ -95,6 +98,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_MAX_UPDATES_PER_SECOND": ("MAX_UPDATES_PER_SECOND", float),
     "DASH_AUTO_MAX_POINTS": ("AUTO_MAX_POINTS", int),
     "DASH_RAW_MAX_POINTS": ("RAW_MAX_POINTS", int),
+    "DASH_MAX_SERIES": ("MAX_SERIES", int),
     "DASH_RETENTION": ("RETENTION", str),
     "DASH_TABLE_PAGE_SIZE": ("TABLE_PAGE_SIZE", int),
     "DASH_DATE_ORDER": ("DATE_ORDER", _date_order),

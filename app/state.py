@@ -16,6 +16,7 @@ from .data.demo import Demo
 from .data.folder import DataFolder
 from .data.store import Snapshot, Store
 from .engine.compute import Limits
+from .engine.serieskeys import SeriesKeys
 from .engine.view import View, parse_view
 from .live import Live
 
@@ -79,6 +80,8 @@ class AppState:
     # Heavy numpy/pandas work goes here: eventlet's thread pool under the real server, so
     # clients' heartbeats keep flowing while it runs.
     offload: Callable[..., Any] = inline
+    # Which labels tell series apart, per dataset version (by=series).
+    keys: SeriesKeys = field(default_factory=SeriesKeys)
     # Pages and live fragment refreshes of one view at one version share one rendering,
     # however many people watch it.
     memo: Memo = field(default_factory=Memo)

@@ -73,7 +73,7 @@ def test_filters_swap_fragments_push_the_url_and_back_restores(page: Page,
 
     page.go_back()
     expect(page).to_have_url(re.compile(r"/d/hosts\?metric=cpu&host=web-2&agg=raw$"))
-    expect(page.locator("#f-by")).to_have_value("none")
+    expect(page.locator("#f-by")).to_have_value("series")
     expect(page.locator("#chart")).to_have_attribute("data-query", "metric=cpu&host=web-2&agg=raw")
     page.go_back()
     expect(page).to_have_url(re.compile(r"/d/hosts\?metric=cpu&agg=raw$"))
@@ -109,7 +109,7 @@ def test_the_view_works_without_javascript(browser: Browser, hosts_server: Serve
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
-        page.goto(f"{hosts_server.url}/d/hosts?metric=cpu&agg=raw")
+        page.goto(f"{hosts_server.url}/d/hosts?metric=cpu&agg=raw&by=none")
         offline = page.locator(".live-bar .status[data-state=offline]")
         expect(offline).to_have_text("live updates need JavaScript")
         expect(offline).to_be_visible()

@@ -57,14 +57,26 @@
       text = problem;
     } else if (connected) {
       state = "live";
-      text = "live · " + transport + " · v" + layoutVersion() + ago();
+      text = "live · " + transport + " · v" + layoutVersion();
     } else {
       state = "reconnecting";
       text = "reconnecting… (showing what was drawn last)";
     }
     el.dataset.state = state;
     el.dataset.transport = transport;
-    el.textContent = text;
+    // #live-status is a polite live region: only a change of state is announced, not
+    // the age of the last update ticking every second (aria-hidden).
+    const age = state === "live" ? ago() : "";
+    if (el.dataset.text !== text) {
+      el.dataset.text = text;
+      el.textContent = text;
+      const tail = document.createElement("span");
+      tail.className = "age";
+      tail.setAttribute("aria-hidden", "true");
+      el.append(tail);
+    }
+    const tail = el.querySelector(".age");
+    if (tail && tail.textContent !== age) tail.textContent = age;
   }
 
   function setTransport(name, isConnected) {
@@ -128,8 +140,17 @@
         // Above the plot: below it, the legend would cover the time axis' title.
         legend: {orientation: "h", x: 0, y: 1, yanchor: "bottom"},
       });
-      window.Plotly.react(el, fig.data, layout, {responsive: true, displaylogo: false,
-                                                 displayModeBar: false});
+      const themed = window.dashTheme ? window.dashTheme.apply(layout) : layout;
+      window.Plotly.react(el, fig.data, themed, Object.assign({}, fig.config,
+                                                              {displayModeBar: false}));
+      // The chart in words, for screen readers (a visually hidden paragraph after it).
+      let words = section.querySelector(".chart-summary");
+      if (!words) {
+        words = document.createElement("p");
+        words.className = "chart-summary sr";
+        el.after(words);
+      }
+      if (fig.summary && words.textContent !== fig.summary) words.textContent = fig.summary;
       section.dataset.drawn = "plotly";
       drawn(section, payload, el);
     }

@@ -47,7 +47,7 @@ def test_reduce_over_each_traces_raw_points(snap: Snapshot, reduce: str,
     split = panels.reduce_traces(snap, selection(snap, "by=host"), reduce)
     assert [name for name, _ in split] == ["web-1", "web-2"]
     assert [value for _, value in split] == pytest.approx(by_host)
-    [(name, value)] = panels.reduce_traces(snap, selection(snap, ""), reduce)
+    [(name, value)] = panels.reduce_traces(snap, selection(snap, "by=none"), reduce)
     assert name == "cpu" and value == pytest.approx(across)
 
 
@@ -55,7 +55,7 @@ def test_reduce_over_each_traces_raw_points(snap: Snapshot, reduce: str,
                                               ("max", None)])
 def test_a_view_without_points_counts_zero_and_has_no_other_number(
         snap: Snapshot, reduce: str, expected: float | None) -> None:
-    empty = selection(snap, "start=2030-01-01T00:00:00Z")
+    empty = selection(snap, "start=2030-01-01T00:00:00Z&by=none")
     assert panels.reduce_traces(snap, empty, reduce) == [("cpu", expected)]
 
 

@@ -232,9 +232,17 @@ def test_filter_values() -> None:
 
 
 @pytest.mark.parametrize("query, by", [
-    ("by=series", "series"), ("by=none", None), ("by=host", "host"), ("", None)])
-def test_by_takes_series_none_or_a_label(query: str, by: str | None) -> None:
+    ("by=series", "series"), ("by=none", "none"), ("by=host", "host"), ("", "series")])
+def test_by_takes_series_none_or_a_label(query: str, by: str) -> None:
     assert parse(query).by == by
+
+
+@pytest.mark.parametrize("query, canonical", [
+    ("", "metric=cpu"), ("by=series", "metric=cpu"), ("by=none", "metric=cpu&by=none"),
+    ("by=host", "metric=cpu&by=host")])
+def test_by_series_is_the_default_and_left_out_of_the_canonical_query(query: str,
+                                                                      canonical: str) -> None:
+    assert parse(query).query == canonical
 
 
 # -- every bad parameter at once, in the order the URL gives them ------------------------

@@ -65,7 +65,7 @@ class View:
     end: int | None = None
     agg: str = "auto"
     bucket: str = "auto"
-    by: str | None = None
+    by: str = "series"  # "series", "none" (one trace per metric) or a label name
     tz: str = UTC  # the IANA zone times are written in; instants stay UTC
     page: int = 1
 
@@ -85,7 +85,7 @@ class View:
             pairs.append(("agg", self.agg))
         if self.bucket != "auto" and self.agg != "raw":
             pairs.append(("bucket", self.bucket))
-        if self.by:
+        if self.by != "series":
             pairs.append(("by", self.by))
         if self.tz != UTC:
             pairs.append(("tz", self.tz))
@@ -305,7 +305,7 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
     agg = check("agg", lambda: _choice("agg", single.get("agg", "auto"), AGGREGATIONS), "auto")
     bucket = check("bucket", lambda: _duration("bucket", single.get("bucket", "auto"), "auto"),
                    "auto")
-    by = check("by", lambda: _split(single.get("by"), label_names), None)
+    by = check("by", lambda: _split(single.get("by", "series"), label_names), "series")
     page = check("page", lambda: _page(single.get("page", "1")), 1)
     if problems:  # in the order the URL gives them
         listed = sorted(problems.items(), key=lambda item: order.get(item[0], len(order)))
@@ -334,10 +334,8 @@ def _time_zone(tz: str) -> str:
     return tz
 
 
-def _split(by: str | None, label_names: tuple[str, ...]) -> str | None:
-    if by == "none":
-        return None  # one trace per metric: the same view as leaving by out
-    if by is not None and by != "series" and by not in label_names:
+def _split(by: str, label_names: tuple[str, ...]) -> str:
+    if by not in ("series", "none") and by not in label_names:
         raise ViewError("by", f"{by!r} is not series, none or a label of this dataset; "
                               f"labels are {_names(label_names)}")
     return by

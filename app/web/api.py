@@ -16,7 +16,7 @@ from ..data.errors import Rejected
 from ..data.ingest import CONTENT_TYPES, decode
 from ..data.schema import is_valid_name
 from ..engine import browse
-from ..engine.compute import analyse
+from ..engine.drawing import analyse
 from ..engine.view import ViewError
 from ..state import app_state
 from .catalog import describe

@@ -25,7 +25,8 @@ from ..data.dashboards import (
 )
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
-from ..engine.compute import Limits, analyse
+from ..engine.compute import Limits
+from ..engine.drawing import analyse
 from ..engine.view import WINDOWS, View
 from ..state import AppState, app_state
 from .pages import is_htmx

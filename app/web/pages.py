@@ -20,7 +20,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..data.store import Snapshot
 from ..engine import browse, svg
-from ..engine.compute import Limits, analyse
+from ..engine.compute import Limits
+from ..engine.drawing import analyse
 from ..engine.view import AGGREGATIONS, BUCKETS, WINDOWS, View, ViewError, parse_view
 from ..instants import format_instant
 from ..state import AppState, app_state
