@@ -34,11 +34,15 @@ def server(demo_server: Server) -> Iterator[Server]:
     yield demo_server
 
 
-def open_view(page: Page, server: Server, path: str) -> None:
-    """Open a view once the server lists its dataset, and wait for the live chart."""
-    name = path.split("?")[0].rsplit("/", 1)[-1]
+def wait_listed(page: Page, server: Server, name: str) -> None:
+    """Wait until the server lists dataset ``name`` (files are picked up by a scan)."""
     page.goto(f"{server.url}/")
     expect(page.get_by_role("link", name=name, exact=True)).to_be_visible(timeout=10_000)
+
+
+def open_view(page: Page, server: Server, path: str) -> None:
+    """Open a view once the server lists its dataset, and wait for the live chart."""
+    wait_listed(page, server, path.split("?")[0].rsplit("/", 1)[-1])
     page.goto(f"{server.url}{path}")
     expect(page.locator("#chart")).not_to_have_attribute("data-version", "", timeout=10_000)
 
@@ -66,9 +70,13 @@ def range_line(page: Page) -> Locator:
 
 # -- focus and scroll stay through live updates ---------------------------------------------
 
+TALL = {"width": 1280, "height": 2400}  # every block on screen: all of them follow the data
+
+
 @pytest.mark.parametrize("target", ["facet", "older", "csv"])
 def test_focus_survives_three_seconds_of_live_updates(page: Page, server: Server,
                                                       target: str) -> None:
+    page.set_viewport_size(TALL)
     open_view(page, server, "/d/demo?metric=cpu&agg=raw")
     link = {"facet": page.locator("#facets").get_by_role("link", name="web-2", exact=True),
             "older": page.get_by_role("link", name="older →"),
@@ -139,8 +147,27 @@ def test_a_page_past_the_end_shows_the_last_page(page: Page, server: Server) -> 
     expect(page.locator("#table tbody tr")).to_have_count(30)  # 180 rows, 50 a page
 
 
+def test_blocks_off_screen_wait_until_they_are_scrolled_into_view(page: Page,
+                                                                  server: Server) -> None:
+    page.set_viewport_size({"width": 1280, "height": 600})
+    wanted: list[str] = []
+    page.on("request", lambda request: wanted.append(request.headers.get("x-dash-want", ""))
+            if request.headers.get("x-dash-refresh") else None)
+    open_view(page, server, "/d/demo?metric=cpu&agg=raw")
+    stats = page.locator("#stats tbody")
+    expect(page.locator("#stats")).not_to_be_in_viewport()
+    before = stats.inner_text()
+    wait_for_versions(page, "version", chart_version(page) + 4)
+    expect(range_line(page)).to_contain_text("All data")
+    assert wanted and all("stats" not in w and "table" not in w for w in wanted)
+    assert stats.inner_text() == before  # not fetched while nobody can see it
+    page.locator("#stats").scroll_into_view_if_needed()
+    expect(stats).not_to_have_text(before)  # fetched at once when it comes into view
+
+
 def test_a_live_table_page_stays_put_and_says_how_many_rows_came(page: Page,
                                                                 server: Server) -> None:
+    page.set_viewport_size(TALL)
     open_view(page, server, "/d/demo?metric=cpu&agg=raw&page=2")
     rows = page.locator("#table tbody tr")
     first = rows.first.inner_text()
@@ -272,8 +299,9 @@ def test_the_status_says_live_and_never_reconnecting_while_long_polling(
 
 
 def test_no_javascript_message_while_scripts_load(page: Page, server: Server) -> None:
+    wait_listed(page, server, "steps")
     held: list[Route] = []
-    page.route(re.compile(r".*/plotly-basic-[\d.]+\.min\.js$"),
+    page.route(re.compile(r".*/plotly-basic-[\d.]+\.min\.js(\?.*)?$"),
                lambda route: held.append(route))  # never answered: still loading
     page.goto(f"{server.url}/d/steps?metric=cpu", wait_until="commit")
     expect(page.locator("#controls")).to_be_visible()
@@ -285,6 +313,7 @@ def test_no_javascript_message_while_scripts_load(page: Page, server: Server) ->
 
 def test_pause_freezes_the_chart_stats_and_table_even_when_the_window_changes(
         page: Page, server: Server) -> None:
+    page.set_viewport_size(TALL)
     open_view(page, server, "/d/demo?metric=cpu&agg=raw")
     status = page.locator("#live-status")
     expect(status).to_have_attribute("data-state", "live")
@@ -325,8 +354,7 @@ def test_pause_freezes_the_chart_stats_and_table_even_when_the_window_changes(
 
 def test_the_400_page_lists_every_bad_parameter_and_keeps_the_good_ones(
         page: Page, server: Server) -> None:
-    page.goto(f"{server.url}/")
-    expect(page.get_by_role("link", name="steps", exact=True)).to_be_visible(timeout=10_000)
+    wait_listed(page, server, "steps")
     response = page.goto(f"{server.url}/d/steps?metric=cpu&host=web-2&window=2hours"
                          "&agg=median&tz=Asia/Tokyo")
     assert response is not None and response.status == 400

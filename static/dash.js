@@ -223,7 +223,10 @@
     el.dataset.points = String(countPoints(el));
     delete el.dataset.pending;
     showStatus();
-    if (!first) refreshFragments(); // a navigation brought this view's blocks already
+    if (!first) { // a navigation brought this view's blocks already
+      LIVE_BLOCKS.forEach((block) => behind.add(block));
+      refreshFragments();
+    }
   }
 
   function fullFigure(payload) {
@@ -421,13 +424,56 @@
     startLongPoll();
   }
 
-  // -- facets, stats and table: the blocks that changed, morphed in place -----------
+  // -- facets, stats and table: the blocks on screen that changed, morphed in place ------
 
+  const LIVE_BLOCKS = ["notes", "range", "facets", "stats", "table"]; // their element ids
+  let shown = {}; // block -> the server's hash of what the page shows (X-Dash-Blocks)
+  const behind = new Set(); // blocks older than the chart's version
+  const onScreen = new Set(LIVE_BLOCKS); // until IntersectionObserver says otherwise
   let refreshTimer = null;
   let lastRefresh = 0;
   let navigations = 0; // user requests (links, the form) started so far
   let navigating = 0; // user requests in flight
   let refreshing = null; // the AbortController of the refresh in flight
+
+  function parseBlocks(text) {
+    const out = {};
+    for (const item of (text || "").split(/\s+/)) {
+      const [block, hash] = item.split(":");
+      if (block && hash) out[block] = hash;
+    }
+    return out;
+  }
+
+  // What a page or navigation answer brought: every block as of its version.
+  function readShown() {
+    const meta = metaEl();
+    shown = parseBlocks(meta && meta.dataset.blocks);
+    behind.clear();
+  }
+
+  // Blocks off screen are not fetched (a wall screen showing the chart gets its line of
+  // words and nothing else); one scrolled into view while behind is fetched at once.
+  function watchScreen() {
+    if (!("IntersectionObserver" in window)) return;
+    const observer = new IntersectionObserver((entries) => {
+      let revealed = false;
+      for (const entry of entries) {
+        const block = entry.target.id;
+        if (entry.isIntersecting) {
+          revealed = revealed || (!onScreen.has(block) && behind.has(block));
+          onScreen.add(block);
+        } else {
+          onScreen.delete(block);
+        }
+      }
+      if (revealed) refreshFragments(true);
+    });
+    for (const id of LIVE_BLOCKS) {
+      const el = document.getElementById(id);
+      if (el) observer.observe(el); // morphs keep the element: it stays observed
+    }
+  }
 
   // Keep <details> as the reader left them, open or shut.
   function keepOpen(name, element) {
@@ -450,38 +496,52 @@
     showStatus();
   }
 
-  // Ask for the live blocks of the view at most every FRAGMENT_REFRESH_MS, sending the hashes
-  // of what the page shows (the answer leaves those out, or is a 204). Past the first table
-  // page the rows stay; the answer says how many new ones came. A user's own request always
-  // wins: no refresh starts while one is in flight, and one in flight is dropped.
-  function refreshFragments() {
+  // A new version: every block is behind; those on screen are asked for, at most every
+  // FRAGMENT_REFRESH_MS (at once for one just scrolled into view).
+  function refreshFragments(now) {
     if (refreshTimer || !document.getElementById("table") || !window.Idiomorph) return;
-    const wait = Math.max(0, lastRefresh + FRAGMENT_REFRESH_MS - Date.now());
+    const wait = now ? 0 : Math.max(0, lastRefresh + FRAGMENT_REFRESH_MS - Date.now());
     refreshTimer = setTimeout(runRefresh, wait);
   }
 
+  // The request names the blocks wanted (on screen and behind) and the hashes of what the
+  // page shows; the answer carries the changed ones only (or is a 204). Past the first
+  // table page the rows stay; the answer says how many new ones came. A user's own request
+  // always wins: no refresh starts while one is in flight, and one in flight is dropped.
   async function runRefresh() {
     refreshTimer = null;
     const meta = metaEl();
     if (holding() || navigating || !meta || meta.dataset.error) return;
+    const want = LIVE_BLOCKS.filter((block) => onScreen.has(block) && behind.has(block));
+    if (!want.length) return;
+    want.forEach((block) => behind.delete(block)); // a version drawn meanwhile adds them back
     lastRefresh = Date.now();
     const started = navigations;
-    const headers = {"HX-Request": "true", "X-Dash-Refresh": "1",
-                     "X-Dash-Have": meta.dataset.blocks || ""};
+    const headers = {
+      "HX-Request": "true", "X-Dash-Refresh": "1", "X-Dash-Want": want.join(" "),
+      "X-Dash-Have": Object.entries(shown).map(([block, hash]) => block + ":" + hash).join(" "),
+    };
     const table = document.getElementById("table");
-    if (table && Number(table.dataset.page) > 1) headers["X-Dash-Frozen"] = table.dataset.total;
+    const frozen = table && Number(table.dataset.page) > 1;
+    if (frozen) headers["X-Dash-Frozen"] = table.dataset.total;
     const controller = new AbortController();
     refreshing = controller;
     try {
       const answer = await fetch(window.location.pathname + window.location.search,
                                  {headers: headers, cache: "no-store", signal: controller.signal});
       const html = answer.status === 200 ? await answer.text() : "";
-      if (started !== navigations || holding()) return; // moved on, or paused meanwhile
+      if (started !== navigations) return; // moved on: the navigation brought its blocks
+      if (holding()) { // paused meanwhile: what the page shows stays as it was
+        want.forEach((block) => behind.add(block));
+        return;
+      }
       if (html) applyFragments(html);
-      const blocks = answer.headers.get("X-Dash-Blocks");
-      if (blocks && metaEl()) metaEl().dataset.blocks = blocks;
+      const current = parseBlocks(answer.headers.get("X-Dash-Blocks"));
+      for (const block of want) {
+        if (current[block] && !(frozen && block === "table")) shown[block] = current[block];
+      }
     } catch (error) {
-      // aborted by a navigation, or offline: the next version asks again
+      want.forEach((block) => behind.add(block)); // offline: the next version asks again
     } finally {
       if (refreshing === controller) refreshing = null;
     }
@@ -549,6 +609,7 @@
     // HTMX morphed in a new view: follow it.
     document.body.addEventListener("htmx:afterSettle", () => {
       readClock();
+      readShown();
       readChangedAt();
       updateAges();
       if (socket && socket.connected) {
@@ -574,8 +635,10 @@
       window.Idiomorph.defaults.callbacks.beforeAttributeUpdated = keepOpen;
     }
     readClock();
+    readShown();
     readChangedAt();
     updateAges();
+    watchScreen();
     setUp();
     setTransport("none", false);
     if (typeof window.io === "function") {

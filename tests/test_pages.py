@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import brotli
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -54,13 +56,29 @@ def test_a_live_refresh_sends_only_the_blocks_that_changed(
     assert blocks_of(changed.headers["X-Dash-Blocks"])["stats"] == blocks_of(have)["stats"]
 
 
-def test_a_live_refresh_is_gzipped_once_for_every_viewer(client: FlaskClient) -> None:
-    headers = {**REFRESH, "Accept-Encoding": "gzip"}
+def test_a_live_refresh_sends_only_the_blocks_on_screen(client: FlaskClient) -> None:
+    url = "/d/hosts?metric=cpu"
+    some = client.get(url, headers={**REFRESH, "X-Dash-Want": "range stats"})
+    assert ids_in(some.get_data(as_text=True)) == ["range", "stats"]
+    assert list(blocks_of(some.headers["X-Dash-Blocks"])) == list(LIVE_BLOCKS)  # all hashes
+    none = client.get(url, headers={**REFRESH, "X-Dash-Want": ""})
+    assert none.status_code == 204
+
+
+@pytest.mark.parametrize("accepted, encoding, decode", [
+    ("gzip", "gzip", gzip.decompress),
+    ("gzip, deflate, br", "br", brotli.decompress),
+    ("br;q=0.5, gzip", "gzip", gzip.decompress),
+])
+def test_a_live_refresh_is_compressed_once_for_every_viewer(
+        client: FlaskClient, accepted: str, encoding: str, decode: Callable[[bytes], bytes],
+        ) -> None:
+    headers = {**REFRESH, "Accept-Encoding": accepted}
     plain = client.get("/d/hosts?metric=cpu&by=host", headers=REFRESH).get_data()
     packed = [client.get("/d/hosts?metric=cpu&by=host", headers=headers) for _ in range(2)]
-    assert all(r.headers["Content-Encoding"] == "gzip" for r in packed)
+    assert all(r.headers["Content-Encoding"] == encoding for r in packed)
     assert packed[0].get_data() == packed[1].get_data()  # the same bytes, compressed once
-    assert gzip.decompress(packed[0].get_data()) == plain
+    assert decode(packed[0].get_data()) == plain
     assert len(packed[0].get_data()) < len(plain) / 2
     assert "Accept-Encoding" in packed[0].headers["Vary"]
 
@@ -167,11 +185,12 @@ def test_the_time_picker_writes_the_range_in_the_views_zone_and_offers_steps(
                      window)
 
 
-def test_the_index_answers_304_while_nothing_changed(client: FlaskClient) -> None:
-    first = client.get("/", headers={"HX-Request": "true"})
+@pytest.mark.parametrize("accepted", ["identity", "br"])
+def test_the_index_answers_304_while_nothing_changed(client: FlaskClient, accepted: str) -> None:
+    headers = {"HX-Request": "true", "Accept-Encoding": accepted}
+    first = client.get("/", headers=headers)
     assert first.headers["Cache-Control"] == "no-cache" and first.headers["ETag"]
-    again = client.get("/", headers={"HX-Request": "true",
-                                     "If-None-Match": first.headers["ETag"]})
+    again = client.get("/", headers={**headers, "If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and again.get_data() == b""
 
 
