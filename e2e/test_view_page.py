@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Locator, Page, Route, ViewportSize, expect
 
 from e2e.conftest import Server
 
@@ -70,7 +70,7 @@ def range_line(page: Page) -> Locator:
 
 # -- focus and scroll stay through live updates ---------------------------------------------
 
-TALL = {"width": 1280, "height": 2400}  # every block on screen: all of them follow the data
+TALL: ViewportSize = {"width": 1280, "height": 2400}  # every block on screen: all follow the data
 
 
 @pytest.mark.parametrize("target", ["facet", "older", "csv"])

@@ -223,7 +223,11 @@
     el.dataset.points = String(countPoints(el));
     delete el.dataset.pending;
     showStatus();
-    if (!first) { // a navigation brought this view's blocks already
+    // The page (or the navigation) brought this view's blocks as of one version: they are
+    // behind when the chart is newer.
+    const meta = metaEl();
+    if (!first || (meta && (meta.dataset.epoch !== payload.epoch ||
+                            Number(meta.dataset.version) < payload.version))) {
       LIVE_BLOCKS.forEach((block) => behind.add(block));
       refreshFragments();
     }

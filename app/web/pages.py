@@ -214,7 +214,7 @@ def view(name: str) -> BaseResponse:
         # What reading the file left out or assumed, and why it has no fresh data.
         "skipped": dataset.skipped, "notes": dataset.warnings,
         "file_error": state.store.error(name),
-        "typed": {}, "new_rows": 0, "blocks": "",
+        "typed": {}, "new_rows": 0, "blocks": "", "version": "", "epoch": "",
         # When the data last changed, and this server's clock: the page says how long ago
         # in the browser's own time, whatever its clock says.
         "changed_at": int(dataset.updated_at * 1000), "server_now": int(time.time() * 1000),
@@ -253,6 +253,7 @@ def view(name: str) -> BaseResponse:
         if refresh:
             return live_refresh(name, snap, current, context, blocks)
         context["blocks"] = blocks.header  # the page sends these back: "I show those already"
+        context.update(version=snap.version, epoch=snap.epoch)  # ...of this version
     if is_htmx():
         # On a mistake only the controls (with the messages) change; the URL stays.
         fragments = FRAGMENTS if status == 200 else ["controls"]
