@@ -28,6 +28,10 @@ from .jsoncodec import SocketCodec
 from .live import Live
 from .live.transport import SharedFrameManager, install_websockets
 from .state import AppState, canonical_query, inline
+from .web.admission import Admission
+from .web.bodies import Request
+from .web.headers import security_headers
+from .web.hosts import allowed_hosts, host_checker, proxy_fixer
 from .web.origins import origin_checker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +66,23 @@ def without_websocket_compression(wsgi_app: Any) -> Any:
         return wsgi_app(environ, start_response)
 
     return app
+
+
+def edge(wsgi_app: Any, settings: Mapping[str, Any]) -> Any:
+    """The middleware every request passes, outermost first: trusted proxies' forwarded
+    headers, security headers, allowed hosts, admission of waiting requests, WebSocket
+    compression; then Engine.IO's middleware and Flask."""
+    if settings["MAX_WAITING"] >= settings["MAX_CONNECTIONS"]:
+        raise ValueError(f"DASH_MAX_WAITING ({settings['MAX_WAITING']}) must stay below "
+                         f"DASH_MAX_CONNECTIONS ({settings['MAX_CONNECTIONS']}), so pages, "
+                         "/healthz and ingest always find a connection")
+    if not settings["COMPRESSION"]:
+        wsgi_app = without_websocket_compression(wsgi_app)
+    wsgi_app = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"]).wrap(wsgi_app)
+    wsgi_app = host_checker(wsgi_app, allowed_hosts(settings["HOST"],
+                                                    settings["ALLOWED_HOSTS"]))
+    wsgi_app = security_headers(wsgi_app, settings["FRAME_ANCESTORS"])
+    return proxy_fixer(wsgi_app, settings["TRUSTED_PROXIES"])
 
 
 def configure_logging(level: str) -> None:
@@ -99,6 +120,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: class defaults, then ``DASH_*`` environment, then ``config``."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"))
+    app.request_class = Request  # chunked bodies past their limit are a 413, not cut short
     app.config.from_object(Config)
     app.config.update(from_environment(os.environ))
     if config:
@@ -114,23 +136,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     manager = SharedFrameManager()
     socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=SocketCodec,
                         client_manager=manager,
-                        cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])),
+                        cors_allowed_origins=origin_checker(
+                            tuple(settings["ALLOWED_ORIGINS"]),
+                            trusted_scheme=bool(settings["TRUSTED_PROXIES"])),
                         http_compression=settings["COMPRESSION"],
                         ping_interval=settings["PING_INTERVAL"],
                         ping_timeout=settings["PING_TIMEOUT"])
     if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
         install_websockets(socketio)
-    if not settings["COMPRESSION"]:
-        app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = edge(app.wsgi_app, settings)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline
-    store = Store(*parse_retention(settings["RETENTION"]))
+    store = Store(*parse_retention(settings["RETENTION"]),
+                  max_label_values=settings["MAX_LABEL_VALUES"])
     folder = DataFolder(store, settings["DATA_DIR"], offload, settings["DATE_ORDER"])
     limits = ChartLimits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"],
                          settings["MAX_SERIES"])
     keys = SeriesKeys()
     live = Live.build(socketio, manager, store,
                       partial(charts.build, limits=limits, keys=keys),
-                      settings["MAX_UPDATES_PER_SECOND"], offload=offload)
+                      settings["MAX_UPDATES_PER_SECOND"], offload=offload,
+                      max_views=settings["MAX_VIEWS"])
     boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
                                 partial(canonical_query, store))
     state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits, keys=keys,

@@ -10,6 +10,10 @@ import numpy.typing as npt
 import pandas as pd
 
 SECOND = 1_000_000_000  # ns
+# The whole years int64 nanoseconds hold (they reach 1677-09-21 .. 2262-04-11): instants
+# from FIRST_INSTANT up to, not including, END_INSTANT are stored; others are refused.
+FIRST_INSTANT = -9_214_560_000_000_000_000  # 1678-01-01T00:00:00Z
+END_INSTANT = 9_214_646_400_000_000_000  # 2262-01-01T00:00:00Z
 NS_PER_MS = 1_000_000
 UTC = "UTC"
 
@@ -100,6 +104,17 @@ def keeps_daylight_saving(tz: str) -> bool:
     year = pd.Timestamp.now(tz=UTC).year
     return len({pd.Timestamp(f"{year}-{month:02d}-01", tz=zone).utcoffset()
                 for month in range(1, 13)}) > 1
+
+
+def clocks_change(first_ns: int, last_ns: int, tz: str) -> bool:
+    """True if ``tz``'s clocks change between the two instants (a wall-clock axis then
+    repeats or skips an hour). Offsets are compared every 15 days and at both ends."""
+    if tz == UTC or not keeps_daylight_saving(tz) or last_ns <= first_ns:
+        return False
+    step = 15 * 86400 * SECOND
+    probes = np.unique(np.append(np.arange(first_ns, last_ns, step, dtype=np.int64), last_ns))
+    local = local_ns(probes, tz)
+    return len(set((local - probes).tolist())) > 1
 
 
 def format_local(ns: int, tz: str = UTC) -> str:

@@ -388,12 +388,15 @@
       try {
         answer = await fetch(pollUrl(), {cache: "no-store"});
         if (answer.status !== 200 && answer.status !== 204) {
-          throw new Error("poll answered " + answer.status);
+          // A busy server (503) says when to come back: a little later than that, spread.
+          const after = Number(answer.headers.get("Retry-After")) || 2;
+          throw Object.assign(new Error("poll answered " + answer.status), {after});
         }
       } catch (error) {
         if (run.stop) return;
         setTransport("long-poll", false);
-        await new Promise((resolve) => setTimeout(resolve, 2000));
+        const after = (error && error.after) || 2;
+        await new Promise((resolve) => setTimeout(resolve, after * 1000 * (1 + Math.random() / 2)));
         continue;
       }
       if (run.stop) return;

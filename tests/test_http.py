@@ -290,3 +290,19 @@ def test_rows_left_out_are_counted_and_explained_on_every_page(
     assert "2 rows left out" in index and "lines 3, 5" in index
     page = client.get("/d/logger").get_data(as_text=True)
     assert "2 rows of the file left out" in page and "lines 3, 5" in page
+
+
+def test_a_chart_across_a_clock_change_says_its_axis_follows_the_clocks(
+        client: FlaskClient, write_csv: Any, state: AppState) -> None:
+    # 15-minute points across 2024-11-03 06:00Z, when New York's clocks went back
+    rows = [f"2024-11-03T{h:02d}:{m:02d}:00Z,{h * 4 + m // 15}" for h in range(3, 9)
+            for m in (0, 15, 30, 45)]
+    write_csv("fold", "timestamp,v\n" + "\n".join(rows) + "\n")
+    state.folder.scan()
+    new_york = client.get("/api/d/fold/figure?tz=America/New_York").json["figure"]
+    assert "as clocks read" in new_york["layout"]["xaxis"]["title"]["text"]
+    utc = client.get("/api/d/fold/figure").json["figure"]
+    assert utc["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
+    table = client.get("/d/fold?tz=America/New_York&agg=raw", follow_redirects=True).get_data(
+        as_text=True)
+    assert "2024-11-03 01:00:00 EDT" in table and "2024-11-03 01:00:00 EST" in table

@@ -1,9 +1,10 @@
 """CSV bytes as people write them -> schema, points, and what was skipped or assumed.
 
 Encodings (UTF-8 with or without BOM, else detected), delimiter and quoting, comment
-lines before the header, trailing delimiters, duplicate names, numbers as spreadsheets
-write them (decimal commas, thousands separators), and timestamps through
-``app.data.timestamps``. Every decision about a column is made from all of its values; what
+lines before the header, trailing delimiters (a row with more cells than the header is
+skipped, never cut), duplicate names, numbers as spreadsheets write them through
+``app.data.numbers``, timestamps through ``app.data.timestamps`` and zone columns through
+``app.data.zones``. Every decision about a column is made from all of its values; what
 could not be read is counted and explained in the reading's warnings, with line numbers
 as an editor shows them (comments and header counted).
 """
@@ -13,39 +14,46 @@ import csv
 import io
 import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from charset_normalizer import from_bytes
 
-from . import timestamps
+from . import numbers as num
+from . import timestamps, zones
+from .numbers import MISSING, PLAIN
 from .schema import NAT, Batch, Schema, SchemaError, build_batch, objects_or_none
-from .timestamps import DATE_ORDERS, EMPTY, OK, OTHER_UNIT, OUT_OF_RANGE, ReadingChanged
+from .timestamps import (
+    DATE_ORDERS,
+    EMPTY,
+    OK,
+    OTHER_ORDER,
+    OTHER_UNIT,
+    OUT_OF_RANGE,
+    ReadingChanged,
+)
 
 __all__ = ["DATE_ORDERS", "Reading", "ReadingChanged", "header_end", "read", "split_csv"]
 
 SAMPLE_ROWS = 1000  # rows that choose the columns' roles; every value is read with them
 SNIFF_LINES = 50  # lines that choose the delimiter and quoting
 SHOWN = 5  # line numbers listed in a warning
-METRIC_SHARE = 0.8  # a column is a metric when this share of its filled cells are numbers
+LABEL_NOTE_SHARE = 0.25  # a label this share of whose cells are numbers says why it is one
 DELIMITERS = (",", ";", "\t", "|")
 TIMESTAMP_NAMES = ("time", "date", "datetime", "ts")  # after "timestamp", in this order
 TIME_OF_DAY_NAMES = frozenset({"time", "hour", "clock", "time of day", "time_of_day",
                                "timeofday", "heure", "uhrzeit", "zeit", "hora", "ora", "tijd"})
+# Columns that may hold the hour of day as a whole number (13) next to a date column.
+HOUR_NAMES = frozenset({"hour", "hr", "hour of day", "hour_of_day", "stunde",
+                        "heure", "hora", "ora", "uur"})
 DATE_NAMES = ("date", "day", "datum", "fecha", "data", "jour", "tag")
-# Cells that mean "no value" in exports; a metric skips them without a warning.
-MISSING = frozenset({"na", "n/a", "nan", "null", "none", "-", "--", "#n/a", "n.a."})
+TRUNCATED = "Length of header or names does not match length of data"
+LineOf = Callable[[int], int]  # row index -> line number in the file
 ENCODING_NAMES = {"cp1252": "Windows-1252", "latin_1": "Latin-1 (ISO-8859-1)",
                   "iso8859_15": "Latin-9 (ISO-8859-15)", "cp1250": "Windows-1250",
                   "mac_roman": "Mac Roman", "cp437": "DOS (CP437)", "cp850": "DOS (CP850)"}
-THOUSANDS = {".": ",  \u00a0\u202f'", ",": ".  \u00a0\u202f'"}  # by decimal separator
-PLAIN = {".": re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"),
-         ",": re.compile(r"\s*[+-]?(\d+,?\d*|,\d+)\s*")}
-NUMBER = {d: re.compile(rf"[+-]?(?:\d{{1,3}}(?P<g>[{re.escape(g)}])\d{{3}}(?:(?P=g)\d{{3}})*|\d*)"
-                        rf"(?:{re.escape(d)}\d*)?(?:[eE][+-]?\d+)?")
-          for d, g in THOUSANDS.items()}
 NUMERIC_LOOKING = re.compile(r"[+-]?[\d.,\s'\u00a0\u202f]*\d[\d.,\s'\u00a0\u202f]*")
 BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
@@ -293,102 +301,15 @@ def split_csv(text: str) -> tuple[list[str], list[list[str]]]:
 
 # -- numbers ------------------------------------------------------------------------------
 
-# Digits with separators, as a number is written before its separator is known.
-NUMBER_LIKE = re.compile(r"[0-9]*[.,]?[0-9.,'\u00a0\u202f ]*[0-9]+(?:[eE][+-]?[0-9]+)?")
-
-
-def _votes(values: Iterable[str]) -> tuple[int, int, str, str]:
-    """(values only a decimal comma reads, values only a decimal point reads, and the first
-    value either reads differently: ``1,234`` (1.234 or 1234), ``1.234`` (1.234 or 1234))."""
-    comma = point = 0
-    by_comma = by_point = ""
-    for value in values:
-        v = value.strip().lstrip("+-")
-        if not NUMBER_LIKE.fullmatch(v):
-            continue  # text (a label like ".A" or "v1.2") says nothing about numbers
-        if "," in v and "." in v:
-            if v.rfind(",") > v.rfind("."):
-                comma += 1
-            else:
-                point += 1
-        elif "," in v or "." in v:
-            mark = "," if "," in v else "."
-            head, _, tail = v.partition(mark)
-            if mark in tail:  # 1,234,567 or 1.234.567: the mark groups thousands
-                point, comma = (point + 1, comma) if mark == "," else (point, comma + 1)
-            elif len(tail) == 3 and 1 <= len(head) <= 3 and head.isdigit() and head[0] != "0":
-                if mark == ",":
-                    by_comma = by_comma or value.strip()
-                else:
-                    by_point = by_point or value.strip()
-            elif head.isdigit() or not head:
-                point, comma = (point + 1, comma) if mark == "." else (point, comma + 1)
-    return comma, point, by_comma, by_point
-
-
-def _decide_decimal(columns: Iterable[Iterable[str]], delimiter: str) -> tuple[str, str]:
-    """(the decimal separator all the values imply, a value that reads either way when
-    none settled it: the sentence for the warnings shows it).
-
-    Without a value that settles it, ``;``-separated files use decimal commas; a dot
-    before three digits is a decimal point; a comma before three digits groups thousands
-    outside ``;`` files. A comma-separated file never has unquoted decimal commas.
-    """
-    comma = point = 0
-    by_comma = by_point = ""
-    for values in columns:
-        c, p, bc, bp = _votes(values)
-        comma, point = comma + c, point + p
-        by_comma, by_point = by_comma or bc, by_point or bp
-    if comma != point:
-        return ("," if comma > point else "."), ""
-    if delimiter == ",":
-        return ".", ""
-    if by_comma:
-        return ("," if delimiter == ";" else "."), by_comma
-    return ("." if by_point else "," if delimiter == ";" else "."), by_point
-
-
-def _numbers(values: pd.Series, decimal: str) -> tuple[np.ndarray, np.ndarray]:
-    """Parse text cells as numbers written with ``decimal``: (float64, unreadable) per row.
-
-    Thousands separators must group by three; a cell in ``MISSING`` is no value.
-    """
-    codes, uniques = pd.factorize(values)
-    pattern = NUMBER[decimal]
-    parsed = np.full(len(uniques), np.nan)
-    bad = np.zeros(len(uniques), dtype=bool)
-    for k, raw in enumerate(uniques):
-        text = raw.strip().replace("\u2212", "-")
-        if not text or text.lower() in MISSING:
-            continue
-        match = pattern.fullmatch(text)
-        if match is None or not any(c.isdigit() for c in text):
-            bad[k] = True
-            continue
-        if match.group("g"):
-            text = text.replace(match.group("g"), "")
-        parsed[k] = float(text.replace(decimal, ".")) if decimal != "." else float(text)
-    present = codes >= 0
-    out = np.full(len(values), np.nan)
-    unreadable = np.zeros(len(values), dtype=bool)
-    out[present] = parsed[codes[present]]
-    unreadable[present] = bad[codes[present]]
-    return out, unreadable
-
-
 def _filled(values: pd.Series) -> list[str]:
     """The sample's cells that hold something (not empty, not a missing marker)."""
     stripped = (v.strip() for v in values.dropna().tolist())
     return [v for v in stripped if v and v.lower() not in MISSING]
 
 
-def _is_metric(values: Sequence[str], decimal: str) -> bool:
-    if not values:
-        return False
-    numbers, unreadable = _numbers(pd.Series(values, dtype="str"), decimal)
-    readable = int(np.isfinite(numbers).sum())
-    return readable > 0 and readable >= METRIC_SHARE * (readable + int(unreadable.sum()))
+def _most(numbers: int, words: int) -> bool:
+    """A column is a metric when most of its filled cells (markers aside) are numbers."""
+    return numbers > words
 
 
 # -- choosing the timestamp -------------------------------------------------------------
@@ -401,6 +322,32 @@ class _Time:
     time_of_day: str = ""
     layout: str = "ISO8601"
     numeric: bool = False
+
+
+def _bare(name: str) -> str:
+    """A column name compared: lower case, without a trailing unit or zone in brackets
+    ("Time (UTC)" is "time")."""
+    return re.sub(r"\s*[(\[][^()\[\]]*[)\]]\s*$", "", name).strip().lower()
+
+
+def _hourly(name: str, values: Sequence[str]) -> bool:
+    """True if ``name`` may hold the hour of day and its values are whole hours."""
+    key = _bare(name)
+    return key in HOUR_NAMES | TIME_OF_DAY_NAMES and timestamps.hours_of_day(values)
+
+
+def _with_hours(sample: dict[str, list[str]], found: _Time) -> _Time:
+    """``found``, refused when its hour column has a minute column beside it."""
+    if not found.time_of_day or not timestamps.hours_of_day(sample[found.time_of_day]):
+        return found
+    for name, values in sample.items():
+        if _bare(name) in ("minute", "minutes", "min", "minute of hour",
+                                    "minuten", "minuto", "minutos") and \
+                values and all(v.isdigit() and int(v) < 60 for v in values):
+            raise SchemaError(
+                f"columns {found.time_of_day!r} and {name!r} split the time of day: write it "
+                "in one column (13:05), or the date and time in one cell (2024-05-01 13:05)")
+    return found
 
 
 def _numbers_only(values: Sequence[str]) -> bool:
@@ -421,7 +368,7 @@ def _date_only(values: Sequence[str]) -> str:
 def _find_time(sample: dict[str, list[str]]) -> _Time:
     """The timestamp column by the SPEC's rule, how it is written, and its time-of-day
     partner; ``SchemaError`` naming what to change when there is none."""
-    lower = {name.lower(): name for name in reversed(list(sample))}
+    lower = {_bare(name): name for name in reversed(list(sample))}
     named = [lower[n] for n in ("timestamp", *TIMESTAMP_NAMES) if n in lower]
     chosen = named[0] if named else ""
     if not chosen:
@@ -431,7 +378,7 @@ def _find_time(sample: dict[str, list[str]]) -> _Time:
                 chosen = name
                 break
             if _mostly(timestamps.times_of_day(values), len(values)) and \
-                    name.lower() in TIME_OF_DAY_NAMES:
+                    _bare(name) in TIME_OF_DAY_NAMES:
                 chosen = name
                 break
     if not chosen:
@@ -442,9 +389,14 @@ def _find_time(sample: dict[str, list[str]]) -> _Time:
     if not values:
         return _Time(chosen)  # no rows yet
     layout, count, _ = timestamps.date_layout(values)
-    if _mostly(timestamps.times_of_day(values), len(values)):
+    # An hour of day written as a whole number (a logger's "Hour" 13) in a column named
+    # for it goes with a date column, as 13:00 does.
+    clock = _mostly(timestamps.times_of_day(values), len(values))
+    partners: list[str] = []
+    if clock or _hourly(chosen, values):
         partners = [n for n in sample if n != chosen and _date_only(sample[n])]
-        partners.sort(key=lambda n: n.lower() not in DATE_NAMES)
+        partners.sort(key=lambda n: _bare(n) not in DATE_NAMES)
+    if clock or (_hourly(chosen, values) and partners):
         if not partners:
             raise SchemaError(
                 f"column {chosen!r} holds times of day ({values[0]!r}) without dates: add a "
@@ -453,8 +405,8 @@ def _find_time(sample: dict[str, list[str]]) -> _Time:
     if layout and _mostly(count, len(values), 0.5) and not _numbers_only(values):
         if _date_only(values):
             for name, other in sample.items():
-                if name != chosen and name.lower() in TIME_OF_DAY_NAMES and \
-                        _mostly(timestamps.times_of_day(other), len(other)):
+                if name != chosen and ((_bare(name) in TIME_OF_DAY_NAMES and _mostly(
+                        timestamps.times_of_day(other), len(other))) or _hourly(name, other)):
                     return _Time(chosen, name, layout)
         return _Time(chosen, layout=layout)
     if all(PLAIN["."].fullmatch(v) for v in values):
@@ -491,19 +443,37 @@ def _rows(count: int) -> str:
 
 
 def _frame(body: bytes, dialect: Dialect, width: int, dtypes: dict[int, str], decimal: str,
-           nrows: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """The data lines as a frame with positional columns, and the bad lines' numbers
-    (1-based records: more cells than the header has)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
-        frame = pd.read_csv(
-            io.BytesIO(body), header=None, names=list(range(width)), index_col=False,
-            dtype={i: dtypes.get(i, "str") for i in range(width)}, sep=dialect.delimiter,
-            quotechar=dialect.quotechar, skipinitialspace=dialect.skipinitialspace,
-            decimal=decimal, keep_default_na=False, na_values=[""], skip_blank_lines=False,
-            on_bad_lines="warn", nrows=nrows, engine="c", encoding="utf-8")
-    bad = [int(m.group(1)) for w in caught for m in BAD_LINE.finditer(str(w.message))]
-    return frame, np.array(sorted(bad), dtype=np.int64)
+           nrows: int | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The data lines as a frame with positional columns (at least ``width``), the bad
+    lines' numbers (1-based records with more cells than the frame has) and their widths.
+
+    pandas drops the cells past ``width`` of every row, silently, when the first data row
+    has more cells than that: the frame is read again as wide as that row, so that rows
+    with cells past the header's are seen (and skipped, or refused) here.
+    """
+    for _ in range(8):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(body), header=None, names=list(range(width)), index_col=False,
+                dtype={i: dtypes.get(i, "str") for i in range(width)}, sep=dialect.delimiter,
+                quotechar=dialect.quotechar, skipinitialspace=dialect.skipinitialspace,
+                decimal=decimal, keep_default_na=False, na_values=[""],
+                skip_blank_lines=False, on_bad_lines="warn", nrows=nrows, engine="c",
+                encoding="utf-8")
+        if not any(TRUNCATED in str(w.message) for w in caught):
+            break
+        first = pd.read_csv(io.BytesIO(body), header=None, nrows=1, dtype="str",
+                            sep=dialect.delimiter, quotechar=dialect.quotechar,
+                            skipinitialspace=dialect.skipinitialspace, engine="c",
+                            keep_default_na=False, encoding="utf-8")
+        width = max(width * 2, first.shape[1])
+    else:
+        raise SchemaError("the first data line has far more cells than the header")
+    found = sorted((int(m.group(1)), int(m.group(3))) for w in caught
+                   for m in BAD_LINE.finditer(str(w.message)))
+    return (frame, np.array([b for b, _ in found], dtype=np.int64),
+            np.array([n for _, n in found], dtype=np.int64))
 
 
 def _text(column: pd.Series) -> pd.Series:
@@ -547,17 +517,21 @@ def read(data: bytes, schema: Schema | None = None, date_order: str = "MDY",
     lines_before_data = before + 1 + line_offset
     names = list(dialect.names)
     _check_names(names)
-    width = len(names) + (1 if dialect.trailing else 0)
+    # One spare column past the header's: a trailing delimiter fills it with nothing, a row
+    # with a cell more than the header fills it with something (and is skipped).
+    width = len(names) + 1
     payload = body[data_start:]
     warnings_: list[str] = [*notes]
     if dialect.note and schema is None:
         warnings_.append(dialect.note)
     position = {name: i for i, name in enumerate(names) if name}
 
+    check: tuple[str, ...] = ()
     if schema is None:
-        sample, _ = _frame(payload, dialect, width, {}, ".", SAMPLE_ROWS)
+        sample, _, _ = _frame(payload, dialect, width, {}, ".", SAMPLE_ROWS)
         texts = {name: _filled(sample[i]) for name, i in position.items()}
-        schema = _infer(texts, dialect, encoding, date_order, names)
+        schema, check, notes_ = _infer(texts, dialect, encoding, date_order, names)
+        warnings_.extend(notes_)
         inferred = True
     else:
         inferred = False
@@ -568,39 +542,84 @@ def read(data: bytes, schema: Schema | None = None, date_order: str = "MDY",
         if extra:
             raise SchemaError(f"columns changed: unexpected {', '.join(extra)}")
     return _read_all(payload, dialect, width, names, schema, inferred, date_order,
-                     lines_before_data, warnings_)
+                     lines_before_data, warnings_, check)
 
 
 def _infer(texts: dict[str, list[str]], dialect: Dialect, encoding: str, date_order: str,
-           names: Sequence[str]) -> Schema:
-    """The schema the sample implies: time, long or wide form, metrics, labels, formats."""
+           names: Sequence[str]) -> tuple[Schema, tuple[str, ...], list[str]]:
+    """The schema the sample implies (time, long or wide form, metrics, labels, formats),
+    the labels that hold numbers enough for all their cells to be counted, and notes."""
     if not texts:
         raise SchemaError("the file has no header row")
-    time = _find_time(texts)
-    taken = {time.column, time.time_of_day}
+    time = _with_hours(texts, _find_time(texts))
+    zone = header_zone = ""
+    notes: list[str] = []
+    if not time.numeric and texts[time.column]:
+        with_zone, without = timestamps.zoned(texts[time.column], time.layout)
+        if time.time_of_day:
+            clock_zone, _ = timestamps.zoned(texts[time.time_of_day], "time")
+            with_zone = with_zone or clock_zone
+        if with_zone and without:
+            # naive is UTC by rule; beside zoned values it may well be meant otherwise
+            notes.append(f"some times in {time.column!r} name their zone "
+                         f"({with_zone!r}) and some do not ({without!r}): those without "
+                         "were read as UTC")
+        if not with_zone:
+            zone = zones.zone_column(texts, (time.column, time.time_of_day))
+            header_zone = "" if zone else (zones.header_zone(time.column) or (
+                zones.header_zone(time.time_of_day) if time.time_of_day else ""))
+    taken = {time.column, time.time_of_day, zone}
     others = [n for n in texts if n not in taken]
-    decimal, either = _decide_decimal((texts[n] for n in others), dialect.delimiter)
+    counts = {n: num.is_numeric(texts[n]) for n in others}
+    total = num.Votes()
+    for n in others:
+        if _most(*counts[n]):  # words ("v1.2") say nothing about the decimal separator
+            total.add(num.votes(texts[n]))
+    decimal, either, _ = num.decide_decimal(total, dialect.delimiter)
     common = {"numeric_time": time.numeric, "time_of_day": time.time_of_day,
               "time_format": "" if time.layout == "ISO8601" else time.layout,
               "delimiter": dialect.delimiter, "quotechar": dialect.quotechar,
-              "decimal": decimal, "encoding": encoding,
+              "decimal": decimal, "encoding": encoding, "zone_column": zone,
+              "time_zone": header_zone,
               # no value in the sample settled the separator: all the values will try
-              "assumed": ("decimal",) if either else ()}
+              "assumed": ("decimal",) if either or (total.comma and total.point) else ()}
     if "metric" in others and "value" in others:
         labels = tuple(c for c in others if c not in ("metric", "value"))
-        return Schema(time.column, "long", (), labels, **common)  # type: ignore[arg-type]
+        return (Schema(time.column, "long", (), labels, **common),  # type: ignore[arg-type]
+                (), notes)
     if not any(texts.values()):
         raise SchemaError("no rows yet: the header is there, the data is not")
-    metrics = tuple(c for c in others if _is_metric(texts[c], decimal))
-    if not metrics:
-        raise SchemaError(
-            "no numeric column to chart: add numeric columns (wide form) "
-            "or 'metric' and 'value' columns (long form)")
+    metrics = tuple(c for c in others if _most(*counts[c]))
+    # Labels with numbers among their words: every cell decides, and a label says why.
+    check = tuple(c for c in others if c not in metrics and counts[c][0]
+                  and counts[c][0] >= LABEL_NOTE_SHARE * sum(counts[c]))
     labels = tuple(c for c in others if c not in metrics)
-    return Schema(time.column, "wide", metrics, labels, **common)  # type: ignore[arg-type]
+    return (Schema(time.column, "wide", metrics, labels, **common),  # type: ignore[arg-type]
+            check, notes)
 
 
-def _epoch_refusal(column: str, values: pd.Series) -> SchemaError:
+def _epoch_refusal(column: str, values: pd.Series, line_of: LineOf) -> SchemaError:
+    """Why a numeric time column has no epoch unit, naming what to change."""
+    floats = timestamps.epoch_floats(values)
+    size = np.abs(floats)
+    fits = [(unit, (size >= low) & (size < high))
+            for unit, _, low, high in timestamps.EPOCH_UNITS]
+    seen = [(unit, int(np.argmax(rows))) for unit, rows in fits if rows.any()]
+    if len(seen) > 1:
+        (one, at), (other, at2) = seen[0], seen[1]
+        return SchemaError(
+            f"column {column!r} mixes epoch {timestamps.UNIT_NAMES[one]} "
+            f"({values.iloc[at]}, line {line_of(at)}) and {timestamps.UNIT_NAMES[other]} "
+            f"({values.iloc[at2]}, line {line_of(at2)}): write one unit throughout")
+    finite = np.isfinite(floats)
+    serial = finite & (size >= 10_000) & (size < 100_000)  # 1927-05-18 .. 2173-10-14
+    if finite.any() and serial.sum() * 2 > finite.sum():
+        at = int(np.argmax(serial))
+        day = pd.Timestamp("1899-12-30") + pd.Timedelta(days=float(floats[at]))
+        return SchemaError(
+            f"column {column!r} holds spreadsheet serial dates ({values.iloc[at]} on line "
+            f"{line_of(at)} is {day.isoformat()} as Excel counts days): format the column as "
+            "dates in the spreadsheet before saving (2024-05-01 12:00:00)")
     example = values.dropna().iloc[0] if values.notna().any() else ""
     return SchemaError(
         f"column {column!r} holds numbers ({example}) that are no epoch time this reader "
@@ -608,10 +627,103 @@ def _epoch_refusal(column: str, values: pd.Series) -> SchemaError:
         "microseconds or nanoseconds since 1970-01-01 (1973 and later)")
 
 
+class _Again(Exception):
+    """The C reader's numbers need a second look as text (inf, or digits beyond 2^53)."""
+
+
+def _read_frame(payload: bytes, dialect: Dialect, width: int, fast: dict[int, str],
+                decimal: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The frame, with plain numbers parsed by pandas' C reader when every cell of the
+    ``fast`` columns is one; else every column as text."""
+    try:
+        try:
+            if not fast:
+                return _frame(payload, dialect, width, {}, ".")
+            frame, bad, seen = _frame(payload, dialect, width, fast, decimal)
+            for i, dtype in fast.items():
+                # inf, -Infinity and 1e400 parse as floats; whole numbers past 2^53 lose
+                # digits: their cells are read as text, counted and named.
+                if dtype == "float64" and (np.abs(frame[i].to_numpy()) >= num.EXACT).any():
+                    raise _Again
+            return frame, bad, seen
+        except TypeError:
+            # a fraction in the Int64 epoch column: the numbers may still be plain
+            return _read_frame(payload, dialect, width,
+                               {i: d for i, d in fast.items() if d != "Int64"}, decimal)
+        except (ValueError, _Again):
+            # one cell that is no plain number: every column as text
+            return _frame(payload, dialect, width, {}, ".")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise SchemaError(f"not a readable CSV file: {exc}".strip()) from None
+
+
+def _too_wide(frame: pd.DataFrame, names: Sequence[str], dialect: Dialect, bad: np.ndarray,
+              seen: np.ndarray, payload: bytes, line_of: LineOf, bad_line: LineOf
+              ) -> tuple[np.ndarray, str]:
+    """Rows with cells past the header's (a trailing delimiter's empty cell aside), and
+    the sentence for the warnings; ``SchemaError`` when most data rows have them."""
+    rows = len(frame)
+    spare = range(len(names), frame.shape[1])
+    overflow = np.zeros(rows, dtype=bool)
+    cells = np.zeros(rows, dtype=np.int64)
+    for i in spare:
+        filled = frame[i].notna().to_numpy()
+        if filled.any():
+            at = np.flatnonzero(filled)
+            there = frame[i].iloc[at].astype("str").str.strip().ne("").to_numpy()
+            overflow[at[there]] = True
+            cells[at[there]] = i + 1
+    wide = int(overflow.sum()) + len(bad)
+    if not wide:
+        return overflow, ""
+    header = len([n for n in names if n])
+    lines = sorted([bad_line(int(b)) for b in bad[:SHOWN + 1]]
+                   + [line_of(int(r)) for r in np.flatnonzero(overflow)[:SHOWN + 1]])
+    # the first such line as written (the C reader may have made "21" of it 21.0)
+    first = int(np.argmax(overflow)) if overflow.any() else -1
+    line = line_of(first) if first >= 0 else bad_line(int(bad[0]))
+    if len(bad) and bad_line(int(bad[0])) < line:
+        line = bad_line(int(bad[0]))
+    index = line - line_of(0) if rows else line - bad_line(1)
+    text = payload.split(b"\n", index + 1)[index].decode("utf-8", "replace").rstrip("\r")
+    row = next(csv.reader([text], delimiter=dialect.delimiter, quotechar=dialect.quotechar),
+               [])
+    hint = ""
+    while row and not row[-1].strip():
+        row.pop()  # a trailing delimiter's empty cell
+    if dialect.delimiter == ",":
+        # a decimal comma splits a number in two cells: as many such pairs as extra cells
+        pairs, k = [], 0
+        while k < len(row) - 1:
+            a, b = row[k].strip(), row[k + 1].strip()
+            if re.fullmatch(r"[+-]?\d+", a) and re.fullmatch(r"\d+", b):
+                pairs.append((a, b))
+                k += 1
+            k += 1
+        if pairs and len(row) - header <= len(pairs):
+            a, b = pairs[0]
+            hint = (f": ',' may be the decimal mark here, in a file whose columns it also "
+                    f"separates; write {a}.{b}, quote the numbers (\"{a},{b}\"), or "
+                    "separate columns with ';'")
+    blank = frame.iloc[:, :len(names)].isna().all(axis=1).to_numpy()
+    data_rows = int((~blank).sum()) + len(bad)
+    if wide * 2 > data_rows:
+        widths = set(cells[overflow].tolist()) | set(seen.tolist())
+        if wide == data_rows and len(widths) == 1:
+            said = f"every data row has {widths.pop()} cells but the header has {header}"
+        else:
+            said = f"{wide} of {data_rows} data rows have more cells than the header's {header}"
+        raise SchemaError(f"{said} (line {line}: {text!r})" + (
+            hint or ": name every column in the header, or remove the cells past them"))
+    return overflow, (f"{_rows(wide)} skipped: more cells than the header's {header} "
+                      f"({_listed(lines)}){hint}")
+
+
 def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str],
               schema: Schema, inferred: bool, date_order: str, lines_before: int,
-              notes: list[str]) -> Reading:
-    """Read every data line with ``schema`` (settling what the sample left open)."""
+              notes: list[str], check: Sequence[str] = ()) -> Reading:
+    """Read every data line with ``schema`` (settling what the sample left open); the
+    ``check`` labels become metrics when most of all their cells are numbers."""
     position = {name: i for i, name in enumerate(names) if name}
     value_columns = schema.metrics if schema.kind == "wide" else ("value",)
     fast = {position[c]: "float64" for c in value_columns} \
@@ -619,17 +731,7 @@ def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str]
     if schema.numeric_time:
         # exact integers straight from the C reader: converting text took 0.45 s a pass
         fast[position[schema.timestamp]] = "Int64"
-    try:
-        try:
-            # Plain numbers parse in pandas' C reader; one cell that is not falls back to
-            # reading text and deciding the column from all of its values.
-            frame, bad = _frame(payload, dialect, width, fast, schema.decimal if fast else ".")
-        except ValueError:
-            if not fast:
-                raise
-            frame, bad = _frame(payload, dialect, width, {}, ".")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise SchemaError(f"not a readable CSV file: {exc}".strip()) from None
+    frame, bad, seen = _read_frame(payload, dialect, width, fast, schema.decimal)
     rows = len(frame)
     for i, name in enumerate(names):
         if not name and _text(frame[i]).notna().any():
@@ -638,17 +740,91 @@ def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str]
     extra = None
     if dialect.quotechar.encode() in payload:
         newlines = sum((frame[i].str.count("\n").fillna(0).to_numpy(dtype=np.int64)
-                        for i in range(width) if pd.api.types.is_string_dtype(frame[i])),
+                        for i in range(frame.shape[1])
+                        if pd.api.types.is_string_dtype(frame[i])),
                        np.zeros(rows, dtype=np.int64))
         if newlines.any():
             extra = np.concatenate([[0], np.cumsum(newlines)[:-1]])
     line_of = _lines(rows, bad, lines_before + 1, extra)
-    found: list[str] = []
 
-    # -- time
+    def bad_line(record: int) -> int:
+        return lines_before + record + (int(extra[min(record - 1, rows - 1)])
+                                        if extra is not None and rows else 0)
+
+    overflow, wide_note = _too_wide(frame, names, dialect, bad, seen, payload, line_of,
+                                    bad_line)
+    found: list[str] = []
+    ts, times, assumed = _read_times(frame, position, schema, inferred, date_order, line_of,
+                                     found)
+
+    # -- rows left out
+    reason = times.reason.copy()
+    blank = np.zeros(rows, dtype=bool)
+    candidates = np.flatnonzero(reason == EMPTY)
+    if len(candidates):
+        cells = frame.iloc[candidates]
+        blank[candidates] = cells.apply(lambda col: col.astype("str").str.strip()
+                                        .fillna("").eq("")).all(axis=1).to_numpy()
+    skip = (reason != OK) & ~blank | overflow
+    column = frame[position[schema.timestamp]]
+    text = column if str(column.dtype) == "Int64" else column.astype("str")
+    for code, why in _reasons(schema, times).items():
+        at = np.flatnonzero((reason == code) & ~blank & ~overflow)
+        if len(at):
+            example = "" if code == EMPTY else f"; e.g. {str(text.iloc[int(at[0])]).strip()!r}"
+            found.append(f"{_rows(len(at))} skipped: {why} "
+                         f"({_listed([line_of(int(r)) for r in at[:SHOWN + 1]])}{example})")
+    if wide_note:
+        found.append(wide_note)
+    ts = np.where(skip, NAT, ts).astype(np.int64)
+
+    # -- values
+    columns, metrics, decimal = _read_values(frame, position, schema, inferred, check, ts,
+                                             line_of, dialect, assumed, found)
+    if inferred and schema.kind == "wide" and not metrics:
+        raise SchemaError("no numeric column to chart: add numeric columns (wide form) "
+                          "or 'metric' and 'value' columns (long form)"
+                          + "".join(f"; {why}" for why in found if "is kept as a label" in why))
+    kept = (*metrics, *(c for c in ("metric", "value") if schema.kind == "long"))
+    taken = (schema.timestamp, schema.time_of_day, schema.zone_column)
+    labels = tuple(n for n in names if n and n not in kept and n not in taken)
+    schema = replace(schema, metrics=tuple(metrics), labels=labels,
+                     time_format="" if times.time_format == "ISO8601" else times.time_format,
+                     epoch_unit=times.epoch_unit or schema.epoch_unit, decimal=decimal,
+                     assumed=tuple(sorted(assumed)))
+    for name in (*schema.labels, *(("metric",) if schema.kind == "long" else ())):
+        columns[name] = objects_or_none(frame[position[name]].astype("str"))
+    batch = build_batch(schema, ts, columns, int(skip.sum()) + len(bad))
+    return Reading(schema, batch, tuple(notes + found))
+
+
+def _reasons(schema: Schema, times: timestamps.Instants) -> dict[int, str]:
+    """What each reason code means for this file's timestamp, for the warnings."""
+    both = f"{schema.timestamp!r}" + (f" and {schema.time_of_day!r}" if schema.time_of_day
+                                      else "")
+    order = timestamps.OPEN.get(times.time_format, ("", ""))[1]
+    other = "MDY" if order == "DMY" else "DMY"
+    return {
+        EMPTY: "no timestamp",
+        timestamps.UNREADABLE: f"the timestamp is not written like the rest of {both}",
+        OUT_OF_RANGE: "the timestamp is outside the years 1678 to 2261",
+        OTHER_UNIT: f"the number is not "
+                    f"{timestamps.UNIT_NAMES.get(times.epoch_unit, '')} since 1970 like the "
+                    f"rest of {schema.timestamp!r}",
+        OTHER_ORDER: f"the date is {timestamps.DESCRIBED.get(other, '')}, unlike the rest of "
+                     f"{schema.timestamp!r} ({timestamps.DESCRIBED.get(order, '')})",
+        timestamps.NO_ZONE: f"no time zone in {schema.zone_column!r}",
+        timestamps.LOCAL_GAP: "a daylight-saving change skips or repeats this local time in "
+                              f"its zone ({schema.zone_column or schema.time_zone!r})"}
+
+
+def _read_times(frame: pd.DataFrame, position: dict[str, int], schema: Schema,
+                inferred: bool, date_order: str, line_of: LineOf, found: list[str]
+                ) -> tuple[np.ndarray, timestamps.Instants, set[str]]:
+    """Every row's instant (NAT where none), how they were read, and what was assumed."""
+    column = frame[position[schema.timestamp]]
     # The ISO-8601 parser reads most cells unstripped (stripping 1M cells cost 0.25 s);
     # the cells it refuses are stripped and read again.
-    column = frame[position[schema.timestamp]]
     text = column if str(column.dtype) == "Int64" else column.astype("str")
     pinned_assumed = not inferred and "date_order" in schema.assumed
     # a pinned schema keeps what it assumed; a fresh reading says again what it assumes
@@ -657,11 +833,16 @@ def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str]
         text = text if str(text.dtype) == "Int64" else _text(text)
         unit = schema.epoch_unit or timestamps.epoch_unit(text)
         if not unit:
-            raise _epoch_refusal(schema.timestamp, text)
+            raise _epoch_refusal(schema.timestamp, text, line_of)
         times = timestamps.read_epochs(text, unit)
+        other = times.reason == OTHER_UNIT
+        if not inferred and other.any() and any(timestamps.epoch_counts(
+                timestamps.epoch_floats(text[other]))):
+            # appended numbers of another unit: the whole file decides (a mix is refused)
+            raise ReadingChanged(f"new lines in {schema.timestamp!r} are of another unit")
     else:
         times = timestamps.read_dates(text, schema.time_format or "ISO8601", schema.timestamp,
-                                    line_of, date_order, pinned_assumed)
+                                      line_of, date_order, pinned_assumed)
         if schema.time_of_day:
             clock = _text(frame[position[schema.time_of_day]])
             of_day, clock_ok = timestamps.read_times_of_day(clock, schema.time_of_day, line_of)
@@ -674,96 +855,160 @@ def _read_all(payload: bytes, dialect: Dialect, width: int, names: Sequence[str]
                                                 np.where(inside, OK, OUT_OF_RANGE))))
             times = replace(times, ns=np.where(reason == OK, ns, NAT),
                             reason=reason.astype(np.int8))
+        if schema.zone_column or schema.time_zone:
+            times = _localize(frame, position, schema, times, line_of, inferred, found)
     if times.assumed:
         assumed.add("date_order")
     found.extend(times.notes)
-    time_format = "" if times.time_format == "ISO8601" else times.time_format
+    return times.ns, times, assumed
 
-    # -- rows left out
-    reason = times.reason.copy()
-    blank = np.zeros(rows, dtype=bool)
-    candidates = np.flatnonzero(reason == EMPTY)
-    if len(candidates):
-        cells = frame.iloc[candidates]
-        blank[candidates] = cells.apply(lambda col: col.astype("str").str.strip()
-                                        .fillna("").eq("")).all(axis=1).to_numpy()
-    overflow = np.zeros(rows, dtype=bool)
-    if dialect.trailing:
-        overflow = _text(frame[len(names)]).notna().to_numpy()
-    skip = (reason != OK) & ~blank | overflow
-    what = {EMPTY: "no timestamp",
-            timestamps.UNREADABLE: f"the timestamp is not written like the rest of "
-                                 f"{schema.timestamp!r}" + (
-                                     f" and {schema.time_of_day!r}" if schema.time_of_day
-                                     else ""),
-            OUT_OF_RANGE: "the timestamp is outside the years 1678 to 2261",
-            OTHER_UNIT: f"the number is not {timestamps.UNIT_NAMES.get(times.epoch_unit, '')} "
-                        f"since 1970 like the rest of {schema.timestamp!r}"}
-    for code, why in what.items():
-        at = np.flatnonzero((reason == code) & ~blank & ~overflow)
-        if len(at):
-            example = "" if code == EMPTY else f"; e.g. {str(text.iloc[int(at[0])]).strip()!r}"
-            found.append(f"{_rows(len(at))} skipped: {why} "
-                         f"({_listed([line_of(int(r)) for r in at[:SHOWN + 1]])}{example})")
-    too_wide = [lines_before + int(b) + (int(extra[min(int(b) - 1, rows - 1)])
-                                         if extra is not None and rows else 0)
-                for b in bad[:SHOWN + 1]] + [line_of(int(r)) for r in
-                                             np.flatnonzero(overflow)[:SHOWN + 1]]
-    if len(bad) or overflow.any():
-        found.append(f"{_rows(len(bad) + int(overflow.sum()))} skipped: more cells than the "
-                     f"header's {len(position)} ({_listed(sorted(too_wide))})")
-    ts = np.where(skip, NAT, times.ns).astype(np.int64)
 
-    # -- values
-    decimal = schema.decimal
-    texts = {c: _text(frame[position[c]]) for c in value_columns
-             if frame[position[c]].dtype != "float64"}
-    distinct = [pd.unique(t.dropna()).tolist() for t in texts.values()]
-    if inferred and texts:
-        decimal, either = _decide_decimal(distinct, dialect.delimiter)
-        assumed.discard("decimal")
-        if either:
-            assumed.add("decimal")
-            number = float(_numbers(pd.Series([either], dtype="str"), decimal)[0][0])
-            found.append(f"numbers like {either!r} read as {number:g}: "
-                         + ("a decimal comma, as ';'-separated files write" if decimal == ","
-                            else "a decimal point" if "." in either
-                            else "',' groups thousands outside ';'-separated files"))
-    elif "decimal" in schema.assumed and texts:
-        settled, either = _decide_decimal(distinct, dialect.delimiter)
-        if not either and settled != decimal:
-            raise ReadingChanged("new lines settle the decimal separator")
+def _localize(frame: pd.DataFrame, position: dict[str, int], schema: Schema,
+              times: timestamps.Instants, line_of: LineOf, inferred: bool, found: list[str]
+              ) -> timestamps.Instants:
+    """Naive instants made UTC by the zone each row's zone column names, or the zone the
+    timestamp column's name gives."""
+    zone = schema.zone_column or schema.timestamp
+    tokens = _text(frame[position[zone]]) if schema.zone_column else \
+        pd.Series(schema.time_zone, index=frame.index, dtype="str")
+    naive = np.where(times.reason == OK, times.ns, NAT)
+    ns, no_zone, gap, used = zones.localize(naive, tokens, zone, line_of,
+                                            zone.strip().lower() in zones.OFFSET_COLUMNS)
+    inside = (ns >= timestamps.FIRST_NS) & (ns < timestamps.END_NS)
+    reason = np.where(times.reason != OK, times.reason,
+                      np.where(no_zone, timestamps.NO_ZONE,
+                               np.where(gap, timestamps.LOCAL_GAP,
+                                        np.where(inside, OK, OUT_OF_RANGE)))).astype(np.int8)
+    both = f"{schema.timestamp!r}" + (f" and {schema.time_of_day!r}"
+                                      if schema.time_of_day else "")
+    if inferred and used and schema.zone_column:
+        found.append(f"times in {both} are local to the zone each row's {zone!r} names "
+                     f"({', '.join(used)}), and were converted to UTC")
+    elif inferred and zones.zone_of(schema.time_zone) != 0:
+        found.append(f"times in {both} are local to {used[0]}, as the header says, and were "
+                     "converted to UTC")
+    return replace(times, ns=np.where(reason == OK, ns, NAT), reason=reason)
+
+
+def _read_values(frame: pd.DataFrame, position: dict[str, int], schema: Schema,
+                 inferred: bool, check: Sequence[str], ts: np.ndarray, line_of: LineOf,
+                 dialect: Dialect, assumed: set[str], found: list[str]
+                 ) -> tuple[dict[str, np.ndarray], list[str], str]:
+    """(each metric's float64 values, the metrics, the decimal separator): a fresh reading
+    decides separator and metrics from every cell; cells that hold no number are named."""
+    value_columns = schema.metrics if schema.kind == "wide" else ("value",)
+    keep = ts != NAT
     columns: dict[str, np.ndarray] = {}
-    metrics = list(schema.metrics)
-    for name in value_columns:
-        column = frame[position[name]]
-        if column.dtype == "float64":
-            columns[name] = column.to_numpy(dtype="float64")
+    texts = {c: _text(frame[position[c]]) for c in (*value_columns, *check)
+             if frame[position[c]].dtype != "float64"}
+    decimal = schema.decimal
+    if texts:
+        decimal = _decide(texts, schema, inferred, dialect, keep, assumed, found, line_of)
+    metrics: list[str] = []
+    for name in (n for n in position if n in value_columns or n in check):
+        if name not in texts:
+            columns[name] = frame[position[name]].to_numpy(dtype="float64")
+            metrics.append(name)
             continue
-        values, unreadable = _numbers(texts[name], decimal)
-        unreadable &= ts != NAT
-        readable = int(np.isfinite(values[ts != NAT]).sum())
-        if inferred and schema.kind == "wide" and \
-                readable < METRIC_SHARE * (readable + int(unreadable.sum())):
-            metrics.remove(name)  # mostly words after all: a label
+        numbers = num.read_numbers(texts[name], decimal)
+        units = num.mixed_units(numbers)
+        if units:
+            (a, b) = (numbers.uniques[k] for k in units)
+            raise SchemaError(
+                f"column {name!r} mixes units: {a!r} (line "
+                f"{line_of(numbers.first_row(units[0]))}) and {b!r} (line "
+                f"{line_of(numbers.first_row(units[1]))}): write one unit per column")
+        filled = numbers.count(num.NUMBER, num.HUGE, num.STRAY, where=keep)
+        words = numbers.count(num.WORD, where=keep)
+        if inferred and schema.kind == "wide" and not _most(filled, words):
+            if filled >= LABEL_NOTE_SHARE * (filled + words):
+                found.append(_label_note(name, numbers, keep, filled, words, line_of))
             continue
-        columns[name] = values
-        if unreadable.any():
-            at = np.flatnonzero(unreadable)
-            found.append(f"{len(at)} cell{'s' if len(at) > 1 else ''} in {name!r} "
-                          f"{'are' if len(at) > 1 else 'is'} not a number and "
-                          f"{'were' if len(at) > 1 else 'was'} left out "
-                          f"({_listed([line_of(int(r)) for r in at[:SHOWN + 1]])}; "
-                          f"e.g. {texts[name].iloc[int(at[0])]!r})")
-    if inferred and schema.kind == "wide" and not metrics:
-        raise SchemaError("no numeric column to chart: add numeric columns (wide form) "
-                          "or 'metric' and 'value' columns (long form)")
-    labels = (*schema.labels, *(m for m in schema.metrics if m not in metrics))
-    labels = tuple(n for n in names if n in labels)
-    schema = replace(schema, metrics=tuple(metrics), labels=labels, time_format=time_format,
-                     epoch_unit=times.epoch_unit or schema.epoch_unit, decimal=decimal,
-                     assumed=tuple(sorted(assumed)))
-    for name in (*schema.labels, *(("metric",) if schema.kind == "long" else ())):
-        columns[name] = objects_or_none(frame[position[name]].astype("str"))
-    batch = build_batch(schema, ts, columns, int(skip.sum()) + len(bad))
-    return Reading(schema, batch, tuple(notes + found))
+        columns[name] = numbers.values
+        metrics.append(name)
+        if inferred:
+            found.extend(num.unit_notes(name, numbers))
+        note = num.cell_notes(name, numbers, keep, line_of, decimal)
+        if note:
+            found.append(note)
+    if schema.kind == "long":
+        metrics = []
+    elif not inferred:
+        metrics = list(schema.metrics)
+    return columns, metrics, decimal
+
+
+def _label_note(name: str, numbers: num.Numbers, keep: np.ndarray, filled: int, words: int,
+                line_of: LineOf) -> str:
+    """Why a column with numbers among its cells is a label."""
+    at = np.flatnonzero(keep & (numbers.status == num.WORD))[:SHOWN + 1]
+    examples = list(dict.fromkeys(numbers.uniques[int(numbers.codes[r])] for r in at))[:3]
+    cells = "is a number" if filled == 1 else "are numbers"
+    return (f"{name!r} is kept as a label: only {filled} of its {filled + words} filled cells "
+            f"{cells}, and a metric needs most of them to be (not numbers: "
+            f"{', '.join(map(repr, examples))} on {_listed([line_of(int(r)) for r in at])})")
+
+
+def _decide(texts: dict[str, pd.Series], schema: Schema, inferred: bool, dialect: Dialect,
+            keep: np.ndarray, assumed: set[str], found: list[str], line_of: LineOf) -> str:
+    """The decimal separator every cell of ``texts`` implies (a fresh reading), or the
+    pinned one; ``SchemaError`` when numbers disagree, ``ReadingChanged`` when new lines
+    contradict or settle what the pinned schema read."""
+    total = num.Votes()
+    where: list[tuple[str, pd.Series, np.ndarray]] = []  # (column, distinct values, rows)
+    offset = 0
+    for name, text in texts.items():
+        codes, uniques = pd.factorize(text.where(keep))
+        values = [str(u) for u in uniques]
+        counts = np.bincount(codes[codes >= 0], minlength=len(values))
+        filled, words = num.is_numeric(values)
+        if not _most(filled, words):
+            continue
+        total.add(num.votes(values, counts.tolist()), offset)
+        present, rows = np.unique(codes, return_index=True)  # each value's first row
+        first = np.zeros(len(values), dtype=np.int64)
+        first[present[present >= 0]] = rows[present >= 0]
+        where.append((name, pd.Series(values, dtype="object"), first))
+        offset += len(values)
+    decimal, either, mixed = num.decide_decimal(total, dialect.delimiter)
+    if not inferred:
+        settled = total.comma or total.point
+        if "decimal" in schema.assumed and settled and decimal != schema.decimal:
+            raise ReadingChanged("new lines settle the decimal separator")
+        if "decimal" not in schema.assumed and (
+                total.point if schema.decimal == "," else total.comma):
+            raise ReadingChanged("new lines write numbers with the other decimal separator")
+        return schema.decimal
+    if mixed:
+        raise _mixed_decimals(total, where, line_of)
+    assumed.discard("decimal")
+    if either:
+        assumed.add("decimal")
+        number = num.read_cell(either, decimal).value
+        found.append(f"numbers like {either!r} read as {number:g}: "
+                     + ("a decimal comma, as ';'-separated files write" if decimal == ","
+                        else "a decimal point" if "." in either
+                        else "',' groups thousands outside ';'-separated files"))
+    return decimal
+
+
+def _mixed_decimals(total: num.Votes, where: list[tuple[str, pd.Series, np.ndarray]],
+                    line_of: LineOf) -> SchemaError:
+    """The refusal for numbers written with a decimal point and with a decimal comma."""
+    def locate(index: int) -> tuple[str, str, int]:
+        for name, values, first in where:
+            if index < len(values):
+                return name, str(values.iloc[index]), int(first[index])
+            index -= len(values)
+        raise IndexError(index)
+
+    point_column, point, point_row = locate(total.point_only)
+    comma_column, comma, comma_row = locate(total.comma_only)
+    return SchemaError(
+        f"column {point_column!r} writes numbers with a decimal point ({point!r}, line "
+        f"{line_of(point_row)}) and "
+        + (f"with a decimal comma ({comma!r}, line {line_of(comma_row)})"
+           if comma_column == point_column
+           else f"column {comma_column!r} with a decimal comma ({comma!r}, line "
+                f"{line_of(comma_row)})")
+        + ": write every number the same way, with one decimal separator")

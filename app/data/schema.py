@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..instants import END_INSTANT, FIRST_INSTANT
+
 if TYPE_CHECKING:
     from .reader import Reading
 
@@ -45,11 +47,13 @@ class Schema:
     decimal: str = "."
     encoding: str = "utf-8"
     assumed: tuple[str, ...] = ()  # readings no value settled: "date_order", "decimal"
+    zone_column: str = ""  # a column naming the zone each row's naive timestamp is local to
+    time_zone: str = ""  # the zone the timestamp column's name gives ("Time (CET)"): "CET"
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Every column this schema reads, in a stable order."""
-        time = (self.timestamp, self.time_of_day) if self.time_of_day else (self.timestamp,)
+        time = tuple(c for c in (self.timestamp, self.time_of_day, self.zone_column) if c)
         if self.kind == "long":
             return (*time, "metric", "value", *self.labels)
         return (*time, *self.metrics, *self.labels)
@@ -68,6 +72,10 @@ class Schema:
             return "keeps time as numbers"
         if self.time_of_day:
             return f"keeps the time of day apart, in {self.time_of_day!r}"
+        if self.zone_column:
+            return f"keeps time zones apart, in {self.zone_column!r}"
+        if self.time_zone:
+            return f"writes local times of {self.time_zone}"
         if self.time_format not in ("", "ISO8601"):
             return f"writes dates as {self.time_format}"
         if self.delimiter != "," or self.quotechar != '"':
@@ -116,6 +124,7 @@ def _to_utc_ns(parsed: pd.Series) -> np.ndarray:
     ok = ~np.isnat(values) & (ticks > -limit) & (ticks < limit)
     out = np.full(len(ticks), NAT, dtype=np.int64)
     out[ok] = ticks[ok] * scale
+    out[(out < FIRST_INSTANT) | (out >= END_INSTANT)] = NAT  # whole years only
     return out
 
 

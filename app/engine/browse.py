@@ -204,13 +204,18 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
     return Rows(("timestamp", "series", result.agg), len(order), get_agg)
 
 
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet may run a cell starting with one of these as a formula (OWASP's CSV
+# injection list: = + - @, tab, carriage return; line feed and NUL too, and the
+# full-width forms some spreadsheets read as the same) -- also after leading spaces,
+# which Excel and LibreOffice skip.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "\uff1d", "\uff0b", "\uff0d",
+                 "\uff20")
 
 
 def neutralise(cell: Any) -> Any:
     """A text cell a spreadsheet would execute, made inert with a leading quote."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_START):
+    if isinstance(cell, str) and (cell.startswith(FORMULA_START)
+                                  or cell.lstrip().startswith(FORMULA_START)):
         return "'" + cell
     return cell
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data.store import Snapshot
-from ..instants import format_local, wall_clock_ms
+from ..instants import clocks_change, format_local, wall_clock_ms
 from .compute import Limits, Result, Trace
 from .drawing import ChartLimits, Drawing, draw, thin_trace
 from .serieskeys import SeriesKeys
@@ -128,6 +128,17 @@ def _axis_name(row: int) -> str:
     return "y" if row == 0 else f"y{row + 1}"
 
 
+def _time_title(view: View, result: Result) -> str:
+    """``time (Europe/Berlin)``; where the zone's clocks change inside the chart, say that the
+    axis follows the clocks (an hour drawn twice or skipped), so no one misreads the gap."""
+    firsts = [int(t.x[0]) for t in result.traces if len(t.x)]
+    lasts = [int(t.x[-1]) for t in result.traces if len(t.x)]
+    if firsts and clocks_change(min(firsts), max(lasts), view.tz):
+        return (f"time ({view.tz}, as clocks read: they change in this range, "
+                "so an hour repeats or is skipped)")
+    return f"time ({view.tz})"
+
+
 def figure(snap: Snapshot, view: View, drawing: Drawing,
            max_points: int = 2000) -> dict[str, Any]:
     """The Plotly figure (``data``, ``layout``, ``config``, and ``notice`` when the page
@@ -175,7 +186,7 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
     layout: dict[str, Any] = {
         "title": {"text": f"{plotly_text(snap.name)}: {title}", "x": 0, "xanchor": "left",
                   "xref": "paper", "font": {"size": 15}},
-        "xaxis": {"type": "date", "title": {"text": f"time ({view.tz})"},
+        "xaxis": {"type": "date", "title": {"text": _time_title(view, result)},
                   "hoverformat": "%Y-%m-%d %H:%M:%S", "anchor": _axis_name(len(rows) - 1),
                   "automargin": True},
         "hovermode": "x unified",

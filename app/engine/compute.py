@@ -7,7 +7,7 @@ import numpy as np
 
 from ..data.series import RANKED_TIERS, bucket_bounds, sort_segments
 from ..data.store import Snapshot
-from ..instants import SECOND, format_duration
+from ..instants import FIRST_INSTANT, SECOND, format_duration
 from .view import BUCKETS, View
 
 # Buckets "auto" may pick beyond the ones a URL can name, for spans of years.
@@ -165,6 +165,19 @@ class Cells:
         return np.diff(self.bounds)
 
 
+def bucket_starts(bucket: np.ndarray, bucket_ns: int) -> np.ndarray:
+    """The start (ns) of each bucket number (``ts // bucket_ns``).
+
+    A bucket that begins before ``FIRST_INSTANT`` (1678-01-01, the earliest instant
+    stored) is drawn from there: its true start may not fit int64 ns, and the product
+    wrapped around (a point of 1677 bucketed by day showed up in 2262).
+    """
+    lowest = -(-FIRST_INSTANT // bucket_ns)  # the first bucket starting at FIRST_INSTANT or later
+    starts: np.ndarray = np.where(bucket < lowest, FIRST_INSTANT,
+                                  np.maximum(bucket, lowest) * bucket_ns)
+    return starts
+
+
 def cells_of(ts: np.ndarray, part: slice, sid: int, width: int) -> Cells:
     """The non-empty buckets of ``ts[part]``: binary searches when buckets are fewer than points."""
     t = ts[part]
@@ -233,7 +246,7 @@ def reduce_cells(snap: Snapshot, cells: list[Cells], width: int,
         y = stat / count
     else:
         y = stat.astype(np.float64)
-    return bucket * width, y
+    return bucket_starts(bucket, width), y
 
 
 def _interpolate(low: np.ndarray, high: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -301,7 +314,7 @@ def percentiles(snap: Snapshot, cells: list[Cells], width: int,
             else:
                 bounds = np.concatenate(([0], np.cumsum(counts[idx])))
                 out[idx] = quantile_segments(np.concatenate(pieces), bounds, q)
-        return c.bucket * width, out
+        return bucket_starts(c.bucket, width), out
     return _merged_percentiles(snap, cells, width, tier, q)
 
 
@@ -427,7 +440,7 @@ def _merged_percentiles(snap: Snapshot, cells: list[Cells], width: int, tier: in
             cell_ids.append(np.repeat(remap[idx[use]], counts[use]))
         out[rest] = _select_ranks(np.concatenate(values), np.concatenate(cell_ids), len(rest),
                                   low[rest], high[rest], frac[rest])
-    return buckets * width, out
+    return bucket_starts(buckets, width), out
 
 
 def _trace_points(snap: Snapshot, sel: Selection,

@@ -79,8 +79,10 @@ def _band_colour(line: dict[str, Any], fallback: str) -> str:
 
 
 def render(figure: dict[str, Any], title: str,
-           thresholds: Sequence[tuple[float, str]] = ()) -> Markup:
-    """The figure's traces as an SVG with time and value axes, bands and a legend.
+           thresholds: Sequence[tuple[float, str]] = (), width: int = WIDTH,
+           height: int = HEIGHT) -> Markup:
+    """The figure's traces as an SVG with time and value axes, bands and a legend, ``width``
+    x ``height`` user units (a narrow one keeps its labels readable on a phone).
 
     Metrics on other y axes (``yaxis: "y2"``) are drawn in rows of their own, as the live
     chart does. ``thresholds`` are (value, colour) pairs drawn as horizontal dashed lines
@@ -111,19 +113,19 @@ def render(figure: dict[str, Any], title: str,
     drawn = [line for line in lines if len(line[3])]
     summary = str(figure.get("summary") or title)
     parts = [f'<svg class="svg-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" aria-label="{escape(summary)}">',
+             f'viewBox="0 0 {width} {height}" aria-label="{escape(summary)}">',
              f"<title>{escape(title)}</title>"]
     if not drawn:
-        parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" '
+        parts.append(f'<text class="empty" x="{width / 2}" y="{height / 2}" '
                      'text-anchor="middle" fill="#475467">No points in this view</text></svg>')
         return Markup("".join(parts))
     x_lo = min(int(x.min()) for _, _, _, x, _ in drawn)
     x_hi = max(int(x.max()) for _, _, _, x, _ in drawn)
     x_span = max(x_hi - x_lo, 1)
     axes = list(dict.fromkeys(axis for _, _, axis, _, _ in drawn))
-    plot_w = WIDTH - LEFT - RIGHT
+    plot_w = width - LEFT - RIGHT
     gap = 24 if len(axes) > 1 else 0
-    row_h = (HEIGHT - TOP - BOTTOM - gap * (len(axes) - 1)) / len(axes)
+    row_h = (height - TOP - BOTTOM - gap * (len(axes) - 1)) / len(axes)
 
     def px(x: np.ndarray | float) -> Any:
         return LEFT + (np.asarray(x, dtype=np.float64) - x_lo) / x_span * plot_w
@@ -144,7 +146,7 @@ def render(figure: dict[str, Any], title: str,
                      f'height="{row_h:.1f}" stroke="#d0d5dd" fill="none"/>')
         for tick in nice_ticks(y_lo, y_hi, 5 if len(axes) == 1 else 3):
             tick_y = top + (1 - (tick - y_lo) / (y_hi - y_lo)) * row_h
-            parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
+            parts.append(f'<line class="grid" x1="{LEFT}" x2="{width - RIGHT}" '
                          f'y1="{tick_y:.1f}" y2="{tick_y:.1f}" stroke="#eaecf0"/>'
                          f'<text x="{LEFT - 6}" y="{tick_y + 4:.1f}">'
                          f"{escape(format_value(tick))}</text>")
@@ -154,14 +156,14 @@ def render(figure: dict[str, Any], title: str,
         top, y_lo, y_hi = scales[axis]
         return top + (1 - (np.asarray(y, dtype=np.float64) - y_lo) / (y_hi - y_lo)) * row_h
 
-    ticks, fmt = time_ticks(x_lo, x_hi)
+    ticks, fmt = time_ticks(x_lo, x_hi, min(6, max(2, plot_w // 110)))  # ~110 units a label
     parts.append('<g class="x-ticks" font-size="11" fill="#475467" text-anchor="middle">')
     for tick in ticks:
         tick_x = float(px(tick))
         label = datetime.fromtimestamp(tick / 1000, UTC).strftime(fmt)
         parts.append(f'<line class="grid" x1="{tick_x:.1f}" x2="{tick_x:.1f}" y1="{TOP}" '
-                     f'y2="{HEIGHT - BOTTOM}" stroke="#eaecf0"/><text x="{tick_x:.1f}" '
-                     f'y="{HEIGHT - BOTTOM + 16}">'
+                     f'y2="{height - BOTTOM}" stroke="#eaecf0"/><text x="{tick_x:.1f}" '
+                     f'y="{height - BOTTOM + 16}">'
                      f"{escape(label)}</text>")
     parts.append("</g>")
     for axis, colour, x, low, high in bands:
@@ -194,9 +196,9 @@ def render(figure: dict[str, Any], title: str,
         for value, colour in thresholds:
             line_y = float(py(first, value))
             parts.append(f'<line class="threshold" data-value="{escape(format_value(value))}" '
-                         f'x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
+                         f'x1="{LEFT}" x2="{width - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
                          f'stroke="{escape(colour)}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                         f'<text x="{WIDTH - RIGHT - 4}" y="{line_y - 4:.1f}" '
+                         f'<text x="{width - RIGHT - 4}" y="{line_y - 4:.1f}" '
                          f'fill="{escape(colour)}">{escape(format_value(value))}</text>')
         parts.append("</g>")
     notice = figure.get("notice")
@@ -204,8 +206,9 @@ def render(figure: dict[str, Any], title: str,
         parts.append(f'<text class="notice" x="{LEFT}" y="{TOP - 4}" font-size="12" '
                      f'fill="#475467">{escape(str(notice.get("text", "")))}</text>')
     parts.append('<g class="legend" font-size="12" fill="#1d2330">')
+    per_row = max(1, (width - LEFT) // 200)  # legend entries 200 units apart
     for slot, (name, colour, _, _, _) in enumerate(drawn):
-        lx, ly = LEFT + 8 + (slot % 4) * 200, TOP + 14 + (slot // 4) * 16
+        lx, ly = LEFT + 8 + (slot % per_row) * 200, TOP + 14 + (slot // per_row) * 16
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" '
                      f'fill="{colour}"/>'
                      f'<text x="{lx + 14}" y="{ly}">{escape(name)}</text>')

@@ -12,7 +12,7 @@ from ..data.errors import DatasetFailed, UnknownDataset
 from ..engine.view import ViewError
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
-from ..state import REFRESH_EVERY, app_state
+from ..state import app_state
 
 log = logging.getLogger("dash.sockets")
 
@@ -63,7 +63,9 @@ def on_disconnect(*_: Any) -> None:
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 
-def on_subscribe(data: Any) -> dict[str, Any]:
+# ``data: Any = None`` on every handler: Flask-SocketIO calls a handler without its data
+# argument when the client sent none, and the ack must still say what is wrong.
+def on_subscribe(data: Any = None) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
     live = app_state().live
     try:
@@ -88,7 +90,7 @@ def on_subscribe(data: Any) -> dict[str, Any]:
             "epoch": payload["epoch"]}
 
 
-def on_unsubscribe(data: Any) -> dict[str, Any]:
+def on_unsubscribe(data: Any = None) -> dict[str, Any]:
     """Leave the view's room."""
     try:
         name, query = _fields(data, "dataset", "query")
@@ -106,7 +108,7 @@ def on_unsubscribe(data: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-def on_refresh_data(data: Any) -> dict[str, Any]:
+def on_refresh_data(data: Any = None) -> dict[str, Any]:
     """Reload a dataset from disk and push it to every view of it."""
     try:
         (name,) = _fields(data, "dataset")
@@ -114,9 +116,9 @@ def on_refresh_data(data: Any) -> dict[str, Any]:
         dataset = state.store.get(name)
     except (BadMessage, UnknownDataset) as exc:
         return _error(exc)
-    if not state.refresh_allowed(name):
-        return {"ok": False, "error": f"{name!r} was reloaded less than "
-                                      f"{REFRESH_EVERY:g} s ago; its viewers are up to date"}
+    refusal = state.refresh_refusal(name, current_sid())
+    if refusal is not None:
+        return {"ok": False, "error": refusal}
     if not state.folder.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)
