@@ -110,7 +110,10 @@ def test_the_view_works_without_javascript(browser: Browser, hosts_server: Serve
     page = context.new_page()
     try:
         page.goto(f"{hosts_server.url}/d/hosts?metric=cpu&agg=raw&by=none")
-        expect(page.locator("#live-status")).to_have_text("live updates need JavaScript")
+        offline = page.locator(".live-bar .status[data-state=offline]")
+        expect(offline).to_have_text("live updates need JavaScript")
+        expect(offline).to_be_visible()
+        expect(page.locator("#live-status")).to_be_hidden()
         expect(page.locator("svg.svg-chart polyline.trace")).to_have_count(1)
         expect(page.locator("svg.svg-chart .x-ticks text").first).to_be_visible()
         expect(page.locator("#table tbody tr")).to_have_count(50)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -273,3 +274,29 @@ def test_aggregated_rows_are_complete_when_the_chart_keeps_only_the_newest(
     rows = browse.rows(snap, view, sel, cut)
     assert rows.total == full.total == 20
     assert list(rows.chunks()) == list(full.chunks())
+
+
+@pytest.mark.parametrize("duration, words", [
+    ("6h", "6 h"), ("90s", "90 s"), ("15m", "15 min"), ("24h", "24 h"), ("2d", "2 d"),
+    ("7d", "7 d"), ("1w", "7 d"), ("120m", "2 h"), ("3601s", "3,601 s"), ("all", "all"),
+    ("auto", "auto"),
+])
+def test_duration_words(duration: str, words: str) -> None:
+    assert browse.duration_words(duration) == words
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (0, "just now"), (1.9, "just now"), (-1.9, "just now"), (2, "2 s ago"), (2.9, "2 s ago"),
+    (59.9, "59 s ago"), (60, "1 min ago"), (3599, "59 min ago"), (3600, "1 h ago"),
+    (2 * 86400 - 1, "47 h ago"), (2 * 86400, "2 d ago"), (400 * 86400, "400 d ago"),
+    (-300, "5 min from now"),
+])
+def test_age_words(seconds: float, words: str) -> None:
+    assert browse.age_words(seconds) == words
+
+
+def test_facet_ids_are_stable_valid_and_distinct() -> None:
+    first = browse.facet_id("host", "web 1 <b>")
+    assert first == browse.facet_id("host", "web 1 <b>")
+    assert re.fullmatch(r"facet-[0-9a-f]{12}", first)
+    assert browse.facet_id("a-b", "c") != browse.facet_id("a", "b-c")

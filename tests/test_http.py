@@ -108,9 +108,11 @@ def test_view_fragments_for_htmx_have_no_page_around_them(client: FlaskClient) -
     response = client.get("/d/hosts?by=host", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert "<html" not in html
-    for fragment in ("controls", "notes", "view-meta", "add-panel", "facets", "stats", "table"):
+    for fragment in ("controls", "notes", "range", "view-meta", "add-panel", "facets", "stats",
+                     "table"):
         assert f'id="{fragment}"' in html
-    assert html.count('hx-swap-oob="true"') == 7
+    # Morphed into their namesakes (focus stays); "add to dashboard" is swapped whole.
+    assert html.count('hx-swap-oob="morph"') == 7 and html.count('hx-swap-oob="true"') == 1
     assert 'id="chart"' not in html  # the live chart stays; it follows #view-meta
     assert response.headers["HX-Push-Url"] == "/d/hosts?metric=cpu&by=host"
     assert "HX-Request" in response.headers["Vary"]

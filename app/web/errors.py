@@ -48,8 +48,10 @@ def data_error(exc: DataError) -> Response:
 
 
 def bad_view(exc: ViewError) -> Response:
-    """400 naming the parameter and what is allowed."""
-    return json_response({"error": str(exc), "param": exc.param}, 400)
+    """400 naming every bad parameter and what is allowed (``param``: the first)."""
+    return json_response({"error": str(exc), "param": exc.param,
+                          "errors": [{"param": param, "message": message}
+                                     for param, message in exc.problems]}, 400)
 
 
 def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
