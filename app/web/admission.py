@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from ..jsoncodec import dumps
 
@@ -31,9 +32,14 @@ def waits(environ: dict[str, Any]) -> bool:
     path = environ.get("PATH_INFO", "")
     if LONG_POLL.fullmatch(path):
         return True
-    # Engine.IO's handshake (no sid yet) answers at once: new clients may always start.
-    query = environ.get("QUERY_STRING", "")
-    return path.startswith("/socket.io/") and "transport=polling" in query and "sid=" in query
+    if not path.startswith("/socket.io/"):
+        return False
+    # Read as Engine.IO reads it (``engineio.Server.handle_request``): parse_qs decodes
+    # ``%73id=`` to ``sid``, and no ``transport`` means polling. Looking for the substrings
+    # ``transport=polling`` and ``sid=`` let such polls past the limits. Engine.IO's
+    # handshake (no sid yet) answers at once: new clients may always start.
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    return "sid" in query and query.get("transport", ["polling"])[0] == "polling"
 
 
 @dataclass
