@@ -200,6 +200,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     sockets.register(socketio)
     dashsockets.register(socketio)
 
+    # One process appends to the folder's files; cluster processes only read them.
+    folder.claim(exclusive=redis_log is None)
     folder.scan()  # files first: a name that is a file here stays the file's
     if streams is not None:
         try:

@@ -127,7 +127,7 @@ def on_refresh_data(data: Any = None) -> dict[str, Any]:
         # The shared log is the truth and this process follows it: a version of its own
         # would differ from every other process's.
         return {"ok": True, "version": dataset.version, "epoch": dataset.epoch}
-    if not state.folder.reload(name):
+    if not state.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)
     log.info("refresh", extra={"event": "reload", "sid": current_sid(), "dataset": name})
