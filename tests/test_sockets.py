@@ -196,3 +196,29 @@ def test_past_the_view_budget_a_new_view_is_refused_and_watched_ones_still_work(
     first.emit("unsubscribe", {"dataset": "hosts", "query": acks[1]["query"]}, callback=True)
     assert second.emit("subscribe", {"dataset": "hosts", "query": "region=eu"},
                        callback=True)["ok"] is True
+
+
+@pytest.mark.parametrize("event, payload, field", [
+    # What a browser sends for a lone surrogate: JSON.stringify("\ud800") is "\\ud800",
+    # valid JSON, but no UTF-8 text.
+    ("subscribe", r'{"dataset": "\ud800", "query": ""}', "dataset"),
+    ("subscribe", r'{"dataset": "hosts", "query": "host=\udc00"}', "query"),
+    ("subscribe", r'{"dataset": "hosts", "query": "\udc00=1"}', "query"),
+    ("unsubscribe", r'{"dataset": "hosts", "query": "host=\ud800x"}', "query"),
+    ("refresh_data", r'{"dataset": "\ud800"}', "dataset"),
+    ("join_dashboard", r'{"name": "demo", "query": "window=\ud83d"}', "query"),
+])
+def test_a_lone_surrogate_in_an_event_gets_an_error_ack(
+        socket_client: SocketIOTestClient, event: str, payload: str, field: str) -> None:
+    # The packet as it comes off the wire, ack id 7: the test client's own encoder (orjson)
+    # cannot even write such a string.
+    socket_client.socketio.server._handle_eio_message(
+        socket_client.eio_sid, f'27["{event}",{payload}]')
+    ack = socket_client.acks
+    assert ack is not None, "no ack: the packet was dropped with a traceback"
+    [answer] = ack["args"]
+    assert answer["ok"] is False
+    assert answer["error"].startswith(f"'{field}' is not valid text: it holds a lone surrogate")
+    # And the connection keeps serving.
+    assert socket_client.emit("subscribe", {"dataset": "hosts", "query": ""},
+                              callback=True)["ok"] is True

@@ -37,6 +37,11 @@ def _fields(data: Any, *names: str) -> list[str]:
         value = data.get(name, "" if name == "query" else None)
         if not isinstance(value, str):
             raise BadMessage(f"'{name}' must be a string")
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate: no text any part of us can keep
+            raise BadMessage(f"'{name}' is not valid text: it holds a lone surrogate "
+                             f"({value[exc.start]!r} at character {exc.start})") from None
         values.append(value)
     return values
 
