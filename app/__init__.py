@@ -75,7 +75,7 @@ def without_websocket_compression(wsgi_app: Any) -> Any:
     return app
 
 
-def edge(wsgi_app: Any, settings: Mapping[str, Any]) -> Any:
+def edge(wsgi_app: Any, settings: Mapping[str, Any], admission: Admission) -> Any:
     """The middleware every request passes, outermost first: trusted proxies' forwarded
     headers, security headers, allowed hosts, admission of waiting requests, WebSocket
     compression; then Engine.IO's middleware and Flask."""
@@ -85,7 +85,7 @@ def edge(wsgi_app: Any, settings: Mapping[str, Any]) -> Any:
                          "/healthz and ingest always find a connection")
     if not settings["COMPRESSION"]:
         wsgi_app = without_websocket_compression(wsgi_app)
-    wsgi_app = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"]).wrap(wsgi_app)
+    wsgi_app = admission.wrap(wsgi_app)
     wsgi_app = host_checker(wsgi_app, allowed_hosts(settings["HOST"],
                                                     settings["ALLOWED_HOSTS"]))
     wsgi_app = security_headers(wsgi_app, settings["FRAME_ANCESTORS"])
@@ -153,7 +153,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         ping_timeout=settings["PING_TIMEOUT"])
     if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
         install_websockets(socketio)
-    app.wsgi_app = edge(app.wsgi_app, settings)  # type: ignore[method-assign]
+    admission = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"])
+    app.wsgi_app = edge(app.wsgi_app, settings, admission)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline
     store = Store(*parse_retention(settings["RETENTION"]),
                   max_label_values=settings["MAX_LABEL_VALUES"])
@@ -164,7 +165,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     live = Live.build(socketio, manager, store,
                       partial(charts.build, limits=limits, keys=keys),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload,
-                      max_views=settings["MAX_VIEWS"])
+                      max_views=settings["MAX_VIEWS"],
+                      max_views_per_client=settings["MAX_VIEWS_PER_IP"])
+    admission.arrivals = live.rooms.arrival_refusal
     boards: DashboardStore
     ingest_log: IngestLog
     streams = None

@@ -83,6 +83,10 @@ class Config:
     MAX_WAITING_PER_IP = 64
     # Distinct live views (Socket.IO rooms) watched at once, over all connections.
     MAX_VIEWS = 2000
+    # Of those, watched by the connections of one client address (a connection watching
+    # none counts as one); past it subscribe and join_dashboard are refused in their ack,
+    # and a new Socket.IO connection gets 429 with Retry-After (app.live.rooms).
+    MAX_VIEWS_PER_IP = 128
     # Host names this server answers to (compared without case or port); localhost,
     # 127.0.0.1, ::1 and HOST are always in. Other Host headers get a 400 (DNS rebinding).
     ALLOWED_HOSTS: tuple[str, ...] = ()
@@ -187,6 +191,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_MAX_WAITING": ("MAX_WAITING", _positive(int)),
     "DASH_MAX_WAITING_PER_IP": ("MAX_WAITING_PER_IP", _positive(int)),
     "DASH_MAX_VIEWS": ("MAX_VIEWS", _positive(int)),
+    "DASH_MAX_VIEWS_PER_IP": ("MAX_VIEWS_PER_IP", _positive(int)),
     "DASH_ALLOWED_HOSTS": ("ALLOWED_HOSTS", _names),
     "DASH_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _names),
     "DASH_FRAME_ANCESTORS": ("FRAME_ANCESTORS", _origins),

@@ -58,6 +58,14 @@ def on_connect(auth: Any = None) -> None:
     """Log a new connection; in cluster mode, say so if this process lost Redis."""
     log.info("connect", extra={"event": "connect", "sid": current_sid(),
                                "transport": request.args.get("transport")})
+    # The address after trusted proxies (ProxyFix ran on the handshake's environ). Checked
+    # again here: handshakes at the same moment all passed the 429 before any arrived
+    # (256 connections of one address for a budget of 128).
+    rooms, client = app_state().live.rooms, request.remote_addr or ""
+    refusal = rooms.arrival_refusal(client)
+    if refusal is not None:
+        raise ConnectionRefusedError(refusal)
+    rooms.arrive(current_sid(), client)
     streams = app_state().streams
     if streams is not None and not streams.link.up:
         emit("link", {"up": False}, ignore_queue=True)
