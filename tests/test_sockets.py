@@ -3,6 +3,7 @@ origins."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -311,3 +312,24 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_budget(
     assert connect("10.0.0.5", "203.0.113.10") == 200  # the next one behind the proxy
     assert connect("192.0.2.1", "203.0.113.11") == 200  # not a proxy: its own address counts
     assert connect("192.0.2.1", "203.0.113.12") == 429  # whatever it says it forwards
+
+
+@pytest.mark.parametrize("event, payload", [
+    ("subscribe", lambda i: {"dataset": "hosts", "query": f"window={i + 1}m"}),
+    ("join_dashboard", lambda i: {"name": "nope", "query": f"window={i + 1}m"}),
+])
+def test_subscribes_and_joins_are_limited_per_connection(
+        app: Flask, state: AppState, event: str, payload: Callable[[int], Any]) -> None:
+    now = [1000.0]
+    state.clock = lambda: now[0]
+    spammer, other = new_client(app), new_client(app)
+    limit = ("a connection may subscribe or join at most 5 times a second (after 20 at "
+             "once); try again in a moment")
+    acks = [spammer.emit(event, payload(i), callback=True) for i in range(21)]
+    assert all(ack.get("error") != limit for ack in acks[:20])
+    assert acks[20] == {"ok": False, "error": limit}
+    # Other connections are served; the spammer gets one more every 0.2 s.
+    assert other.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)["ok"]
+    now[0] += 0.2
+    assert spammer.emit(event, payload(30), callback=True).get("error") != limit
+    assert spammer.emit(event, payload(31), callback=True) == {"ok": False, "error": limit}

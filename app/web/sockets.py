@@ -77,6 +77,7 @@ def on_disconnect(*_: Any) -> None:
     live.rooms.drop(current_sid())
     live.fanout.forget(current_sid())
     live.boards.forget(current_sid())
+    app_state().forget(current_sid())
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 
@@ -85,6 +86,9 @@ def on_disconnect(*_: Any) -> None:
 def on_subscribe(data: Any = None) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
     live = app_state().live
+    refusal = app_state().join_refusal(current_sid())
+    if refusal is not None:
+        return {"ok": False, "error": refusal}
     try:
         name, query = _fields(data, "dataset", "query")
         _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
