@@ -88,6 +88,14 @@ class Config:
     # so a dashboard left open on a wall screen for a day can still be edited.
     WTF_CSRF_CHECK_DEFAULT = False
     WTF_CSRF_TIME_LIMIT: int | None = None
+    # Cluster mode: every process pointed at one Redis (redis://host:port/db) shares the
+    # ingested datasets (one stream each), the dashboards and Socket.IO's message queue.
+    REDIS_URL: str | None = None
+    # "strict" refuses to start unless Redis fsyncs every write before answering
+    # (appendonly yes, appendfsync always); "relaxed" starts anyway (README: what it risks).
+    REDIS_DURABILITY = "strict"
+    # Prefix of every Redis key of this product: several products can share one Redis.
+    REDIS_PREFIX = "dash:"
     # Run the background loops (file scanner, fan-out, demo). Tests switch
     # them off and drive the same code synchronously.
     BACKGROUND = True
@@ -112,6 +120,20 @@ def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
             raise ValueError("must be above 0")
         return number
     return check
+
+
+def _durability(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("strict", "relaxed"):
+        raise ValueError("use strict (Redis must fsync every write) or relaxed")
+    return mode
+
+
+def _redis_url(value: str) -> str:
+    url = value.strip()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("use redis://host:port/db (rediss:// for TLS, unix:// for a socket)")
+    return url
 
 
 def _date_order(value: str) -> str:
@@ -157,6 +179,9 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_ALLOWED_HOSTS": ("ALLOWED_HOSTS", _names),
     "DASH_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _names),
     "DASH_FRAME_ANCESTORS": ("FRAME_ANCESTORS", _origins),
+    "DASH_REDIS_URL": ("REDIS_URL", _redis_url),
+    "DASH_REDIS_DURABILITY": ("REDIS_DURABILITY", _durability),
+    "DASH_REDIS_PREFIX": ("REDIS_PREFIX", str),
 }
 
 

@@ -12,14 +12,17 @@ from urllib.parse import parse_qsl
 from flask import current_app
 
 from .data.dashboards import Dashboard, DashboardStore, Overrides, Panel, effective_queries
-from .data.demo import Demo
+from .data.demo import Demo, SharedDemo
 from .data.errors import DatasetFailed, UnknownDataset
 from .data.folder import DataFolder
+from .data.log import IngestLog
 from .data.store import Snapshot, Store
+from .data.streams import StreamLog
 from .engine.compute import Limits
 from .engine.serieskeys import SeriesKeys
 from .engine.view import View, ViewError, parse_view
 from .live import Live
+from .metrics import Metrics
 
 T = TypeVar("T")
 MEMO_SIZE = 128
@@ -91,16 +94,21 @@ def panel_problem(dataset: str, exc: Exception) -> str:
 
 @dataclass
 class AppState:
-    """What handlers share: the store, the data folder (the log), live updates, the demo,
-    the dashboards."""
+    """What handlers share: the store, the data folder, the durable log, live updates, the
+    demo, the dashboards, the metrics."""
 
     store: Store
     folder: DataFolder
     live: Live
-    demo: Demo | None
+    demo: Demo | SharedDemo | None
     limits: Limits
     # Files in <DATA_DIR>/dashboards; cluster mode puts a Redis store behind the same protocol.
     dashboards: DashboardStore
+    # Where ingest batches go: the data folder's CSV files, or Redis streams (cluster mode).
+    log: IngestLog
+    metrics: Metrics = field(default_factory=Metrics)
+    # Cluster mode: the reader of the shared log (None with one process).
+    streams: StreamLog | None = None
     # Heavy numpy/pandas work goes here: eventlet's thread pool under the real server, so
     # clients' heartbeats keep flowing while it runs.
     offload: Callable[..., Any] = inline

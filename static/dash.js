@@ -30,6 +30,7 @@
   let epoch = null;
   let transport = "none"; // websocket | polling | long-poll
   let connected = false;
+  let linkDown = false; // cluster mode: the server cannot reach the shared log (Redis)
   let everConnected = false;
   let paused = false;
   let stale = false; // updates were skipped (paused or hidden): resync on return
@@ -100,7 +101,7 @@
       state = "paused";
       word = "Paused";
       if (pending) age = " · new data waiting";
-    } else if (connected) {
+    } else if (connected && !linkDown) {
       state = "live";
       word = "Live";
       if (changedAt !== null) {
@@ -345,6 +346,7 @@
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
       failures = 0;
+      linkDown = false; // the server says so on connect when it is not
       stopLongPoll();
       if (watching) watching.subscribed = false; // a new connection has no rooms yet
       setTransport(socket.io.engine.transport.name, true);
@@ -353,6 +355,11 @@
     });
     socket.on("disconnect", () => {
       if (!longPoll) setTransport(transport, false);
+    });
+    // Cluster mode: the server lost (or regained) the shared log; its data may be old.
+    socket.on("link", (link) => {
+      linkDown = !link.up;
+      showStatus();
     });
     socket.on("connect_error", () => {
       failures += 1;

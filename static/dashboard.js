@@ -29,6 +29,7 @@
   let joined = null; // {name, query} this socket joined
   let transport = "none"; // websocket | polling | long-poll
   let connected = false;
+  let linkDown = false; // cluster mode: the server cannot reach the shared log (Redis)
   let lastUpdate = 0;
   let failures = 0;
   let longPoll = null; // {stop, controller} while the long-poll loop runs
@@ -64,7 +65,7 @@
     } else if (problem) {
       state = "error";
       text = problem;
-    } else if (connected) {
+    } else if (connected && !linkDown) {
       state = "live";
       text = "live · " + transport + " · v" + layoutVersion();
     } else {
@@ -369,6 +370,7 @@
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
       failures = 0;
+      linkDown = false; // the server says so on connect when it is not
       stopLongPoll();
       joined = null; // a new connection is in no room yet
       setTransport(socket.io.engine.transport.name, true);
@@ -376,6 +378,11 @@
       join();
     });
     socket.on("disconnect", () => setTransport(transport, false));
+    // Cluster mode: the server lost (or regained) the shared log; its data may be old.
+    socket.on("link", (link) => {
+      linkDown = !link.up;
+      showStatus();
+    });
     socket.on("connect_error", () => {
       failures += 1;
       setTransport(transport, false);

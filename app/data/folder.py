@@ -108,6 +108,7 @@ class DataFolder:
         self.offload = offload or (lambda fn, *args: fn(*args))
         self.disk = disk or Disk()
         self.files: dict[str, FileState] = {}
+        self.on_error: Callable[[str], None] | None = None  # a file newly failed (/metrics)
         self._warned: set[str] = set()
         # Held while a file is read or written, so the scanner never reads half an append.
         self._lock = threading.RLock()
@@ -200,6 +201,8 @@ class DataFolder:
         if news:
             log.warning("cannot load dataset", extra={"event": "load_error", "dataset": name,
                                                       "error": message})
+            if self.on_error is not None:
+                self.on_error(name)
         return news
 
     def _sidecar(self, name: str, kind: str) -> Path:

@@ -301,6 +301,22 @@ class Dataset:
         with self._lock:
             self.warnings = (*self.warnings, *sentences)[-MAX_WARNINGS:]
 
+    def apply(self, batch: Batch, version: int) -> int:
+        """Add ``batch`` as version ``version``, the number a shared log gave it (cluster
+        mode), instead of the next local one; returns ``version``.
+
+        No label limit here: the process that wrote the batch admitted it, and refusing
+        it at this one would leave the processes with different data.
+        """
+        with self._lock:
+            limit, self.max_label_values = self.max_label_values, 0
+            try:
+                self.append(batch)
+            finally:
+                self.max_label_values = limit
+            self.version = version
+            return version
+
     def touch(self) -> int:
         """Bump the version without new points (e.g. a reload that found nothing new)."""
         with self._lock:
@@ -395,10 +411,14 @@ class Store:
     def __len__(self) -> int:
         return len(self._datasets)
 
-    def create(self, name: str, schema: Schema, source: str = "memory") -> Dataset:
-        """Register a new empty dataset (replacing any of that name: a new epoch)."""
+    def create(self, name: str, schema: Schema, source: str = "memory",
+               epoch: str | None = None) -> Dataset:
+        """Register a new empty dataset (replacing any of that name: a new epoch, or
+        ``epoch`` when a shared log gave it one)."""
         dataset = Dataset(name, schema, source, self.retention, self.max_age_ns,
                           self.max_label_values)
+        if epoch is not None:
+            dataset.epoch = epoch
         self._datasets[name] = dataset
         self._errors.pop(name, None)
         return dataset

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
+from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import (
     BadRequest,
@@ -156,12 +158,14 @@ def points(name: str) -> Response:
     state = app_state()
     decoded = state.offload(decode, request.mimetype, body, settings["MAX_BATCH_POINTS"])
     started = time.perf_counter()
-    dataset = state.folder.append(name, decoded)
+    stored = state.log.append(name, decoded)  # the CSV files, or Redis in cluster mode
+    version, epoch = stored.version, stored.epoch
+    state.metrics.ingest_batches.inc()
+    state.metrics.ingest_points.inc(len(decoded.items))
     log.info("ingest", extra={"event": "ingest", "dataset": name, "points": len(decoded.items),
-                              "version": dataset.version,
+                              "version": version,
                               "ms": round((time.perf_counter() - started) * 1000, 2)})
-    return json_response({"accepted": len(decoded.items), "version": dataset.version,
-                          "epoch": dataset.epoch})
+    return json_response({"accepted": len(decoded.items), "version": version, "epoch": epoch})
 
 
 def _offloaded(chunks: Iterator[Any], offload: Callable[..., Any]) -> Iterator[Any]:
@@ -172,12 +176,24 @@ def _offloaded(chunks: Iterator[Any], offload: Callable[..., Any]) -> Iterator[A
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Liveness: status, datasets, connected clients, uptime."""
+    """Liveness: status, datasets, connected clients, uptime, the process; in cluster
+    mode the link to Redis (``connected``, ``lag_s``...)."""
     state = app_state()
-    return json_response({
+    body: dict[str, Any] = {
         "status": "ok",
         "datasets": len(state.store),
         "clients": state.live.rooms.clients,
         "views": len(state.live.rooms.watched),
         "uptime_s": round(time.time() - STARTED, 1),
-    })
+        "pid": os.getpid(),  # which process of a cluster answered
+    }
+    if state.streams is not None:
+        body["redis"] = state.streams.status()
+    return json_response(body)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text: clients by transport, views, waiting long-polls, figure builds,
+    fan-outs, ingest, load errors, and the Redis link in cluster mode."""
+    return Response(app_state().metrics.text(), content_type=CONTENT_TYPE_LATEST)

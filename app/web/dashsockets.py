@@ -73,7 +73,7 @@ def on_join_dashboard(data: Any = None) -> dict[str, Any]:
             payload = live.figures.payload(dataset, view)
         except UnknownDataset:
             continue  # removed meanwhile: its panel keeps what the server drew
-        emit("update_chart", payload)
+        emit("update_chart", payload, ignore_queue=True)
         live.rooms.welcomed(room, payload)
     log.info("join_dashboard", extra={"event": "join_dashboard", "sid": sid, "dashboard": name,
                                       "panels": len(views), "views": len(rooms)})

@@ -9,6 +9,7 @@ from flask import request
 from flask_socketio import SocketIO, emit
 
 from ..data.errors import DatasetFailed, UnknownDataset
+from ..data.streams import SOURCE
 from ..engine.view import ViewError
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
@@ -49,9 +50,12 @@ def _error(exc: Exception) -> dict[str, Any]:
 
 
 def on_connect(auth: Any = None) -> None:
-    """Log a new connection."""
+    """Log a new connection; in cluster mode, say so if this process lost Redis."""
     log.info("connect", extra={"event": "connect", "sid": current_sid(),
                                "transport": request.args.get("transport")})
+    streams = app_state().streams
+    if streams is not None and not streams.link.up:
+        emit("link", {"up": False}, ignore_queue=True)
 
 
 def on_disconnect(*_: Any) -> None:
@@ -82,7 +86,7 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     except UnknownDataset as exc:  # removed while we built it
         live.rooms.leave(current_sid(), room)
         return _error(exc)
-    emit("update_chart", payload)
+    emit("update_chart", payload, ignore_queue=True)  # this client is here: not via Redis
     live.rooms.welcomed(room, payload)
     log.info("subscribe", extra={"event": "subscribe", "sid": current_sid(), "dataset": name,
                                  "query": payload["query"]})
@@ -119,6 +123,10 @@ def on_refresh_data(data: Any = None) -> dict[str, Any]:
     refusal = state.refresh_refusal(name, current_sid())
     if refusal is not None:
         return {"ok": False, "error": refusal}
+    if dataset.source == SOURCE:
+        # The shared log is the truth and this process follows it: a version of its own
+        # would differ from every other process's.
+        return {"ok": True, "version": dataset.version, "epoch": dataset.epoch}
     if not state.folder.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)

@@ -129,6 +129,22 @@ class SharedFrameManager(socketio.Manager):  # type: ignore[misc]
                 self.server._send_eio_packet(eio_sid, message.packet)
 
 
+class SharedFrameRedisManager(socketio.RedisManager, SharedFrameManager):  # type: ignore[misc]
+    """Socket.IO's Redis message queue (what Flask-SocketIO's ``message_queue`` sets up),
+    delivering locally through ``SharedFrameManager.emit``.
+
+    The order of the bases is the point: ``PubSubManager`` delivers what this process
+    emits, and what other processes publish, with ``super().emit``, which in this class
+    is ``SharedFrameManager.emit`` (one encoding per room) rather than ``Manager.emit``.
+    Emits with ``ignore_queue=True`` skip Redis and go straight to it.
+    """
+
+    def __init__(self, url: str, channel: str = "flask-socketio", max_backlog: int = 8) -> None:
+        # RedisManager's own __init__, whose super() chain then reaches SharedFrameManager.
+        socketio.RedisManager.__init__(self, url, channel=channel)
+        self.max_backlog = max_backlog
+
+
 # What this module and app.live.transport.websocket rely on, checked at start-up.
 _SERVER_INTERNALS = ("_send_eio_packet",)
 _MANAGER_INTERNALS = ("get_participants", "is_sid_room", "eio_sid_from_sid", "get_rooms")
@@ -184,6 +200,10 @@ class Transport:
         queue: in cluster mode every process fans out its own rooms)."""
         self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True)
 
+    def broadcast(self, event: str, data: Any) -> None:
+        """Send ``event`` to every socket of this process."""
+        self.socketio.emit(event, data, namespace=NAMESPACE, ignore_queue=True)
+
     def emit_to(self, sid: str, event: str, data: Any) -> None:
         """Send ``event`` to one socket."""
         self.socketio.emit(event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
@@ -194,6 +214,15 @@ class Transport:
             return 0
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE) or ""
         return _waiting(_send_queue(self._server, eio_sid))
+
+    def clients(self) -> dict[str, int]:
+        """Engine.IO connections of this process by transport: websocket, polling."""
+        counts = {"websocket": 0, "polling": 0}
+        sockets = getattr(getattr(self._server, "eio", None), "sockets", None)
+        for eio_socket in list(sockets.values()) if isinstance(sockets, dict) else []:
+            if not getattr(eio_socket, "closed", False):
+                counts["websocket" if getattr(eio_socket, "upgraded", False) else "polling"] += 1
+        return counts
 
     def create_event(self) -> Any:
         """An event object of the server's async mode (eventlet or threading)."""
