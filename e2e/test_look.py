@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, ViewportSize, expect
 
 from .conftest import ADMIN_TOKEN, Server
 
@@ -29,7 +29,7 @@ DASHBOARD = {
 # page and a dashboard's edit page (signed in).
 PAGES = ["/", "/d/demo", "/dashboards/look", "/d/demo?window=2hours&agg=median", "/login",
          "/dashboards/look/edit"]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 # Records layout shifts from the start of the page (buffered), as Core Web Vitals count
 # them: shifts within 500 ms of a user's input do not count.
 CLS_OBSERVER = """
