@@ -42,7 +42,7 @@ def shoot(browser: Browser, url: str, out: Path, width: int, height: int, scheme
         if drawn:
             page.locator(f"{drawn}.js-plotly-plot .main-svg").first.wait_for()
             # Let a few live updates land so the status line reads as it does in use.
-            page.wait_for_function("document.querySelector('#live-status')"
+            page.wait_for_function("() => document.querySelector('#live-status')"
                                    ".dataset.state === 'live'")
         page.screenshot(path=str(out))
     finally:

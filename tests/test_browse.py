@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from flask.testing import FlaskClient
 
-from app.data.schema import Schema, to_batch
+from app.data.schema import Schema
 from app.data.store import Dataset, Snapshot
 from app.engine import browse
 from app.engine import compute as query
 from app.engine.view import parse_view
+from tests.samples import read_table
 
 HOSTS = ["web-1", "web-2", "web-3"]
 REGION = {"web-1": "eu", "web-2": "eu", "web-3": "us"}
@@ -42,7 +43,7 @@ def snap(frame: pd.DataFrame) -> Snapshot:
     schema = Schema("timestamp", "wide", ("cpu", "mem"), ("host", "region"))
     dataset = Dataset("hosts", schema)
     text = frame.assign(timestamp=frame.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    dataset.append(to_batch(text, schema))
+    dataset.append(read_table(text, schema).batch)
     return dataset.snapshot()
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.schema import infer_schema, to_batch
 from app.data.store import Snapshot, Store
 from app.engine import charts
 from app.engine.drawing import ChartLimits, auto_bucket, draw, spacing, thin
 from app.engine.serieskeys import SeriesKeys, key_labels, select_series
 from app.engine.view import View, parse_view
+from tests.samples import read_table
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -24,9 +24,9 @@ MAY_1 = pd.Timestamp("2024-05-01T00:00:00Z")
 
 def snapshot(frame: pd.DataFrame, name: str = "test") -> Snapshot:
     """A store snapshot loaded from a table, the way a CSV file is."""
-    schema = infer_schema(frame)
-    dataset = Store().create(name, schema)
-    dataset.append(to_batch(frame, schema))
+    reading = read_table(frame)
+    dataset = Store().create(name, reading.schema)
+    dataset.append(reading.batch)
     return dataset.snapshot()
 
 
@@ -82,14 +82,14 @@ def test_a_daily_weather_label_splits_no_series_and_no_line() -> None:
 def test_series_keys_are_kept_per_version() -> None:
     store = Store()
     frame = hosts(3)
-    schema = infer_schema(frame)
-    dataset = store.create("fleet", schema)
-    dataset.append(to_batch(frame, schema))
+    reading = read_table(frame)
+    dataset = store.create("fleet", reading.schema)
+    dataset.append(reading.batch)
     keys = SeriesKeys()
     assert keys.labels(dataset.snapshot()) == ("host",)
     more = pd.DataFrame([{"timestamp": MAY_1 + pd.Timedelta(minutes=9), "host": "web-1",
                           "region": "eu", "cpu": 1.0}])
-    dataset.append(to_batch(more, schema))
+    dataset.append(read_table(more, reading.schema).batch)
     assert keys.labels(dataset.snapshot()) == ("host",)
 
 

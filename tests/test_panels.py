@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.schema import Schema, to_batch
+from app.data.schema import Schema
 from app.data.store import Dataset, Snapshot
 from app.engine import compute, panels, svg
 from app.engine.view import parse_view
+from tests.samples import read_table
 
 # web-1: 1, 4, 2 (newest 2); web-2: 10, 30 (newest 30, arrived at second 1).
 POINTS = [(0, "web-1", 1.0), (0, "web-2", 10.0), (1, "web-1", 4.0), (1, "web-2", 30.0),
@@ -25,7 +26,7 @@ def snap() -> Snapshot:
                           for s, h, v in POINTS])
     schema = Schema("timestamp", "wide", ("cpu",), ("host",))
     dataset = Dataset("hosts", schema)
-    dataset.append(to_batch(frame, schema))
+    dataset.append(read_table(frame, schema).batch)
     return dataset.snapshot()
 
 

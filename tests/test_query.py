@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.schema import infer_schema, to_batch
 from app.data.store import Dataset, Snapshot, Store
 from app.engine.compute import Result, choose_bucket, run, select
 from app.engine.view import View as BaseView
+from tests.samples import read_table
 
 
 def View(**fields: Any) -> BaseView:
@@ -32,9 +32,9 @@ REGION = {"web-1": "eu", "web-2": "eu", "web-3": "us"}
 
 def dataset(frame: pd.DataFrame, retention: int = 0) -> Dataset:
     """A store dataset loaded from a table, the way a CSV file is (schema, batch, append)."""
-    schema = infer_schema(frame)
-    loaded = Store(retention).create("test", schema)
-    loaded.append(to_batch(frame, schema))
+    reading = read_table(frame)
+    loaded = Store(retention).create("test", reading.schema)
+    loaded.append(reading.batch)
     return loaded
 
 

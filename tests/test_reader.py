@@ -10,15 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.reader import Reading, ReadingChanged, header_end, split_csv
-from app.data.schema import Schema, SchemaError, read_table
+from app.data import reader
+from app.data.dialect import header_end, split_csv
+from app.data.reader import Reading
+from app.data.schema import ReadingChanged, Schema, SchemaError
 
 CORPUS = Path(__file__).parent / "corpus"
 Point = tuple[str, str, float]  # (ISO instant in UTC, metric, value)
 
 
 def read(name: str, date_order: str = "MDY") -> Reading:
-    return read_table((CORPUS / name).read_bytes(), date_order=date_order)
+    return reader.read((CORPUS / name).read_bytes(), date_order=date_order)
 
 
 def iso(ns: np.ndarray) -> list[str]:
@@ -345,12 +347,12 @@ def test_corpus_refusals_say_what_to_change(name: str, message: str) -> None:
 ])
 def test_more_refusals(text: bytes, message: str) -> None:
     with pytest.raises(SchemaError) as raised:
-        read_table(text)
+        reader.read(text)
     assert message in str(raised.value)
 
 
 def test_stray_bytes_are_a_skipped_row_and_the_encoding_is_named() -> None:
-    reading = read_table(b"timestamp,v\n2024-05-01T12:00:00Z,1\n\xff\xfe\x00garbage,2\n")
+    reading = reader.read(b"timestamp,v\n2024-05-01T12:00:00Z,1\n\xff\xfe\x00garbage,2\n")
     assert points(reading) == [("2024-05-01T12:00:00Z", "v", 1.0)]
     assert reading.warnings == (
         "read as Windows-1252 text (the file is not UTF-8): if accents look wrong, save it "
@@ -389,8 +391,8 @@ MDY_FILE = b"date,v\n01/02/2024,1\n03/04/2024,2\n"  # read month-first by date_o
 def test_appended_lines_are_read_with_the_pinned_schema(first: bytes, appended: bytes,
                                                         expected: list[str],
                                                         skipped: int) -> None:
-    schema = read_table(first).schema
-    reading = read_table(appended, schema, "DMY")  # the pinned order wins over date_order
+    schema = reader.read(first).schema
+    reading = reader.read(appended, schema, "DMY")  # the pinned order wins over date_order
     assert iso(reading.batch.ts) == expected
     assert reading.skipped == skipped
 
@@ -410,15 +412,15 @@ def test_appended_lines_are_read_with_the_pinned_schema(first: bytes, appended: 
 ])
 def test_lines_that_settle_an_assumption_ask_for_a_full_read(first: bytes,
                                                              appended: bytes) -> None:
-    schema = read_table(first).schema
+    schema = reader.read(first).schema
     with pytest.raises(ReadingChanged):
-        read_table(appended, schema)
+        reader.read(appended, schema)
 
 
 def test_warnings_about_appended_lines_give_file_line_numbers() -> None:
-    schema = read_table(b"# log\ntimestamp,v\n2024-05-01T12:00:00Z,1\n").schema
+    schema = reader.read(b"# log\ntimestamp,v\n2024-05-01T12:00:00Z,1\n").schema
     # the file's lines 1-2 are comment and header, 3 was read before: these are 4 and 5
-    reading = read_table(b"# log\ntimestamp,v\n2024-05-01T12:01:00Z,2\nbad,3\n", schema,
+    reading = reader.read(b"# log\ntimestamp,v\n2024-05-01T12:01:00Z,2\nbad,3\n", schema,
                          line_offset=1)
     assert reading.warnings == ("1 row skipped: the timestamp is not written like the rest of "
                                 "'timestamp' (line 5; e.g. 'bad')",)
@@ -431,7 +433,7 @@ def test_warnings_about_appended_lines_give_file_line_numbers() -> None:
 ])
 def test_numbers_no_value_settles_are_read_by_convention_and_said(
         text: bytes, expected: tuple[float, str]) -> None:
-    reading = read_table(text)
+    reading = reader.read(text)
     assert reading.batch.value.tolist() == [expected[0]]
     assert reading.schema.assumed == ("decimal",)
     assert len(reading.warnings) == 1 and expected[1] in reading.warnings[0]
@@ -454,7 +456,7 @@ def test_numbers_no_value_settles_are_read_by_convention_and_said(
 def test_metric_or_label_is_decided_from_the_column(text: bytes, metrics: tuple[str, ...],
                                                     labels: tuple[str, ...],
                                                     values: list[float]) -> None:
-    reading = read_table(text)
+    reading = reader.read(text)
     assert (reading.schema.metrics, reading.schema.labels) == (metrics, labels)
     assert reading.batch.value.tolist() == [float(v) for v in values]
 
@@ -507,7 +509,7 @@ def test_old_sidecars_load_with_the_defaults() -> None:
     ((CORPUS / "utf8_bom.csv").read_bytes(), ""),
 ])
 def test_ingest_appends_only_to_files_written_its_way(data: bytes, why: str) -> None:
-    assert read_table(data).schema.ingest_mismatch() == why
+    assert reader.read(data).schema.ingest_mismatch() == why
 
 
 def _rows(count: int, cpu: str = "{i}", start: int = 0, sep: str = ",") -> bytes:
@@ -533,7 +535,7 @@ def _rows(count: int, cpu: str = "{i}", start: int = 0, sep: str = ",") -> bytes
      "where the file writes decimal commas)"),
 ])
 def test_cells_without_numbers_are_counted_in_the_whole_file(data: bytes, warning: str) -> None:
-    reading = read_table(data)
+    reading = reader.read(data)
     assert reading.schema.metrics == ("cpu", "mem")
     assert reading.warnings == (warning,)
 
@@ -556,7 +558,7 @@ def test_cells_without_numbers_are_counted_in_the_whole_file(data: bytes, warnin
 ])
 def test_labels_and_why(text: bytes, labels: tuple[str, ...], warnings: tuple[str, ...]
                         ) -> None:
-    reading = read_table(text)
+    reading = reader.read(text)
     assert reading.schema.labels == labels
     assert reading.warnings == warnings
 
@@ -572,7 +574,7 @@ def test_labels_and_why(text: bytes, labels: tuple[str, ...], warnings: tuple[st
      ["2024-05-01T10:00:00Z", "2024-05-01T15:00:00Z"]),
 ])
 def test_times_of_day_and_zones_in_their_own_columns(text: bytes, expected: list[str]) -> None:
-    assert iso(read_table(text).batch.ts) == expected
+    assert iso(reader.read(text).batch.ts) == expected
 
 
 @pytest.mark.parametrize("text, expected, warnings", [
@@ -599,7 +601,7 @@ def test_times_of_day_and_zones_in_their_own_columns(text: bytes, expected: list
 ])
 def test_a_zone_in_the_header(text: bytes, expected: list[str], warnings: tuple[str, ...]
                               ) -> None:
-    reading = read_table(text)
+    reading = reader.read(text)
     assert sorted(iso(reading.batch.ts)) == sorted(expected)
     assert reading.warnings == warnings
 
@@ -618,6 +620,6 @@ def test_a_zone_in_the_header(text: bytes, expected: list[str], warnings: tuple[
 ])
 def test_epochs_past_2261_are_skipped_never_wrapped(text: bytes, expected: list[str],
                                                      warning: str) -> None:
-    reading = read_table(text)
+    reading = reader.read(text)
     assert iso(reading.batch.ts) == expected
     assert reading.warnings == (warning,)

@@ -20,12 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import reader
+from .dialect import header_end
 from .disk import APPEND, READ, WRITE, Disk, durable_write, fsync_dir, read_whole
 from .errors import Conflict, Rejected, StorageFull, Unavailable
 from .ingest import Points, Validated, validate
 from .prefix import Prefix
-from .reader import Reading, ReadingChanged, header_end
-from .schema import Schema, SchemaError, is_valid_name, read_table
+from .reader import Reading
+from .schema import ReadingChanged, Schema, SchemaError, is_valid_name
 from .store import Dataset, Store
 
 log = logging.getLogger("dash.files")
@@ -49,7 +51,7 @@ class FolderInUse(RuntimeError):
 
 
 def digest(data: bytes) -> str:
-    """A short fingerprint of ``data`` (hex)."""
+    """A fingerprint of ``data``: BLAKE2b of 16 bytes, as 32 hex digits."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -422,11 +424,11 @@ class DataFolder:
         saved = self._saved_schema(name)
         if saved is not None:
             try:
-                reading: Reading = self.offload(read_table, body, saved, self.date_order)
+                reading: Reading = self.offload(reader.read, body, saved, self.date_order)
                 return reading
             except SchemaError:
                 pass  # the file was rewritten with other columns: infer again
-        reading = self.offload(read_table, body, None, self.date_order)
+        reading = self.offload(reader.read, body, None, self.date_order)
         return reading
 
     def _rewritten(self, fd: int, state: FileState, status: Any) -> bool:
@@ -473,7 +475,7 @@ class DataFolder:
             return False
         dataset = self.store.get(name)
         try:
-            reading = self.offload(read_table, state.header + chunk, dataset.schema,
+            reading = self.offload(reader.read, state.header + chunk, dataset.schema,
                                    self.date_order, state.lines - state.header.count(b"\n"))
             dataset.append(reading.batch)
         except ReadingChanged:

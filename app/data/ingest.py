@@ -11,18 +11,16 @@ import numpy as np
 import pandas as pd
 
 from ..instants import END_INSTANT, FIRST_INSTANT, format_instants
+from .dialect import split_csv
 from .errors import Rejected, TooLarge
 from .numbers import MISSING, NUMBER, read_cell
-from .reader import split_csv
-from .schema import Batch, Schema, SchemaError, parse_times
+from .schema import Batch, Schema, SchemaError
+from .timestamps import ISO_INSTANT, read_iso
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
 MAX_LABEL_LENGTH = 1024
 MAX_ERRORS = 50  # errors listed in a 400; the count says how many there were
-# ISO-8601 as the API takes it: a date, optionally a time and a zone ("now" is not one).
-ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-                         r"(Z|[+-]\d{2}(:?\d{2})?)?")
 # A number as text in a CSV body: what every CSV reader reads back the same way.
 CSV_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -273,8 +271,7 @@ def validate(points: Points, existing: Schema | None) -> Validated:
     ts_of: dict[int, int] = {}
     if stamps:
         order = list(stamps)
-        times = parse_times(pd.Series([stamps[i][1] for i in order], dtype="string"),
-                            iso_only=True)
+        times = read_iso(pd.Series([stamps[i][1] for i in order], dtype="string"))
         for i, ns in zip(order, times, strict=True):
             if not FIRST_INSTANT <= ns < END_INSTANT:  # NAT too: it is int64's smallest
                 key, text = stamps[i]

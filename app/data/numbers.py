@@ -12,11 +12,13 @@ cell that holds no number is counted and named (``cell_notes``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from .lines import SHOWN, LineOf, listed
 
 # What a cell holds, one code per row.
 NUMBER, EMPTY, MARKER, WORD, HUGE, STRAY = 0, 1, 2, 3, 4, 5
@@ -46,8 +48,6 @@ EXACT = 2 ** 53  # integers beyond this lose digits as float64
 # Forms noted once per column: the reading that was assumed.
 PARENS, TRAILING, LOSSY = "parentheses", "trailing minus", "beyond 2^53"
 STRAY_SHARE = 0.05  # a reading contradicted by at most 1 in 20 of the values that settle it
-SHOWN = 5  # line numbers listed per value in a note
-LineOf = Callable[[int], int]
 
 
 @dataclass(frozen=True)
@@ -248,12 +248,6 @@ def read_numbers(text: pd.Series, decimal: str) -> Numbers:
     return Numbers(values, status, codes, uniques, units, forms)
 
 
-def _listed(lines: Sequence[int]) -> str:
-    shown = ", ".join(str(n) for n in lines[:SHOWN])
-    more = ", ..." if len(lines) > SHOWN else ""
-    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
-
-
 def cell_notes(name: str, numbers: Numbers, keep: np.ndarray, line_of: LineOf,
                decimal: str) -> str:
     """The sentence naming the cells of metric ``name`` that hold no number, or "".
@@ -273,7 +267,7 @@ def cell_notes(name: str, numbers: Numbers, keep: np.ndarray, line_of: LineOf,
                STRAY: f": a decimal {'point' if decimal == ',' else 'comma'}, where the "
                       f"file writes decimal {'commas' if decimal == ',' else 'points'}"
                }.get(status, "")
-        parts.append(f"{numbers.uniques[int(k)]!r} on {_listed([line_of(int(r)) for r in rows])}"
+        parts.append(f"{numbers.uniques[int(k)]!r} on {listed([line_of(int(r)) for r in rows])}"
                      f"{why}")
     more = "; ..." if len(seen) > 4 else ""
     cells = f"{count} cell{'s' if count > 1 else ''} of {name!r}"

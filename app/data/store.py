@@ -434,7 +434,11 @@ class Store:
         self._errors.pop(name, None)
 
     def append(self, name: str, batch: Batch) -> int:
-        """Append to an existing dataset, notify listeners, return the new version."""
+        """Append ``batch`` to dataset ``name``, notify listeners, return its new version.
+
+        ``UnknownDataset`` (``DatasetFailed`` for a file that failed to load) when there is
+        no such dataset; ``Rejected`` past ``max_label_values``: nothing added, nobody told.
+        """
         version = self.get(name).append(batch)
         self.changed(name)
         return version

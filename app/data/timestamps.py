@@ -1,26 +1,29 @@
-"""Timestamps as people write them -> int64 UTC nanoseconds: one format per column, decided
-from all its values (day/month order, 12-hour clocks, zone abbreviations, epoch units)."""
+"""Timestamp columns of files, as people write them -> int64 UTC nanoseconds: one format
+per column, decided from all its values (day/month order, 12-hour clocks, zone
+abbreviations, epoch units); ``read_iso`` for ISO-8601 alone, as the ingest API takes it.
+
+One instant a person types (a view's start in a URL) is ``app.instants.parse_instant``'s.
+"""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..instants import DAY, END_INSTANT, FIRST_INSTANT, HOUR, MINUTE, SECOND
+from .lines import LineOf
 from .numbers import STRAY_SHARE
-from .schema import NAT, SchemaError, objects_or_none
+from .schema import NAT, ReadingChanged, SchemaError, objects_or_none
 from .zones import refuse_zone, zone_minutes
 
-SECOND = 1_000_000_000
-MINUTE = 60 * SECOND
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-# int64 nanoseconds hold 1677-09-21 .. 2262-04-11; whole years inside that are kept.
-FIRST_NS = int(pd.Timestamp("1678-01-01T00:00:00Z").value)
-END_NS = int(pd.Timestamp("2262-01-01T00:00:00Z").value)  # exclusive
 DATE_ORDERS = ("MDY", "DMY")
+# ISO-8601 as the ingest API takes it: a date, optionally a time and a zone ("now" is not
+# one, though pandas reads it): what ``read_iso`` reads.
+ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+                         r"(Z|[+-]\d{2}(:?\d{2})?)?")
 
 # Why a cell gave no instant (one code per row). OTHER_ORDER: a date only the other
 # day/month order reads, among many that settled the order (a stray line).
@@ -62,12 +65,6 @@ RESOLVED = {("?/?/%Y", "MDY"): "%m/%d/%Y", ("?/?/%Y", "DMY"): "%d/%m/%Y",
 OPEN = {resolved: (layout, order) for (layout, order), resolved in RESOLVED.items()}
 DESCRIBED = {"MDY": "month/day/year", "DMY": "day/month/year"}
 FIELDS = ("y", "mo", "d", "a", "b", "mon", "H", "M", "S", "f", "p", "z")
-LineOf = Callable[[int], int]  # row index -> line number in the file, for messages
-
-
-class ReadingChanged(SchemaError):
-    """New lines settle what the pinned schema had only assumed (the day/month order, the
-    decimal separator): read the whole file again without the pinned schema."""
 
 
 @dataclass
@@ -212,7 +209,7 @@ def _assemble(year: np.ndarray, month: np.ndarray, day: np.ndarray, clock: np.nd
     safe = ok & in_years
     y, m, d = (np.where(safe, v, 1970).astype(np.int64) for v in (year, month, day))
     ns = _days_from_civil(y, m, d) * DAY + np.where(safe, clock - offset, 0)
-    in_range = (ns >= FIRST_NS) & (ns < END_NS)
+    in_range = (ns >= FIRST_INSTANT) & (ns < END_INSTANT)
     reason = np.where(~ok, UNREADABLE, np.where(in_years & in_range, OK, OUT_OF_RANGE))
     return np.where(reason == OK, ns, NAT).astype(np.int64), reason.astype(np.int8)
 
@@ -312,10 +309,10 @@ def _utc_ns(parsed: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """A tz-aware datetime Series -> int64 UTC ns and reasons (NaT is UNREADABLE)."""
     values = parsed.dt.tz_localize(None).to_numpy()
     unit = np.datetime_data(values.dtype)[0]
-    scale = {"s": SECOND, "ms": 1_000_000, "us": 1_000, "ns": 1}[unit]
+    scale = UNIT_SCALE[unit]
     ticks = values.view("int64")
     good = ~np.isnat(values)
-    inside = good & (ticks >= FIRST_NS // scale) & (ticks < END_NS // scale)
+    inside = good & (ticks >= FIRST_INSTANT // scale) & (ticks < END_INSTANT // scale)
     ns = np.where(inside, ticks * scale, NAT).astype(np.int64)
     reason = np.where(inside, OK, np.where(good, OUT_OF_RANGE, UNREADABLE)).astype(np.int8)
     return ns, reason
@@ -346,6 +343,19 @@ def read_dates(values: pd.Series, time_format: str, column: str, line_of: LineOf
         layout, order = OPEN[time_format]
         return _parse_layout(values, layout, column, line_of, date_order, order, pinned_assumed)
     return _parse_layout(values, time_format, column, line_of, date_order)
+
+
+def read_iso(values: pd.Series) -> np.ndarray:
+    """The ingest API's timestamps -> int64 UTC ns per value: zoned values converted to
+    UTC, naive ones UTC, ``NAT`` for an impossible date or time, or one outside the years
+    1678 to 2261.
+
+    Each value must match ``ISO_INSTANT`` (stripped): ingest checks every point first, to
+    name the bad ones, and pandas' parser here would also read forms outside it ("now").
+    """
+    text = values.astype("string").str.strip()
+    ns, _ = _utc_ns(pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce"))
+    return ns
 
 
 def read_times_of_day(values: pd.Series, column: str, line_of: LineOf
@@ -503,7 +513,7 @@ def read_epochs(values: pd.Series, unit: str) -> Instants:
                      for k, u in enumerate(uniques)]
             ns[rest] = np.array([p if p is not None else 0 for p in parts],
                                 dtype=np.int64)[codes]
-    inside = fits & (ns >= FIRST_NS) & (ns < END_NS)
+    inside = fits & (ns >= FIRST_INSTANT) & (ns < END_INSTANT)
     reason = np.where(values.isna().to_numpy(), EMPTY,
                       np.where(~np.isfinite(floats), UNREADABLE,
                                np.where(~fits & ~late, OTHER_UNIT,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..instants import MINUTE
+from .lines import LineOf
 from .schema import NAT, SchemaError
 
-MINUTE = 60_000_000_000
 # Zone abbreviations with one meaning (minutes east of UTC). Daylight names are their own
 # entries: CEST is +02:00 whatever the date says.
 ZONES = {
@@ -47,7 +48,6 @@ OFFSET_COLUMNS = frozenset({"utc_offset", "utc offset", "utcoffset", "tz_offset"
 OFFSET = re.compile(r"(?:UTC|GMT|UT)?\s*(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?",
                     re.IGNORECASE)
 BARE_HOURS = re.compile(r"(?P<sign>[+-]?)(?P<h>\d{1,2})")
-LineOf = Callable[[int], int]
 Zone = int | zoneinfo.ZoneInfo  # fixed minutes east of UTC, or a zone with its rules
 
 

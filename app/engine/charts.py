@@ -265,7 +265,9 @@ def _rgba(colour: str, alpha: float) -> str:
 
 def build(snap: Snapshot, view: View, limits: Limits | None = None,
           keys: SeriesKeys | None = None) -> dict[str, Any]:
-    """Query and draw: the figure of ``view`` over ``snap``."""
+    """The Plotly figure dict of ``view`` over ``snap`` (``data``, ``layout``, ``config``
+    and maybe ``notice``, as ``figure`` builds it; numpy arrays inside): its traces
+    selected, computed and drawn under ``limits`` (``ChartLimits()`` when None)."""
     limits = limits or ChartLimits()
     drawing = draw(snap, view, limits, keys.labels(snap) if keys else None)
     return figure(snap, view, drawing, limits.auto_max_points)

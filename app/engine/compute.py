@@ -65,7 +65,8 @@ def codes_of(values: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
 
 
 def member(column: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``column`` is one of ``codes``."""
+    """A boolean mask, one per entry of ``column`` (int codes): True where it is one of
+    ``codes``; all False for no codes."""
     if len(codes) == 0:
         return np.zeros(len(column), dtype=bool)
     return np.isin(column, codes)

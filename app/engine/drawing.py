@@ -8,12 +8,11 @@ import numpy as np
 from tsdownsample import MinMaxDownsampler
 
 from ..data.store import Snapshot
-from ..instants import SECOND, format_duration
+from ..instants import DAY, HOUR, MINUTE, SECOND, format_duration
 from .compute import Limits, Result, Selection, Trace, aggregate, run
 from .serieskeys import SeriesKeys, TooMany, key_labels, select_series
 from .view import View
 
-MINUTE, HOUR, DAY = 60 * SECOND, 3600 * SECOND, 86400 * SECOND
 # The buckets auto picks from: round steps people read at a glance ("per 5m").
 NICE_BUCKETS = (SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND, 15 * SECOND, 30 * SECOND,
                 MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
@@ -127,7 +126,8 @@ def draw(snap: Snapshot, view: View, limits: Limits,
 def analyse(snap: Snapshot, view: View, limits: Limits,
             keys: SeriesKeys | None = None) -> tuple[Selection, Result]:
     """The view's selected series and its traces as the chart draws them (for pages,
-    stats, tables and exports: the same buckets as the chart)."""
+    stats, tables and exports: the same buckets as the chart). Raises nothing for a valid
+    ``View``: metrics, labels or values ``snap`` no longer has select no series."""
     drawing = draw(snap, view, limits, keys.labels(snap) if keys else None)
     return drawing.sel, drawing.result
 
@@ -148,6 +148,8 @@ def thin(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.
 
 
 def thin_trace(trace: Trace, max_points: int) -> Trace:
-    """``thin`` for one trace."""
+    """``trace`` (int64 ns x, float64 y) thinned for the screen by ``thin``: at most
+    ``max_points`` points, each time slice's lowest and highest kept; unchanged when it
+    fits or ``max_points`` is under 4."""
     x, y = thin(trace.x, trace.y, max_points)
     return Trace(trace.name, x, y)

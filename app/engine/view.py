@@ -10,6 +10,10 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from ..instants import (
+    DAY,
+    FIRST_INSTANT,
+    HOUR,
+    MINUTE,
     SECOND,
     UTC,
     format_duration,
@@ -20,19 +24,18 @@ from ..instants import (
 )
 
 WINDOWS: dict[str, int | None] = {
-    "5m": 300 * SECOND, "15m": 900 * SECOND, "1h": 3600 * SECOND, "6h": 6 * 3600 * SECOND,
-    "24h": 86400 * SECOND, "7d": 7 * 86400 * SECOND, "30d": 30 * 86400 * SECOND, "all": None,
+    "5m": 5 * MINUTE, "15m": 15 * MINUTE, "1h": HOUR, "6h": 6 * HOUR, "24h": DAY,
+    "7d": 7 * DAY, "30d": 30 * DAY, "all": None,
 }
 AGGREGATIONS = ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p90", "p95",
                 "p99")
 BUCKETS: dict[str, int | None] = {
-    "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": 60 * SECOND, "5m": 300 * SECOND,
-    "15m": 900 * SECOND, "1h": 3600 * SECOND, "24h": 86400 * SECOND,
+    "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": MINUTE, "5m": 5 * MINUTE,
+    "15m": 15 * MINUTE, "1h": HOUR, "24h": DAY,
 }
 SINGLE = ("window", "start", "end", "agg", "bucket", "by", "tz", "page")
 RESERVED = frozenset(("metric", *SINGLE))
 MAX_PAGE = 1_000_000
-EARLIEST = parse_instant("1678-01-01T00:00:00Z")  # int64 ns hold nothing much earlier
 T = TypeVar("T")
 PAGE = re.compile(r"[0-9]{1,7}")  # ASCII digits only: "²".isdigit() is True
 
@@ -144,7 +147,7 @@ class View:
         if direction < 0:
             if lo <= oldest:
                 return None
-            return self.with_range(max(lo - length, EARLIEST), lo)
+            return self.with_range(max(lo - length, FIRST_INSTANT), lo)
         if hi >= newest:
             return None
         if hi + length >= newest:

@@ -75,8 +75,8 @@ def index() -> BaseResponse:
 def browse_context(state: AppState, snap: Snapshot, view: View) -> dict[str, Any]:
     """Facets, stats and one page of rows for a view, from a single selection.
 
-    The numpy work runs through ``live.offload`` (eventlet's thread pool under the real server),
-    so a big dataset does not stall other clients' heartbeats.
+    The numpy work runs through ``state.offload`` (eventlet's thread pool under the real
+    server), so a big dataset does not stall other clients' heartbeats.
     """
     context: dict[str, Any] = state.offload(_browse, snap, view, state.limits,
                                             current_app.config["TABLE_PAGE_SIZE"])
