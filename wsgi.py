@@ -7,10 +7,16 @@ import eventlet
 
 eventlet.monkey_patch()
 
+import sys
+
 from app import create_app, tune_gc
+from app.cluster import ClusterRefused
 from app.live.transport import serve
 
-app = create_app({"ASYNC_MODE": "eventlet"})
+try:
+    app = create_app({"ASYNC_MODE": "eventlet"})
+except ClusterRefused as refused:  # one line saying what to change, not a traceback
+    sys.exit(f"realtime-dash: {refused}")
 tune_gc()  # after start-up, so everything loaded so far is frozen out of collections
 
 if __name__ == "__main__":
