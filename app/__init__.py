@@ -172,9 +172,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ingest_log: IngestLog
     streams = None
     if redis_log is not None:
-        streams = StreamLog(redis_log, store, offload, is_file=folder.files.__contains__)
+        streams = StreamLog(redis_log, store, offload, is_file=folder.files.__contains__,
+                            strict=settings["REDIS_DURABILITY"] != "relaxed")
         ingest_log = streams
-        boards = cluster.dashboards(settings, partial(canonical_query, store))
+        link = streams.link
+        boards = cluster.dashboards(settings, partial(canonical_query, store),
+                                    reachable=lambda: link.up)
     else:
         ingest_log = folder
         boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
@@ -210,7 +213,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         try:
             streams.start()  # every dataset in the shared log, read into memory
         except LogUnavailable as exc:
-            raise RuntimeError(f"cluster mode cannot start: {exc}") from None
+            raise cluster.ClusterRefused(f"cluster mode cannot start: {exc}") from None
     if settings["DEMO"]:
         if demo.NAME in folder.files:
             log.warning("demo stream off: a data file is called demo",
