@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from app.data.schema import Batch, Schema
-from app.data.series import RANKED_TIERS, SeriesPoints, bucket_bounds, sort_segments
+from app.data.series import RANKED_TIERS, SeriesColumns, bucket_bounds, sort_segments
 from app.data.store import Dataset, Snapshot
 from app.engine.compute import Result, run
 from app.engine.view import View
@@ -202,16 +202,17 @@ def test_merged_percentiles_with_whole_ranked_hours_match_numpy() -> None:
 
 # -- ranked buckets kept on append -------------------------------------------------------
 
-def assert_ranked(series: SeriesPoints) -> None:
+def assert_ranked(columns: SeriesColumns, sid: int = 0) -> None:
     """Each tier holds exactly the closed buckets' values sorted, recomputed from raw."""
-    ts, value, ranked = series.view()
-    for tier, run_values in zip(RANKED_TIERS, ranked, strict=True):
+    start, count = int(columns.start[sid]), int(columns.count[sid])
+    ts, value = columns.ts[start:start + count], columns.value[start:start + count]
+    for t, tier in enumerate(RANKED_TIERS):
         closed = int(np.searchsorted(ts, ts[-1] // tier * tier, "left")) if len(ts) else 0
-        assert len(run_values) == closed
+        assert columns.ranked_count[t, sid] == closed
         bounds = bucket_bounds(ts[:closed], tier)
         expected = np.concatenate([np.sort(value[a:b]) for a, b in pairwise(bounds)]
                                   or [np.empty(0)])
-        assert run_values.tolist() == expected.tolist()
+        assert columns.ranked[t][start:start + closed].tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("steps", [
@@ -220,30 +221,37 @@ def assert_ranked(series: SeriesPoints) -> None:
     [(0, 7200, 1), (1800, 1900, 1)],  # late points into a closed hour
     [(0, 600, 1)] + [(600 + i, 601 + i, 1) for i in range(200)],  # one point at a time
     [(0, 7200, 1), (100, 101, 1), (7200, 9000, 1)],  # late, then in order again
+    [(0, 10, 1)] + [(10 + 30 * i, 11 + 30 * i, 1) for i in range(300)],  # sparse: 2 a minute
 ])
 def test_ranked_buckets_equal_a_fresh_sort_after_appends(
         steps: list[tuple[int, int, int]]) -> None:
     rng = np.random.default_rng(2)
-    series = SeriesPoints()
+    columns = SeriesColumns()
+    columns.add_series(3)
     for lo, hi, step in steps:
         ts = START + np.arange(lo, hi, step, dtype=np.int64) * SECOND
         values = rng.normal(size=len(ts)).round(2)
-        if len(ts) == 1 and series.append_one(int(ts[0]), float(values[0])):
-            pass
-        else:
-            series.append(ts, values)
-        assert_ranked(series)
+        for sid in (0, 2):  # two series moving and growing past each other
+            if len(ts) == 1:
+                columns.append_one(sid, int(ts[0]), float(values[0]))
+            else:
+                columns.append(np.full(len(ts), sid), ts, values)
+            assert_ranked(columns, sid)
+    assert columns.count[1] == 0
 
 
 @pytest.mark.parametrize("drop", [1, 59, 60, 61, 3599, 3600, 5000])
 def test_ranked_buckets_after_retention(drop: int) -> None:
-    series = SeriesPoints()
+    columns = SeriesColumns()
+    columns.add_series(2)
     ts = START + np.arange(0, 7300, dtype=np.int64) * SECOND
-    series.append(ts, np.random.default_rng(4).normal(size=len(ts)))
-    series.drop_oldest(drop)
-    assert series.n == 7300 - drop
-    assert series.view()[0][0] == ts[drop]
-    assert_ranked(series)
+    values = np.random.default_rng(4).normal(size=len(ts))
+    columns.append(np.repeat([0, 1], len(ts)), np.tile(ts, 2), np.tile(values, 2))
+    columns.drop_oldest(np.array([drop, 0]))
+    assert columns.count.tolist()[:2] == [7300 - drop, 7300]
+    assert columns.ts[columns.start[0]] == ts[drop]
+    assert_ranked(columns, 0)
+    assert_ranked(columns, 1)
 
 
 def test_retention_keeps_the_newest_points_and_answers_stay_exact() -> None:

@@ -1,0 +1,190 @@
+"""Exact percentiles per (trace, bucket) cell, by linear interpolation between closest ranks
+(as numpy, pandas and DuckDB's ``quantile_cont``), from ranked buckets where they help."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.series import RANKED_TIERS, run_index, search_runs
+from ..data.store import Snapshot
+
+PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+# Several series' ranked runs in one cell are bracketed (a few binary searches each)
+# only when the runs are long: 20 hosts x 3,600 points an hour sort a few hundred values
+# instead of 72,000; with 10,000 series of one point each it would only add work.
+BRACKET_MIN = 64
+
+
+def _interpolate(low: np.ndarray, high: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    out: np.ndarray = low + (high - low) * frac
+    return out
+
+
+def ranks(counts: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low rank, high rank, fraction) of the ``q`` quantile of ``counts`` values each."""
+    pos = q * (counts - 1)
+    low = np.floor(pos).astype(np.int64)
+    high = np.minimum(low + 1, counts - 1)
+    return low, high, pos - low
+
+
+def select_ranks(values: np.ndarray, bounds: np.ndarray, low: np.ndarray, high: np.ndarray,
+                 frac: np.ndarray) -> np.ndarray:
+    """Per segment ``values[bounds[i]:bounds[i+1]]`` (none empty): its ranks ``low[i]`` and
+    ``high[i]`` interpolated by ``frac[i]``.
+
+    Segments of one length and ranks (quantile ranks depend on the length only) are the
+    rows of one grid and ``np.partition`` selects along the rows: linear work, one numpy
+    call per distinct length (5,760 cells of ~170 values: 6 ms, against 24 ms sorting).
+    """
+    counts = np.diff(bounds)
+    out = np.empty(len(counts))
+    order = np.lexsort((high, low, counts))
+    counts, low, high = counts[order], low[order], high[order]
+    edges = np.flatnonzero((np.diff(counts) != 0) | (np.diff(low) != 0)
+                           | (np.diff(high) != 0)) + 1
+    for lo_i, hi_i in zip(np.concatenate(([0], edges)).tolist(),
+                          np.append(edges, len(counts)).tolist(), strict=True):
+        segments = order[lo_i:hi_i]
+        length, a, b = int(counts[lo_i]), int(low[lo_i]), int(high[lo_i])
+        grid = values[bounds[segments][:, None] + np.arange(length)]
+        if length > 1:
+            grid = np.partition(grid, (a, b) if b != a else a, axis=1)
+        out[segments] = _interpolate(grid[:, a], grid[:, b], frac[segments])
+    return out
+
+
+def quantile_segments(values: np.ndarray, bounds: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile of each segment ``values[bounds[i]:bounds[i+1]]`` (none empty)."""
+    return select_ranks(values, bounds, *ranks(np.diff(bounds), q))
+
+
+def group_order(key: np.ndarray, keys: int) -> np.ndarray:
+    """A stable order of ``key`` (0 <= key < keys). numpy's stable sort is a radix sort
+    for 16-bit integers (1M keys: 4 ms, against 60 ms as int64), so keys below 2**32
+    are sorted by their low, then their high 16 bits."""
+    if keys <= 1 << 16:
+        order: np.ndarray = np.argsort(key.astype(np.uint16), kind="stable")
+        return order
+    if keys <= 1 << 32:
+        low = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
+        high = np.argsort((key[low] >> 16).astype(np.uint16), kind="stable")
+        order = low[high]
+        return order
+    order = np.argsort(key, kind="stable")
+    return order
+
+
+def grouped_quantiles(column: np.ndarray, at: np.ndarray, owner: np.ndarray,
+                      counts: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile per cell of the values ``column[at]``, each owned by a cell
+    ``owner`` with ``counts[cell]`` values."""
+    order = group_order(owner, len(counts))
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    return quantile_segments(column[at[order]], bounds, q)
+
+
+def _by_owner(owner: np.ndarray, start: np.ndarray, lengths: np.ndarray,
+              column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of ``column`` gathered so that each owner's runs are contiguous, with the
+    segment bounds per owner (owners numbered 0..k-1, each with at least one value)."""
+    totals = np.bincount(owner, weights=lengths).astype(np.int64)
+    order = group_order(owner, len(totals))
+    values = column[run_index(start[order], lengths[order])]
+    return values, np.concatenate(([0], np.cumsum(totals)))
+
+
+def _whole_ranked(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
+                  stop: np.ndarray, bucket: np.ndarray, width: int, tier: int) -> np.ndarray:
+    """Cells that are whole closed buckets of their series, so ``ranked[start:stop]`` holds
+    their values sorted. Only a series' first and last cells in range can be cut by the
+    window's edges (then the ranked run holds values outside the range too)."""
+    if len(member) == 0:
+        return np.zeros(0, dtype=bool)
+    sid = series[member]
+    ready: np.ndarray = stop <= snap.series_start[sid] + snap.series_ranked[tier, sid]
+    head = np.flatnonzero(np.concatenate(([True], member[1:] != member[:-1])))
+    tail = np.append(head[1:] - 1, len(member) - 1)
+    first = snap.series_start[sid[head]]
+    cut = (start[head] > first) & (snap.ts[np.maximum(start[head] - 1, 0)] // width
+                                   == bucket[head])
+    ready[head[cut]] = False
+    end = first + snap.series_count[sid[head]]
+    cut = (stop[tail] < end) & (snap.ts[np.minimum(stop[tail], len(snap.ts) - 1)] // width
+                                == bucket[tail])
+    ready[tail[cut]] = False
+    return ready
+
+
+def _bracketed(ranked: np.ndarray, owner: np.ndarray, start: np.ndarray,
+               counts: np.ndarray, n: int, todo: np.ndarray, q: float,
+               out: np.ndarray) -> np.ndarray:
+    """Cells of several long ranked runs: the answer lies between the lowest and the
+    highest of the runs' own quantiles; binary searches count what lies below that
+    bracket and only the values inside it are sorted. Fills ``out`` for the cells where
+    the bracket held and returns which those are."""
+    use = todo[owner]
+    owner, start, counts = owner[use], start[use], counts[use]
+    total = np.bincount(owner, weights=counts, minlength=n).astype(np.int64)
+    low, high, frac = ranks(np.maximum(total, 1), q)
+    i_low = np.floor(q * (counts - 1)).astype(np.int64)
+    i_high = np.minimum(counts - 1, i_low + 2)
+    lo_value, hi_value = np.full(n, np.inf), np.full(n, -np.inf)
+    np.minimum.at(lo_value, owner, ranked[start + i_low])
+    np.maximum.at(hi_value, owner, ranked[start + i_high])
+    below_run = search_runs(ranked, start, counts, lo_value[owner])
+    upto_run = search_runs(ranked, start, counts, hi_value[owner], right=True)
+    below = np.bincount(owner, weights=below_run, minlength=n).astype(np.int64)
+    upto = np.bincount(owner, weights=upto_run, minlength=n).astype(np.int64)
+    done = todo & (below <= low) & (upto >= high + 1)
+    keep = done[owner]
+    chosen = np.flatnonzero(done)
+    if len(chosen):
+        remap = np.full(n, -1, np.int64)
+        remap[chosen] = np.arange(len(chosen))
+        values, bounds = _by_owner(remap[owner[keep]], start[keep] + below_run[keep],
+                                   (upto_run - below_run)[keep], ranked)
+        out[chosen] = select_ranks(values, bounds, low[chosen] - below[chosen],
+                                   high[chosen] - below[chosen], frac[chosen])
+    return done
+
+
+def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
+                   stop: np.ndarray, bucket: np.ndarray, owner: np.ndarray, n: int,
+                   width: int, q: float) -> np.ndarray:
+    """Exact ``q`` quantile of each of ``n`` trace cells, made of series cells (selected
+    series ``series[member]``, column positions ``start``..``stop``, bucket number, ordered
+    by member then bucket), each owned by trace cell ``owner``.
+
+    A trace cell that is one whole closed bucket of one series reads two ranked values;
+    several long ranked runs are bracketed; the rest is selected from raw values.
+    """
+    out = np.empty(n)
+    counts = stop - start
+    todo = np.ones(n, dtype=bool)
+    if width in RANKED_TIERS and n:
+        tier = RANKED_TIERS.index(width)
+        ranked = snap.ranked[tier]
+        runs = np.bincount(owner, minlength=n)
+        long_runs = np.bincount(owner, weights=counts, minlength=n) >= BRACKET_MIN * runs
+        # Ranked runs only help a cell of one run, or of several long ones.
+        hopeful = np.flatnonzero(((runs == 1) | long_runs)[owner])
+        ready = np.zeros(len(owner), dtype=bool)
+        ready[hopeful] = _whole_ranked(snap, series, member[hopeful], start[hopeful],
+                                       stop[hopeful], bucket[hopeful], width, tier)
+        all_ready = np.bincount(owner, weights=(~ready).astype(np.float64), minlength=n) == 0
+        single = np.flatnonzero(all_ready[owner] & (runs[owner] == 1))
+        low, high, frac = ranks(counts[single], q)
+        base = start[single]
+        out[owner[single]] = _interpolate(ranked[base + low], ranked[base + high], frac)
+        todo[owner[single]] = False
+        several = todo & all_ready & long_runs
+        if several.any():
+            todo &= ~_bracketed(ranked, owner, start, counts, n, several, q, out)
+    rest = np.flatnonzero(todo)
+    if len(rest):
+        remap = np.full(n, -1, np.int64)
+        remap[rest] = np.arange(len(rest))
+        use = todo[owner]
+        values, bounds = _by_owner(remap[owner[use]], start[use], counts[use], snap.value)
+        out[rest] = quantile_segments(values, bounds, q)
+    return out
