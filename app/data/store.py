@@ -254,6 +254,8 @@ class Dataset:
 
     def _apply_retention(self) -> None:
         # Drop the oldest points once 25% over the limit, so the copies are amortised.
+        if not (self.retention or self.max_age_ns):
+            return
         cols = self.columns
         n = cols.points
         drop = 0

@@ -13,7 +13,7 @@ import orjson
 from ..data.store import Snapshot
 from ..instants import format_instants_in
 from .cells import reduce_runs
-from .compute import Result, aggregate
+from .compute import Result, aggregate_rows
 from .selection import Selection, codes_of, member, series_mask, time_bounds
 from .view import View
 
@@ -152,11 +152,7 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
 
     if result.truncated:  # the chart kept only the newest buckets; the rows keep all
         assert result.bucket_ns is not None
-        traces = aggregate(snap, sel, result.bucket_ns, result.agg)
-        group = np.concatenate([np.full(len(x), i) for i, (x, _) in enumerate(traces)]
-                               or [np.empty(0, np.int64)])
-        starts = np.concatenate([x for x, _ in traces] or [np.empty(0, np.int64)])
-        out = np.concatenate([y for _, y in traces] or [np.empty(0)])
+        group, starts, out = aggregate_rows(snap, sel, result.bucket_ns, result.agg)
     else:  # the chart's traces are the aggregated rows already
         group = np.concatenate([np.full(len(t.x), i) for i, t in enumerate(result.traces)]
                                or [np.empty(0, np.int64)])

@@ -9,7 +9,6 @@ the shared columns (``reduceat``) without copying points.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -37,7 +36,8 @@ from .selection import (
 )
 from .view import BUCKETS, View
 
-__all__ = ["Limits", "Result", "Selection", "Trace", "aggregate", "analyse", "choose_bucket",
+__all__ = ["Limits", "Result", "Rows", "Selection", "Trace", "aggregate", "aggregate_rows",
+           "analyse", "choose_bucket",
            "codes_of", "label_mask", "member", "raw_points", "run", "select", "series_mask",
            "time_bounds"]
 
@@ -83,20 +83,20 @@ def choose_bucket(first_ns: int, last_ns: int, max_points: int) -> int:
     return AUTO_BUCKETS[-1]
 
 
-def _split(traces: int, group: np.ndarray, x: np.ndarray,
-           y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Rows sorted by trace cut into one (x, y) per trace number."""
-    bounds = np.searchsorted(group, np.arange(traces + 1)).tolist()
-    return [(x[a:b], y[a:b]) for a, b in pairwise(bounds)]
+class Rows(NamedTuple):
+    """Aggregated cells of every trace, sorted by trace, then bucket."""
+
+    group: np.ndarray  # int64 trace number
+    x: np.ndarray  # int64 bucket start, ns
+    y: np.ndarray  # float64 value
 
 
-def aggregate(snap: Snapshot, sel: Selection, width: int,
-              agg: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per trace: (bucket starts in ns, values) of ``agg`` over ``width``-ns buckets."""
+def aggregate_rows(snap: Snapshot, sel: Selection, width: int, agg: str) -> Rows:
+    """``agg`` over ``width``-ns buckets: one row per trace and non-empty bucket."""
     if few_points_per_cell(snap, sel, width):
         at, merged = point_cells(snap, sel, width)
         if agg in PERCENTILES:
-            y = grouped_quantiles(snap.value, at, merged.owner, merged.count,
+            y = grouped_quantiles(snap.value[at], merged.owner, merged.count,
                                   PERCENTILES[agg])
         elif agg == "count":
             y = merged.count.astype(np.float64)
@@ -117,7 +117,28 @@ def aggregate(snap: Snapshot, sel: Selection, width: int,
             y = merged.combine(reduce_runs(snap.value, cells.start, cells.stop, ufunc), agg)
     if agg == "mean":
         y = y / merged.count
-    return _split(len(sel.names), merged.group, merged.bucket * width, y)
+    return Rows(merged.group, merged.bucket * width, y)
+
+
+def _lines(traces: int, rows: Rows,
+           keep: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+    """Rows cut into (xs, ys) per trace number, each cut to its newest ``keep`` rows;
+    and whether any was cut."""
+    bounds = np.searchsorted(rows.group, np.arange(traces + 1))
+    starts, ends = bounds[:-1], bounds[1:]
+    cut = keep is not None and bool(np.any(ends - starts > keep))
+    if cut:
+        assert keep is not None
+        starts = np.maximum(starts, ends - keep)
+    pairs = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    return [rows.x[a:b] for a, b in pairs], [rows.y[a:b] for a, b in pairs], cut
+
+
+def aggregate(snap: Snapshot, sel: Selection, width: int,
+              agg: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per trace: (bucket starts in ns, values) of ``agg`` over ``width``-ns buckets."""
+    xs, ys, _ = _lines(len(sel.names), aggregate_rows(snap, sel, width, agg))
+    return list(zip(xs, ys, strict=True))
 
 
 def _members(sel: Selection) -> list[list[int]]:
@@ -169,16 +190,17 @@ def run(snap: Snapshot, view: View, auto_max_points: int = 5000,
     if agg == "raw":
         pairs = raw if raw is not None else raw_points(snap, sel)
         assert pairs is not None
+        truncated = any(len(x) > raw_max_points for x, _ in pairs)
+        xs = [x[-raw_max_points:] for x, _ in pairs]
+        ys = [y[-raw_max_points:] for _, y in pairs]
     else:
         first = int(snap.ts[sel.start].min()) if len(sel.start) else 0
         last = int(snap.ts[sel.stop - 1].max()) if len(sel.stop) else 0
         bucket_ns = view.bucket_ns or choose_bucket(first, last, auto_max_points)
-        pairs = aggregate(snap, sel, bucket_ns, agg)
-    traces = [Trace(name, x, y) for name, (x, y) in zip(sel.names, pairs, strict=True)]
-    truncated = any(len(x) > raw_max_points for x, _ in pairs)
-    if truncated:
-        traces = [Trace(t.name, t.x[-raw_max_points:], t.y[-raw_max_points:]) for t in traces]
-    return Result(tuple(traces), agg, bucket_ns, truncated)
+        xs, ys, truncated = _lines(len(sel.names), aggregate_rows(snap, sel, bucket_ns, agg),
+                                   raw_max_points)
+    traces = tuple(map(Trace, sel.names, xs, ys))
+    return Result(traces, agg, bucket_ns, truncated)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def quantile_segments(values: np.ndarray, bounds: np.ndarray, q: float) -> np.nd
 
 def group_order(key: np.ndarray, keys: int) -> np.ndarray:
     """A stable order of ``key`` (0 <= key < keys). numpy's stable sort is a radix sort
-    for 16-bit integers (1M keys: 4 ms, against 60 ms as int64), so keys below 2**32
+    for 16-bit integers (1M keys: 12 ms, against 20 ms as int64), so keys below 2**32
     are sorted by their low, then their high 16 bits."""
     if keys <= 1 << 16:
         order: np.ndarray = np.argsort(key.astype(np.uint16), kind="stable")
@@ -74,23 +74,52 @@ def group_order(key: np.ndarray, keys: int) -> np.ndarray:
     return order
 
 
-def grouped_quantiles(column: np.ndarray, at: np.ndarray, owner: np.ndarray,
-                      counts: np.ndarray, q: float) -> np.ndarray:
-    """The ``q`` quantile per cell of the values ``column[at]``, each owned by a cell
-    ``owner`` with ``counts[cell]`` values."""
-    order = group_order(owner, len(counts))
-    bounds = np.concatenate(([0], np.cumsum(counts)))
-    return quantile_segments(column[at[order]], bounds, q)
+class Slots:
+    """Cells laid out by their number of values, so that cells sharing a count (and so
+    their quantile ranks) are adjacent: each such group is one grid of rows, a view of
+    the values, selected in place (no index grid to gather through)."""
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.cells = np.argsort(counts, kind="stable")  # cell in each slot
+        self.of_cell = np.empty(len(counts), np.int64)  # slot of each cell
+        self.of_cell[self.cells] = np.arange(len(counts))
+        self.sizes = counts[self.cells]
+
+    def quantiles(self, values: np.ndarray, q: float) -> np.ndarray:
+        """Per cell, the ``q`` quantile of its values; ``values`` hold the cells' values
+        slot after slot (reordered in place)."""
+        out = np.empty(len(self.cells))
+        low, high, frac = ranks(self.sizes, q)
+        bounds = np.concatenate(([0], np.cumsum(self.sizes))).tolist()
+        edges = (np.flatnonzero(np.diff(self.sizes)) + 1).tolist()
+        for first, last in zip([0, *edges], [*edges, len(self.sizes)], strict=True):
+            length, a, b = int(self.sizes[first]), int(low[first]), int(high[first])
+            grid = values[bounds[first]:bounds[last]].reshape(last - first, length)
+            if length > 1:
+                grid.partition((a, b) if b != a else a, axis=1)
+            out[self.cells[first:last]] = _interpolate(grid[:, a], grid[:, b],
+                                                       frac[first:last])
+        return out
 
 
-def _by_owner(owner: np.ndarray, start: np.ndarray, lengths: np.ndarray,
-              column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of ``column`` gathered so that each owner's runs are contiguous, with the
-    segment bounds per owner (owners numbered 0..k-1, each with at least one value)."""
-    totals = np.bincount(owner, weights=lengths).astype(np.int64)
-    order = group_order(owner, len(totals))
-    values = column[run_index(start[order], lengths[order])]
-    return values, np.concatenate(([0], np.cumsum(totals)))
+def grouped_quantiles(values: np.ndarray, owner: np.ndarray, counts: np.ndarray,
+                      q: float) -> np.ndarray:
+    """The ``q`` quantile per cell of ``values``, each owned by cell ``owner`` (any order),
+    cell ``i`` holding ``counts[i]`` of them."""
+    slots = Slots(counts)
+    order = group_order(slots.of_cell[owner], len(counts))
+    return slots.quantiles(values[order], q)
+
+
+def run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
+                  lengths: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile per cell of the runs ``column[start[i]:start[i] + lengths[i]]``,
+    each owned by cell ``owner[i]`` (cells 0..k-1, each with at least one run): runs are
+    ordered by cell, not points (72,000 runs of 14 points: 5x fewer to sort)."""
+    slots = Slots(np.bincount(owner, weights=lengths).astype(np.int64))
+    slot = slots.of_cell[owner]
+    order = group_order(slot, len(slots.cells))
+    return slots.quantiles(column[run_index(start[order], lengths[order])], q)
 
 
 def _whole_ranked(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
@@ -141,8 +170,12 @@ def _bracketed(ranked: np.ndarray, owner: np.ndarray, start: np.ndarray,
     if len(chosen):
         remap = np.full(n, -1, np.int64)
         remap[chosen] = np.arange(len(chosen))
-        values, bounds = _by_owner(remap[owner[keep]], start[keep] + below_run[keep],
-                                   (upto_run - below_run)[keep], ranked)
+        within = remap[owner[keep]]
+        lengths = (upto_run - below_run)[keep]
+        order = group_order(within, len(chosen))
+        values = ranked[run_index((start[keep] + below_run[keep])[order], lengths[order])]
+        totals = np.bincount(within, weights=lengths, minlength=len(chosen)).astype(np.int64)
+        bounds = np.concatenate(([0], np.cumsum(totals)))
         out[chosen] = select_ranks(values, bounds, low[chosen] - below[chosen],
                                    high[chosen] - below[chosen], frac[chosen])
     return done
@@ -185,6 +218,5 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
         remap = np.full(n, -1, np.int64)
         remap[rest] = np.arange(len(rest))
         use = todo[owner]
-        values, bounds = _by_owner(remap[owner[use]], start[use], counts[use], snap.value)
-        out[rest] = quantile_segments(values, bounds, q)
+        out[rest] = run_quantiles(snap.value, remap[owner[use]], start[use], counts[use], q)
     return out
