@@ -289,3 +289,52 @@ def test_an_append_says_which_series_changed_from_when() -> None:
 
 def series_of(snap: Snapshot, sid: int) -> str:
     return snap.label_values["host"][int(snap.series_labels["host"][sid])]
+
+
+@pytest.mark.parametrize("seed, series, batches, late", [
+    (1, 3, 40, 0.0),  # few series, growing past their room again and again
+    (2, 60, 30, 0.0),  # many series: moves and compactions interleave
+    (3, 60, 30, 0.3),  # and late points into closed buckets
+    (4, 500, 10, 0.1),  # sparse series: about one point each per batch
+])
+def test_shared_columns_hold_every_series_sorted_and_ranked(seed: int, series: int,
+                                                            batches: int, late: float) -> None:
+    """Random batches over many series (one-point batches too): every series reads back as
+    its points sorted by time (equal times in arrival order), ranked buckets equal a fresh
+    sort, and a snapshot taken midway never changes."""
+    rng = np.random.default_rng(seed)
+    columns = SeriesColumns()
+    columns.add_series(series)
+    held: list[list[tuple[int, int, float]]] = [[] for _ in range(series)]  # (ts, arrival, v)
+    clock, arrival, frozen = 0, 0, None
+    for b in range(batches):
+        k = int(rng.integers(1, 200)) if b % 3 else 1
+        sid = rng.integers(0, series, k)
+        ts = START + (clock + rng.integers(0, 120, k)) * SECOND
+        back = rng.random(k) < late
+        ts[back] -= rng.integers(60, 7200, int(back.sum())) * SECOND
+        clock += 60
+        values = rng.normal(size=k).round(1)
+        order = np.lexsort((ts, sid))  # by series, then time: what Dataset hands over
+        if k == 1:
+            columns.append_one(int(sid[0]), int(ts[0]), float(values[0]))
+        else:
+            columns.append(sid[order], ts[order], values[order])
+        for i in order.tolist():
+            held[int(sid[i])].append((int(ts[i]), arrival, float(values[i])))
+            arrival += 1
+        if b == batches // 2:
+            frozen = ([columns.ts[columns.start[i]:columns.start[i] + columns.count[i]].copy()
+                       for i in range(series)], columns.ts, columns.start[:series].copy(),
+                      columns.count[:series].copy())
+    for i in range(series):
+        expected = sorted(held[i])
+        start, count = int(columns.start[i]), int(columns.count[i])
+        assert columns.ts[start:start + count].tolist() == [t for t, _, _ in expected]
+        assert columns.value[start:start + count].tolist() == [v for _, _, v in expected]
+        if count:
+            assert_ranked(columns, i)
+    assert frozen is not None
+    copies, ts_column, starts, counts = frozen
+    for i in range(series):  # what a snapshot kept still reads the same
+        assert ts_column[starts[i]:starts[i] + counts[i]].tolist() == copies[i].tolist()

@@ -16,8 +16,9 @@ SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 # Buckets whose exact percentiles are kept ready: a series' values sorted within each
-# closed 1-minute and 1-hour bucket (each tier a multiple of the first). A p95 per host per hour over 10M points is then
-# an index per bucket instead of sorting 3.3M values (2.7 s before, see BENCHMARKS.md).
+# closed 1-minute and 1-hour bucket (each tier a multiple of the first). A p95 per host
+# per hour over 10M points is then an index per bucket instead of sorting 3.3M values
+# (2.7 s before, see BENCHMARKS.md).
 RANKED_TIERS = (MINUTE, HOUR)
 MIN_ROOM = 16  # points a series' first region holds
 GROWTH = 1.5  # a series that outgrows its region moves to one 1.5x its points
