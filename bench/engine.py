@@ -17,6 +17,7 @@ lower bound as a constant, so neither pays to find the newest point.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import statistics
@@ -222,8 +223,11 @@ def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
                 raise AssertionError(f"{suite.name} {shape} {agg}: engines disagree "
                                      f"(ours {len(ours)} cells, duckdb {len(duck)}, "
                                      f"polars {len(polar)})")
+            cells = len(duck)
+            del duck, polar, ours  # big answers left alive make the GC slow every engine
+            gc.collect()
             row = {
-                "data": suite.name, "rows": n, "shape": shape, "agg": agg, "cells": len(duck),
+                "data": suite.name, "rows": n, "shape": shape, "agg": agg, "cells": cells,
                 "ours": (median_ms(lambda v=view: query.run(snap, v), repeat) if right
                          else None),
                 "duckdb": median_ms(lambda q=sql: con.execute(q).fetchnumpy(), repeat),

@@ -148,11 +148,6 @@ class SeriesColumns:
         self.series = first + k
         return first
 
-    def ts_of(self, sid: int) -> np.ndarray:
-        """Series ``sid``'s times."""
-        s = int(self.start[sid])
-        return self.ts[s:s + int(self.count[sid])]
-
     def append_one(self, sid: int, ts: int, value: float) -> None:
         """Add one point with scalar writes (moving the series if full); a late point takes
         the general path of ``append``. ``item`` reads: numpy scalars cost 2x more."""

@@ -94,16 +94,6 @@ class Snapshot:
     def __len__(self) -> int:
         return self.points
 
-    def series_ts(self, sid: int) -> np.ndarray:
-        """Series ``sid``'s times (int64 ns, sorted)."""
-        s = int(self.series_start[sid])
-        return self.ts[s:s + int(self.series_count[sid])]
-
-    def series_value(self, sid: int) -> np.ndarray:
-        """Series ``sid``'s values, aligned with ``series_ts(sid)``."""
-        s = int(self.series_start[sid])
-        return self.value[s:s + int(self.series_count[sid])]
-
     def merged(self, series: np.ndarray | None = None, start: np.ndarray | None = None,
                stop: np.ndarray | None = None) -> Points:
         """Points of ``series`` (default all), each from column position ``start`` to

@@ -99,11 +99,13 @@ def select(snap: Snapshot, view: View) -> Selection:
     metric_names = [snap.metrics[c] for c in metric_codes]
     if view.by == "series":
         names = series_names(snap, series, len(metric_names) > 1)
-        by_name = sorted(range(len(names)), key=names.__getitem__)
-        order = np.array(by_name, np.int64)[np.argsort(positions[by_name], kind="stable")]
+        order = np.array(sorted(range(len(names)), key=names.__getitem__), np.int64)
+        if len(metric_names) > 1:
+            order = order[np.argsort(positions[order], kind="stable")]
         group = np.empty(len(series), np.int64)
         group[order] = np.arange(len(series))
-        return Selection(series, start, stop, group, tuple(names[i] for i in order.tolist()))
+        return Selection(series, start, stop, group,
+                         tuple(map(names.__getitem__, order.tolist())))
     if view.by is None or view.by not in snap.series_labels:
         return Selection(series, start, stop, positions, tuple(metric_names))
     split_codes = snap.series_labels[view.by][series].astype(np.int64)
