@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -16,6 +17,7 @@ from flask_socketio import SocketIO
 from pythonjsonlogger.json import JsonFormatter
 
 from .config import Config, from_environment, parse_retention
+from .data.dashboards import FileDashboardStore
 from .data.demo import Demo
 from .data.folder import DataFolder
 from .data.store import Store
@@ -24,10 +26,13 @@ from .engine.compute import Limits
 from .jsoncodec import SocketCodec
 from .live import Live
 from .live.transport import SharedFrameManager, install_websockets
-from .state import AppState, inline
+from .state import AppState, canonical_query, inline
 from .web.origins import origin_checker
 
 ROOT = Path(__file__).resolve().parent.parent
+# Dashboard files edited on disk show up within two seconds (SPEC): scanned this often at
+# most. A scan hashes every file: ~0.1 ms for the demo dashboard.
+DASHBOARD_SCAN_EVERY = 1.0
 log = logging.getLogger("dash")
 
 
@@ -118,22 +123,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline
     store = Store(*parse_retention(settings["RETENTION"]))
-    folder = DataFolder(store, settings["DATA_DIR"], offload)
+    folder = DataFolder(store, settings["DATA_DIR"], offload, settings["DATE_ORDER"])
     limits = Limits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"])
     live = Live.build(socketio, manager, store,
                       partial(charts.build, auto_max_points=limits.auto_max_points,
                               raw_max_points=limits.raw_max_points),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload)
+    boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
+                                partial(canonical_query, store))
     state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits,
-                     offload=offload)
+                     dashboards=boards, offload=offload)
     app.extensions["dash"] = state
 
-    from .web import api, errors, helpers, pages, sockets
+    from .web import api, dashboards, dashsockets, errors, helpers, pages, sockets
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    dashboards.register(app)
     errors.register(app)
     helpers.register(app)
     sockets.register(socketio)
+    dashsockets.register(socketio)
 
     folder.scan()
     if settings["DEMO"]:
@@ -143,6 +152,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         else:
             state.demo = Demo(store, settings["DEMO_INTERVAL"])
             state.demo.install()
+    state.dashboards.scan()  # what is there at start is no change to announce
     if settings["BACKGROUND"]:
         start_background(socketio, state, settings["SCAN_INTERVAL"])
     log.info("app ready", extra={"event": "start", "data_dir": settings["DATA_DIR"],
@@ -151,16 +161,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def start_background(socketio: SocketIO, state: AppState, scan_interval: float) -> None:
-    """Start the fan-out loop, the data folder scanner and the demo stream."""
+    """Start the fan-out loop, the data folder and dashboards scanner and the demo stream."""
     state.live.fanout.start()
 
     def scan_forever() -> None:
+        boards_due = 0.0
         while True:
-            socketio.sleep(scan_interval)
+            socketio.sleep(min(scan_interval, DASHBOARD_SCAN_EVERY))
             try:
                 state.folder.scan()
             except Exception:  # a bad file must never stop the scanner
                 log.exception("scan failed", extra={"event": "error"})
+            if time.monotonic() >= boards_due:
+                boards_due = time.monotonic() + DASHBOARD_SCAN_EVERY
+                try:
+                    state.scan_dashboards()
+                except Exception:  # nor a bad dashboard file
+                    log.exception("dashboard scan failed", extra={"event": "error"})
 
     socketio.start_background_task(scan_forever)
     if state.demo is not None:

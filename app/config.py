@@ -12,6 +12,8 @@ class Config:
     PORT = 5000
     DATA_DIR = "data"
     INGEST_TOKEN: str | None = None
+    # Bearer token for dashboard writes, and what /login takes; writes are refused while unset.
+    ADMIN_TOKEN: str | None = None
     SECRET_KEY: str | None = None
     DEMO = False
     DEMO_INTERVAL = 1.0
@@ -31,6 +33,9 @@ class Config:
     # back from its newest point ("7d", "24h", "90m"); the oldest go first. Files keep all.
     RETENTION = "2000000"
     TABLE_PAGE_SIZE = 50
+    # Dates that fit day/month and month/day throughout a column (03/04/2024) are read
+    # this way ("MDY" or "DMY"); the dataset's warnings say so.
+    DATE_ORDER = "MDY"
     # Ingest limits: request body size, and points in one batch.
     MAX_BODY_BYTES = 16 * 1024 * 1024
     MAX_BATCH_POINTS = 100_000
@@ -48,6 +53,11 @@ class Config:
     DIRECT_WEBSOCKETS = True
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
+    # Flask-WTF's CSRFProtect checks only the writes that app.web.auth asks it to (browser
+    # sessions), not bearer-token API calls or ingest; a token lasts as long as the session,
+    # so a dashboard left open on a wall screen for a day can still be edited.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_TIME_LIMIT: int | None = None
     # Run the background loops (file scanner, fan-out, demo). Tests switch
     # them off and drive the same code synchronously.
     BACKGROUND = True
@@ -61,12 +71,20 @@ def _origins(value: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
 
 
+def _date_order(value: str) -> str:
+    order = value.strip().upper()
+    if order not in ("MDY", "DMY"):
+        raise ValueError("use MDY (03/04/2024 is March 4) or DMY (it is 3 April)")
+    return order
+
+
 # DASH_<NAME> -> (config key, parser)
 _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_HOST": ("HOST", str),
     "DASH_PORT": ("PORT", int),
     "DASH_DATA_DIR": ("DATA_DIR", str),
     "DASH_INGEST_TOKEN": ("INGEST_TOKEN", str),
+    "DASH_ADMIN_TOKEN": ("ADMIN_TOKEN", str),
     "DASH_SECRET_KEY": ("SECRET_KEY", str),
     "DASH_DEMO": ("DEMO", _flag),
     "DASH_DEMO_INTERVAL": ("DEMO_INTERVAL", float),
@@ -79,6 +97,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_RAW_MAX_POINTS": ("RAW_MAX_POINTS", int),
     "DASH_RETENTION": ("RETENTION", str),
     "DASH_TABLE_PAGE_SIZE": ("TABLE_PAGE_SIZE", int),
+    "DASH_DATE_ORDER": ("DATE_ORDER", _date_order),
     "DASH_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
     "DASH_MAX_BATCH_POINTS": ("MAX_BATCH_POINTS", int),
     "DASH_COMPRESSION": ("COMPRESSION", _flag),

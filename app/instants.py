@@ -92,8 +92,19 @@ def format_instants(ns: np.ndarray) -> list[str]:
     return [t + "Z" for t in text.tolist()]
 
 
+@functools.cache
+def keeps_daylight_saving(tz: str) -> bool:
+    """True if ``tz``'s clocks change during the year (today's rules): its times need their
+    abbreviation to be unambiguous (01:30 happens twice on the night clocks go back)."""
+    zone = zoneinfo.ZoneInfo(tz)
+    year = pd.Timestamp.now(tz=UTC).year
+    return len({pd.Timestamp(f"{year}-{month:02d}-01", tz=zone).utcoffset()
+                for month in range(1, 13)}) > 1
+
+
 def format_local(ns: int, tz: str = UTC) -> str:
-    """An instant for people in ``tz``: ``2024-05-01 21:00:00`` (the zone is named nearby)."""
+    """An instant for people in ``tz``: ``2024-05-01 21:00:00``, with the zone's abbreviation
+    where clocks change (``2024-11-03 01:30:00 EDT``, then ``01:30:00 EST``)."""
     stamp = pd.Timestamp(ns, unit="ns", tz=UTC)
     if tz != UTC:
         stamp = stamp.tz_convert(tz)
@@ -101,6 +112,8 @@ def format_local(ns: int, tz: str = UTC) -> str:
     fraction = ns % SECOND
     if fraction:
         text += f".{fraction:09d}".rstrip("0")
+    if tz != UTC and keeps_daylight_saving(tz):
+        text += " " + stamp.strftime("%Z")
     return text
 
 

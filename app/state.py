@@ -7,9 +7,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from flask import current_app
 
+from .data.dashboards import Dashboard, DashboardStore, Overrides, Panel, effective_queries
 from .data.demo import Demo
 from .data.folder import DataFolder
 from .data.store import Snapshot, Store
@@ -50,15 +52,30 @@ def inline(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
 
+def canonical_query(store: Store, dataset: str, query: str) -> str:
+    """A panel's query as its view's canonical query string (the dashboards' ``check_query``).
+
+    ``UnknownDataset`` (a ``LookupError``) for a dataset that is not loaded, ``ViewError``
+    (a ``ValueError`` naming the parameter) for a query the dataset refuses.
+    """
+    snap = store.get(dataset).snapshot()
+    view = parse_view(parse_qsl(query, keep_blank_values=True), snap.metrics,
+                      tuple(snap.label_values))
+    return view.query
+
+
 @dataclass
 class AppState:
-    """What handlers share: the store, the data folder (the log), live updates, the demo."""
+    """What handlers share: the store, the data folder (the log), live updates, the demo,
+    the dashboards."""
 
     store: Store
     folder: DataFolder
     live: Live
     demo: Demo | None
     limits: Limits
+    # Files in <DATA_DIR>/dashboards; cluster mode puts a Redis store behind the same protocol.
+    dashboards: DashboardStore
     # Heavy numpy/pandas work goes here: eventlet's thread pool under the real server, so
     # clients' heartbeats keep flowing while it runs.
     offload: Callable[..., Any] = inline
@@ -76,6 +93,23 @@ class AppState:
         """
         snap = self.store.get(name).snapshot()
         return snap, parse_view(pairs, snap.metrics, tuple(snap.label_values), ignore)
+
+    def panel_views(self, dashboard: Dashboard,
+                    overrides: Overrides) -> list[tuple[Panel, View]]:
+        """Each panel and its effective view: the panel's query under the document's and the
+        URL's settings (``OverrideError``, ``UnknownDataset``, ``ViewError``)."""
+        pairs = effective_queries(dashboard, overrides,
+                                  lambda name: tuple(self.store.get(name).label_names))
+        return [(panel, self.view_of(panel.dataset, parse_qsl(query, keep_blank_values=True))[1])
+                for panel, query in pairs]
+
+    def scan_dashboards(self) -> dict[str, int | None]:
+        """Find dashboards changed on disk (hand edits, new and deleted files) and announce
+        each to the pages and long-polls showing it; {name: version or ``None``}."""
+        changed = self.dashboards.scan()
+        for name, version in changed.items():
+            self.live.boards.announce(name, version)
+        return changed
 
     def refresh_allowed(self, name: str) -> bool:
         """At most one forced reload of a dataset per ``REFRESH_EVERY`` seconds (any client)."""

@@ -37,6 +37,7 @@ STOP_TIMEOUT = 5.0  # seconds for each of terminate and kill
 SCAN_INTERVAL = "0.2"  # the data folder is rescanned this often (seconds)
 DEMO_INTERVAL = "0.5"  # the demo stream ticks this often (seconds)
 INGEST_TOKEN = "e2e-token"  # DASH_INGEST_TOKEN of every test server
+ADMIN_TOKEN = "e2e-admin"  # DASH_ADMIN_TOKEN of every test server (dashboard writes)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +73,15 @@ class Server:
             f"{self.url}/api/d/{name}/points", data=json.dumps(points).encode(), method="POST",
             headers={"Content-Type": "application/json",
                      "Authorization": f"Bearer {INGEST_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def put_dashboard(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace dashboard ``name`` with the admin token; the parsed answer."""
+        request = urllib.request.Request(
+            f"{self.url}/api/dashboards/{name}", data=json.dumps(doc).encode(), method="PUT",
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {ADMIN_TOKEN}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
@@ -111,6 +121,7 @@ def _server_environment(port: int, data_dir: Path, demo: bool,
         DASH_DEMO_INTERVAL=DEMO_INTERVAL,
         PYTHONUNBUFFERED="1",
         DASH_INGEST_TOKEN=INGEST_TOKEN,
+        DASH_ADMIN_TOKEN=ADMIN_TOKEN,
     )
     env.update(extra or {})
     return env

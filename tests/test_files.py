@@ -121,3 +121,46 @@ def test_an_unterminated_last_line_is_read_once_it_settles(folder: DataFolder, d
     monkeypatch.setattr("app.data.folder.SETTLED_AFTER", -1.0)
     assert folder.scan() == {"cpu"}
     assert values(folder, "cpu") == [1.0, 2.0]
+
+
+def test_a_file_with_comment_lines_is_tailed_and_its_warnings_kept(folder: DataFolder,
+                                                                    data_dir: Path) -> None:
+    path = data_dir / "log.csv"
+    write(path, "# logger v2\n# site lab\n" + HEADER + "2024-05-01T00:00:00Z,1,a\n")
+    folder.scan()
+    assert folder.store.get("log").warnings == ()
+    write(path, "2024-05-01T00:01:00Z,2,a\nnot a time,3,a\n", "a")
+    assert folder.scan() == {"log"}
+    assert values(folder, "log") == [1.0, 2.0]
+    assert folder.store.get("log").skipped == 1
+    # lines 1-2 comments, 3 header, 4 the first row: the bad line is line 6 of the file
+    assert folder.store.get("log").warnings == (
+        "1 row skipped: the timestamp is not written like the rest of 'timestamp' "
+        "(line 6; e.g. 'not a time')",)
+
+
+def test_appended_lines_that_settle_the_date_order_reload_the_file(folder: DataFolder,
+                                                                   data_dir: Path) -> None:
+    path = data_dir / "days.csv"
+    write(path, "date,v\n01/02/2024,1\n03/04/2024,2\n")
+    folder.scan()
+    first = folder.store.get("days")
+    assert first.schema.time_format == "%m/%d/%Y"  # DASH_DATE_ORDER=MDY by default
+    assert "read as month/day/year" in folder.store.get("days").warnings[0]
+    write(path, "13/04/2024,3\n", "a")  # only day-first reads it: the whole file is re-read
+    assert folder.scan() == {"days"}
+    reloaded = folder.store.get("days")
+    assert reloaded.epoch != first.epoch and reloaded.schema.time_format == "%d/%m/%Y"
+    # 1 Feb, 3 Apr and 13 Apr 2024 at midnight UTC, as seconds since the epoch
+    assert (reloaded.snapshot().merged().ts // 1_000_000_000).tolist() == [1706745600, 1712102400,
+                                                                  1712966400]
+    assert folder.store.get("days").warnings == ()
+
+
+def test_the_folder_reads_ambiguous_dates_in_its_date_order(data_dir: Path) -> None:
+    write(data_dir / "days.csv", "date,v\n01/02/2024,1\n")
+    folder = DataFolder(Store(), data_dir, date_order="DMY")
+    folder.scan()
+    points = folder.store.get("days").snapshot().merged()
+    assert (points.ts // 1_000_000_000).tolist() == [1706745600]
+    assert "read as day/month/year (DASH_DATE_ORDER=DMY)" in folder.store.get("days").warnings[0]

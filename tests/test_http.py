@@ -107,9 +107,9 @@ def test_view_fragments_for_htmx_have_no_page_around_them(client: FlaskClient) -
     response = client.get("/d/hosts?by=host", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert "<html" not in html
-    for fragment in ("controls", "view-meta", "facets", "stats", "table"):
+    for fragment in ("controls", "notes", "view-meta", "add-panel", "facets", "stats", "table"):
         assert f'id="{fragment}"' in html
-    assert html.count('hx-swap-oob="true"') == 5
+    assert html.count('hx-swap-oob="true"') == 7
     assert 'id="chart"' not in html  # the live chart stays; it follows #view-meta
     assert response.headers["HX-Push-Url"] == "/d/hosts?metric=cpu&by=host"
     assert "HX-Request" in response.headers["Vary"]
@@ -271,3 +271,19 @@ def test_a_file_that_failed_to_load_answers_422_with_its_error(
         assert "“broken” could not be read" in html and "no timestamp column" in html
     assert client.get("/d/nothing-called-this").status_code == 404
     assert client.get("/api/d/nothing-called-this/figure").status_code == 404
+
+
+def test_rows_left_out_are_counted_and_explained_on_every_page(
+        client: FlaskClient, write_csv: Any, state: AppState) -> None:
+    # lines 3 and 5 hold no timestamp
+    write_csv("logger", "time,temp\n2024-05-01T12:00:00Z,20\nsoon,21\n"
+                        "2024-05-01T12:02:00Z,22\nlater,23\n")
+    state.folder.scan()
+    [entry] = [d for d in client.get("/api/datasets").json if d["name"] == "logger"]
+    assert entry["skipped"] == 2 and entry["rows"] == 2
+    assert any("2 rows" in note and "lines 3, 5" in note for note in entry["warnings"]), \
+        entry["warnings"]
+    index = client.get("/").get_data(as_text=True)
+    assert "2 rows left out" in index and "lines 3, 5" in index
+    page = client.get("/d/logger").get_data(as_text=True)
+    assert "2 rows of the file left out" in page and "lines 3, 5" in page

@@ -312,7 +312,7 @@ BAD_INPUTS = [
     bad("csv-unknown-column", "timestamp,cpu,disk\n" + f"{TS},1,2\n", ctype=CSV,
         errors=[(0, "disk", "unknown column")]),
     bad("csv-duplicate-header", "timestamp,cpu,cpu\n" + f"{TS},1,2\n", ctype=CSV,
-        error="invalid CSV: duplicate column names in the header"),
+        error="invalid CSV: duplicate column name 'cpu' (columns 2 and 3): rename one"),
     bad("csv-header-only", CSV_HEAD, ctype=CSV, error="no points in the body"),
     # the dataset in the URL
     bad("name-with-dot", J([GOOD]), name="bad.name",
@@ -933,3 +933,31 @@ def test_ingest_into_a_file_with_numeric_time_is_refused(make_app: Callable[...,
     assert response.status_code == 409
     assert "keeps time as numbers" in response.json["error"]
     assert (data_dir / "epoch.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("name, text, why", [
+    ("excel", "timestamp;cpu\n2024-05-01T00:00:00Z;1,5\n", "excel.csv separates columns with ';'"),
+    ("logger", "date,time,cpu\n2024-05-01,12:00:00,1\n",
+     "logger.csv keeps the time of day apart, in 'time'"),
+    ("days", "date,cpu\n13/05/2024,1\n", "days.csv writes dates as %d/%m/%Y"),
+])
+def test_ingest_into_a_file_written_another_way_is_refused(make_app: Callable[..., Flask],
+                                                           data_dir: Path, name: str,
+                                                           text: str, why: str) -> None:
+    (data_dir / f"{name}.csv").write_text(text)
+    client = make_app().test_client()
+    before = (data_dir / f"{name}.csv").read_bytes()
+    response = post(client, name, J([{"timestamp": TS, "cpu": 3}]))
+    assert response.status_code == 409
+    assert why in response.json["error"]
+    assert (data_dir / f"{name}.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("body", [
+    "timestamp;cpu;mem;host;region\n2024-05-01T00:03:00Z;13;53;web-1;eu\n",
+    "\ufeff# from a script\ntimestamp,cpu,mem,host,region,\n2024-05-01T00:03:00Z,13,53,web-1,eu,\n",
+], ids=["semicolons", "bom-comment-trailing-delimiter"])
+def test_csv_bodies_follow_the_file_dialect_rules(ic: FlaskClient, body: str) -> None:
+    response = post(ic, "hosts", body, CSV)
+    assert response.status_code == 200, response.json
+    assert response.json["accepted"] == 1

@@ -14,14 +14,14 @@ BERLIN_SPRING = 1711848600 * 10**9  # 2024-03-31T01:30:00Z, half an hour after c
     (NOON, "UTC", "2024-05-01T12:00:00Z", "2024-05-01 12:00:00", "2024-05-01T12:00:00.000"),
     (NOON, "Asia/Kolkata", "2024-05-01T17:30:00+05:30", "2024-05-01 17:30:00",
      "2024-05-01T17:30:00.000"),
-    (NOON, "America/Los_Angeles", "2024-05-01T05:00:00-07:00", "2024-05-01 05:00:00",
+    (NOON, "America/Los_Angeles", "2024-05-01T05:00:00-07:00", "2024-05-01 05:00:00 PDT",
      "2024-05-01T05:00:00.000"),
     (NOON, "Asia/Tokyo", "2024-05-01T21:00:00+09:00", "2024-05-01 21:00:00",
      "2024-05-01T21:00:00.000"),
-    (BERLIN_SPRING, "Europe/Berlin", "2024-03-31T03:30:00+02:00", "2024-03-31 03:30:00",
+    (BERLIN_SPRING, "Europe/Berlin", "2024-03-31T03:30:00+02:00", "2024-03-31 03:30:00 CEST",
      "2024-03-31T03:30:00.000"),
     (BERLIN_SPRING - 3600 * 10**9, "Europe/Berlin", "2024-03-31T01:30:00+01:00",
-     "2024-03-31 01:30:00", "2024-03-31T01:30:00.000"),
+     "2024-03-31 01:30:00 CET", "2024-03-31T01:30:00.000"),
     (NOON + 250_000_000, "Asia/Kolkata", "2024-05-01T17:30:00.250+05:30",
      "2024-05-01 17:30:00.25", "2024-05-01T17:30:00.250"),
 ])
@@ -40,3 +40,16 @@ def test_an_instant_written_in_a_zone(ns: int, tz: str, iso: str, local: str,
 ])
 def test_time_zone_names(name: str, known: bool) -> None:
     assert is_time_zone(name) is known
+
+
+@pytest.mark.parametrize("ns, tz, local", [
+    # New York, the night clocks went back: 01:30 twice, told apart by the abbreviation
+    (1730611800 * 10**9, "America/New_York", "2024-11-03 01:30:00 EDT"),
+    (1730615400 * 10**9, "America/New_York", "2024-11-03 01:30:00 EST"),
+    (BERLIN_SPRING, "Europe/Berlin", "2024-03-31 03:30:00 CEST"),
+    (NOON, "Asia/Kolkata", "2024-05-01 17:30:00"),  # no daylight saving: no abbreviation
+    (NOON, "UTC", "2024-05-01 12:00:00"),
+])
+def test_times_in_zones_with_daylight_saving_name_the_abbreviation(ns: int, tz: str,
+                                                                   local: str) -> None:
+    assert format_local(ns, tz) == local

@@ -74,7 +74,7 @@ def csv(text: str) -> bytes:
         Schema("recorded", "wide", ("sales",), ("month",))),
 ])
 def test_read_table_schema(text: str, expected: Schema) -> None:
-    schema, _ = read_table(csv(text))
+    schema = read_table(csv(text)).schema
     assert schema == expected
 
 
@@ -106,7 +106,8 @@ def test_read_table_errors(data: bytes, message: str) -> None:
 
 
 def test_header_only_long_file_is_an_empty_dataset() -> None:
-    schema, batch = read_table(b"timestamp,metric,value,host\n")
+    reading = read_table(b"timestamp,metric,value,host\n")
+    schema, batch = reading.schema, reading.batch
     assert schema == Schema("timestamp", "long", (), ("host",))
     assert len(batch) == 0
     assert batch.skipped == 0
@@ -123,25 +124,25 @@ def test_header_only_long_file_is_an_empty_dataset() -> None:
     ("2024-05-01T00:01:00.5Z", MAY_1 + MINUTE + 500_000_000),
 ])
 def test_timestamps_become_utc_nanoseconds(stamp: str, ns: int) -> None:
-    _, batch = read_table(f"timestamp,v\n{stamp},1\n".encode())
+    batch = read_table(f"timestamp,v\n{stamp},1\n".encode()).batch
     assert batch.ts.dtype == np.int64
     assert batch.ts.tolist() == [ns]
 
 
 def test_zoned_and_naive_timestamps_mix_in_one_column() -> None:
-    _, batch = read_table(csv("""time,v
+    batch = read_table(csv("""time,v
         2024-05-01T02:00:00+02:00,1
         2024-05-01T00:01:00,2
-        2024-04-30T19:02:00-05:00,3"""))
+        2024-04-30T19:02:00-05:00,3""")).batch
     assert batch.ts.tolist() == [MAY_1, MAY_1 + MINUTE, MAY_1 + 2 * MINUTE]
     assert batch.value.tolist() == [1.0, 2.0, 3.0]
 
 
 def test_long_rows_become_points_with_labels() -> None:
-    _, batch = read_table(csv("""timestamp,metric,value,host
+    batch = read_table(csv("""timestamp,metric,value,host
         2024-05-01T00:00:00Z,cpu,1.5,web-1
         2024-05-01T00:00:00Z,mem,60,web-1
-        2024-05-01T00:01:00Z,cpu,2,"""))
+        2024-05-01T00:01:00Z,cpu,2,""")).batch
     assert batch.ts.tolist() == [MAY_1, MAY_1, MAY_1 + MINUTE]
     assert batch.metric.tolist() == ["cpu", "mem", "cpu"]
     assert batch.value.tolist() == [1.5, 60.0, 2.0]
@@ -149,9 +150,9 @@ def test_long_rows_become_points_with_labels() -> None:
 
 
 def test_wide_rows_become_one_point_per_metric_in_time_order() -> None:
-    _, batch = read_table(csv("""timestamp,cpu,mem,host
+    batch = read_table(csv("""timestamp,cpu,mem,host
         2024-05-01T00:01:00Z,11,51,web-1
-        2024-05-01T00:00:00Z,10,,web-2"""))
+        2024-05-01T00:00:00Z,10,,web-2""")).batch
     assert batch.ts.tolist() == [MAY_1, MAY_1 + MINUTE, MAY_1 + MINUTE]
     assert batch.metric.tolist() == ["cpu", "cpu", "mem"]
     assert batch.value.tolist() == [10.0, 11.0, 51.0]  # the empty mem cell is no point
@@ -160,18 +161,20 @@ def test_wide_rows_become_one_point_per_metric_in_time_order() -> None:
 
 def test_string_labels_that_look_like_numbers_stay_text() -> None:
     # A label column is read as text, so "007" keeps its zeros and is not the number 7.
-    schema, batch = read_table(csv("""timestamp,cpu,host,zone
+    reading = read_table(csv("""timestamp,cpu,host,zone
         2024-05-01T00:00:00Z,1,web-1,a07
         2024-05-01T00:01:00Z,2,web-2,007"""))
+    schema, batch = reading.schema, reading.batch
     assert schema.labels == ("host", "zone")
     assert batch.labels["zone"].tolist() == ["a07", "007"]
 
 
 def test_tutorial_file_is_wide_with_one_metric_value() -> None:
-    schema, batch = read_table(csv("""timestamp,value
+    reading = read_table(csv("""timestamp,value
         2024-05-01T00:00:00Z,1
         2024-05-01T00:01:00Z,2
         2024-05-01T00:02:00Z,4"""))
+    schema, batch = reading.schema, reading.batch
     assert (schema.kind, schema.metrics, schema.labels) == ("wide", ("value",), ())
     assert batch.metric.tolist() == ["value"] * 3
     assert batch.value.tolist() == [1.0, 2.0, 4.0]
@@ -189,25 +192,25 @@ def test_rows_with_bad_timestamps_are_skipped_and_counted(bad_cells: list[str],
                                                           skipped: int) -> None:
     rows = ["2024-05-01T00:00:00Z,1", *[f"{cell},99" for cell in bad_cells],
             "2024-05-01T00:01:00Z,2"]
-    _, batch = read_table(("timestamp,v\n" + "\n".join(rows) + "\n").encode())
+    batch = read_table(("timestamp,v\n" + "\n".join(rows) + "\n").encode()).batch
     assert batch.ts.tolist() == [MAY_1, MAY_1 + MINUTE]
     assert batch.value.tolist() == [1.0, 2.0]
     assert batch.skipped == skipped
 
 
 def test_skipped_counts_rows_not_points_in_wide_files() -> None:
-    _, batch = read_table(csv("""timestamp,cpu,mem
+    batch = read_table(csv("""timestamp,cpu,mem
         2024-05-01T00:00:00Z,1,2
-        garbage,3,4"""))
+        garbage,3,4""")).batch
     assert batch.value.tolist() == [1.0, 2.0]
     assert batch.skipped == 1
 
 
 def test_read_table_with_a_known_schema_reads_appended_lines() -> None:
-    schema, _ = read_table(csv("""timestamp,cpu,host
-        2024-05-01T00:00:00Z,1,web-1"""))
-    _, batch = read_table(csv("""timestamp,cpu,host
-        2024-05-01T00:01:00Z,2,007"""), schema)
+    schema = read_table(csv("""timestamp,cpu,host
+        2024-05-01T00:00:00Z,1,web-1""")).schema
+    batch = read_table(csv("""timestamp,cpu,host
+        2024-05-01T00:01:00Z,2,007"""), schema).batch
     assert batch.labels["host"].tolist() == ["007"]
     with pytest.raises(SchemaError, match="columns changed: missing host"):
         read_table(b"timestamp,cpu\n2024-05-01T00:01:00Z,2\n", schema)

@@ -15,7 +15,8 @@ from typing import Any
 
 from .errors import Conflict
 from .ingest import Points, Validated, validate
-from .schema import Batch, Schema, SchemaError, is_valid_name, read_table
+from .reader import Reading, ReadingChanged, header_end
+from .schema import Schema, SchemaError, is_valid_name, read_table
 from .store import Dataset, Store
 
 log = logging.getLogger("dash.files")
@@ -31,7 +32,8 @@ class FileState:
     size: int
     mtime_ns: int
     offset: int  # bytes consumed, always just after a newline (or the whole file)
-    header: bytes  # first line, newline included
+    header: bytes  # up to the header line's newline (comment lines before it included)
+    lines: int = 0  # lines consumed, so warnings about appended lines give file line numbers
 
 
 def _complete(data: bytes, settled: bool) -> bytes:
@@ -46,9 +48,11 @@ class DataFolder:
     """Keeps the store in step with ``*.csv`` files directly in one folder."""
 
     def __init__(self, store: Store, directory: str | os.PathLike[str],
-                 offload: Callable[..., Any] | None = None) -> None:
+                 offload: Callable[..., Any] | None = None, date_order: str = "MDY") -> None:
         self.store = store
         self.directory = Path(directory)
+        self.date_order = date_order  # DASH_DATE_ORDER: dates that fit both orders throughout
+        # Per dataset: what loading and tailing skipped or assumed (sentences, newest last).
         # Parsing a big file or batch runs here (eventlet's thread pool under the real
         # server), so live clients keep their heartbeats while it runs.
         self.offload = offload or (lambda fn, *args: fn(*args))
@@ -149,10 +153,8 @@ class DataFolder:
 
     def _saved_schema(self, name: str) -> Schema | None:
         try:
-            fields = json.loads(self._sidecar(name, "schema.json").read_text())
-            return Schema(fields["timestamp"], fields["kind"], tuple(fields["metrics"]),
-                          tuple(fields["labels"]), bool(fields.get("numeric_time", False)))
-        except (OSError, ValueError, KeyError, TypeError):
+            return Schema.from_fields(json.loads(self._sidecar(name, "schema.json").read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def _load(self, name: str, path: Path) -> bool:
@@ -167,11 +169,11 @@ class DataFolder:
             return True
         settled = time.time() - stat.st_mtime > SETTLED_AFTER
         body = _complete(data, settled)
-        header = body[:body.find(b"\n") + 1] if b"\n" in body else body
+        header = body[:header_end(body)]
         self.files[name] = FileState(stat.st_ino, stat.st_size, stat.st_mtime_ns, len(body),
-                                     header)
+                                     header, body.count(b"\n"))
         try:
-            schema, batch = self._read(name, body)
+            reading = self._read(name, body)
         except Exception as exc:  # whatever is in the file, the server keeps serving
             if not isinstance(exc, SchemaError):
                 log.exception("unexpected error reading a data file",
@@ -180,25 +182,26 @@ class DataFolder:
             log.warning("cannot load dataset", extra={"event": "load_error", "dataset": name,
                                                       "error": str(exc)})
             return True
-        dataset = self.store.create(name, schema, source="file")
-        dataset.append(batch)
+        dataset = self.store.create(name, reading.schema, source="file")
+        dataset.append(reading.batch)
+        dataset.warn(reading.warnings)
         log.info("dataset loaded", extra={
             "event": "reload", "dataset": name, "rows": len(dataset), "epoch": dataset.epoch,
-            "skipped": batch.skipped, "ms": round((time.perf_counter() - started) * 1000, 1)})
+            "skipped": reading.skipped, "warnings": len(reading.warnings),
+            "ms": round((time.perf_counter() - started) * 1000, 1)})
         return True
 
-    def _read(self, name: str, body: bytes) -> tuple[Schema, Batch]:
+    def _read(self, name: str, body: bytes) -> Reading:
         """Parse a whole file, with the schema ingest saved for it when it still fits."""
         saved = self._saved_schema(name)
-        read: tuple[Schema, Batch]
         if saved is not None:
             try:
-                read = self.offload(read_table, body, saved)
-                return read
+                reading: Reading = self.offload(read_table, body, saved, self.date_order)
+                return reading
             except SchemaError:
                 pass  # the file was rewritten with other columns: infer again
-        read = self.offload(read_table, body)
-        return read
+        reading = self.offload(read_table, body, None, self.date_order)
+        return reading
 
     def _tail(self, name: str, path: Path, state: FileState, stat: os.stat_result,
               settled: bool = False) -> bool:
@@ -218,14 +221,20 @@ class DataFolder:
             return False
         dataset = self.store.get(name)
         try:
-            _, batch = self.offload(read_table, state.header + chunk, dataset.schema)
+            reading = self.offload(read_table, state.header + chunk, dataset.schema,
+                                   self.date_order, state.lines - state.header.count(b"\n"))
+        except ReadingChanged:
+            return self._load(name, path)  # new lines settle what the load assumed: read again
         except Exception as exc:  # keep the last good data, show why the new lines are not in
             self.store.fail(name, f"{path.name}: appended lines unreadable: {exc}")
             state.offset += len(chunk)
+            state.lines += chunk.count(b"\n")
             return True
         state.offset += len(chunk)
+        state.lines += chunk.count(b"\n")
         self.store.clear_error(name)
-        dataset.append(batch)
+        dataset.warn(reading.warnings)
+        dataset.append(reading.batch)
         return True
 
     # -- ingest: the CSV files are the log -------------------------------------
@@ -244,9 +253,9 @@ class DataFolder:
             if dataset is not None and dataset.source != "file":
                 raise Conflict(f"dataset {name!r} is generated in memory (the demo); "
                                        "send points to another name")
-            if dataset is not None and dataset.schema.numeric_time:
-                raise Conflict(f"{path.name} keeps time as numbers and ingest writes "
-                                       "ISO-8601 timestamps; send points to another name")
+            if dataset is not None and (why := dataset.schema.ingest_mismatch()):
+                raise Conflict(f"{path.name} {why} and ingest writes comma-separated "
+                               "UTF-8 with ISO-8601 timestamps; send points to another name")
             if dataset is not None:
                 self._sync(name, path)  # take in lines others appended first
                 dataset = self.store.find(name)
@@ -275,7 +284,7 @@ class DataFolder:
         stat = path.stat()
         header = data[:data.find(b"\n") + 1]
         self.files[name] = FileState(stat.st_ino, stat.st_size, stat.st_mtime_ns, len(data),
-                                     header)
+                                     header, data.count(b"\n"))
         dataset = self.store.create(name, validated.schema, source="file")
         dataset.append(validated.batch)
         log.info("dataset created by ingest", extra={"event": "create", "dataset": name,
@@ -284,8 +293,9 @@ class DataFolder:
 
     def _write(self, name: str, path: Path, validated: Validated) -> None:
         state = self.files[name]
-        # utf-8-sig: a header saved by Excel starts with a byte-order mark.
-        columns = next(csv.reader([state.header.decode("utf-8-sig", "replace")]))
+        # utf-8-sig: a header saved by Excel starts with a byte-order mark; comment lines
+        # may come before it.
+        columns = next(csv.reader([state.header.decode("utf-8-sig", "replace").splitlines()[-1]]))
         data = _csv_bytes([c.strip() for c in columns], validated.rows, header=False)
         schema_file = self._sidecar(name, "schema.json")
         if not schema_file.exists():  # pin the schema, so a reload reads labels as labels
@@ -310,6 +320,7 @@ class DataFolder:
         # leaves a record of a complete batch, which a restart ignores.
         self._sidecar(name, "intent").unlink(missing_ok=True)
         state.size, state.offset, state.mtime_ns = stat.st_size, stat.st_size, stat.st_mtime_ns
+        state.lines += data.count(b"\n")
 
 
 def _csv_bytes(columns: list[str], rows: list[dict[str, str]], header: bool) -> bytes:

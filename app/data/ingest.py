@@ -1,8 +1,6 @@
 """Ingest: a request body -> a validated batch of points, all or nothing."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -14,7 +12,8 @@ import pandas as pd
 
 from ..instants import format_instants
 from .errors import Rejected, TooLarge
-from .schema import NAT, Batch, Schema, parse_times
+from .reader import split_csv
+from .schema import NAT, Batch, Schema, SchemaError, parse_times
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
@@ -96,16 +95,14 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
                 raise Rejected(f"invalid JSON on line {number}: {exc}") from None
         points = Points(items)
     else:
-        reader = csv.reader(io.StringIO(text, newline=""))
+        # The same dialect rules as files (BOM, comment lines, delimiter and quoting,
+        # trailing delimiters, duplicate names); timestamps stay ISO-8601 only.
         try:
-            rows = [row for row in reader if row]
-        except csv.Error as exc:
+            header, rows = split_csv(text)
+        except SchemaError as exc:
             raise Rejected(f"invalid CSV: {exc}") from None
-        header = [h.strip() for h in rows[0]]
-        if len(set(header)) != len(header):
-            raise Rejected("invalid CSV: duplicate column names in the header")
         items = []
-        for row in rows[1:]:
+        for row in rows:
             if len(row) != len(header):
                 items.append(ValueError(f"has {len(row)} cells, the header has {len(header)}"))
             else:

@@ -15,6 +15,7 @@ from .schema import Batch, Schema
 from .series import SeriesColumns, run_index, search_runs
 
 MIN_CAPACITY = 1024
+MAX_WARNINGS = 20
 SMALL_BATCH = 32
 
 
@@ -124,6 +125,8 @@ class Dataset:
         self.epoch = new_epoch()
         self.updated_at = time.time()
         self.skipped = 0
+        # What reading the source assumed or left out, for people (the newest MAX_WARNINGS).
+        self.warnings: tuple[str, ...] = ()
         self.rows = 0  # source rows; a wide row holds one point per metric
         self.metrics = Categories(schema.metrics)
         self.label_names: tuple[str, ...] = schema.labels
@@ -268,6 +271,11 @@ class Dataset:
         take = np.clip(extra - (np.cumsum(at) - at), 0, at)
         cols.drop_oldest(before + take)
         self.rows = round(self.rows * (n - drop) / n)  # rows kept, pro rata
+
+    def warn(self, sentences: Iterable[str]) -> None:
+        """Keep ``sentences`` among the dataset's warnings (the newest ``MAX_WARNINGS``)."""
+        with self._lock:
+            self.warnings = (*self.warnings, *sentences)[-MAX_WARNINGS:]
 
     def touch(self) -> int:
         """Bump the version without new points (e.g. a reload that found nothing new)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,8 +65,14 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def render(figure: dict[str, Any], title: str) -> Markup:
-    """The figure's traces as an SVG with time and value axes and a legend."""
+def render(figure: dict[str, Any], title: str,
+           thresholds: Sequence[tuple[float, str]] = ()) -> Markup:
+    """The figure's traces as an SVG with time and value axes and a legend.
+
+    ``thresholds`` are (value, colour) pairs drawn as horizontal dashed lines across the
+    plot; the value axis always reaches them, as plotly's autorange does for shapes.
+    Colours come from the dashboard document's allow-list (CSS names, #rgb, #rrggbb).
+    """
     # Names in the figure are escaped for Plotly; undo that here and escape once, for SVG.
     # Each trace keeps its index, so its colour is the one the live chart gives it.
     # x: wall-clock times in the view's zone (datetime64[ms]), drawn as if they were UTC.
@@ -83,8 +90,9 @@ def render(figure: dict[str, Any], title: str) -> Markup:
     x_lo = min(int(x.min()) for _, _, x, _ in traces)
     x_hi = max(int(x.max()) for _, _, x, _ in traces)
     finite = [y[np.isfinite(y)] for _, _, _, y in traces]
-    y_lo = min((float(f.min()) for f in finite if len(f)), default=0.0)
-    y_hi = max((float(f.max()) for f in finite if len(f)), default=1.0)
+    levels = [float(value) for value, _ in thresholds]
+    y_lo = min([*(float(f.min()) for f in finite if len(f)), *levels], default=0.0)
+    y_hi = max([*(float(f.max()) for f in finite if len(f)), *levels], default=1.0)
     if y_lo == y_hi:
         y_lo, y_hi = y_lo - 1, y_hi + 1
     x_span = max(x_hi - x_lo, 1)
@@ -129,6 +137,16 @@ def render(figure: dict[str, Any], title: str) -> Markup:
         parts.append(f'<polyline class="trace" fill="none" stroke-width="1.5" '
                      f'stroke="{colour}" points="{points}">'
                      f"<title>{escape(name)}</title></polyline>")
+    if thresholds:
+        parts.append('<g class="thresholds" font-size="11" text-anchor="end">')
+        for value, colour in thresholds:
+            line_y = float(py(value))
+            parts.append(f'<line class="threshold" data-value="{escape(format_value(value))}" '
+                         f'x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
+                         f'stroke="{escape(colour)}" stroke-width="1.5" stroke-dasharray="6 4"/>'
+                         f'<text x="{WIDTH - RIGHT - 4}" y="{line_y - 4:.1f}" '
+                         f'fill="{escape(colour)}">{escape(format_value(value))}</text>')
+        parts.append("</g>")
     parts.append('<g class="legend" font-size="12" fill="#1d2330">')
     for slot, (i, name, _, _) in enumerate(traces):
         lx, ly = LEFT + 8 + (slot % 4) * 200, TOP + 14 + (slot // 4) * 16

@@ -1,5 +1,5 @@
 """Live updates: the figure cache, watched views (rooms), the fan-out, long-poll waiting,
-and the transport fence around Socket.IO internals."""
+dashboards' rooms, and the transport fence around Socket.IO internals."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.store import Store
+from .boards import Boards
 from .fanout import Fanout
 from .figures import Compute, Figures
 from .rooms import Rooms
@@ -23,6 +24,7 @@ class Live:
     rooms: Rooms
     waiters: Waiters
     fanout: Fanout
+    boards: Boards
 
     @classmethod
     def build(cls, socketio: Any, manager: SharedFrameManager, store: Store, compute: Compute,
@@ -35,4 +37,5 @@ class Live:
         rooms = Rooms(transport)
         waiters = Waiters(store, transport)
         fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
-        return cls(transport, figures, rooms, waiters, fanout)
+        boards = Boards(transport, waiters)
+        return cls(transport, figures, rooms, waiters, fanout, boards)

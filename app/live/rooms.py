@@ -8,8 +8,10 @@ from ..engine.view import View
 from .figures import room_name
 from .transport import Transport
 
-# Views one socket may watch at once (a page watches one; a dashboard one per panel).
-MAX_VIEWS_PER_SOCKET = 16
+# Views one socket may watch at once: a view page watches one, a dashboard page one per
+# panel, and a dashboard has at most 24 panels (app.data.dashboards.MAX_PANELS). 32 leaves
+# room for a page that swaps its layout (new views joined before the old ones are left).
+MAX_VIEWS_PER_SOCKET = 32
 
 
 class TooManyViews(ValueError):
@@ -36,7 +38,7 @@ class Rooms:
     def join(self, sid: str, dataset: str, view: View) -> str:
         """Put ``sid`` into the view's room and return the room; ``TooManyViews`` past the cap."""
         room = room_name(dataset, view)
-        mine = self.transport.rooms_of(sid)
+        mine = self.rooms_of(sid)  # view rooms only: a dashboard's own room is not a view
         if room not in mine and len(mine) >= self.max_per_socket:
             raise TooManyViews(f"a connection may watch at most {self.max_per_socket} views; "
                                "unsubscribe from one first")

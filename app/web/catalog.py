@@ -15,7 +15,7 @@ def describe(store: Store) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {  # the SPEC's fields, empty for a file that never loaded
             "name": name, "error": store.error(name), "rows": None,
             "points": None, "metrics": [], "labels": {}, "start": None, "end": None,
-            "version": None, "epoch": None}
+            "version": None, "epoch": None, "skipped": 0, "warnings": []}
         if dataset is not None:
             snap = dataset.snapshot()
             entry.update(
@@ -26,6 +26,8 @@ def describe(store: Store) -> list[dict[str, Any]]:
                 start=format_instant(snap.start) if snap.start is not None else None,
                 end=format_instant(snap.end) if snap.end is not None else None,
                 version=snap.version,
+                skipped=dataset.skipped,
+                warnings=list(dataset.warnings),
                 epoch=snap.epoch,
                 updated=dataset.updated_at,
                 source=dataset.source,

@@ -6,6 +6,7 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from ..data.dashboards import BrokenDashboard, DashboardNotFound, OverrideError, VersionConflict
 from ..data.errors import Conflict, DataError, DatasetFailed, Rejected, TooLarge, UnknownDataset
 from ..engine.view import ViewError
 from ..jsoncodec import dumps
@@ -28,6 +29,8 @@ def data_error(exc: DataError) -> Response:
     body: dict[str, Any] = {"error": exc.message}
     if isinstance(exc, Rejected) and exc.errors:
         body["errors"] = exc.errors
+    if isinstance(exc, VersionConflict):  # what to reload (None: it was deleted)
+        body["version"] = exc.current
     return json_response(body, status)
 
 
@@ -41,6 +44,27 @@ def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
     if _is_api():
         return json_response({"error": f"unknown dataset {exc.args[0]!r}"}, 404)
     return render_template("missing.html", name=exc.args[0]), 404
+
+
+def bad_override(exc: OverrideError) -> Response:
+    """400 naming the dashboard URL parameter and what is allowed."""
+    return json_response({"error": str(exc), "param": exc.param}, 400)
+
+
+def unknown_dashboard(exc: DashboardNotFound) -> Response | tuple[str, int]:
+    """404: JSON for the API, a page that says so elsewhere."""
+    if _is_api():
+        return json_response({"error": str(exc)}, 404)
+    return render_template("dashboard_problem.html", title=f"No dashboard called “{exc.name}”",
+                           message=None, errors=[]), 404
+
+
+def broken_dashboard(exc: BrokenDashboard) -> Response | tuple[str, int]:
+    """422 with the file's error and its version (a PUT of that version replaces it)."""
+    if _is_api():
+        return json_response({"error": str(exc), "version": exc.version}, 422)
+    return render_template("dashboard_problem.html", title=f"Dashboard “{exc.name}” does not load",
+                           message=f"dashboards/{exc.name}.json: {exc.error}", errors=[]), 422
 
 
 def dataset_failed(exc: DatasetFailed) -> Response | tuple[str, int]:
@@ -65,6 +89,9 @@ def register(app: Flask) -> None:
     """Install the mapping on ``app``."""
     app.register_error_handler(DataError, data_error)
     app.register_error_handler(ViewError, bad_view)
+    app.register_error_handler(OverrideError, bad_override)
+    app.register_error_handler(DashboardNotFound, unknown_dashboard)
+    app.register_error_handler(BrokenDashboard, broken_dashboard)
     app.register_error_handler(UnknownDataset, unknown_dataset)
     app.register_error_handler(DatasetFailed, dataset_failed)
     app.register_error_handler(HTTPException, http_error)

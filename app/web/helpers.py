@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Flask, url_for
 
 from ..engine.view import View
-from ..instants import UTC, format_instant, format_local, time_zones
+from ..instants import UTC, format_instant, format_local, parse_instant, time_zones
 
 
 def isotime(seconds: float | None) -> str:
@@ -27,8 +27,14 @@ def instant(ns: int | None, tz: str = UTC) -> str:
     return format_local(ns, tz) if ns is not None else ""
 
 
-def wallclock(iso: str) -> str:
-    """An ISO-8601 instant with its offset as people read it: ``2024-05-01 21:00:00``."""
+def wallclock(iso: str, tz: str | None = None) -> str:
+    """An ISO-8601 instant with its offset as people read it: ``2024-05-01 21:00:00``; with
+    ``tz``, as ``instant`` writes it (the zone's abbreviation where clocks change)."""
+    if tz is not None:
+        try:
+            return format_local(parse_instant(iso), tz)
+        except ValueError:
+            pass
     text = iso.replace("T", " ")
     for mark in ("Z", "+", "-"):
         cut = text.rfind(mark)

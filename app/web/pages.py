@@ -24,9 +24,9 @@ from .helpers import view_url
 
 bp = Blueprint("pages", __name__)
 # The blocks of view.html that an HTMX request gets back; each swaps itself in by id.
-FRAGMENTS = ["controls", "meta", "facets", "stats", "table"]
+FRAGMENTS = ["controls", "notes", "meta", "addpanel", "facets", "stats", "table"]
 # The blocks that change with the data alone, refreshed live as new versions arrive.
-LIVE_FRAGMENTS = ["facets", "stats", "table"]
+LIVE_FRAGMENTS = ["notes", "facets", "stats", "table"]
 
 
 def is_htmx() -> bool:
@@ -92,6 +92,9 @@ def view(name: str) -> BaseResponse:
         "facets": [], "stats": [], "table": None, "page_rows": [], "pages": 1,
         "metrics": tuple(dataset.metrics.values), "labels": dataset.label_names,
         "windows": tuple(WINDOWS), "aggs": AGGREGATIONS, "buckets": tuple(BUCKETS),
+        # What reading the file left out or assumed, and why it has no fresh data.
+        "skipped": dataset.skipped, "notes": dataset.warnings,
+        "file_error": state.store.error(name),
     }
     status = 200
     try:

@@ -59,6 +59,7 @@ def on_disconnect(*_: Any) -> None:
     live = app_state().live
     live.rooms.drop(current_sid())
     live.fanout.forget(current_sid())
+    live.boards.forget(current_sid())
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import Rejected
 from .fields import (
     COLUMNS,
     DEFAULT_WIDTH,
@@ -43,7 +44,7 @@ CheckQuery = Callable[[str, str], str]
 MAX_PROBLEMS = 100  # listed in a 400; items past a count limit are not checked one by one
 
 
-class DocumentError(ValueError):
+class DocumentError(Rejected, ValueError):
     """A document that does not validate; nothing was saved.
 
     ``errors`` lists each problem as ``{"panel": id or None, "field", "message"}`` (the
@@ -52,10 +53,9 @@ class DocumentError(ValueError):
     """
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors[:MAX_PROBLEMS]
         shown = "; ".join(describe(error) for error in errors[:10])
-        self.message = shown + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
-        super().__init__(self.message)
+        message = shown + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
+        super().__init__(message, errors[:MAX_PROBLEMS])  # a 400 with every problem
 
 
 def describe(error: dict[str, Any]) -> str:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import Conflict
 from .document import CheckQuery, Dashboard, DocumentError, parse_document
 from .fields import NAME, shown
 from .fileform import dump_document, load_document
@@ -71,15 +72,14 @@ class DashboardNotFound(LookupError):
         self.name = name
 
 
-class VersionConflict(Exception):
+class VersionConflict(Conflict):
     """The stored version is not the one the write expected; ``current`` is it (``None``:
     there is no such dashboard). Nothing was changed."""
 
     def __init__(self, current: int | None) -> None:
         self.current = current
-        self.message = ("the dashboard was deleted meanwhile" if current is None else
-                        f"the dashboard was changed meanwhile; it is now version {current}")
-        super().__init__(self.message)
+        super().__init__("the dashboard was deleted meanwhile" if current is None else
+                         f"the dashboard was changed meanwhile; it is now version {current}")
 
 
 class BrokenDashboard(Exception):
@@ -160,7 +160,7 @@ class FileDashboardStore:
             raise DocumentError([{"panel": None, "field": "name", "message": f"{shown(name)} "
                                   "is not 1 to 64 of the characters A-Z a-z 0-9 _ -"}])
         data = dump_document(parse_document(obj, self.check_query))
-        with self._locked():
+        with self._locked(create=True):
             current = self._read(name)
             version, last = self._reconcile(name, current)
             if version != expected_version:
@@ -205,9 +205,14 @@ class FileDashboardStore:
     # Inside the lock.
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, create: bool = False) -> Iterator[None]:
+        """The thread lock and the folder's flock; the folder is made by the first write
+        only: reading a data folder without dashboards leaves no trace in it."""
         with self._lock:
             if not self.records.is_dir():
+                if not create and not self.directory.is_dir():
+                    yield  # nothing to read, and nothing another process could write
+                    return
                 self.records.mkdir(parents=True, exist_ok=True)
                 (self.records / ".gitignore").write_text("*\n")
             fd = os.open(self.records / ".lock", os.O_RDWR | os.O_CREAT, 0o644)

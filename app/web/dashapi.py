@@ -1,0 +1,179 @@
+"""The dashboards' JSON API: list, read, create/replace, delete, and the dashboard long-poll."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+
+from ..data.dashboards import (
+    decode_json,
+    document_dict,
+    parse_overrides,
+    split_envelope,
+)
+from ..data.dashboards.store import MAX_FILE_BYTES
+from ..data.errors import UnknownDataset
+from ..engine.view import ViewError
+from ..live.boards import board_room
+from ..state import AppState, app_state
+from .api import DEFAULT_POLL_TIMEOUT, MAX_POLL_TIMEOUT
+from .auth import require_admin
+from .errors import json_response
+
+bp = Blueprint("dashapi", __name__)
+POLL_PARAMS = ("cursor", "timeout")
+# Datasets' versions and epochs a cursor carries, at most: every panel of the largest
+# dashboard on a dataset of its own.
+MAX_CURSOR_BYTES = 4096
+
+
+@bp.get("/api/dashboards")
+def listing() -> Response:
+    """``[{"name","title","panels","version"}]``; a file that does not load has ``error``."""
+    out = []
+    for entry in app_state().dashboards.list():
+        item: dict[str, Any] = {"name": entry.name, "title": entry.title,
+                                "panels": entry.panels, "version": entry.version}
+        if entry.error is not None:
+            item["error"] = entry.error
+        out.append(item)
+    return json_response(out)
+
+
+@bp.get("/api/dashboards/<name>")
+def read(name: str) -> Response:
+    """The document plus ``name`` and ``version``."""
+    dashboard, version = app_state().dashboards.get(name)
+    return json_response({"name": name, "version": version, **document_dict(dashboard)})
+
+
+def _body() -> Any:
+    """The request's JSON document: 415 for another type, 413 past the file limit,
+    ``DocumentError`` (400) for text that is not JSON."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'!r} is not "
+                                   "application/json")
+    if request.content_length is not None and request.content_length > MAX_FILE_BYTES:
+        raise RequestEntityTooLarge(f"a dashboard is at most {MAX_FILE_BYTES} bytes")
+    data = request.stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise RequestEntityTooLarge(f"a dashboard is at most {MAX_FILE_BYTES} bytes")
+    return decode_json(data)
+
+
+@bp.put("/api/dashboards/<name>")
+def write(name: str) -> Response:
+    """Create (201, no ``version``) or replace (200, ``version`` as stored, else 409)."""
+    require_admin()
+    doc, expected = split_envelope(_body(), name)
+    state = app_state()
+    version = state.dashboards.put(name, doc, expected)
+    state.live.boards.announce(name, version)
+    return json_response({"name": name, "version": version}, 201 if expected is None else 200)
+
+
+@bp.delete("/api/dashboards/<name>")
+def delete(name: str) -> Response:
+    """Remove it (204); ``?version=N`` makes it conditional (409 if it changed)."""
+    require_admin()
+    given = request.args.get("version")
+    expected = None
+    if given is not None:
+        if not given.isascii() or not given.isdigit():
+            raise ViewError("version", f"{given!r} is not a version (1, 2, 3...)")
+        expected = int(given)
+    state = app_state()
+    state.dashboards.delete(name, expected)
+    state.live.boards.announce(name, None)
+    return Response(status=204)
+
+
+def encode_cursor(version: int, datasets: dict[str, tuple[int, str]]) -> str:
+    """The cursor of a poll answer: the dashboard's version and each dataset's
+    (version, epoch), as URL-safe text (opaque to clients)."""
+    raw = json.dumps({"v": version, "d": datasets}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[int, dict[str, tuple[int, str]]]:
+    """``encode_cursor``'s inverse; ``ViewError`` naming ``cursor`` for anything else."""
+    error = ViewError("cursor", "not a cursor this endpoint gave; leave it out to get every "
+                                "panel")
+    if len(text) > MAX_CURSOR_BYTES:
+        raise error
+    try:
+        obj = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        version = obj["v"]
+        datasets = {str(name): (int(v), str(e)) for name, (v, e) in obj["d"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        raise error from None
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise error
+    return version, datasets
+
+
+def _timeout() -> float:
+    try:
+        timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
+    except ValueError:
+        timeout = -1.0
+    if not 0 <= timeout <= MAX_POLL_TIMEOUT:
+        raise ViewError("timeout", f"seconds from 0 to {MAX_POLL_TIMEOUT:g}")
+    return timeout
+
+
+def _now(state: AppState, datasets: list[str]) -> dict[str, tuple[int, str]]:
+    """Each dataset's current (version, epoch); ``UnknownDataset`` if one went away."""
+    out = {}
+    for dataset in datasets:
+        found = state.store.get(dataset)
+        out[dataset] = (found.version, found.epoch)
+    return out
+
+
+@bp.get("/api/dashboards/<name>/poll")
+def poll(name: str) -> Response:
+    """Long-poll for a whole dashboard: the panels whose view changed since ``cursor`` (all
+    of them without one, or when the document changed), else 204 after ``timeout`` s.
+
+    One request carries every panel: browsers open ~6 connections per host over HTTP/1.1,
+    so one poll per panel would starve the page.
+    """
+    timeout = _timeout()
+    given = request.args.get("cursor")
+    since = decode_cursor(given) if given else None
+    overrides = parse_overrides(request.args.items(multi=True), ignore=POLL_PARAMS)
+    state = app_state()
+    dashboard, version = state.dashboards.get(name)
+    datasets = list(dict.fromkeys(panel.dataset for panel in dashboard.panels))
+
+    announced = state.live.boards.generation(name)
+
+    def moved() -> bool:  # cheap: it runs at every change of any of the datasets
+        if since is None or since[0] != version or \
+                state.live.boards.generation(name) != announced:
+            return True
+        return _now(state, datasets) != {dataset: since[1].get(dataset) for dataset in datasets}
+
+    if not state.live.waiters.wait_until([*datasets, board_room(name)], moved, timeout):
+        return Response(status=204)
+    dashboard, version = state.dashboards.get(name)
+    views = state.panel_views(dashboard, overrides)
+    datasets = list(dict.fromkeys(panel.dataset for panel, _ in views))
+    now = _now(state, datasets)
+    fresh = since is None or since[0] != version
+    panels = []
+    for panel, view in views:
+        if not fresh and since is not None and since[1].get(panel.dataset) == now[panel.dataset]:
+            continue
+        try:
+            payload = state.live.figures.payload(panel.dataset, view)  # shared, once a version
+        except UnknownDataset:
+            continue
+        panels.append({"id": panel.id, **payload})
+    return json_response({"cursor": encode_cursor(version, now), "version": version,
+                          "panels": panels})

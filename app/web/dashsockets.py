@@ -1,0 +1,90 @@
+"""Socket.IO handlers of dashboard pages: ``join_dashboard`` and ``leave_dashboard``.
+
+A dashboard page is one socket in the dashboard's room (for ``dashboard_changed``) and in
+one ordinary view room per distinct panel view: a panel's view is the same room, and the
+same computation, as that view on any page or any other dashboard.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask_socketio import SocketIO, emit
+
+from ..data.dashboards import DashboardNotFound, OverrideError, parse_overrides
+from ..data.dashboards.store import BrokenDashboard
+from ..data.errors import UnknownDataset
+from ..engine.view import ViewError
+from ..live.boards import board_room
+from ..live.rooms import TooManyViews
+from ..state import app_state
+from .sockets import BadMessage, _error, _fields, current_sid
+
+log = logging.getLogger("dash.sockets")
+REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, OverrideError, UnknownDataset,
+           ViewError, TooManyViews)
+
+
+def on_join_dashboard(data: Any) -> dict[str, Any]:
+    """Join the dashboard's room and each panel's view room, send each view's figure, and
+    ack with the version and every panel's effective canonical view. Joining the same
+    dashboard again (a new layout, other overrides) replaces the earlier join: the views
+    the page no longer shows are left."""
+    state, sid = app_state(), current_sid()
+    live = state.live
+    before = live.rooms.rooms_of(sid)
+    joined: list[str] = []
+    try:
+        name, query = _fields(data, "name", "query")
+        overrides = parse_overrides(parse_qsl(query, keep_blank_values=True))
+        dashboard, version = state.dashboards.get(name)
+        views = state.panel_views(dashboard, overrides)
+        rooms: dict[str, tuple[str, Any]] = {}
+        for panel, view in views:
+            room = live.rooms.join(sid, panel.dataset, view)  # TooManyViews past the cap
+            joined.append(room)
+            rooms.setdefault(room, (panel.dataset, view))
+    except REFUSED as exc:
+        for room in joined:
+            if room not in before:  # what this attempt joined, and only that
+                live.rooms.leave(sid, room)
+        log.info("join_dashboard refused", extra={"event": "join_dashboard", "sid": sid,
+                                                  "error": str(exc)})
+        if isinstance(exc, DashboardNotFound):
+            return {"ok": False, "error": str(exc)}
+        return _error(exc)
+    live.transport.enter(sid, board_room(name))
+    for room in live.boards.joined(sid, name, tuple(rooms)):
+        live.rooms.leave(sid, room)
+    for room, (dataset, view) in rooms.items():
+        try:
+            payload = live.figures.payload(dataset, view)
+        except UnknownDataset:
+            continue  # removed meanwhile: its panel keeps what the server drew
+        emit("update_chart", payload)
+        live.rooms.welcomed(room, payload)
+    log.info("join_dashboard", extra={"event": "join_dashboard", "sid": sid, "dashboard": name,
+                                      "panels": len(views), "views": len(rooms)})
+    return {"ok": True, "name": name, "version": version, "query": overrides.query,
+            "panels": [{"id": panel.id, "dataset": panel.dataset, "query": view.chart.query}
+                       for panel, view in views]}
+
+
+def on_leave_dashboard(data: Any) -> dict[str, Any]:
+    """Leave the dashboard's room and the views only it held for this page."""
+    state, sid = app_state(), current_sid()
+    try:
+        name, _query = _fields(data, "name", "query")  # one join per dashboard: the name says
+    except BadMessage as exc:
+        return _error(exc)
+    for room in state.live.boards.left(sid, name):
+        state.live.rooms.leave(sid, room)
+    state.live.transport.leave(sid, board_room(name))
+    return {"ok": True}
+
+
+def register(socketio: SocketIO) -> None:
+    """Attach the dashboard handlers to this app's SocketIO."""
+    socketio.on_event("join_dashboard", on_join_dashboard)
+    socketio.on_event("leave_dashboard", on_leave_dashboard)
