@@ -183,10 +183,11 @@ def _bracketed(ranked: np.ndarray, owner: np.ndarray, start: np.ndarray,
 
 def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
                    stop: np.ndarray, bucket: np.ndarray, owner: np.ndarray, n: int,
-                   width: int, q: float) -> np.ndarray:
+                   width: int, q: float, one_each: bool = False) -> np.ndarray:
     """Exact ``q`` quantile of each of ``n`` trace cells, made of series cells (selected
     series ``series[member]``, column positions ``start``..``stop``, bucket number, ordered
-    by member then bucket), each owned by trace cell ``owner``.
+    by member then bucket), each owned by trace cell ``owner`` (``one_each``: one series
+    cell per trace cell).
 
     A trace cell that is one whole closed bucket of one series reads two ranked values;
     several long ranked runs are bracketed; the rest is selected from raw values.
@@ -197,20 +198,27 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
     if width in RANKED_TIERS and n:
         tier = RANKED_TIERS.index(width)
         ranked = snap.ranked[tier]
-        runs = np.bincount(owner, minlength=n)
-        long_runs = np.bincount(owner, weights=counts, minlength=n) >= BRACKET_MIN * runs
-        # Ranked runs only help a cell of one run, or of several long ones.
-        hopeful = np.flatnonzero(((runs == 1) | long_runs)[owner])
-        ready = np.zeros(len(owner), dtype=bool)
-        ready[hopeful] = _whole_ranked(snap, series, member[hopeful], start[hopeful],
-                                       stop[hopeful], bucket[hopeful], width, tier)
-        all_ready = np.bincount(owner, weights=(~ready).astype(np.float64), minlength=n) == 0
-        single = np.flatnonzero(all_ready[owner] & (runs[owner] == 1))
+        if one_each:  # every trace cell one series cell: no runs to count per cell
+            single = np.flatnonzero(_whole_ranked(snap, series, member, start, stop, bucket,
+                                                  width, tier))
+            several = np.zeros(n, dtype=bool)
+        else:
+            runs = np.bincount(owner, minlength=n)
+            long_runs = np.bincount(owner, weights=counts, minlength=n) >= BRACKET_MIN * runs
+            # Ranked runs only help a cell of one run, or of several long ones.
+            hopeful = np.flatnonzero(((runs == 1) | long_runs)[owner])
+            ready = np.zeros(len(owner), dtype=bool)
+            ready[hopeful] = _whole_ranked(snap, series, member[hopeful], start[hopeful],
+                                           stop[hopeful], bucket[hopeful], width, tier)
+            all_ready = np.bincount(owner, weights=(~ready).astype(np.float64),
+                                    minlength=n) == 0
+            single = np.flatnonzero(all_ready[owner] & (runs[owner] == 1))
+            several = all_ready & long_runs
         low, high, frac = ranks(counts[single], q)
         base = start[single]
         out[owner[single]] = _interpolate(ranked[base + low], ranked[base + high], frac)
         todo[owner[single]] = False
-        several = todo & all_ready & long_runs
+        several &= todo
         if several.any():
             todo &= ~_bracketed(ranked, owner, start, counts, n, several, q, out)
     rest = np.flatnonzero(todo)
