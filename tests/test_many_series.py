@@ -13,6 +13,7 @@ from app.data.schema import Batch, Schema
 from app.data.store import Dataset, Snapshot
 from app.engine.cells import few_points_per_cell
 from app.engine.compute import Result, run, select
+from app.engine.percentiles import grouped_quantiles, narrowed_quantiles
 from app.engine.view import View
 
 SECOND = 1_000_000_000
@@ -145,19 +146,47 @@ def test_windows_and_filters_match_pandas(agg: str, window: str,
     assert_matches(snap, frame, view)
 
 
-@pytest.mark.parametrize("data, by, bucket, point_by_point", [
-    ("sparse", "none", "1m", True),  # ~1 point per (symbol, minute): keyed point by point
-    ("sparse", "market", "1h", True),
-    ("sparse", "series", "1m", False),  # one series per trace: cells of series runs
-    ("mixed", "none", "1m", False),  # the dense symbols hold most points: runs
+@pytest.mark.parametrize("data, agg, by, bucket, point_by_point", [
+    ("sparse", "mean", "none", "1m", True),  # ~1 point per (symbol, minute): point by point
+    ("sparse", "p95", "market", "1h", True),
+    ("sparse", "p95", "series", "1m", False),  # one series per trace: cells of series runs
+    ("mixed", "mean", "none", "1m", False),  # the dense symbols hold most points: runs
+    ("mixed", "p95", "market", "1h", False),  # ranked runs long enough to bracket
 ])
-def test_both_ways_of_cutting_cells_are_exercised(data: str, by: str, bucket: str,
+def test_both_ways_of_cutting_cells_are_exercised(data: str, agg: str, by: str, bucket: str,
                                                   point_by_point: bool) -> None:
     frame, snap = DATA[data]
-    view = View(metrics=("price",), agg="p95", bucket=bucket, by=by)
+    view = View(metrics=("price",), agg=agg, bucket=bucket, by=by)
     assert view.bucket_ns is not None
-    assert few_points_per_cell(snap, select(snap, view), view.bucket_ns) is point_by_point
+    assert few_points_per_cell(snap, select(snap, view), view.bucket_ns, agg) is point_by_point
     assert_matches(snap, frame, view)
+
+
+def _cells(sizes: list[int], draw: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values and their cell for cells of ``sizes``, shuffled together."""
+    rng = np.random.default_rng(seed)
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    n = len(owner)
+    values = {"normal": rng.normal(size=n), "ties": rng.integers(0, 3, n).astype(float),
+              "outlier": np.where(np.arange(n) == 7, 1e12, rng.normal(size=n)),
+              "equal": np.full(n, 4.25), "spread": rng.lognormal(0, 6, n) - 1e3}[draw]
+    order = rng.permutation(n)
+    return values[order], owner[order]
+
+
+@pytest.mark.parametrize("draw", ["normal", "ties", "outlier", "equal", "spread"])
+@pytest.mark.parametrize("sizes", [[1], [2, 1, 3], [500] * 4, [1, 2000, 70, 1, 64], [300] * 50])
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.95, 0.99])
+def test_narrowed_and_grouped_quantiles_equal_numpy(draw: str, sizes: list[int],
+                                                    q: float) -> None:
+    values, owner = _cells(sizes, draw, seed=len(sizes))
+    counts = np.array(sizes)
+    expected = [np.quantile(values[owner == i], q) for i in range(len(sizes))]
+    # numpy interpolates from the upper value when past halfway: last-digit differences
+    np.testing.assert_allclose(narrowed_quantiles(values, owner, counts, q), expected,
+                               rtol=1e-13)
+    np.testing.assert_allclose(grouped_quantiles(values, owner, counts, q), expected,
+                               rtol=1e-13)
 
 
 @pytest.mark.parametrize("late_every", [0, 5])  # in time order, or every fifth point late

@@ -25,7 +25,7 @@ from .cells import (
     reduce_runs,
     trace_cells,
 )
-from .percentiles import PERCENTILES, cell_quantiles, grouped_quantiles
+from .percentiles import PERCENTILES, cell_quantiles, quantiles_by_owner
 from .selection import (
     Selection,
     codes_of,
@@ -94,11 +94,11 @@ class Rows(NamedTuple):
 
 def aggregate_rows(snap: Snapshot, sel: Selection, width: int, agg: str) -> Rows:
     """``agg`` over ``width``-ns buckets: one row per trace and non-empty bucket."""
-    if few_points_per_cell(snap, sel, width):
+    if few_points_per_cell(snap, sel, width, agg):
         at, merged = point_cells(snap, sel, width)
         if agg in PERCENTILES:
-            y = grouped_quantiles(snap.value[at], merged.owner, merged.count,
-                                  PERCENTILES[agg])
+            y = quantiles_by_owner(snap.value[at], merged.owner, merged.count,
+                                   PERCENTILES[agg])
         elif agg == "count":
             y = merged.count.astype(np.float64)
         else:

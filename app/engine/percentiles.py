@@ -13,6 +13,9 @@ PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 # 300 (24h/1m p95 by region over 1M points: 3.4 ms, against 5.0 unbracketed); runs of 14
 # points are quicker selected raw (100 symbols, 1h: 25 ms, against 32 bracketed).
 BRACKET_MIN = 16
+# Cells of this many values on average are narrowed by a histogram before selecting;
+# smaller ones are grouped whole (24h/1m by market, 3 values a cell: 1.4 ms, against 4).
+NARROW_FROM = 64
 
 
 def _interpolate(low: np.ndarray, high: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -106,20 +109,69 @@ class Slots:
 def grouped_quantiles(values: np.ndarray, owner: np.ndarray, counts: np.ndarray,
                       q: float) -> np.ndarray:
     """The ``q`` quantile per cell of ``values``, each owned by cell ``owner`` (any order),
-    cell ``i`` holding ``counts[i]`` of them."""
+    cell ``i`` holding ``counts[i]`` of them: grouped by cell, then selected."""
     slots = Slots(counts)
     order = group_order(slots.of_cell[owner], len(counts))
     return slots.quantiles(values[order], q)
 
 
+def narrowed_quantiles(values: np.ndarray, owner: np.ndarray, counts: np.ndarray,
+                       q: float) -> np.ndarray:
+    """The same answer as ``grouped_quantiles``, without grouping every value: each value
+    falls in one of ``bins`` equal slices of the values' range per cell; counting them
+    (one ``bincount``) tells which slice of each cell holds the quantile's two ranks, and
+    only those slices' values (a few per cell) are grouped and selected.
+
+    Exact: the slice of a value never decreases as the value grows (a difference and a
+    product by a positive constant round monotonically), so every value of an earlier
+    slice is at most every value of a later one. 720 cells of 1,400 values: 13 ms,
+    against 25 ms grouping them all.
+    """
+    n = len(counts)
+    low, high, frac = ranks(counts, q)
+    least, most = float(values.min()), float(values.max())
+    if not np.isfinite(most - least) or most == least:
+        return grouped_quantiles(values, owner, counts, q)
+    # ~4 values a slice: the counts stay in cache (720 cells x 512 slices: 3 MB; 4x as
+    # many slices made bincount 4x slower) and a cell keeps a few values.
+    bins = int(min(1024, max(16, 1 << int(len(values) // (4 * n)).bit_length())))
+    key = ((values - least) * ((bins - 1) / (most - least))).astype(np.int64)
+    key += owner * bins
+    seen = np.cumsum(np.bincount(key, minlength=n * bins))  # values in slices up to each
+    before = np.cumsum(counts) - counts  # values of the cells before each cell
+    at_low = np.searchsorted(seen, before + low, side="right")
+    at_high = np.searchsorted(seen, before + high, side="right")
+    below = np.where(at_low > 0, seen[np.maximum(at_low - 1, 0)], 0) - before
+    wanted = np.zeros(n * bins, dtype=bool)  # the slices holding a quantile's ranks
+    wanted[run_index(at_low, at_high - at_low + 1)] = True
+    keep = wanted[key]
+    kept_owner = owner[keep]
+    kept = np.bincount(kept_owner, minlength=n)
+    order = group_order(kept_owner, n)
+    return select_ranks(values[keep][order], np.concatenate(([0], np.cumsum(kept))),
+                        low - below, high - below, frac)
+
+
+def quantiles_by_owner(values: np.ndarray, owner: np.ndarray, counts: np.ndarray,
+                       q: float) -> np.ndarray:
+    """The ``q`` quantile per cell of ``values`` owned by cell ``owner`` (any order), cell
+    ``i`` holding ``counts[i]``: narrowed by a histogram first when cells are large."""
+    if len(values) >= NARROW_FROM * len(counts):
+        return narrowed_quantiles(values, owner, counts, q)
+    return grouped_quantiles(values, owner, counts, q)
+
+
 def run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
                   lengths: np.ndarray, q: float) -> np.ndarray:
     """The ``q`` quantile per cell of the runs ``column[start[i]:start[i] + lengths[i]]``,
-    each owned by cell ``owner[i]`` (cells 0..k-1, each with at least one run): runs are
-    ordered by cell, not points (72,000 runs of 14 points: 5x fewer to sort)."""
-    slots = Slots(np.bincount(owner, weights=lengths).astype(np.int64))
-    slot = slots.of_cell[owner]
-    order = group_order(slot, len(slots.cells))
+    each owned by cell ``owner[i]`` (cells 0..k-1, each with at least one run). Small
+    cells: runs are ordered by cell, not points (72,000 runs of 14 points: 5x fewer)."""
+    counts = np.bincount(owner, weights=lengths).astype(np.int64)
+    if len(counts) and int(counts.sum()) >= NARROW_FROM * len(counts):
+        return narrowed_quantiles(column[run_index(start, lengths)],
+                                  np.repeat(owner, lengths), counts, q)
+    slots = Slots(counts)
+    order = group_order(slots.of_cell[owner], len(slots.cells))
     return slots.quantiles(column[run_index(start[order], lengths[order])], q)
 
 
