@@ -10,8 +10,9 @@ at random instants over 30 days, so most (symbol, hour) cells hold a point or tw
 For each dataset and each (view shape x aggregation), the three engines answer
 first and the answers are compared (same traces, same buckets, values equal to 1e-9,
 percentiles by linear interpolation); only then is each timed: median of ``--repeat``
-calls after a warm-up. DuckDB scans the same numpy columns zero-copy (a registered
-DataFrame, labels as categoricals); polars wraps them too. Both get the window's
+calls after a warm-up, the three engines' calls taking turns. DuckDB scans the same
+numpy columns zero-copy (a registered DataFrame, labels as categoricals); polars wraps
+them too. Both get the window's
 lower bound as a constant, so neither pays to find the newest point.
 """
 from __future__ import annotations
@@ -77,15 +78,23 @@ class Suite:
     columns: Callable[[], dict[str, np.ndarray]]  # the same points, long form
 
 
-def median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    """Median wall time of ``fn`` in ms, after one warm-up call."""
-    fn()
-    times = []
+def median_ms(engines: dict[str, Callable[[], Any] | None], repeat: int) -> dict[str, float]:
+    """Median wall time in ms of each engine's call, after one warm-up call each.
+
+    Calls take turns (ours, DuckDB, polars, ours, ...): on a shared machine a burst of
+    load then slows every engine's calls alike instead of all of one engine's.
+    """
+    for fn in engines.values():
+        if fn is not None:
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        for name, fn in engines.items():
+            if fn is not None:
+                started = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(spent) for name, spent in times.items() if spent}
 
 
 def trace_name(suite: Suite, metrics: tuple[str, ...], by: str, metric: str,
@@ -226,13 +235,14 @@ def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
             cells = len(duck)
             del duck, polar, ours  # big answers left alive make the GC slow every engine
             gc.collect()
-            row = {
-                "data": suite.name, "rows": n, "shape": shape, "agg": agg, "cells": cells,
-                "ours": (median_ms(lambda v=view: query.run(snap, v), repeat) if right
-                         else None),
-                "duckdb": median_ms(lambda q=sql: con.execute(q).fetchnumpy(), repeat),
-                "polars": median_ms(polars_run, repeat),
-            }
+            timed = median_ms({
+                "ours": (lambda v=view: query.run(snap, v)) if right else None,
+                "duckdb": lambda q=sql: con.execute(q).fetchnumpy(),
+                "polars": polars_run,
+            }, repeat)
+            row = {"data": suite.name, "rows": n, "shape": shape, "agg": agg, "cells": cells,
+                   "ours": timed.get("ours"), "duckdb": timed["duckdb"],
+                   "polars": timed["polars"]}
             rows.append(row)
             print(f"{suite.name:>18} | {shape:<28} | {agg:<5} | {row['ours'] or -1:8.2f} | "
                   f"{row['duckdb']:8.2f} | {row['polars']:8.2f}", file=sys.stderr, flush=True)
