@@ -8,14 +8,12 @@ import eventlet
 eventlet.monkey_patch()
 
 from app import create_app, tune_gc
-from app.live.transport import http_protocol
+from app.live.transport import serve
 
 app = create_app({"ASYNC_MODE": "eventlet"})
 tune_gc()  # after start-up, so everything loaded so far is frozen out of collections
 
 if __name__ == "__main__":
-    app.extensions["socketio"].run(app, host=app.config["HOST"], port=app.config["PORT"],
-                                   log_output=app.config["DEBUG"],
-                                   # WebSockets leave their HTTP request (see app.live.transport)
-                                   **({"protocol": http_protocol()}
-                                      if app.config["DIRECT_WEBSOCKETS"] else {}))
+    # eventlet's WSGI server with a header timeout, strict body framing, a sized pool and
+    # WebSockets that leave their HTTP request (see app.live.transport)
+    serve(app, app.config)

@@ -16,17 +16,29 @@ from flask import Flask
 from flask_socketio import SocketIO
 from pythonjsonlogger.json import JsonFormatter
 
+from . import cluster
 from .config import Config, from_environment, parse_retention
-from .data.dashboards import FileDashboardStore
+from .data import demo
+from .data.dashboards import DashboardStore, FileDashboardStore
 from .data.demo import Demo
+from .data.errors import Unavailable
 from .data.folder import DataFolder
+from .data.log import IngestLog
+from .data.redislog import LogUnavailable
 from .data.store import Store
+from .data.streams import StreamLog
 from .engine import charts
-from .engine.compute import Limits
+from .engine.drawing import ChartLimits
+from .engine.serieskeys import SeriesKeys
 from .jsoncodec import SocketCodec
 from .live import Live
 from .live.transport import SharedFrameManager, install_websockets
+from .metrics import Metrics
 from .state import AppState, canonical_query, inline
+from .web.admission import Admission
+from .web.bodies import Request
+from .web.headers import security_headers
+from .web.hosts import allowed_hosts, host_checker, proxy_fixer
 from .web.origins import origin_checker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +73,23 @@ def without_websocket_compression(wsgi_app: Any) -> Any:
         return wsgi_app(environ, start_response)
 
     return app
+
+
+def edge(wsgi_app: Any, settings: Mapping[str, Any]) -> Any:
+    """The middleware every request passes, outermost first: trusted proxies' forwarded
+    headers, security headers, allowed hosts, admission of waiting requests, WebSocket
+    compression; then Engine.IO's middleware and Flask."""
+    if settings["MAX_WAITING"] >= settings["MAX_CONNECTIONS"]:
+        raise ValueError(f"DASH_MAX_WAITING ({settings['MAX_WAITING']}) must stay below "
+                         f"DASH_MAX_CONNECTIONS ({settings['MAX_CONNECTIONS']}), so pages, "
+                         "/healthz and ingest always find a connection")
+    if not settings["COMPRESSION"]:
+        wsgi_app = without_websocket_compression(wsgi_app)
+    wsgi_app = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"]).wrap(wsgi_app)
+    wsgi_app = host_checker(wsgi_app, allowed_hosts(settings["HOST"],
+                                                    settings["ALLOWED_HOSTS"]))
+    wsgi_app = security_headers(wsgi_app, settings["FRAME_ANCESTORS"])
+    return proxy_fixer(wsgi_app, settings["TRUSTED_PROXIES"])
 
 
 def configure_logging(level: str) -> None:
@@ -98,6 +127,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: class defaults, then ``DASH_*`` environment, then ``config``."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"))
+    app.request_class = Request  # chunked bodies past their limit are a 413, not cut short
     app.config.from_object(Config)
     app.config.update(from_environment(os.environ))
     if config:
@@ -110,48 +140,83 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings["SECRET_KEY"] = secrets.token_hex(32)
     configure_logging(settings["LOG_LEVEL"])
 
-    manager = SharedFrameManager()
+    # Cluster mode: refuse to start unless Redis is there and keeps what it acknowledges.
+    redis_log = cluster.open_log(settings) if settings["REDIS_URL"] else None
+    manager = cluster.socket_manager(settings) if redis_log else SharedFrameManager()
     socketio = SocketIO(app, async_mode=settings["ASYNC_MODE"], json=SocketCodec,
                         client_manager=manager,
-                        cors_allowed_origins=origin_checker(tuple(settings["ALLOWED_ORIGINS"])),
+                        cors_allowed_origins=origin_checker(
+                            tuple(settings["ALLOWED_ORIGINS"]),
+                            trusted_scheme=bool(settings["TRUSTED_PROXIES"])),
                         http_compression=settings["COMPRESSION"],
                         ping_interval=settings["PING_INTERVAL"],
                         ping_timeout=settings["PING_TIMEOUT"])
     if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
         install_websockets(socketio)
-    if not settings["COMPRESSION"]:
-        app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = edge(app.wsgi_app, settings)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline
-    store = Store(*parse_retention(settings["RETENTION"]))
+    store = Store(*parse_retention(settings["RETENTION"]),
+                  max_label_values=settings["MAX_LABEL_VALUES"])
     folder = DataFolder(store, settings["DATA_DIR"], offload, settings["DATE_ORDER"])
-    limits = Limits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"])
+    limits = ChartLimits(settings["AUTO_MAX_POINTS"], settings["RAW_MAX_POINTS"],
+                         settings["MAX_SERIES"])
+    keys = SeriesKeys()
     live = Live.build(socketio, manager, store,
-                      partial(charts.build, auto_max_points=limits.auto_max_points,
-                              raw_max_points=limits.raw_max_points),
-                      settings["MAX_UPDATES_PER_SECOND"], offload=offload)
-    boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
-                                partial(canonical_query, store))
-    state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits,
-                     dashboards=boards, offload=offload)
+                      partial(charts.build, limits=limits, keys=keys),
+                      settings["MAX_UPDATES_PER_SECOND"], offload=offload,
+                      max_views=settings["MAX_VIEWS"])
+    boards: DashboardStore
+    ingest_log: IngestLog
+    streams = None
+    if redis_log is not None:
+        streams = StreamLog(redis_log, store, offload, is_file=folder.files.__contains__)
+        ingest_log = streams
+        boards = cluster.dashboards(settings, partial(canonical_query, store))
+    else:
+        ingest_log = folder
+        boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
+                                    partial(canonical_query, store))
+    metrics = Metrics()
+    state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits, keys=keys,
+                     dashboards=boards, log=ingest_log, metrics=metrics, streams=streams,
+                     offload=offload)
     app.extensions["dash"] = state
+    live.figures.on_build = metrics.figure_seconds.observe
+    live.fanout.on_flush = metrics.fanout_seconds.observe
+    folder.on_error = metrics.loaded_error
+    if streams is not None:
+        streams.on_applied = metrics.redis_lag.observe
+        streams.on_error = metrics.loaded_error
+        streams.on_link = partial(link_changed, live)
+    metrics.watch(live, store, streams)
 
-    from .web import api, dashboards, dashsockets, errors, helpers, pages, sockets
+    from .web import api, assets, dashboards, dashsockets, errors, helpers, pages, sockets
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     dashboards.register(app)
     errors.register(app)
     helpers.register(app)
+    assets.register(app)
     sockets.register(socketio)
     dashsockets.register(socketio)
 
-    folder.scan()
+    folder.scan()  # files first: a name that is a file here stays the file's
+    if streams is not None:
+        try:
+            streams.start()  # every dataset in the shared log, read into memory
+        except LogUnavailable as exc:
+            raise RuntimeError(f"cluster mode cannot start: {exc}") from None
     if settings["DEMO"]:
-        if store.find("demo") is not None or store.error("demo") is not None:
+        if demo.NAME in folder.files:
             log.warning("demo stream off: a data file is called demo",
                         extra={"event": "demo_skipped"})
+        elif streams is not None and redis_log is not None:
+            start_shared_demo(state, streams, cluster.shared_demo(settings, store, redis_log))
         else:
             state.demo = Demo(store, settings["DEMO_INTERVAL"])
             state.demo.install()
+    if isinstance(boards, cluster.RedisDashboardStore):
+        boards.seed(Path(settings["DATA_DIR"]) / "dashboards")  # a fresh cluster's examples
     state.dashboards.scan()  # what is there at start is no change to announce
     if settings["BACKGROUND"]:
         start_background(socketio, state, settings["SCAN_INTERVAL"])
@@ -160,9 +225,37 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def link_changed(live: Live, up: bool) -> None:
+    """Tell this process's pages whether it follows the shared log (``link`` ``{"up"}``):
+    without it they show old data, and say "reconnecting" until it is back."""
+    live.transport.broadcast("link", {"up": up})
+
+
+def start_shared_demo(state: AppState, streams: StreamLog, shared: cluster.SharedDemo) -> None:
+    """Cluster mode's demo: ingest may not write it; its first tick (the whole history in
+    a fresh cluster) is written and read now if this process holds the lease."""
+    state.demo = shared
+    streams.reserved[demo.NAME] = (f"dataset {demo.NAME!r} is the demo stream; send points "
+                                   "to another name")
+    try:
+        if shared.step():
+            while streams.poll(0):  # what it wrote, shown before the first page asks
+                pass
+    except LogUnavailable as exc:
+        log.warning("demo not started yet: redis unreachable",
+                    extra={"event": "demo", "error": str(exc)})
+
+
 def start_background(socketio: SocketIO, state: AppState, scan_interval: float) -> None:
-    """Start the fan-out loop, the data folder and dashboards scanner and the demo stream."""
+    """Start the fan-out loop, the data folder and dashboards scanner, the demo stream and,
+    in cluster mode, the reader of the shared log."""
     state.live.fanout.start()
+    if state.streams is not None:
+        state.streams.following = True
+        socketio.start_background_task(state.streams.run, socketio.sleep)
+
+    # Dashboards in Redis are one cheap read of their changes stream: every pass.
+    boards_every = 0.0 if state.streams is not None else DASHBOARD_SCAN_EVERY
 
     def scan_forever() -> None:
         boards_due = 0.0
@@ -173,9 +266,11 @@ def start_background(socketio: SocketIO, state: AppState, scan_interval: float) 
             except Exception:  # a bad file must never stop the scanner
                 log.exception("scan failed", extra={"event": "error"})
             if time.monotonic() >= boards_due:
-                boards_due = time.monotonic() + DASHBOARD_SCAN_EVERY
+                boards_due = time.monotonic() + boards_every
                 try:
                     state.scan_dashboards()
+                except Unavailable:
+                    pass  # Redis is away (the reader says so): the next pass catches up
                 except Exception:  # nor a bad dashboard file
                     log.exception("dashboard scan failed", extra={"event": "error"})
 

@@ -25,8 +25,11 @@ class Config:
     SCAN_INTERVAL = 0.5
     # Upper bound on chart updates a second per dataset (bursts are coalesced).
     MAX_UPDATES_PER_SECOND = 10.0
-    # "auto" draws raw points up to this many per trace, then aggregates.
-    AUTO_MAX_POINTS = 5000
+    # "auto" draws raw points up to this many per trace, then aggregates: about one point
+    # per pixel column of a wide chart. Longer traces are thinned to it for the screen.
+    AUTO_MAX_POINTS = 2000
+    # by=series draws at most this many series one by one, else one trace per metric.
+    MAX_SERIES = 20
     # Hard cap on points per trace for agg=raw, newest kept.
     RAW_MAX_POINTS = 50000
     # What each dataset keeps in memory: a number of points ("2000000") or an age
@@ -36,9 +39,16 @@ class Config:
     # Dates that fit day/month and month/day throughout a column (03/04/2024) are read
     # this way ("MDY" or "DMY"); the dataset's warnings say so.
     DATE_ORDER = "MDY"
+    # Flask's limit on every other request body (forms, dashboard documents): chunked
+    # bodies are read now, and without it one would be read however long it grew.
+    MAX_CONTENT_LENGTH = 1024 * 1024
     # Ingest limits: request body size, and points in one batch.
     MAX_BODY_BYTES = 16 * 1024 * 1024
     MAX_BATCH_POINTS = 100_000
+    # Distinct values one label (or a long dataset's metric names) may hold; a batch or
+    # file that would pass it is refused naming the label. Six batches of 100k distinct
+    # values took memory from 213 to 682 MiB and /api/datasets to 22.5 MB.
+    MAX_LABEL_VALUES = 10_000
     # Per-client compression of Socket.IO traffic (WebSocket deflate, polling gzip):
     # less bandwidth, but CPU for every client on every update. Off by default.
     COMPRESSION = False
@@ -51,6 +61,26 @@ class Config:
     # thread per connection, one frame per room message, detached from HTTP). Off:
     # python-engineio's own handling, e.g. to compare, or if a library upgrade breaks it.
     DIRECT_WEBSOCKETS = True
+    # Connections served at once (eventlet's pool; detached WebSockets leave it): half-open
+    # requests, keep-alive connections and waiting requests all hold a place until done.
+    MAX_CONNECTIONS = 4096
+    # Seconds for a request's line and headers to arrive (and for a keep-alive connection
+    # to send its next request, a body to make progress); then the connection is closed.
+    HEADER_TIMEOUT = 10.0
+    # Requests that wait for news (long-polls, Socket.IO polling GETs) held at once, in
+    # all and per client address; past either, 503 with Retry-After. MAX_WAITING must stay
+    # below MAX_CONNECTIONS, so pages, /healthz and ingest always find a place.
+    MAX_WAITING = 512
+    MAX_WAITING_PER_IP = 64
+    # Distinct live views (Socket.IO rooms) watched at once, over all connections.
+    MAX_VIEWS = 2000
+    # Host names this server answers to (compared without case or port); localhost,
+    # 127.0.0.1, ::1 and HOST are always in. Other Host headers get a 400 (DNS rebinding).
+    ALLOWED_HOSTS: tuple[str, ...] = ()
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed.
+    TRUSTED_PROXIES: tuple[str, ...] = ()
+    # Origins that may show pages in a frame (CSP frame-ancestors); none by default.
+    FRAME_ANCESTORS: tuple[str, ...] = ()
     # "threading" for tests and tools; wsgi.py runs the server with "eventlet".
     ASYNC_MODE = "threading"
     # Flask-WTF's CSRFProtect checks only the writes that app.web.auth asks it to (browser
@@ -58,6 +88,14 @@ class Config:
     # so a dashboard left open on a wall screen for a day can still be edited.
     WTF_CSRF_CHECK_DEFAULT = False
     WTF_CSRF_TIME_LIMIT: int | None = None
+    # Cluster mode: every process pointed at one Redis (redis://host:port/db) shares the
+    # ingested datasets (one stream each), the dashboards and Socket.IO's message queue.
+    REDIS_URL: str | None = None
+    # "strict" refuses to start unless Redis fsyncs every write before answering
+    # (appendonly yes, appendfsync always); "relaxed" starts anyway (README: what it risks).
+    REDIS_DURABILITY = "strict"
+    # Prefix of every Redis key of this product: several products can share one Redis.
+    REDIS_PREFIX = "dash:"
     # Run the background loops (file scanner, fan-out, demo). Tests switch
     # them off and drive the same code synchronously.
     BACKGROUND = True
@@ -69,6 +107,33 @@ def _flag(value: str) -> bool:
 
 def _origins(value: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
+def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def check(value: str) -> Any:
+        number = parse(value)
+        if number <= 0:
+            raise ValueError("must be above 0")
+        return number
+    return check
+
+
+def _durability(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("strict", "relaxed"):
+        raise ValueError("use strict (Redis must fsync every write) or relaxed")
+    return mode
+
+
+def _redis_url(value: str) -> str:
+    url = value.strip()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("use redis://host:port/db (rediss:// for TLS, unix:// for a socket)")
+    return url
 
 
 def _date_order(value: str) -> str:
@@ -95,15 +160,28 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_MAX_UPDATES_PER_SECOND": ("MAX_UPDATES_PER_SECOND", float),
     "DASH_AUTO_MAX_POINTS": ("AUTO_MAX_POINTS", int),
     "DASH_RAW_MAX_POINTS": ("RAW_MAX_POINTS", int),
+    "DASH_MAX_SERIES": ("MAX_SERIES", int),
     "DASH_RETENTION": ("RETENTION", str),
     "DASH_TABLE_PAGE_SIZE": ("TABLE_PAGE_SIZE", int),
     "DASH_DATE_ORDER": ("DATE_ORDER", _date_order),
     "DASH_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
     "DASH_MAX_BATCH_POINTS": ("MAX_BATCH_POINTS", int),
+    "DASH_MAX_LABEL_VALUES": ("MAX_LABEL_VALUES", int),
     "DASH_COMPRESSION": ("COMPRESSION", _flag),
     "DASH_DIRECT_WEBSOCKETS": ("DIRECT_WEBSOCKETS", _flag),
     "DASH_PING_INTERVAL": ("PING_INTERVAL", float),
     "DASH_PING_TIMEOUT": ("PING_TIMEOUT", float),
+    "DASH_MAX_CONNECTIONS": ("MAX_CONNECTIONS", _positive(int)),
+    "DASH_HEADER_TIMEOUT": ("HEADER_TIMEOUT", _positive(float)),
+    "DASH_MAX_WAITING": ("MAX_WAITING", _positive(int)),
+    "DASH_MAX_WAITING_PER_IP": ("MAX_WAITING_PER_IP", _positive(int)),
+    "DASH_MAX_VIEWS": ("MAX_VIEWS", _positive(int)),
+    "DASH_ALLOWED_HOSTS": ("ALLOWED_HOSTS", _names),
+    "DASH_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _names),
+    "DASH_FRAME_ANCESTORS": ("FRAME_ANCESTORS", _origins),
+    "DASH_REDIS_URL": ("REDIS_URL", _redis_url),
+    "DASH_REDIS_DURABILITY": ("REDIS_DURABILITY", _durability),
+    "DASH_REDIS_PREFIX": ("REDIS_PREFIX", str),
 }
 
 

@@ -9,7 +9,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-SECOND = 1_000_000_000  # ns
+# Durations in int64 nanoseconds: the one definition data and engine code share.
+SECOND = 1_000_000_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+# The whole years int64 nanoseconds hold (they reach 1677-09-21 .. 2262-04-11): instants
+# from FIRST_INSTANT up to, not including, END_INSTANT are stored; others are refused.
+FIRST_INSTANT = -9_214_560_000_000_000_000  # 1678-01-01T00:00:00Z
+END_INSTANT = 9_214_646_400_000_000_000  # 2262-01-01T00:00:00Z
 NS_PER_MS = 1_000_000
 UTC = "UTC"
 
@@ -48,10 +57,9 @@ def wall_clock_ms(ns: np.ndarray, tz: str) -> np.ndarray:
     return (local_ns(ns, tz) // NS_PER_MS).astype("datetime64[ms]")
 
 
-DURATION_UNITS = {"s": SECOND, "m": 60 * SECOND, "h": 3600 * SECOND, "d": 86400 * SECOND,
-                  "w": 7 * 86400 * SECOND}
+DURATION_UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 DURATION = re.compile(r"([1-9][0-9]{0,8})([smhdw])")
-MAX_DURATION = 100 * 365 * 86400 * SECOND  # a century: int64 ns hold ~292 years
+MAX_DURATION = 100 * 365 * DAY  # a century: int64 ns hold ~292 years
 
 
 def parse_duration(text: str) -> int:
@@ -102,6 +110,17 @@ def keeps_daylight_saving(tz: str) -> bool:
                 for month in range(1, 13)}) > 1
 
 
+def clocks_change(first_ns: int, last_ns: int, tz: str) -> bool:
+    """True if ``tz``'s clocks change between the two instants (a wall-clock axis then
+    repeats or skips an hour). Offsets are compared every 15 days and at both ends."""
+    if tz == UTC or not keeps_daylight_saving(tz) or last_ns <= first_ns:
+        return False
+    step = 15 * DAY
+    probes = np.unique(np.append(np.arange(first_ns, last_ns, step, dtype=np.int64), last_ns))
+    local = local_ns(probes, tz)
+    return len(set((local - probes).tolist())) > 1
+
+
 def format_local(ns: int, tz: str = UTC) -> str:
     """An instant for people in ``tz``: ``2024-05-01 21:00:00``, with the zone's abbreviation
     where clocks change (``2024-11-03 01:30:00 EDT``, then ``01:30:00 EST``)."""
@@ -133,10 +152,12 @@ def format_instants_in(ns: np.ndarray, tz: str) -> list[str]:
 
 
 def parse_instant(text: str) -> int:
-    """An ISO-8601 instant as int64 ns since the epoch (naive means UTC).
+    """One instant a person typed (a view's ``start``/``end`` in a URL) as int64 ns since
+    the epoch: ISO-8601 in the forms pandas reads, naive means UTC.
 
     Raises ``ValueError`` saying what is accepted for anything else, including
-    instants that int64 nanoseconds cannot hold (before 1678 or after 2261).
+    instants that int64 nanoseconds cannot hold (before 1678 or after 2261). Columns of
+    files are ``app.data.timestamps``'s; the ingest API's ``timestamps.read_iso``.
     """
     try:
         stamp = pd.Timestamp(text.strip())

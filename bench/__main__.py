@@ -1,8 +1,9 @@
 """Every benchmark in one go: ``.venv/bin/python -m bench`` (a few minutes).
 
 Runs the in-process benchmarks (figures, view queries, facets, appends, bytes on
-the wire), durable ingest against the real server, and WebSocket / long-poll
-fan-out; each prints its own table. Pass --quick to skip the 10M-row cases.
+the wire), durable ingest against the real server, WebSocket / long-poll fan-out,
+and fan-out over two processes in cluster mode; each prints its own table. Pass
+--quick to skip the 10M-row cases.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def main() -> None:
         ["bench.ingest", "--batches", "300"],
         ["bench.ingest", "--batches", "300", "--clients", "4"],
         ["bench.fanout"],
+        ["bench.cluster"],
     ]
     for step in steps:
         print(f"\n$ python -m {' '.join(step)}", flush=True)

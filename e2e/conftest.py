@@ -183,11 +183,12 @@ def run_server(workdir: Path, demo: bool, env: dict[str, str] | None = None,
 @pytest.fixture
 def server_factory(tmp_path_factory: pytest.TempPathFactory,
                    ) -> Iterator[Callable[..., Server]]:
-    """Start extra servers in a test: ``server_factory(demo=True)``; all stop after it."""
+    """Start extra servers in a test: ``server_factory(demo=True, env={...})``; all stop
+    after it."""
     with ExitStack() as stack:
-        def start(demo: bool = False) -> Server:
+        def start(demo: bool = False, env: dict[str, str] | None = None) -> Server:
             workdir = tmp_path_factory.mktemp("server")
-            context: AbstractContextManager[Server] = run_server(workdir, demo)
+            context: AbstractContextManager[Server] = run_server(workdir, demo, env)
             return stack.enter_context(context)
         yield start
 

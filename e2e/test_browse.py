@@ -60,7 +60,7 @@ def test_filters_swap_fragments_push_the_url_and_back_restores(page: Page,
     expect(rows.filter(has_text="web-1")).to_have_count(0)
     expect(page.locator("#table")).to_contain_text("30 rows")
     expect(facet(page, "host", "web-2").get_by_role("link")).to_have_attribute(
-        "aria-pressed", "true")
+        "aria-current", "true")
     expect(page.locator("#controls .chip")).to_have_text(re.compile(r"host = web-2"))
 
     page.select_option("#f-by", "region")  # the form applies itself on change
@@ -73,12 +73,12 @@ def test_filters_swap_fragments_push_the_url_and_back_restores(page: Page,
 
     page.go_back()
     expect(page).to_have_url(re.compile(r"/d/hosts\?metric=cpu&host=web-2&agg=raw$"))
-    expect(page.locator("#f-by")).to_have_value("")
+    expect(page.locator("#f-by")).to_have_value("series")
     expect(page.locator("#chart")).to_have_attribute("data-query", "metric=cpu&host=web-2&agg=raw")
     page.go_back()
     expect(page).to_have_url(re.compile(r"/d/hosts\?metric=cpu&agg=raw$"))
-    expect(facet(page, "host", "web-2").get_by_role("link")).to_have_attribute(
-        "aria-pressed", "false")
+    expect(facet(page, "host", "web-2").get_by_role("link")).not_to_have_attribute(
+        "aria-current", "true")
     expect(page.locator("#table")).to_contain_text("70 rows")
 
 
@@ -109,8 +109,11 @@ def test_the_view_works_without_javascript(browser: Browser, hosts_server: Serve
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
-        page.goto(f"{hosts_server.url}/d/hosts?metric=cpu&agg=raw")
-        expect(page.locator("#live-status")).to_have_text("live updates need JavaScript")
+        page.goto(f"{hosts_server.url}/d/hosts?metric=cpu&agg=raw&by=none")
+        offline = page.locator(".live-bar .status[data-state=offline]")
+        expect(offline).to_have_text("live updates need JavaScript")
+        expect(offline).to_be_visible()
+        expect(page.locator("#live-status")).to_be_hidden()
         expect(page.locator("svg.svg-chart polyline.trace")).to_have_count(1)
         expect(page.locator("svg.svg-chart .x-ticks text").first).to_be_visible()
         expect(page.locator("#table tbody tr")).to_have_count(50)

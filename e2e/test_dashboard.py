@@ -53,7 +53,10 @@ def test_demo_chart_draws_and_grows_by_itself(page: Page, demo_server: Server) -
 
     status = page.locator("#live-status")
     expect(status).to_have_attribute("data-state", "live")
-    expect(status).to_have_text(re.compile(r"^live · websocket · v\d+ · (just now|\d+ s ago)$"))
+    expect(status).to_have_attribute("data-transport", "websocket")
+    # Plain words; the transport and version are in the details.
+    expect(status).to_have_text(re.compile(r"^Live · updated (just now|\d+ s ago)$"))
+    expect(status).to_have_attribute("title", re.compile(r"^WebSocket · showing version \d+"))
 
 
 def wait_until_listed(page: Page, name: str) -> None:
@@ -111,7 +114,9 @@ def test_csv_dropped_in_is_listed_and_opens_as_a_chart(page: Page,
     chart_drawn(page)
     # One row per instant: the default view (cpu, auto) draws every row as a point.
     expect(page.locator("#chart")).to_have_attribute("data-points", str(FLEET_ROWS))
-    expect(page.locator("#live-status")).to_have_text(re.compile(r"^live · (websocket|polling)\b"))
+    expect(page.locator("#live-status")).to_have_text(re.compile(r"^Live · updated "))
+    expect(page.locator("#live-status")).to_have_attribute("data-transport",
+                                                          re.compile(r"^(websocket|polling)$"))
 
 
 def test_index_counts_the_rows_of_a_wide_csv(page: Page, demo_server: Server) -> None:

@@ -33,8 +33,10 @@ def test_an_open_view_updates_when_points_are_posted(page: Page, live_server: Se
     answer = live_server.post_points("pushed", [point(2000, 1), point(3000, 1)])
     expect(chart).to_have_attribute("data-points", "4")
     expect(chart).to_have_attribute("data-version", str(answer["version"]))
-    expect(page.locator("#live-status")).to_have_text(re.compile(rf"· v{answer['version']} · "))
-    # Stats and the table follow the new version too, without a reload.
+    expect(page.locator("#live-status")).to_have_attribute(  # the details name the version
+        "title", re.compile(rf"showing version {answer['version']} · "))
+    # Stats and the table follow the new version too, without a reload (as they come on screen).
+    page.locator("#table").scroll_into_view_if_needed()
     expect(page.locator("#table")).to_contain_text("4 rows")
     expect(page.locator("#table tbody tr").first).to_contain_text("2024-05-01 00:00:03")
     expect(page.locator("#stats tbody tr").first.locator("td").nth(1)).to_have_text("4")

@@ -1,16 +1,26 @@
-// realtime-dash client. The page works without this file; with it, the chart
-// follows its view live: over Socket.IO (WebSocket, or Engine.IO's HTTP polling
-// when WebSockets are blocked), or over /api/d/<dataset>/poll when the socket
-// cannot connect at all. Versions and epochs make every resync exact.
+// realtime-dash view page client. The page works without this file; with it, the chart
+// follows its view live: over Socket.IO (WebSocket, or Engine.IO's HTTP polling when
+// WebSockets are blocked), or over /api/d/<dataset>/poll when the socket cannot connect at
+// all. Versions and epochs make every resync exact. Facets, stats and the table follow the
+// chart's version: only the blocks that changed are fetched, and they are morphed into the
+// page (idiomorph), so focus, scroll and open boxes stay where they are.
 (function () {
   "use strict";
 
   const FALLBACK_AFTER_FAILURES = 2; // socket connect errors before long-polling
-  const FRAGMENT_REFRESH_MS = 1000; // tables and stats refresh at most this often
+  const FRAGMENT_REFRESH_MS = 1000; // facets, stats and table refresh at most this often
   const POLL_TIMEOUT_S = 25;
+  const RECENT_S = 60; // "updated 5 s ago" below this; "data last changed 3 h ago" above
+  const TRANSPORTS = {websocket: "WebSocket", polling: "HTTP polling (Socket.IO)",
+                      "long-poll": "HTTP long-poll"};
+  const PAUSED_MARK = {
+    text: "Paused", name: "paused", showarrow: false, xref: "paper", yref: "paper",
+    x: 1, y: 1, xanchor: "right", yanchor: "bottom", font: {size: 14},
+    bgcolor: "rgba(255, 196, 0, 0.35)", borderpad: 3,
+  };
 
   const chartEl = () => document.getElementById("chart");
-  // The view the page shows; HTMX swaps this element when the view changes.
+  // The view the page shows; HTMX morphs this element when the view changes.
   const metaEl = () => document.getElementById("view-meta");
   const statusEl = () => document.getElementById("live-status");
 
@@ -20,47 +30,111 @@
   let epoch = null;
   let transport = "none"; // websocket | polling | long-poll
   let connected = false;
-  let lastUpdate = 0;
+  let linkDown = false; // cluster mode: the server cannot reach the shared log (Redis)
+  let everConnected = false;
   let paused = false;
   let stale = false; // updates were skipped (paused or hidden): resync on return
+  let firstDraw = true; // a new view: its first figure is drawn even while paused
   let failures = 0;
   let longPoll = null; // {stop: bool} while the long-poll loop runs
+  let figure = null; // the last whole figure drawn (its layout and config, to redraw)
+  let skew = 0; // the server's clock minus this browser's, ms
+  let changedAt = null; // when the data last changed, by the server's clock (ms)
+  let statusError = null; // why the server would not let us watch this view
 
-  // -- status ---------------------------------------------------------------
+  // -- ages -------------------------------------------------------------------
 
-  function ago() {
-    if (!lastUpdate) return "";
-    const seconds = Math.round((Date.now() - lastUpdate) / 1000);
-    return seconds < 2 ? " · just now" : " · " + seconds + " s ago";
+  function serverNow() {
+    return Date.now() + skew;
+  }
+
+  // The same words as app/engine/browse.py age_words.
+  function ageWords(seconds) {
+    const whole = Math.abs(seconds);
+    if (whole < 2) return "just now";
+    let text;
+    if (whole < 60) text = Math.floor(whole) + " s";
+    else if (whole < 3600) text = Math.floor(whole / 60) + " min";
+    else if (whole < 2 * 86400) text = Math.floor(whole / 3600) + " h";
+    else text = Math.floor(whole / 86400).toLocaleString("en") + " d";
+    return seconds > 0 ? text + " ago" : text + " from now";
+  }
+
+  function updateAges() {
+    for (const el of document.querySelectorAll(".ago[data-at]")) {
+      const text = ageWords((serverNow() - Number(el.dataset.at)) / 1000);
+      if (el.textContent !== text) el.textContent = text;
+    }
+  }
+
+  function readClock() {
+    const meta = metaEl();
+    if (meta && meta.dataset.serverNow) skew = Number(meta.dataset.serverNow) - Date.now();
+  }
+
+  function readChangedAt() {
+    const range = document.getElementById("range");
+    if (range && range.dataset.changedAt) changedAt = Number(range.dataset.changedAt);
+  }
+
+  // -- status -----------------------------------------------------------------
+
+  function setText(el, text) {
+    if (el && el.textContent !== text) el.textContent = text; // unchanged: not announced again
   }
 
   function showStatus() {
     const el = statusEl();
     if (!el) return;
+    const meta = metaEl();
+    const pending = chartEl() && chartEl().dataset.pending;
     let state;
-    let text;
-    if (metaEl() && metaEl().dataset.error) {
+    let word;
+    let age = "";
+    if (meta && meta.dataset.error) {
       state = "error";
-      text = "fix the view's " + metaEl().dataset.error + " to see it live";
+      word = "Not live: fix " + meta.dataset.error + " first";
+    } else if (statusError) {
+      state = "error";
+      word = "Not live: " + statusError;
     } else if (paused) {
       state = "paused";
-      const pending = chartEl() && chartEl().dataset.pending;
-      text = "paused · " + transport + (version !== null ? " · v" + version : "") +
-        (pending ? " · v" + pending + " waiting" : "");
-    } else if (connected) {
+      word = "Paused";
+      if (pending) age = " · new data waiting";
+    } else if (connected && !linkDown) {
       state = "live";
-      text = "live · " + transport + (version !== null ? " · v" + version : "") + ago();
-    } else {
+      word = "Live";
+      if (changedAt !== null) {
+        const seconds = (serverNow() - changedAt) / 1000;
+        age = seconds < RECENT_S ? " · updated " + ageWords(seconds)
+          : " · data last changed " + ageWords(seconds);
+      }
+    } else if (everConnected) {
       state = "reconnecting";
-      text = "reconnecting…" + (version !== null ? " (showing v" + version + ")" : "");
+      word = "Reconnecting…";
+    } else {
+      state = "connecting";
+      word = "Connecting…";
     }
+    el.hidden = false;
     el.dataset.state = state;
     el.dataset.transport = transport;
-    el.textContent = text;
+    setText(document.getElementById("live-state"), word);
+    setText(document.getElementById("live-age"), age);
+    const details = (TRANSPORTS[transport] || "not connected") +
+      (version !== null ? " · showing version " + version : "") +
+      (pending ? " · version " + pending + " waiting" : "") +
+      (epoch ? " · epoch " + epoch : "");
+    el.title = details;
+    const box = document.getElementById("live-details");
+    if (box) {
+      box.hidden = false;
+      setText(document.getElementById("live-transport"), details);
+    }
     const button = document.getElementById("pause");
     if (button) {
       button.hidden = false;
-      button.textContent = paused ? "resume" : "pause";
+      setText(button, paused ? "resume" : "pause");
       button.setAttribute("aria-pressed", paused ? "true" : "false");
     }
   }
@@ -68,10 +142,11 @@
   function setTransport(name, isConnected) {
     transport = name;
     connected = isConnected;
+    if (isConnected) everConnected = true;
     showStatus();
   }
 
-  // -- drawing --------------------------------------------------------------
+  // -- drawing ----------------------------------------------------------------
 
   function mine(payload) {
     return watching && payload.dataset === watching.dataset && payload.query === watching.query;
@@ -92,31 +167,85 @@
     return (el.data || []).reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
   }
 
-  function drawn(payload) {
+  // The figure's layout in the page's theme (static/theme.js: window.dashTheme.apply), with
+  // the "Paused" mark while paused. A copy: Plotly writes into the layout it is given, and
+  // the figure's own layout is what a redraw starts from.
+  function layoutFor(layout) {
+    let out = JSON.parse(JSON.stringify(layout || {}));
+    const theme = window.dashTheme;
+    if (theme && typeof theme.apply === "function") out = theme.apply(out);
+    if (paused) out.annotations = (out.annotations || []).concat([PAUSED_MARK]);
+    return out;
+  }
+
+  // The chart in words for screen readers (the figure's "summary": what it shows, its span,
+  // the last values), in a visually hidden paragraph after #chart.
+  function describe(summary) {
+    if (!summary) return;
+    let el = document.getElementById("chart-summary");
+    if (!el) {
+      el = document.createElement("p");
+      el.id = "chart-summary";
+      el.className = "sr";
+      chartEl().after(el);
+    }
+    setText(el, summary);
+  }
+
+  function configFor(fig) {
+    return fig.config || {responsive: true, displaylogo: false};
+  }
+
+  function draw(fig) {
+    figure = fig;
     const el = chartEl();
+    window.Plotly.react(el, fig.data, layoutFor(fig.layout), configFor(fig));
+    listenForZoom(el);
+    describe(fig.summary);
+  }
+
+  // The same data again with a new theme or pause mark.
+  function redraw() {
+    const el = chartEl();
+    if (!figure || !el || !el.data) return;
+    window.Plotly.react(el, el.data, layoutFor(figure.layout), configFor(figure));
+  }
+
+  function drawn(payload, first) {
+    const el = chartEl();
+    if (!first && version !== null && payload.epoch === epoch && payload.version > version) {
+      changedAt = serverNow(); // until the range line says exactly when
+    }
     version = payload.version;
     epoch = payload.epoch;
-    lastUpdate = Date.now();
     el.dataset.version = String(payload.version);
     el.dataset.epoch = payload.epoch;
     el.dataset.query = payload.query;
     el.dataset.points = String(countPoints(el));
     delete el.dataset.pending;
     showStatus();
-    refreshFragments();
+    // The page (or the navigation) brought this view's blocks as of one version: they are
+    // behind when the chart is newer.
+    const meta = metaEl();
+    if (!first || (meta && (meta.dataset.epoch !== payload.epoch ||
+                            Number(meta.dataset.version) < payload.version))) {
+      LIVE_BLOCKS.forEach((block) => behind.add(block));
+      refreshFragments();
+    }
   }
 
   function fullFigure(payload) {
     if (!mine(payload)) return;
-    if (holding()) {
+    if (holding() && !firstDraw) {
       hold(payload);
       return;
     }
     if (payload.epoch === epoch && version !== null && payload.version < version) return;
-    const fig = payload.figure;
-    window.Plotly.react(chartEl(), fig.data, fig.layout, {responsive: true, displaylogo: false});
+    const first = firstDraw;
+    draw(payload.figure);
+    firstDraw = false;
     stale = false;
-    drawn(payload);
+    drawn(payload, first);
   }
 
   function extendFigure(change) {
@@ -132,7 +261,8 @@
     const el = chartEl();
     window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
                                {x: change.max_points, y: change.max_points});
-    drawn(change);
+    describe(change.summary);
+    drawn(change, false);
   }
 
   // Ask for the whole figure of the current view, by whichever transport is up.
@@ -147,7 +277,44 @@
     }
   }
 
-  // -- Socket.IO ------------------------------------------------------------
+  // -- zoom: dragging on the chart sets the view's start and end ---------------
+
+  // Plotly's axis range ends are wall-clock strings of the view's zone ("2024-05-01
+  // 12:00:00.25"); the server reads start/end without an offset in that zone. Whole
+  // seconds: the start rounded down, the end up, so the URL stays readable.
+  function wholeSecond(text, up) {
+    const m = /^(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d)(?::(\d\d)(?::(\d\d)(?:\.(\d+))?)?)?)?$/
+      .exec(String(text).trim());
+    if (!m) return null;
+    let ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] || 0),
+                      Number(m[5] || 0), Number(m[6] || 0));
+    if (up && m[7] && /[1-9]/.test(m[7])) ms += 1000;
+    return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+  }
+
+  function zoomTo(from, to) {
+    const form = document.getElementById("controls");
+    const start = wholeSecond(from, false);
+    const end = wholeSecond(to, true);
+    if (!form || !start || !end) return;
+    document.getElementById("f-window").value = "";
+    document.getElementById("f-start").value = start;
+    document.getElementById("f-end").value = end;
+    form.requestSubmit(); // htmx sends it: the URL, stats, table and chart follow
+  }
+
+  let zoomable = null;
+  function listenForZoom(el) {
+    if (zoomable === el || typeof el.on !== "function") return;
+    zoomable = el;
+    el.on("plotly_relayout", (change) => {
+      const from = change["xaxis.range[0]"];
+      const to = change["xaxis.range[1]"];
+      if (from !== undefined && to !== undefined) zoomTo(from, to);
+    });
+  }
+
+  // -- Socket.IO --------------------------------------------------------------
 
   function subscribe() {
     const meta = metaEl();
@@ -164,14 +331,13 @@
       socket.emit("unsubscribe", {dataset: watching.dataset, query: watching.query});
       version = null;
     }
+    if (!same) firstDraw = true;
     watching = {dataset: wanted.dataset, query: wanted.query, subscribed: true};
+    statusError = null;
     socket.emit("subscribe", wanted, (ack) => {
       if (!ack || !ack.ok) {
-        const el = statusEl();
-        if (el) {
-          el.dataset.state = "error";
-          el.textContent = "cannot watch this view: " + (ack ? ack.error : "no answer");
-        }
+        statusError = ack ? ack.error : "the server did not answer";
+        showStatus();
       }
     });
   }
@@ -180,23 +346,34 @@
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
       failures = 0;
+      linkDown = false; // the server says so on connect when it is not
       stopLongPoll();
       if (watching) watching.subscribed = false; // a new connection has no rooms yet
       setTransport(socket.io.engine.transport.name, true);
       socket.io.engine.on("upgrade", () => setTransport(socket.io.engine.transport.name, true));
       subscribe();
     });
-    socket.on("disconnect", () => setTransport(transport, false));
+    socket.on("disconnect", () => {
+      if (!longPoll) setTransport(transport, false);
+    });
+    // Cluster mode: the server lost (or regained) the shared log; its data may be old.
+    socket.on("link", (link) => {
+      linkDown = !link.up;
+      showStatus();
+    });
     socket.on("connect_error", () => {
       failures += 1;
+      // While the long-poll carries the view, the socket keeps trying quietly: its failures
+      // say nothing about the updates the page is getting.
+      if (longPoll) return;
       setTransport(transport, false);
-      if (failures >= FALLBACK_AFTER_FAILURES && !longPoll) startLongPoll();
+      if (failures >= FALLBACK_AFTER_FAILURES) startLongPoll();
     });
     socket.on("update_chart", fullFigure);
     socket.on("extend_chart", extendFigure);
   }
 
-  // -- long-poll fallback ---------------------------------------------------
+  // -- long-poll fallback -----------------------------------------------------
 
   function pollUrl() {
     const meta = metaEl();
@@ -211,26 +388,34 @@
     while (!run.stop) {
       const meta = metaEl();
       if (!meta || meta.dataset.error) return;
-      watching = {dataset: meta.dataset.dataset, query: meta.dataset.query, subscribed: false};
+      const query = meta.dataset.query;
+      if (!watching || watching.query !== query) firstDraw = true;
+      watching = {dataset: meta.dataset.dataset, query: query, subscribed: false};
+      let answer;
       try {
-        const answer = await fetch(pollUrl(), {cache: "no-store"});
-        if (run.stop) return;
-        setTransport("long-poll", true);
-        if (answer.status === 200) {
-          const payload = await answer.json();
-          if (holding()) {
-            hold(payload);
-            await new Promise((resolve) => { run.resume = resolve; });
-          } else {
-            fullFigure(payload);
-          }
-        } else if (answer.status !== 204) {
-          throw new Error("poll answered " + answer.status);
+        answer = await fetch(pollUrl(), {cache: "no-store"});
+        if (answer.status !== 200 && answer.status !== 204) {
+          // A busy server (503) says when to come back: a little later than that, spread.
+          const after = Number(answer.headers.get("Retry-After")) || 2;
+          throw Object.assign(new Error("poll answered " + answer.status), {after});
         }
       } catch (error) {
         if (run.stop) return;
         setTransport("long-poll", false);
-        await new Promise((resolve) => setTimeout(resolve, 2000));
+        const after = (error && error.after) || 2;
+        await new Promise((resolve) => setTimeout(resolve, after * 1000 * (1 + Math.random() / 2)));
+        continue;
+      }
+      if (run.stop) return;
+      setTransport("long-poll", true);
+      if (answer.status === 200) {
+        const payload = await answer.json();
+        if (holding() && !firstDraw) {
+          hold(payload);
+          await new Promise((resolve) => { run.resume = resolve; });
+        } else {
+          fullFigure(payload);
+        }
       }
     }
   }
@@ -253,48 +438,137 @@
     startLongPoll();
   }
 
-  // -- fragments, pause, background tabs -------------------------------------
+  // -- facets, stats and table: the blocks on screen that changed, morphed in place ------
 
+  const LIVE_BLOCKS = ["notes", "range", "facets", "stats", "table"]; // their element ids
+  let shown = {}; // block -> the server's hash of what the page shows (X-Dash-Blocks)
+  const behind = new Set(); // blocks older than the chart's version
+  const onScreen = new Set(LIVE_BLOCKS); // until IntersectionObserver says otherwise
   let refreshTimer = null;
   let lastRefresh = 0;
   let navigations = 0; // user requests (links, the form) started so far
   let navigating = 0; // user requests in flight
+  let refreshing = null; // the AbortController of the refresh in flight
 
-  function isRefresh(detail) {
-    const headers = detail.requestConfig ? detail.requestConfig.headers : null;
-    return Boolean(headers && headers["X-Dash-Refresh"]);
+  function parseBlocks(text) {
+    const out = {};
+    for (const item of (text || "").split(/\s+/)) {
+      const [block, hash] = item.split(":");
+      if (block && hash) out[block] = hash;
+    }
+    return out;
   }
 
-  // Re-render facets, stats and table for the new version, at most every FRAGMENT_REFRESH_MS.
-  // A user's own request always wins: no refresh starts while one is in flight, and a
-  // refresh that started before one is dropped instead of swapping in the old view.
-  function refreshFragments() {
-    if (!window.htmx || refreshTimer || !document.getElementById("table")) return;
-    const wait = Math.max(0, lastRefresh + FRAGMENT_REFRESH_MS - Date.now());
-    refreshTimer = setTimeout(() => {
-      refreshTimer = null;
-      if (holding() || navigating) return;
-      lastRefresh = Date.now();
-      window.htmx.ajax("GET", window.location.pathname + window.location.search,
-                       {swap: "none", headers: {"X-Dash-Refresh": String(navigations + 1)}});
-    }, wait);
+  // What a page or navigation answer brought: every block as of its version.
+  function readShown() {
+    const meta = metaEl();
+    shown = parseBlocks(meta && meta.dataset.blocks);
+    behind.clear();
+  }
+
+  // Blocks off screen are not fetched (a wall screen showing the chart gets its line of
+  // words and nothing else); one scrolled into view while behind is fetched at once.
+  function watchScreen() {
+    if (!("IntersectionObserver" in window)) return;
+    const observer = new IntersectionObserver((entries) => {
+      let revealed = false;
+      for (const entry of entries) {
+        const block = entry.target.id;
+        if (entry.isIntersecting) {
+          revealed = revealed || (!onScreen.has(block) && behind.has(block));
+          onScreen.add(block);
+        } else {
+          onScreen.delete(block);
+        }
+      }
+      if (revealed) refreshFragments(true);
+    });
+    for (const id of LIVE_BLOCKS) {
+      const el = document.getElementById(id);
+      if (el) observer.observe(el); // morphs keep the element: it stays observed
+    }
+  }
+
+  // Keep <details> as the reader left them, open or shut.
+  function keepOpen(name, element) {
+    return !(name === "open" && element.localName === "details");
+  }
+
+  function applyFragments(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    for (const fresh of Array.from(template.content.children)) {
+      const old = fresh.id ? document.getElementById(fresh.id) : null;
+      if (!old) continue;
+      fresh.removeAttribute("hx-swap-oob");
+      window.Idiomorph.morph(old, fresh, {morphStyle: "outerHTML", ignoreActiveValue: true});
+      const now = document.getElementById(fresh.id);
+      if (now && window.htmx) window.htmx.process(now); // links whose href changed
+    }
+    readChangedAt();
+    updateAges();
+    showStatus();
+  }
+
+  // A new version: every block is behind; those on screen are asked for, at most every
+  // FRAGMENT_REFRESH_MS (at once for one just scrolled into view).
+  function refreshFragments(now) {
+    if (refreshTimer || !document.getElementById("table") || !window.Idiomorph) return;
+    const wait = now ? 0 : Math.max(0, lastRefresh + FRAGMENT_REFRESH_MS - Date.now());
+    refreshTimer = setTimeout(runRefresh, wait);
+  }
+
+  // The request names the blocks wanted (on screen and behind) and the hashes of what the
+  // page shows; the answer carries the changed ones only (or is a 204). Past the first
+  // table page the rows stay; the answer says how many new ones came. A user's own request
+  // always wins: no refresh starts while one is in flight, and one in flight is dropped.
+  async function runRefresh() {
+    refreshTimer = null;
+    const meta = metaEl();
+    if (holding() || navigating || !meta || meta.dataset.error) return;
+    const want = LIVE_BLOCKS.filter((block) => onScreen.has(block) && behind.has(block));
+    if (!want.length) return;
+    want.forEach((block) => behind.delete(block)); // a version drawn meanwhile adds them back
+    lastRefresh = Date.now();
+    const started = navigations;
+    const headers = {
+      "HX-Request": "true", "X-Dash-Refresh": "1", "X-Dash-Want": want.join(" "),
+      "X-Dash-Have": Object.entries(shown).map(([block, hash]) => block + ":" + hash).join(" "),
+    };
+    const table = document.getElementById("table");
+    const frozen = table && Number(table.dataset.page) > 1;
+    if (frozen) headers["X-Dash-Frozen"] = table.dataset.total;
+    const controller = new AbortController();
+    refreshing = controller;
+    try {
+      const answer = await fetch(window.location.pathname + window.location.search,
+                                 {headers: headers, cache: "no-store", signal: controller.signal});
+      const html = answer.status === 200 ? await answer.text() : "";
+      if (started !== navigations) return; // moved on: the navigation brought its blocks
+      if (holding()) { // paused meanwhile: what the page shows stays as it was
+        want.forEach((block) => behind.add(block));
+        return;
+      }
+      if (html) applyFragments(html);
+      const current = parseBlocks(answer.headers.get("X-Dash-Blocks"));
+      for (const block of want) {
+        if (current[block] && !(frozen && block === "table")) shown[block] = current[block];
+      }
+    } catch (error) {
+      want.forEach((block) => behind.add(block)); // offline: the next version asks again
+    } finally {
+      if (refreshing === controller) refreshing = null;
+    }
   }
 
   function trackNavigation() {
-    document.body.addEventListener("htmx:beforeRequest", (event) => {
-      if (!isRefresh(event.detail)) {
-        navigations += 1;
-        navigating += 1;
-      }
+    document.body.addEventListener("htmx:beforeRequest", () => {
+      navigations += 1;
+      navigating += 1;
+      if (refreshing) refreshing.abort();
     });
-    document.body.addEventListener("htmx:afterRequest", (event) => {
-      if (!isRefresh(event.detail)) navigating = Math.max(0, navigating - 1);
-    });
-    document.body.addEventListener("htmx:beforeSwap", (event) => {
-      const headers = event.detail.requestConfig ? event.detail.requestConfig.headers : {};
-      if (isRefresh(event.detail) && Number(headers["X-Dash-Refresh"]) !== navigations + 1) {
-        event.detail.shouldSwap = false; // the user moved on while it was in flight
-      }
+    document.body.addEventListener("htmx:afterRequest", () => {
+      navigating = Math.max(0, navigating - 1);
     });
   }
 
@@ -303,14 +577,35 @@
     if (!holding() && stale) resync();
   }
 
+  function togglePause() {
+    paused = !paused;
+    showStatus();
+    if (!paused && stale && !document.hidden) {
+      resync(); // one whole figure, drawn without the mark
+    } else {
+      redraw(); // the mark on or off
+    }
+  }
+
+  // Typing a window drops start and end (they would win over it); typing either end drops
+  // the window: the form sends what the user means, and no box says "6h" over a range.
+  function keepRangeBoxesApart(event) {
+    const id = event.target && event.target.id;
+    const clear = (boxId) => {
+      const box = document.getElementById(boxId);
+      if (box) box.value = "";
+    };
+    if (id === "f-window") {
+      clear("f-start");
+      clear("f-end");
+    } else if (id === "f-start" || id === "f-end") {
+      clear("f-window");
+    }
+  }
+
   function setUp() {
     const pause = document.getElementById("pause");
-    if (pause) {
-      pause.addEventListener("click", () => {
-        paused = !paused;
-        resume();
-      });
-    }
+    if (pause) pause.addEventListener("click", togglePause);
     const refresh = document.getElementById("refresh");
     if (refresh) {
       refresh.hidden = false;
@@ -321,23 +616,45 @@
       });
     }
     document.addEventListener("visibilitychange", resume);
+    // static/theme.js announces a new scheme on document; redraw from the figure's own
+    // layout so the pause mark stays (capture at the window: whichever node it fires on).
+    window.addEventListener("dash-theme", redraw, true);
     trackNavigation();
-    // HTMX swapped in a new view: follow it.
+    // HTMX morphed in a new view: follow it.
     document.body.addEventListener("htmx:afterSettle", () => {
-      if (socket && socket.connected) subscribe();
-      else if (longPoll && watching && metaEl() &&
-               watching.query !== metaEl().dataset.query) {
+      readClock();
+      readShown();
+      readChangedAt();
+      updateAges();
+      if (socket && socket.connected) {
+        subscribe();
+      } else if (longPoll && watching && metaEl() &&
+                 watching.query !== metaEl().dataset.query) {
         version = null;
         restartLongPoll();
       }
+      showStatus();
     });
-    setInterval(() => { if (connected && !paused) showStatus(); }, 1000);
+    setInterval(() => {
+      updateAges();
+      showStatus();
+    }, 1000);
   }
 
   function start() {
     if (!chartEl() || !metaEl() || typeof window.Plotly === "undefined") return;
+    if (window.Idiomorph) {
+      // htmx's morphs (navigation) keep open boxes and what someone is typing, as ours do.
+      window.Idiomorph.defaults.ignoreActiveValue = true;
+      window.Idiomorph.defaults.callbacks.beforeAttributeUpdated = keepOpen;
+    }
+    readClock();
+    readShown();
+    readChangedAt();
+    updateAges();
+    watchScreen();
     setUp();
-    setTransport("connecting", false);
+    setTransport("none", false);
     if (typeof window.io === "function") {
       startSocket();
     } else {
@@ -371,6 +688,7 @@
     input.value = browserZone();
     input.form.requestSubmit();
   });
+  document.addEventListener("input", keepRangeBoxesApart);
 
   function boot() {
     offerMyZone();

@@ -6,6 +6,8 @@
 // redrawn with Plotly (thresholds as horizontal lines); stat and table panels fetch their
 // server-rendered fragment when their view changes. Versions and epochs decide, as in
 // dash.js, whether a change extends what is drawn or needs the whole figure again.
+// A panel whose dataset is not loaded shows its error; the page redraws it when the
+// dataset comes (dashboard_changed with "datasets", or the long-poll's answer).
 (function () {
   "use strict";
 
@@ -13,6 +15,10 @@
   const FRAGMENT_REFRESH_MS = 1000; // a stat or table panel refreshes at most this often
   const POLL_TIMEOUT_S = 25;
   const RETRY_MS = 2000;
+  // Thresholds further from the data than this many spans of it are named, not drawn
+  // (app/engine/panels.py THRESHOLD_REACH): the axis would have to reach them, and one at
+  // -1e308 turns Plotly's axis into NaN.
+  const THRESHOLD_REACH = 10;
 
   const boardEl = () => document.getElementById("board");
   const panelsEl = () => document.getElementById("panels");
@@ -23,11 +29,15 @@
   let joined = null; // {name, query} this socket joined
   let transport = "none"; // websocket | polling | long-poll
   let connected = false;
+  let linkDown = false; // cluster mode: the server cannot reach the shared log (Redis)
   let lastUpdate = 0;
   let failures = 0;
   let longPoll = null; // {stop, controller} while the long-poll loop runs
   let problem = null; // a refusal to show in the status line
+  let halted = false; // the page's own fragments answered an error: no more fragment fetches
   let deleted = false;
+  let watching = null; // what the socket joined or the long-poll asks for: layoutKey()
+  let following = false; // a followLayout is queued for this turn
 
   const overridesQuery = () => (panelsEl() ? panelsEl().dataset.query : "");
   const layoutVersion = () => (panelsEl() ? panelsEl().dataset.version : "");
@@ -55,16 +65,28 @@
     } else if (problem) {
       state = "error";
       text = problem;
-    } else if (connected) {
+    } else if (connected && !linkDown) {
       state = "live";
-      text = "live · " + transport + " · v" + layoutVersion() + ago();
+      text = "live · " + transport + " · v" + layoutVersion();
     } else {
       state = "reconnecting";
       text = "reconnecting… (showing what was drawn last)";
     }
     el.dataset.state = state;
     el.dataset.transport = transport;
-    el.textContent = text;
+    // #live-status is a polite live region: only a change of state is announced, not
+    // the age of the last update ticking every second (aria-hidden).
+    const age = state === "live" ? ago() : "";
+    if (el.dataset.text !== text) {
+      el.dataset.text = text;
+      el.textContent = text;
+      const tail = document.createElement("span");
+      tail.className = "age";
+      tail.setAttribute("aria-hidden", "true");
+      el.append(tail);
+    }
+    const tail = el.querySelector(".age");
+    if (tail && tail.textContent !== age) tail.textContent = age;
   }
 
   function setTransport(name, isConnected) {
@@ -80,14 +102,39 @@
                                      el.dataset.query === payload.query);
   }
 
-  function thresholdShapes(section) {
+  // The thresholds near enough to the data to draw, and the rest (named in .off-chart).
+  function splitThresholds(section, data) {
     let levels = [];
     try {
       levels = JSON.parse(section.dataset.thresholds || "[]");
     } catch (error) {
       levels = [];
     }
-    return levels.map((t) => ({
+    let low = Infinity;
+    let high = -Infinity;
+    for (const trace of data || []) {
+      for (const y of trace.y || []) {
+        if (typeof y === "number" && Number.isFinite(y)) {
+          low = Math.min(low, y);
+          high = Math.max(high, y);
+        }
+      }
+    }
+    if (low > high) return {near: [], far: []}; // no points: nothing to compare with
+    const reach = THRESHOLD_REACH * ((high - low) || Math.max(Math.abs(high), 1));
+    const near = levels.filter((t) => t.value >= low - reach && t.value <= high + reach);
+    return {near: near, far: levels.filter((t) => !near.includes(t))};
+  }
+
+  function thresholdShapes(section, data) {
+    const {near, far} = splitThresholds(section, data);
+    const note = section.querySelector(".off-chart");
+    if (note) {
+      note.textContent = far.map((t) => "threshold " + String(t.value) + " (" + t.color +
+                                 ") is far outside the data: not drawn").join("; ");
+      note.hidden = far.length === 0;
+    }
+    return near.map((t) => ({
       type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: t.value, y1: t.value,
       line: {color: t.color, width: 1.5, dash: "dash"},
       name: "threshold " + t.value,
@@ -108,31 +155,46 @@
 
   // A view's whole figure: redraw its time series, refresh its stats and tables.
   function fullFigure(payload) {
-    for (const section of panelsOf(payload)) {
-      const older = section.dataset.epoch === payload.epoch &&
-        Number(section.dataset.version) > payload.version;
-      if (older) continue;
-      if (section.dataset.type !== "timeseries") {
-        if (section.dataset.epoch !== payload.epoch ||
-            Number(section.dataset.version) < payload.version) refreshPanel(section);
-        continue;
-      }
-      const el = section.querySelector(".panel-chart");
-      if (!el) continue;
-      if (!el.classList.contains("js-plotly-plot")) el.replaceChildren(); // the server's SVG
-      const fig = payload.figure;
-      const layout = Object.assign({}, fig.layout, {
-        title: {text: ""},
-        margin: {l: 50, r: 12, t: 28, b: 40},
-        shapes: thresholdShapes(section),
-        // Above the plot: below it, the legend would cover the time axis' title.
-        legend: {orientation: "h", x: 0, y: 1, yanchor: "bottom"},
-      });
-      window.Plotly.react(el, fig.data, layout, {responsive: true, displaylogo: false,
-                                                 displayModeBar: false});
-      section.dataset.drawn = "plotly";
-      drawn(section, payload, el);
+    for (const section of panelsOf(payload)) applyFigure(section, payload);
+  }
+
+  // One panel and its view's payload (a stat or table's long-poll entry has no figure).
+  function applyFigure(section, payload) {
+    const older = section.dataset.epoch === payload.epoch &&
+      Number(section.dataset.version) > payload.version;
+    if (older) return;
+    if (section.dataset.type !== "timeseries") {
+      if (section.dataset.epoch !== payload.epoch ||
+          Number(section.dataset.version) < payload.version) refreshPanel(section);
+      return;
     }
+    const el = section.querySelector(".panel-chart");
+    if (!el || !payload.figure) return;
+    if (!el.classList.contains("js-plotly-plot")) {
+      el.replaceChildren(); // the server's SVGs
+      el.classList.remove("two-sizes");
+    }
+    const fig = payload.figure;
+    const layout = Object.assign({}, fig.layout, {
+      title: {text: ""},
+      margin: {l: 50, r: 12, t: 28, b: 40},
+      shapes: thresholdShapes(section, fig.data),
+      // Above the plot: below it, the legend would cover the time axis' title.
+      legend: {orientation: "h", x: 0, y: 1, yanchor: "bottom"},
+    });
+    const themed = window.dashTheme ? window.dashTheme.apply(layout) : layout;
+    window.Plotly.react(el, fig.data, themed, Object.assign({}, fig.config,
+                                                            {displayModeBar: false}));
+    // The chart in words, for screen readers (a visually hidden paragraph after it).
+    let words = section.querySelector(".chart-summary");
+    if (!words) {
+      words = document.createElement("p");
+      words.className = "chart-summary sr";
+      el.after(words);
+    }
+    if (fig.summary && words.textContent !== fig.summary) words.textContent = fig.summary;
+    section.dataset.drawn = "plotly";
+    drawn(section, payload, el);
   }
 
   // Points appended to a raw view: extend what is drawn, or ask for everything again.
@@ -161,7 +223,7 @@
 
   function refreshPanel(section) {
     const id = section.dataset.panel;
-    if (timers.has(id)) return;
+    if (halted || timers.has(id)) return;
     const wait = Math.max(0, (refreshed.get(id) || 0) + FRAGMENT_REFRESH_MS - Date.now());
     timers.set(id, setTimeout(() => fetchPanel(id), wait));
   }
@@ -173,14 +235,22 @@
       (query ? "?" + query : "");
     try {
       const answer = await fetch(url, {headers: {"HX-Request": "true"}, cache: "no-store"});
-      if (!answer.ok) return;
+      if (answer.status >= 400 && answer.status < 500) {
+        // The dashboard does not load (422) or lost this panel (404): asking again every
+        // second would only repeat it. Say so once; dashboard_changed brings it back.
+        halt("this panel cannot be redrawn: the server answered " + answer.status +
+             "; showing what was drawn last");
+        return;
+      }
+      if (!answer.ok) return; // busy (503): the next change asks again
       const template = document.createElement("template");
       template.innerHTML = await answer.text();
       const fresh = template.content.querySelector(".panel");
       const current = document.getElementById("panel-" + id);
-      // Swap only if the page still shows this panel with this view.
+      // Swap only if the page still shows this panel with this view (or it had none).
       if (fresh && current && overridesQuery() === query &&
-          fresh.dataset.query === current.dataset.query) {
+          (fresh.dataset.query === current.dataset.query ||
+           fresh.hasAttribute("data-problem") || current.hasAttribute("data-problem"))) {
         current.replaceWith(fresh);
         lastUpdate = Date.now();
         showStatus();
@@ -194,12 +264,28 @@
 
   const LAYOUT_BLOCKS = ["board-head", "overrides", "panels"];
 
+  function halt(why) {
+    halted = true;
+    for (const timer of timers.values()) clearTimeout(timer);
+    timers.clear();
+    problem = why;
+    showStatus();
+  }
+
+  // Fetch the page's blocks again and swap them in; false if the dashboard does not load.
   async function reloadLayout() {
     const answer = await fetch(window.location.pathname + window.location.search,
                                {headers: {"HX-Request": "true"}, cache: "no-store"});
-    if (!answer.ok && answer.status !== 400) return;
     const template = document.createElement("template");
     template.innerHTML = await answer.text();
+    if (!answer.ok && answer.status !== 400) {
+      const said = template.content.querySelector(".problem");
+      halt((said ? said.textContent.trim() : "the dashboard answered " + answer.status) +
+           " — showing what was drawn last");
+      return false;
+    }
+    halted = false;
+    problem = null;
     for (const id of LAYOUT_BLOCKS) {
       const fresh = template.content.getElementById(id);
       const current = document.getElementById(id);
@@ -209,14 +295,31 @@
         if (window.htmx) window.htmx.process(fresh);
       }
     }
+    return true;
   }
 
-  // The page shows another layout or other overrides: watch what it shows now.
-  function followLayout() {
-    problem = null;
-    if (socket && socket.connected) join();
-    else if (longPoll) restartLongPoll();
-    showStatus();
+  // What the page shows: its overrides, layout version and each panel's view (or
+  // problem). Joining again is needed only when this changes.
+  function layoutKey() {
+    return [overridesQuery(), layoutVersion()].concat(sections().map((el) =>
+      [el.dataset.panel, el.dataset.dataset, el.dataset.query,
+       el.hasAttribute("data-problem")].join(" "))).join("\n");
+  }
+
+  // The page shows another layout or other overrides: watch what it shows now, once.
+  // htmx settles each swapped block apart (three per override change), and every one
+  // calls this: the first queues one join (or one new poll), the rest find it queued.
+  function followLayout(force) {
+    if (following) return;
+    following = true;
+    setTimeout(() => {
+      following = false;
+      if (force !== true && layoutKey() === watching) return;
+      problem = null;
+      if (socket && socket.connected) join();
+      else if (longPoll) restartLongPoll();
+      showStatus();
+    }, 0);
   }
 
   async function dashboardChanged(change) {
@@ -226,9 +329,12 @@
       showStatus();
       return;
     }
-    if (String(change.version) === layoutVersion()) return;
+    // The same version with "datasets": a dataset under the dashboard came or went.
+    if (String(change.version) === layoutVersion() && !change.datasets) return;
+    // Join again even when the layout did not load (a broken file): the server then
+    // lets go of the views it can no longer keep up to date for this page.
     await reloadLayout();
-    followLayout();
+    followLayout(true);
   }
 
   // -- Socket.IO -------------------------------------------------------------------
@@ -242,6 +348,7 @@
     const wanted = {name: boardEl().dataset.name, query: overridesQuery()};
     if (joined && joined.name !== wanted.name) socket.emit("leave_dashboard", joined);
     joined = wanted;
+    watching = layoutKey();
     // Joining again is how the server learns a new layout or other overrides: it swaps
     // the view rooms and sends every panel's whole figure.
     socket.emit("join_dashboard", wanted, (ack) => {
@@ -263,6 +370,7 @@
     socket = window.io({reconnectionDelayMax: 5000});
     socket.on("connect", () => {
       failures = 0;
+      linkDown = false; // the server says so on connect when it is not
       stopLongPoll();
       joined = null; // a new connection is in no room yet
       setTransport(socket.io.engine.transport.name, true);
@@ -270,6 +378,11 @@
       join();
     });
     socket.on("disconnect", () => setTransport(transport, false));
+    // Cluster mode: the server lost (or regained) the shared log; its data may be old.
+    socket.on("link", (link) => {
+      linkDown = !link.up;
+      showStatus();
+    });
     socket.on("connect_error", () => {
       failures += 1;
       setTransport(transport, false);
@@ -289,6 +402,7 @@
       const params = new URLSearchParams(overridesQuery());
       if (cursor) params.set("cursor", cursor);
       params.set("timeout", String(POLL_TIMEOUT_S));
+      params.set("figures", "timeseries"); // stats and tables redraw from their fragments
       try {
         const answer = await fetch(boardEl().dataset.pollUrl + "?" + params.toString(),
                                    {cache: "no-store", signal: run.controller.signal});
@@ -297,29 +411,60 @@
           const body = await answer.json();
           if (run.stop) return;
           setTransport("long-poll", true);
-          if (String(body.version) !== layoutVersion()) await reloadLayout();
+          if (String(body.version) !== layoutVersion() || comesOrGoes(body.panels)) {
+            if (!(await reloadLayout())) {
+              await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+              continue;
+            }
+            watching = layoutKey();
+          }
+          if (run.stop) return;
           cursor = body.cursor;
-          for (const payload of body.panels) fullFigure(payload);
+          for (const entry of body.panels) {
+            const section = document.getElementById("panel-" + entry.id);
+            if (section && !entry.error && section.dataset.dataset === entry.dataset &&
+                section.dataset.query === entry.query) applyFigure(section, entry);
+          }
         } else if (answer.status === 204) {
           setTransport("long-poll", true);
+        } else if (answer.status === 422) {
+          // The dashboard's file does not load: say so once, and wait (with the answer's
+          // cursor) for the file's next change instead of asking again and again.
+          const body = await answer.json();
+          if (run.stop) return;
+          setTransport("long-poll", true);
+          cursor = body.cursor;
+          halt(body.error + " — showing what was drawn last");
         } else {
-          if (answer.status === 404) {
+          if (answer.status === 404) { // only ever for the dashboard itself
             deleted = true;
             showStatus();
             return;
           }
-          throw new Error("poll answered " + answer.status);
+          // A busy server (503) says when to come back: a little later than that, spread.
+          const after = Number(answer.headers.get("Retry-After")) * 1000 || RETRY_MS;
+          throw Object.assign(new Error("poll answered " + answer.status), {after});
         }
       } catch (error) {
         if (run.stop) return;
         setTransport("long-poll", false);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        const after = (error && error.after) || RETRY_MS;
+        await new Promise((resolve) => setTimeout(resolve, after * (1 + Math.random() / 2)));
       }
     }
   }
 
+  // Does a poll answer bring a panel a view it lacked, or take one away?
+  function comesOrGoes(entries) {
+    return entries.some((entry) => {
+      const section = document.getElementById("panel-" + entry.id);
+      return section && Boolean(entry.error) !== section.hasAttribute("data-problem");
+    });
+  }
+
   function startLongPoll() {
     longPoll = {stop: false, controller: new AbortController()};
+    watching = layoutKey();
     pollLoop(longPoll);
   }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,11 +13,12 @@ import pandas as pd
 import pytest
 from flask.testing import FlaskClient
 
-from app.data.schema import Schema, to_batch
+from app.data.schema import Schema
 from app.data.store import Dataset, Snapshot
 from app.engine import browse
 from app.engine import compute as query
 from app.engine.view import parse_view
+from tests.samples import read_table
 
 HOSTS = ["web-1", "web-2", "web-3"]
 REGION = {"web-1": "eu", "web-2": "eu", "web-3": "us"}
@@ -41,7 +43,7 @@ def snap(frame: pd.DataFrame) -> Snapshot:
     schema = Schema("timestamp", "wide", ("cpu", "mem"), ("host", "region"))
     dataset = Dataset("hosts", schema)
     text = frame.assign(timestamp=frame.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    dataset.append(to_batch(text, schema))
+    dataset.append(read_table(text, schema).batch)
     return dataset.snapshot()
 
 
@@ -89,7 +91,7 @@ def test_facets_mark_selected_values_and_keep_selected_values_with_no_points(
 
 
 @pytest.mark.parametrize("query_string, by, filters", [
-    ("metric=cpu", None, {}),
+    ("metric=cpu&by=none", None, {}),
     ("metric=cpu&by=host", "host", {}),
     ("metric=cpu&by=host&host=web-3&host=web-1", "host", {"host": ["web-1", "web-3"]}),
     ("metric=mem&by=region&window=5m", "region", {}),
@@ -143,6 +145,13 @@ def test_aggregated_rows_match_pandas(snap: Snapshot, frame: pd.DataFrame) -> No
     ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("web-1", "web-1"),
     (-5.0, -5.0), ("", ""),
+    # NUL and line feed lead too, and every trigger after leading spaces
+    ("\0=1+1", "'\0=1+1"), ("\n=1", "'\n=1"), (" =1+1", "' =1+1"), ("   @SUM(A1)", "'   @SUM(A1)"),
+    ("\u00a0+1", "'\u00a0+1"), (" \t-1", "' \t-1"),
+    # full-width forms, read as formulas by some spreadsheets
+    ("\uff1dSUM(A1)", "'\uff1dSUM(A1)"), ("\uff0b1", "'\uff0b1"), ("\uff20x", "'\uff20x"),
+    # not formulas
+    ("a=b", "a=b"), ("  web-1", "  web-1"), ("1-2", "1-2"),
 ])
 def test_neutralise(cell: Any, safe: Any) -> None:
     assert browse.neutralise(cell) == safe
@@ -225,14 +234,15 @@ def test_facet_links_toggle_filters(client: FlaskClient) -> None:
     html = client.get("/d/hosts?metric=cpu&host=web-1").get_data(as_text=True)
     facets = html[html.index('id="facets"'):html.index('id="stats"')]
     flat = facets.replace("\n", "").replace("           ", " ")
-    assert ('href="/d/hosts?metric=cpu" aria-pressed="true"><span aria-hidden="true">✓ </span>'
+    assert ('href="/d/hosts?metric=cpu" aria-current="true"><span aria-hidden="true">✓ </span>'
             'web-1</a>') in flat
     assert 'href="/d/hosts?metric=cpu&amp;host=web-1&amp;host=web-2"' in facets
 
 
-def test_no_js_page_has_an_svg_chart_in_noscript(client: FlaskClient) -> None:
+def test_page_has_an_svg_chart_under_the_live_one(client: FlaskClient) -> None:
     html = client.get("/d/hosts?metric=cpu&by=host").get_data(as_text=True)
-    noscript = html[html.index("<noscript>"):html.index("</noscript>")]
+    # Painted at once, with or without JavaScript; Plotly draws over it when it can.
+    noscript = html[html.index('<div class="chart-placeholder'):html.index("</svg>")]
     assert noscript.count('<polyline class="trace"') == 2
     assert "<title>web-1</title>" in noscript and "<title>web-2</title>" in noscript
     assert 'class="x-ticks"' in noscript and 'class="y-ticks"' in noscript
@@ -265,3 +275,29 @@ def test_aggregated_rows_are_complete_when_the_chart_keeps_only_the_newest(
     rows = browse.rows(snap, view, sel, cut)
     assert rows.total == full.total == 20
     assert list(rows.chunks()) == list(full.chunks())
+
+
+@pytest.mark.parametrize("duration, words", [
+    ("6h", "6 h"), ("90s", "90 s"), ("15m", "15 min"), ("24h", "24 h"), ("2d", "2 d"),
+    ("7d", "7 d"), ("1w", "7 d"), ("120m", "2 h"), ("3601s", "3,601 s"), ("all", "all"),
+    ("auto", "auto"),
+])
+def test_duration_words(duration: str, words: str) -> None:
+    assert browse.duration_words(duration) == words
+
+
+@pytest.mark.parametrize("seconds, words", [
+    (0, "just now"), (1.9, "just now"), (-1.9, "just now"), (2, "2 s ago"), (2.9, "2 s ago"),
+    (59.9, "59 s ago"), (60, "1 min ago"), (3599, "59 min ago"), (3600, "1 h ago"),
+    (2 * 86400 - 1, "47 h ago"), (2 * 86400, "2 d ago"), (400 * 86400, "400 d ago"),
+    (-300, "5 min from now"),
+])
+def test_age_words(seconds: float, words: str) -> None:
+    assert browse.age_words(seconds) == words
+
+
+def test_facet_ids_are_stable_valid_and_distinct() -> None:
+    first = browse.facet_id("host", "web 1 <b>")
+    assert first == browse.facet_id("host", "web 1 <b>")
+    assert re.fullmatch(r"facet-[0-9a-f]{12}", first)
+    assert browse.facet_id("a-b", "c") != browse.facet_id("a", "b-c")

@@ -220,11 +220,13 @@ def test_the_page_draws_every_panel_without_javascript(client: FlaskClient) -> N
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "HX-Request" in response.headers["Vary"]
-    # The chart: an SVG with one line per host and both threshold lines in their colours.
+    # The chart: an SVG with one line per host and both threshold lines in their colours,
+    # twice (a wide panel: the wide chart for screens, the narrow one for phones).
     chart = html[html.index('id="panel-cpu"'):html.index('id="panel-peak"')]
-    assert chart.count('class="trace"') == 2
-    assert re.search(r'class="threshold" data-value="15" [^>]*stroke="orange"', chart)
-    assert re.search(r'class="threshold" data-value="21" [^>]*stroke="red"', chart)
+    assert chart.count('viewBox="0 0 960 360"') == 1 and chart.count('viewBox="0 0 360 270"') == 1
+    assert chart.count('class="trace"') == 2 * 2
+    assert len(re.findall(r'class="threshold" data-value="15" [^>]*stroke="orange"', chart)) == 2
+    assert len(re.findall(r'class="threshold" data-value="21" [^>]*stroke="red"', chart)) == 2
     # The stat: max of all raw cpu points (22), at or above 21: red.
     stat = html[html.index('id="panel-peak"'):html.index('id="panel-rows"')]
     assert re.search(r'<text [^>]*fill="red">22</text>', stat)
@@ -264,7 +266,7 @@ def test_fragments_for_htmx(client: FlaskClient) -> None:
     one = client.get("/dashboards/fleet/panels/peak?region=eu", headers={"HX-Request": "true"})
     assert "<html" not in one.get_data(as_text=True)
     assert one.get_data(as_text=True).count('class="panel ') == 1
-    missing = client.get("/dashboards/fleet/panels/%3Cb%3Ex")
+    missing = client.get("/dashboards/fleet/panels/%3Cb%3Ex", headers={"HX-Request": "true"})
     assert missing.status_code == 404 and missing.mimetype == "text/plain"
 
 
@@ -387,8 +389,17 @@ def test_add_to_dashboard(client: FlaskClient, data_dir: Path, target: str, new_
     answer = client.post("/dashboards/add", data={
         "csrf_token": csrf_of(page), "dataset": "hosts", "query": "by=host&metric=cpu",
         "dashboard": target, "new_name": new_name, "type": "timeseries",
-        "title": "CPU by host"})
-    assert answer.status_code == status
+        "title": "CPU by host", "back": "/d/hosts?metric=cpu&by=host"})
+    assert answer.status_code == 303  # a refusal too: a reload must not post again
+    if location is None:  # refused: the form's own page, filled in, saying why
+        assert answer.headers["Location"].startswith("/dashboards/add?")
+        before = sorted(data_dir.glob("dashboards/*.json"))
+        shown = client.get(answer.headers["Location"])
+        assert shown.status_code == status
+        html = shown.get_data(as_text=True)
+        assert 'class="problem"' in html and 'value="CPU by host"' in html
+        assert f'value="{new_name}"' in html and 'href="/d/hosts?metric=cpu&amp;by=host"' in html
+        assert sorted(data_dir.glob("dashboards/*.json")) == before  # showing saves nothing
     if location is not None:
         assert answer.headers["Location"] == location
         name = location.split("/")[2].split("#")[0]
@@ -436,3 +447,172 @@ def test_the_form_lands_on_the_shortest_url_that_means_the_same(
     put(client, "fleet", FLEET)
     answer = client.get(f"/dashboards/fleet?{query}")
     assert (answer.status_code, answer.headers["Location"]) == (302, location)
+
+
+# Sessions end on the server, and the pages say how to turn editing on.
+
+def test_signing_out_ends_every_copy_of_the_session_cookie(app: Flask,
+                                                           client: FlaskClient) -> None:
+    sign_in(client)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    thief = app.test_client()  # someone who copied the cookie while signed in
+    thief.set_cookie("session", cookie.value)
+    token = csrf_of(thief.get("/dashboards").get_data(as_text=True))
+    assert put(thief, "fleet", FLEET, headers={"X-CSRFToken": token}).status_code == 201
+    page = client.get("/dashboards").get_data(as_text=True)
+    assert client.post("/logout", data={"csrf_token": csrf_of(page)}).status_code == 303
+    refused = put(thief, "fleet", FLEET, headers={"X-CSRFToken": token}, version=1)
+    assert refused.status_code == 401
+    assert "Signed in" not in thief.get("/dashboards").get_data(as_text=True)
+
+
+def test_logout_typed_in_the_address_bar_offers_the_button(client: FlaskClient) -> None:
+    sign_in(client)
+    page = client.get("/logout?next=/dashboards/fleet")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<h1>Sign out</h1>" in html
+    assert re.search(r'<form [^>]*method="post" action="/logout"', html)
+    assert 'name="next" value="/dashboards/fleet"' in html
+    answer = client.post("/logout", data={"csrf_token": csrf_of(html), "next": "/dashboards"})
+    assert (answer.status_code, answer.headers["Location"]) == (303, "/dashboards")
+    assert "This browser is not signed in." in client.get("/logout").get_data(as_text=True)
+
+
+def test_with_editing_off_pages_say_how_to_turn_it_on(app: Flask,
+                                                     app_config: dict[str, Any]) -> None:
+    client = create_app({**app_config, "ADMIN_TOKEN": None}).test_client()
+    folder = Path(app_config["DATA_DIR"]) / "dashboards"
+    folder.mkdir()
+    (folder / "fleet.json").write_text(json.dumps(FLEET))
+    for url in ("/dashboards", "/dashboards/fleet", "/d/hosts", "/logout"):
+        html = client.get(url).get_data(as_text=True)
+        assert "/login" not in html, url  # a link that could only answer 403
+        assert "DASH_ADMIN_TOKEN" in html, url
+
+
+def test_the_start_field_offers_a_hint_not_a_value(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    html = client.get("/dashboards/fleet").get_data(as_text=True)
+    assert 'placeholder="e.g. 2024-05-01T12:00Z"' in html
+    put(client, "fleet", {**FLEET, "window": None, "start": "2024-05-01T00:01:00Z"}, version=1)
+    html = client.get("/dashboards/fleet").get_data(as_text=True)
+    assert 'placeholder="as saved: 2024-05-01T00:01:00Z"' in html
+
+
+# Editing: what a user typed survives a conflict, and nothing is posted twice.
+
+def test_a_stale_save_keeps_what_was_typed_and_says_what_changed(
+        client: FlaskClient, data_dir: Path) -> None:
+    put(client, "fleet", FLEET)
+    sign_in(client)
+    html = client.get("/dashboards/fleet/edit").get_data(as_text=True)
+    form = edit_form(client, "Mem (B)", action="save")
+    form["shown"] = re.findall(r'name="shown" value="([^"]*)"', html)[0].replace("&#34;", '"')
+    theirs = json.loads(json.dumps(FLEET))
+    theirs["panels"][0]["title"] = "CPU (theirs)"
+    theirs["panels"][0]["width"] = 12
+    put(client, "fleet", theirs, version=1)  # someone else saves meanwhile
+    before = board_file(data_dir, "fleet").read_bytes()
+    answer = client.post("/dashboards/fleet/panels/cpu", data=form,
+                         headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert answer.status_code == 409
+    assert board_file(data_dir, "fleet").read_bytes() == before
+    # The address stays the edit page's (the POST's URL is a fragment's for GET).
+    assert answer.headers["HX-Replace-Url"] == "/dashboards/fleet/edit"
+    html = answer.get_data(as_text=True)
+    cpu_form = html[html.index('id="edit-cpu"'):html.index('id="edit-peak"')]
+    assert 'value="Mem (B)"' in cpu_form  # what the user typed
+    assert 'name="version" value="2"' in cpu_form  # saving again goes over version 2
+    assert "title: &#39;CPU&#39; → &#39;CPU (theirs)&#39;" in html
+    assert "width: 8 → 12" in html
+    again = client.post("/dashboards/fleet/panels/cpu", data={**form, "version": "2"})
+    assert again.status_code == 303
+    assert json.loads(board_file(data_dir, "fleet").read_text())["panels"][0]["title"] == \
+        "Mem (B)"
+
+
+def test_a_fragment_url_opened_as_a_page_leads_to_the_panel(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    answer = client.get("/dashboards/fleet/panels/peak?region=eu")
+    assert (answer.status_code, answer.headers["Location"]) == (
+        303, "/dashboards/fleet?region=eu#panel-peak")
+
+
+def test_a_blank_threshold_value_is_named_as_missing(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    sign_in(client)
+    form = edit_form(client, "CPU", action="save")
+    form["threshold_value"], form["threshold_color"] = ["", "70"], ["red", "abc"]
+    answer = client.post("/dashboards/fleet/panels/cpu", data=form)
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert "<code>thresholds[0].value</code>: is required" in html
+    assert "must be a number, not a string" not in html  # the blank is not a string to fix
+
+
+def test_deleting_asks_first_and_works_without_javascript(client: FlaskClient,
+                                                          data_dir: Path) -> None:
+    put(client, "fleet", FLEET)
+    sign_in(client)
+    edit = client.get("/dashboards/fleet/edit").get_data(as_text=True)
+    assert 'href="/dashboards/fleet/delete"' in edit  # a link to the question, no button
+    question = client.get("/dashboards/fleet/delete")
+    html = question.get_data(as_text=True)
+    assert question.status_code == 200 and "Delete “Fleet”?" in html
+    assert "3 panels" in html and board_file(data_dir, "fleet").exists()
+    # One click of an old form (no confirm) only asks again.
+    unconfirmed = client.post("/dashboards/fleet/delete",
+                              data={"csrf_token": csrf_of(html), "version": "1"})
+    assert unconfirmed.status_code == 200 and "Delete “Fleet”?" in unconfirmed.get_data(
+        as_text=True)
+    assert board_file(data_dir, "fleet").exists()
+    answer = client.post("/dashboards/fleet/delete", data={
+        "csrf_token": csrf_of(html), "version": "1", "confirm": "yes"})
+    assert (answer.status_code, answer.headers["Location"]) == (303, "/dashboards")
+    assert not board_file(data_dir, "fleet").exists()
+
+
+def test_the_delete_question_sends_strangers_to_sign_in(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    answer = client.get("/dashboards/fleet/delete")
+    assert (answer.status_code, answer.headers["Location"]) == (
+        303, "/login?next=/dashboards/fleet/delete")
+
+
+# A panel on a missing or broken dataset shows its own error; the others work.
+
+GONE_PANEL = {"id": "gone", "title": "Gone", "type": "stat", "dataset": "gone",
+              "query": "metric=load"}
+
+
+@pytest.mark.parametrize("csv, message", [
+    (None, "dataset &#39;gone&#39; is not loaded: no gone.csv in the data folder"),
+    ("host,status\nweb-1,up\n", "dataset &#39;gone&#39; does not load: gone.csv"),
+])
+def test_a_panel_on_a_missing_dataset_shows_its_error_and_the_rest_is_drawn(
+        client: FlaskClient, state: AppState, data_dir: Path, csv: str | None,
+        message: str) -> None:
+    # Saved while "gone" was there (a PUT refuses an unknown dataset), or written by hand.
+    (data_dir / "dashboards").mkdir()
+    board_file(data_dir, "fleet").write_text(
+        json.dumps({**FLEET, "panels": [*FLEET["panels"], GONE_PANEL]}))
+    if csv is not None:  # a file that does not load (no time column)
+        (data_dir / "gone.csv").write_text(csv)
+        state.folder.scan()
+    page = client.get("/dashboards/fleet")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    gone = html[html.index('id="panel-gone"'):]
+    assert 'data-problem="' in gone and message in gone and 'role="alert"' in gone
+    assert html.count('class="trace"') == 4  # the cpu panel's chart (two sizes)
+    assert re.search(r'<text [^>]*fill="red">22</text>', html)  # the stat beside it
+    one = client.get("/dashboards/fleet/panels/gone", headers={"HX-Request": "true"})
+    assert one.status_code == 200 and message in one.get_data(as_text=True)
+
+
+def test_a_url_label_only_a_missing_dataset_might_have_is_not_refused(
+        client: FlaskClient, data_dir: Path) -> None:
+    (data_dir / "dashboards").mkdir()
+    board_file(data_dir, "fleet").write_text(json.dumps({"title": "Gone", "panels": [GONE_PANEL]}))
+    assert client.get("/dashboards/fleet?zone=a").status_code == 200

@@ -34,6 +34,7 @@ from app.data.dashboards import (
     split_envelope,
 )
 from app.data.dashboards.fields import CSS_COLORS, instant_ns
+from app.data.errors import Conflict
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = {"demo": (("cpu", "mem", "latency_ms"), ("host", "region")),
@@ -204,10 +205,19 @@ COLOR_RULE = "is not a CSS colour name (red, orange, seagreen...) or #rgb / #rrg
     (threshold(0, label="hot"), "cpu", "thresholds[0].label",
      "unknown field; a threshold has value, color"),
     (threshold(0, value=DROP), "cpu", "thresholds[0].value", "is required"),
-    (threshold(0, value="70"), "cpu", "thresholds[0].value", "must be a number, not a string"),
+    (threshold(0, value="70"), "cpu", "thresholds[0].value",
+     "must be a number, not a string ('70')"),
     (threshold(0, value=True), "cpu", "thresholds[0].value", "must be a number, not true/false"),
     (threshold(0, value=float("nan")), "cpu", "thresholds[0].value", "must be a finite number"),
-    (threshold(0, value=10**400), "cpu", "thresholds[0].value", "must be a finite number"),
+    (threshold(0, value=1e400), "cpu", "thresholds[0].value", "must be a finite number"),
+    # Whole numbers as ingest takes them: exact up to 2^53, refused past it (a float64
+    # would keep 1.2345678901234568e+29 for this one, silently another number).
+    (threshold(0, value=123456789012345678901234567890), "cpu", "thresholds[0].value",
+     "123456789012345678901234567890 is a whole number too large to keep exactly "
+     "(more than 2^53); write it as a decimal such as 1.5e29"),
+    (threshold(0, value=2**53 + 1), "cpu", "thresholds[0].value",
+     "9007199254740993 is a whole number too large to keep exactly (more than 2^53); "
+     "write it as a decimal such as 1.5e29"),
     (threshold(0, color=DROP), "cpu", "thresholds[0].color", "is required"),
     (threshold(0, color="url(#x)"), "cpu", "thresholds[0].color", f"'url(#x)' {COLOR_RULE}"),
     (threshold(0, color='red" onload="alert(1)'), "cpu", "thresholds[0].color",
@@ -282,14 +292,18 @@ def test_a_long_list_of_problems_is_cut(mutate: Mutation, listed: int, more: int
     (threshold(0, color="#A0b"), ("panels", 0, "thresholds", (Threshold(70.0, "#a0b"),))),
     (threshold(0, color="#a0b1c2", value=-2.5),
      ("panels", 0, "thresholds", (Threshold(-2.5, "#a0b1c2"),))),
+    (threshold(0, value=2**53), ("panels", 0, "thresholds", (Threshold(2.0**53, "orange"),))),
+    (threshold(0, value=1.2345678901234568e29),  # written as a decimal: taken as written
+     ("panels", 0, "thresholds", (Threshold(1.2345678901234568e29, "orange"),))),
     (top(description="one\r\ntwo\tthree"), ("description", "one\ntwo\tthree")),
     (top(window="all"), ("window", "all")),
     (top(window="90s"), ("window", "90s")),
     (top(start="2024-05-01T12:00:00+02:00"), ("start", "2024-05-01T12:00:00+02:00")),
     (top(start="2024-05-01", end="2024-05-01"), ("end", "2024-05-01")),
     (top(tz="Europe/Berlin"), ("tz", "Europe/Berlin")),
-    (top(filters={"region": ["eu", "us", "eu"], "host": ["web-1"]}),
-     ("filters", (("region", ("eu", "us")), ("host", ("web-1",))))),
+    # Labels and values sorted, repeats dropped: one file whatever order they came in.
+    (top(filters={"region": ["us", "eu", "us"], "host": ["web-1"]}),
+     ("filters", (("host", ("web-1",)), ("region", ("eu", "us"))))),
     (top(panels=[]), ("panels", ())),
     (top(title="Fleet <script>alert(1)</script>"), ("title", "Fleet <script>alert(1)</script>")),
 ])
@@ -450,8 +464,8 @@ FULL = """\
   "end": "2024-05-02T00:00:00Z",
   "tz": "Europe/Berlin",
   "filters": {
-    "region": ["eu", "us"],
-    "host": ["web-1"]
+    "host": ["web-1"],
+    "region": ["eu", "us"]
   },
   "panels": [
     {
@@ -790,3 +804,44 @@ def test_the_data_layer_imports_nothing_of_flask(module: Path) -> None:
                 for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name for name in imported if name.split(".")[0] in ("flask", "flask_socketio")}
+
+
+def test_links_are_not_followed_and_nothing_not_a_file_is_replaced(
+        store: FileDashboardStore, folder: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "passwd"
+    secret.write_text(json.dumps(doc("Not a dashboard of this folder")))
+    store.put("fleet", doc(), None)
+    (folder / "link.json").symlink_to(secret)
+    (folder / "dir.json").mkdir()
+    rule = ("cannot be read: a symbolic link, which is not followed: put the file itself in "
+            "dashboards/")
+    assert [(e.name, e.error) for e in store.list()] == [
+        ("dir", "cannot be read: not a regular file"), ("fleet", None), ("link", rule)]
+    with pytest.raises(BrokenDashboard) as caught:
+        store.get("link")
+    assert "Not a dashboard" not in str(caught.value)
+    for name in ("link", "dir"):
+        with pytest.raises(Conflict) as refused:
+            store.put(name, doc(), None)
+        assert f"dashboards/{name}.json cannot be read" in refused.value.message
+        with pytest.raises(Conflict):
+            store.delete(name)
+    assert (folder / "link.json").is_symlink() and secret.read_text().count("Not a") == 1
+
+
+def test_a_dashboard_on_a_dataset_not_loaded_still_loads(store: FileDashboardStore,
+                                                         folder: Path) -> None:
+    # Saving checks every dataset; a file saved while "gone" was there (or written by
+    # hand) loads whole, with the query as written, and its panel says why it is empty.
+    folder.mkdir()
+    saved = {"title": "T", "panels": [
+        {"id": "a", "type": "stat", "dataset": "demo", "query": "metric=cpu"},
+        {"id": "b", "type": "stat", "dataset": "gone", "query": "metric=x&agg=max"}]}
+    (folder / "t.json").write_text(json.dumps(saved))
+    dashboard, version = store.get("t")
+    assert [(p.dataset, p.query) for p in dashboard.panels] == [
+        ("demo", "metric=cpu"), ("gone", "metric=x&agg=max")]
+    with pytest.raises(DocumentError) as caught:
+        store.put("t", saved, version)
+    assert caught.value.errors == [
+        {"panel": "b", "field": "dataset", "message": "'gone' is not a dataset"}]

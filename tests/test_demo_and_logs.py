@@ -22,7 +22,11 @@ def test_demo_installs_history_and_each_tick_adds_a_point_per_series(
     assert demo.version == version + 1
     assert demo.snapshot().metrics == METRICS
     body = app.test_client().get("/api/d/demo/figure").json
-    # Four hosts report at the same instants: "auto" averages them, never zig-zags.
+    # Four hosts report at the same instants: by=series draws each host as its own line.
+    assert [t["name"] for t in body["figure"]["data"]] == [h for h, _ in HOSTS]
+    assert {t["meta"] for t in body["figure"]["data"]} == {"raw"}
+    # Across hosts (by=none), "auto" averages them with their min-max band, never zig-zags.
+    body = app.test_client().get("/api/d/demo/figure?by=none").json
     assert body["figure"]["layout"]["yaxis"]["title"]["text"].startswith("mean(cpu)")
 
 

@@ -139,7 +139,7 @@ def test_the_processes_are_told_who_asked(proxy: NginxProxy) -> None:
     _, forwarded_for, proto, host, plain_host = browser()(f"{proxy.url}/").split()
     assert (forwarded_for, proto) == ("127.0.0.1", "http")
     assert host == f"127.0.0.1:{proxy.port}"
-    assert plain_host == "127.0.0.1"
+    assert plain_host == f"127.0.0.1:{proxy.port}"  # as the browser sent it, port included
 
 
 def test_a_browser_whose_process_died_is_served_by_another(

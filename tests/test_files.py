@@ -18,8 +18,8 @@ def folder(data_dir: Path) -> DataFolder:
     return DataFolder(Store(), data_dir)
 
 
-def write(path: Path, text: str, mode: str = "w", age: float = 10.0) -> None:
-    """Write ``text``; ``age`` seconds old, so a last line without newline counts as settled."""
+def write(path: Path, text: str, mode: str = "w", age: float = 0.0) -> None:
+    """Write ``text`` (in place, never a new file for "w"), then make it ``age`` seconds old."""
     with path.open(mode) as handle:
         handle.write(text)
     stamp = path.stat().st_mtime - age
@@ -110,17 +110,61 @@ def test_a_file_with_impossible_dates_loads_the_rest(folder: DataFolder, data_di
     assert folder.store.get("cpu").skipped == 1
 
 
-def test_an_unterminated_last_line_is_read_once_it_settles(folder: DataFolder, data_dir: Path,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           ) -> None:
-    write(data_dir / "cpu.csv", HEADER + "2024-05-01T00:00:00Z,1,a\n2024-05-01T00:01:00Z,2,a",
-          age=0)
+@pytest.mark.parametrize("age", [0.0, 3600.0, 86400.0 * 30],
+                         ids=["just-written", "an-hour-old", "a-month-old"])
+def test_a_line_without_its_newline_waits_for_it_however_long(folder: DataFolder,
+                                                               data_dir: Path,
+                                                               age: float) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + "2024-05-01T00:00:00Z,1,a\n2024-05-01T00:01:00Z,12", age=age)
     folder.scan()
-    assert values(folder, "cpu") == [1.0]  # the last line may still be being written
-    # Time passes; the file does not change.
-    monkeypatch.setattr("app.data.folder.SETTLED_AFTER", -1.0)
+    assert values(folder, "cpu") == [1.0]
+    assert folder.scan() == set()  # time passing changes nothing
+    write(path, "3.5,a\n", "a", age=age)
     assert folder.scan() == {"cpu"}
-    assert values(folder, "cpu") == [1.0, 2.0]
+    assert values(folder, "cpu") == [1.0, 123.5]  # the whole line, never "12"
+
+
+def test_a_file_whose_only_row_is_unfinished_says_so(folder: DataFolder, data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + "2024-05-01T00:00:00Z,1,a")
+    folder.scan()
+    error = folder.store.error("cpu")
+    assert error is not None and error.endswith(
+        "(its last line has no newline yet: it is read once it has one)")
+    write(path, "\n", "a")
+    folder.scan()
+    assert folder.store.error("cpu") is None and values(folder, "cpu") == [1.0]
+
+
+@pytest.mark.parametrize("before, after", [
+    # Same size: only the value changes.
+    ("2024-05-01T00:00:00Z,1,a\n2024-05-01T00:01:00Z,2,a\n",
+     "2024-05-01T00:00:00Z,7,a\n2024-05-01T00:01:00Z,8,a\n"),
+    # Longer, the first rows rewritten: not an append of the last one.
+    ("2024-05-01T00:00:00Z,1,a\n",
+     "2024-05-01T00:00:00Z,5,a\n2024-05-01T00:01:00Z,6,a\n"),
+    # Longer, a row in the middle of a long file rewritten (past the start's fingerprint).
+    ("".join(f"2024-05-01T00:{m:02d}:00Z,{m},a\n" for m in range(60)) * 3,
+     "".join(f"2024-05-01T00:{m:02d}:00Z,{m},a\n" for m in range(60)) * 2
+     + "".join(f"2024-05-01T00:{m:02d}:00Z,{m},a\n" for m in range(59))
+     + "2024-05-01T00:59:00Z,99,a\n2024-05-01T01:00:00Z,100,a\n"),
+], ids=["same-size", "longer", "longer-past-the-start"])
+def test_a_file_rewritten_in_place_is_reloaded_under_a_new_epoch(
+        folder: DataFolder, data_dir: Path, before: str, after: str) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + before)
+    folder.scan()
+    inode, epoch = path.stat().st_ino, folder.store.get("cpu").epoch
+    with path.open("r+") as handle:  # same inode, other bytes
+        handle.write(HEADER + after)
+        handle.truncate()
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)  # a coarse clock still ticks
+    assert path.stat().st_ino == inode
+    assert folder.scan() == {"cpu"}
+    assert folder.store.get("cpu").epoch != epoch
+    expected = [float(line.split(",")[1]) for line in after.splitlines()]
+    assert sorted(values(folder, "cpu")) == sorted(expected)
 
 
 def test_a_file_with_comment_lines_is_tailed_and_its_warnings_kept(folder: DataFolder,
@@ -164,3 +208,47 @@ def test_the_folder_reads_ambiguous_dates_in_its_date_order(data_dir: Path) -> N
     points = folder.store.get("days").snapshot().merged()
     assert (points.ts // 1_000_000_000).tolist() == [1706745600]
     assert "read as day/month/year (DASH_DATE_ORDER=DMY)" in folder.store.get("days").warnings[0]
+
+
+DAYFIRST = "date,v\n" + "".join(f"{day}/05/2024,{day}\n" for day in range(13, 32))  # 19 rows
+SECONDS = "ts,v\n" + "".join(f"{1714564800 + 60 * i},{i}\n" for i in range(40))
+
+
+@pytest.mark.parametrize("first, appended, error", [
+    # one month-first line after twenty day-first ones: a stray, skipped and named
+    (DAYFIRST + "13/06/2024,613\n", "06/14/2024,614\n", ""),
+    # day-first settled, then as many month-first lines: the file mixes orders, refused
+    (DAYFIRST, "".join(f"05/{day}/2024,{day}\n" for day in range(13, 32)),
+     "column 'date' mixes day/month/year"),
+    # a decimal comma settled; a decimal point among many commas is a stray cell
+    ("timestamp;v\n" + "".join(f"2024-05-01T12:{m:02d}:00Z;{m},5\n" for m in range(20)),
+     "2024-05-01T12:30:00Z;1.5\n", ""),
+    # epoch seconds settled; milliseconds for half the file is a mix of units
+    (SECONDS, "".join(f"{1714564800000 + 60_000 * i},{i}\n" for i in range(40, 80)),
+     "column 'ts' mixes epoch seconds"),
+    # and a stray millisecond value among forty seconds is skipped
+    (SECONDS, "1714567200000,40\n", ""),
+])
+def test_appended_lines_read_as_a_fresh_load_of_the_whole_file(tmp_path: Path, first: str,
+                                                                appended: str, error: str
+                                                                ) -> None:
+    tailed, whole = tmp_path / "tailed", tmp_path / "whole"
+    tailed.mkdir()
+    whole.mkdir()
+    write(tailed / "log.csv", first)
+    write(whole / "log.csv", first + appended)
+    by_lines, at_once = DataFolder(Store(), tailed), DataFolder(Store(), whole)
+    by_lines.scan()
+    write(tailed / "log.csv", appended, "a")
+    by_lines.scan()
+    at_once.scan()
+    if error:
+        for folder in (by_lines, at_once):
+            assert error in (folder.store.error("log") or "")
+        return
+    a, b = by_lines.store.get("log"), at_once.store.get("log")
+    assert by_lines.store.error("log") is None and at_once.store.error("log") is None
+    assert a.snapshot().merged().ts.tolist() == b.snapshot().merged().ts.tolist()
+    assert a.snapshot().merged().value.tolist() == b.snapshot().merged().value.tolist()
+    assert (a.skipped, a.warnings) == (b.skipped, b.warnings)
+    assert a.skipped + len(a.warnings) > 0  # the stray was named, not read

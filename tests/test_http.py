@@ -1,6 +1,7 @@
 """HTTP: pages, fragments, the JSON API and its error codes, configuration layers."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -91,7 +92,7 @@ def test_view_page_has_controls_chart_and_vendored_scripts(client: FlaskClient) 
     assert '<input type="hidden" name="host" value="web-1">' in html
     for script in ("vendor/htmx-2.0.11.min.js", "vendor/socket.io-4.8.3.min.js",
                    "vendor/plotly-basic-4.1.1.min.js", "dash.js"):
-        assert f'src="/static/{script}"' in html
+        assert re.search(rf'src="/static/{re.escape(script)}\?v=[0-9a-f]{{12}}"', html)
     assert "cdn" not in html.lower()
     assert "HX-Request" in response.headers["Vary"]
 
@@ -107,9 +108,11 @@ def test_view_fragments_for_htmx_have_no_page_around_them(client: FlaskClient) -
     response = client.get("/d/hosts?by=host", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert "<html" not in html
-    for fragment in ("controls", "notes", "view-meta", "add-panel", "facets", "stats", "table"):
+    for fragment in ("controls", "notes", "range", "view-meta", "add-panel", "facets", "stats",
+                     "table"):
         assert f'id="{fragment}"' in html
-    assert html.count('hx-swap-oob="true"') == 7
+    # Morphed into their namesakes (focus stays); "add to dashboard" is swapped whole.
+    assert html.count('hx-swap-oob="morph"') == 7 and html.count('hx-swap-oob="true"') == 1
     assert 'id="chart"' not in html  # the live chart stays; it follows #view-meta
     assert response.headers["HX-Push-Url"] == "/d/hosts?metric=cpu&by=host"
     assert "HX-Request" in response.headers["Vary"]
@@ -287,3 +290,19 @@ def test_rows_left_out_are_counted_and_explained_on_every_page(
     assert "2 rows left out" in index and "lines 3, 5" in index
     page = client.get("/d/logger").get_data(as_text=True)
     assert "2 rows of the file left out" in page and "lines 3, 5" in page
+
+
+def test_a_chart_across_a_clock_change_says_its_axis_follows_the_clocks(
+        client: FlaskClient, write_csv: Any, state: AppState) -> None:
+    # 15-minute points across 2024-11-03 06:00Z, when New York's clocks went back
+    rows = [f"2024-11-03T{h:02d}:{m:02d}:00Z,{h * 4 + m // 15}" for h in range(3, 9)
+            for m in (0, 15, 30, 45)]
+    write_csv("fold", "timestamp,v\n" + "\n".join(rows) + "\n")
+    state.folder.scan()
+    new_york = client.get("/api/d/fold/figure?tz=America/New_York").json["figure"]
+    assert "as clocks read" in new_york["layout"]["xaxis"]["title"]["text"]
+    utc = client.get("/api/d/fold/figure").json["figure"]
+    assert utc["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
+    table = client.get("/d/fold?tz=America/New_York&agg=raw", follow_redirects=True).get_data(
+        as_text=True)
+    assert "2024-11-03 01:00:00 EDT" in table and "2024-11-03 01:00:00 EST" in table

@@ -18,6 +18,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app import create_app
+from app.data.folder import intent_record
+from app.data.ingest import decode, validate
 from tests.samples import WIDE_CSV
 
 TOKEN = "s3cret"
@@ -127,6 +129,7 @@ def ic(make_app: Callable[..., Flask]) -> FlaskClient:
 ERRORS = "invalid field(s) in the batch; nothing was stored"
 NOT_OBJECT = "a point must be an object"
 NOT_ISO = "is not a valid ISO-8601 instant"
+OUT_OF_RANGE = "is outside the years 1678 to 2261"
 NOT_STRING_LABEL = "labels must be strings"
 EXPECTED_ARRAY = 'expected a JSON array of points or {"points": [...]}'
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -209,8 +212,10 @@ BAD_INPUTS = [
     ts_bad("ts-words", "May 1 2024"),
     ts_bad("ts-now", "now"),
     ts_bad("ts-today", "today"),
-    ts_bad("ts-before-1678", "1500-01-01T00:00:00Z"),
-    ts_bad("ts-after-2262", "2300-01-01T00:00:00Z"),
+    ts_bad("ts-before-1678", "1500-01-01T00:00:00Z", OUT_OF_RANGE),
+    ts_bad("ts-in-1677-int64-still-holds", "1677-09-22T00:00:00Z", OUT_OF_RANGE),
+    ts_bad("ts-in-2262-int64-still-holds", "2262-01-01T00:00:00Z", OUT_OF_RANGE),
+    ts_bad("ts-after-2262", "2300-01-01T00:00:00Z", OUT_OF_RANGE),
     ts_bad("ts-5-digit-year", "99999-01-01T00:00:00Z"),
     # values
     value_bad("value-string", J([pt(cpu="13")]), "cpu", "must be a number, not str"),
@@ -314,6 +319,17 @@ BAD_INPUTS = [
     bad("csv-duplicate-header", "timestamp,cpu,cpu\n" + f"{TS},1,2\n", ctype=CSV,
         error="invalid CSV: duplicate column name 'cpu' (columns 2 and 3): rename one"),
     bad("csv-header-only", CSV_HEAD, ctype=CSV, error="no points in the body"),
+    # numbers as spreadsheets write them: the file reader reads them, ingest says what to send
+    bad("csv-decimal-comma", CSV_HEAD.replace(",", ";") + f"{TS};21,5;53;web-1;eu\n", ctype=CSV,
+        errors=[(0, "cpu", "'21,5' is not a plain number: pushed points take numbers with a "
+                           "decimal point and no marks (write 21.5)")]),
+    bad("csv-currency", CSV_HEAD + f"{TS},$1.50,53,web-1,eu\n", ctype=CSV,
+        errors=[(0, "cpu", "'$1.50' is not a plain number: pushed points take numbers with a "
+                           "decimal point and no marks (write 1.5)")]),
+    bad("csv-thousands-either-way", CSV_HEAD + f'{TS},"1,234",53,web-1,eu\n', ctype=CSV,
+        errors=[(0, "cpu", "(write 1234, or 1.234 if ',' is its decimal mark)")]),
+    bad("csv-missing-marker", CSV_HEAD + f"{TS},n/a,53,web-1,eu\n", ctype=CSV,
+        errors=[(0, "cpu", "'n/a' is not a number: leave the cell empty when there is none")]),
     # the dataset in the URL
     bad("name-with-dot", J([GOOD]), name="bad.name",
         error="dataset names are 1 to 64 letters, digits, '-' or '_'"),
@@ -357,7 +373,37 @@ BAD_INPUTS = [
         name="fresh", errors=[(1, "cpu", "must be a number, not bool")]),
     bad("new-csv-bad-cell", "timestamp,cpu\n" + f"{TS},1\n{TS},x\n", ctype=CSV, name="fresh",
         errors=[(1, "cpu", "'x' is not a number")]),
+    # European Excel's CSV: the decimal comma makes temp a metric whose cells say what to send
+    bad("new-csv-decimal-comma", f"timestamp;temp;room\n{TS};21,5;lab\n", ctype=CSV,
+        name="fresh", errors=[(0, "temp", "'21,5' is not a plain number: pushed points take "
+                                          "numbers with a decimal point and no marks "
+                                          "(write 21.5)")]),
+    # labels only: the message names what to send, never an empty list of metrics
+    bad("new-csv-labels-only", f"timestamp,room\n{TS},lab\n", ctype=CSV, name="fresh",
+        errors=[(0, "", "no metric value: send a number in at least one column (wide form), "
+                        "or 'metric' and 'value' (long form)")]),
+    bad("new-json-labels-only", J([{"timestamp": TS, "room": "lab"}]), name="fresh",
+        errors=[(0, "", "no metric value: send a number in at least one column")]),
     bad("new-empty-body", b"", name="fresh", error="empty body"),
+    # lone halves of UTF-16 surrogate pairs: JSON can escape them, no file can hold them
+    value_bad("label-lone-surrogate", J([pt(host="web-\udc00")]), "host", "not valid Unicode"),
+    bad("long-metric-lone-surrogate", J([lpt(metric="m\ud800")]), name="events",
+        errors=[(0, "metric", "halves of UTF-16 surrogate pairs")]),
+    bad("new-column-lone-surrogate", J([{"timestamp": TS, "cpu\udc00": 1}]), name="fresh",
+        errors=[(0, "cpu\\udc00", "without control characters or halves of UTF-16")]),
+    bad("unknown-column-lone-surrogate", J([pt(**{"x\udc00": 1})]),
+        errors=[(0, "x\\udc00", "unknown column")]),
+    # cardinality: hosts has web-1 and web-2; events has metrics load and temp
+    bad("label-values-past-the-limit", J([pt(host="web-3"), pt(host="web-4")]),
+        error="label 'host' would hold 4 distinct values; the limit is 3 "
+              "(DASH_MAX_LABEL_VALUES): nothing was stored", config={"MAX_LABEL_VALUES": 3}),
+    bad("metric-names-past-the-limit", J([lpt(metric="a"), lpt(metric="b")]), name="events",
+        error="label 'metric' would hold 4 distinct values; the limit is 3",
+        config={"MAX_LABEL_VALUES": 3}),
+    bad("new-dataset-past-the-limit", J([{"timestamp": TS, "cpu": 1, "user": f"u{n}"}
+                                         for n in range(4)]), name="fresh",
+        error="label 'user' would hold 4 distinct values; the limit is 3",
+        config={"MAX_LABEL_VALUES": 3}),
     bad("new-wrong-ctype", J([{"timestamp": TS, "cpu": 1}]), 415, "is not one of",
         name="fresh", ctype="text/plain"),
     bad("new-oversize", J([{"timestamp": TS, "cpu": 1}] * 10), 413, "over the limit",
@@ -636,34 +682,30 @@ def test_the_first_batch_creates_a_dataset(ic: FlaskClient, data_dir: Path,
     assert exported[0][0] == "2024-05-01T00:00:00Z"  # the +02:00 point, in UTC
 
 
-def test_appending_puts_a_newline_after_an_unterminated_last_line(
+def test_an_unterminated_last_line_makes_ingest_wait_for_its_newline(
         make_app: Callable[..., Flask], data_dir: Path,
         write_csv: Callable[[str, str], Path]) -> None:
-    path = write_csv("hosts", HOSTS_CSV.rstrip("\n"))
+    """Another program's line without its newline is never completed by ingest: a 409 that
+    says what to do, nothing written; once the line is finished both are stored."""
+    path = write_csv("hosts", HOSTS_CSV + "2024-05-01T00:02:30Z,1")  # "...,12" still coming
     old = time.time() - 3600
-    os.utime(path, (old, old))  # written an hour ago: its last line is complete
+    os.utime(path, (old, old))  # an hour old: still unfinished, however long it waits
     client = make_app().test_client()
     assert datasets(client)["hosts"]["rows"] == 6
+    before = observe(client, data_dir)
+    response = post(client, "hosts", J([pt()]))
+    assert response.status_code == 409
+    assert response.json["error"].startswith("hosts.csv ends in a line without its newline")
+    assert observe(client, data_dir) == before
+    with path.open("a") as handle:
+        handle.write("2,50,web-3,us\n")  # the other program finishes its line: cpu 12
     response = post(client, "hosts", J([pt()]))
     assert response.status_code == 200
-    assert path.read_bytes() == HOSTS_CSV.encode() + b"2024-05-01T00:03:00Z,13.0,53.0,web-1,eu\n"
-    assert datasets(client)["hosts"]["rows"] == 7
-    assert datasets(make_app().test_client())["hosts"]["rows"] == 7
-
-
-def test_appending_after_a_recently_written_unterminated_line_keeps_it(
-        make_app: Callable[..., Flask], data_dir: Path,
-        write_csv: Callable[[str, str], Path]) -> None:
-    path = write_csv("hosts", HOSTS_CSV.rstrip("\n"))
-    soon = time.time() + 60
-    os.utime(path, (soon, soon))  # "just written", whatever the speed of this machine
-    client = make_app().test_client()
-    response = post(client, "hosts", J([pt()]))
-    assert response.status_code == 200
-    assert path.read_bytes() == HOSTS_CSV.encode() + b"2024-05-01T00:03:00Z,13.0,53.0,web-1,eu\n"
-    after_restart = make_app().test_client()
-    assert all_rows(client, "hosts") == all_rows(after_restart, "hosts")
-    assert datasets(client)["hosts"]["rows"] == 7
+    assert path.read_bytes() == (HOSTS_CSV.encode() + b"2024-05-01T00:02:30Z,12,50,web-3,us\n"
+                                 b"2024-05-01T00:03:00Z,13.0,53.0,web-1,eu\n")
+    restarted = make_app().test_client()
+    assert all_rows(client, "hosts") == all_rows(restarted, "hosts")
+    assert datasets(restarted)["hosts"]["rows"] == 8
 
 
 # -- 4. order and duplicates --------------------------------------------------------------
@@ -880,8 +922,8 @@ def test_a_torn_batch_is_dropped_on_restart(make_app: Callable[..., Flask], data
     # crash mid-write: the intent record is on disk, then one whole line and part of another
     data = torn_lines.encode()
     size_before = len(acknowledged)
-    (data_dir / f".{name}.intent").write_text(
-        f"{path.stat().st_ino} {size_before} {size_before + len(data)}\n")
+    (data_dir / f".{name}.intent").write_bytes(
+        intent_record(path.stat().st_ino, size_before, size_before + len(data), acknowledged))
     cut = data.index(b"\n") + 1 + 12
     with path.open("ab") as handle:
         handle.write(data[:cut])
@@ -899,11 +941,10 @@ def test_a_torn_batch_is_dropped_on_restart(make_app: Callable[..., Flask], data
     assert summary(make_app().test_client(), name)["rows"] == shown["rows"] + 1
 
 
-def test_no_intent_record_outlives_an_acknowledged_batch(make_app: Callable[..., Flask],
-                                                         data_dir: Path) -> None:
+def test_the_intent_record_of_an_acknowledged_batch_never_cuts_the_file(
+        make_app: Callable[..., Flask], data_dir: Path) -> None:
     client = make_app().test_client()
     assert post(client, "hosts", J([{"timestamp": TS, "cpu": 1}])).status_code == 200
-    assert not (data_dir / ".hosts.intent").exists()
     # The user rewrites the file in place, shorter: a restart must leave it exactly so.
     rewritten = "timestamp,cpu,mem,host,region\n2024-06-01T00:00:00Z,7,8,web-9,eu\n"
     with (data_dir / "hosts.csv").open("r+") as handle:
@@ -961,3 +1002,17 @@ def test_csv_bodies_follow_the_file_dialect_rules(ic: FlaskClient, body: str) ->
     response = post(ic, "hosts", body, CSV)
     assert response.status_code == 200, response.json
     assert response.json["accepted"] == 1
+
+
+@pytest.mark.parametrize("body, ctype, metrics, labels", [
+    # the first row's empty cell says nothing: the column is a metric by its numbers
+    (f"timestamp,cpu,mem,host\n{TS},,1,web-1\n{TS},5,2,web-1\n", CSV, ("cpu", "mem"),
+     ("host",)),
+    (J([{"timestamp": TS, "cpu": None, "mem": 1, "host": "a"},
+        {"timestamp": TS, "cpu": 2, "mem": 2, "host": "a"}]), JSON, ("cpu", "mem"), ("host",)),
+])
+def test_a_new_dataset_takes_its_columns_from_the_values_given(
+        body: str | bytes, ctype: str, metrics: tuple[str, ...], labels: tuple[str, ...]) -> None:
+    data = body.encode() if isinstance(body, str) else body
+    schema = validate(decode(ctype, data, 100), None).schema
+    assert (schema.metrics, schema.labels) == (metrics, labels)

@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.instants import format_instants_in, format_local, is_time_zone, wall_clock_ms
+from app.instants import (
+    clocks_change,
+    format_instants_in,
+    format_local,
+    is_time_zone,
+    parse_instant,
+    wall_clock_ms,
+)
 
 NOON = 1714564800 * 10**9  # 2024-05-01T12:00:00Z
 BERLIN_SPRING = 1711848600 * 10**9  # 2024-03-31T01:30:00Z, half an hour after clocks went on
@@ -53,3 +60,16 @@ def test_time_zone_names(name: str, known: bool) -> None:
 def test_times_in_zones_with_daylight_saving_name_the_abbreviation(ns: int, tz: str,
                                                                    local: str) -> None:
     assert format_local(ns, tz) == local
+
+
+@pytest.mark.parametrize("first, last, tz, changes", [
+    ("2024-11-02T12:00:00Z", "2024-11-04T12:00:00Z", "America/New_York", True),
+    ("2024-11-04T12:00:00Z", "2024-11-05T12:00:00Z", "America/New_York", False),
+    ("2024-01-01T00:00:00Z", "2024-12-31T00:00:00Z", "Europe/Berlin", True),
+    ("2024-04-01T00:00:00Z", "2024-10-01T00:00:00Z", "Europe/Berlin", False),
+    ("2024-01-01T00:00:00Z", "2024-12-31T00:00:00Z", "Asia/Kolkata", False),
+    ("2024-01-01T00:00:00Z", "2024-12-31T00:00:00Z", "UTC", False),
+])
+def test_clocks_change_between_two_instants(first: str, last: str, tz: str,
+                                            changes: bool) -> None:
+    assert clocks_change(parse_instant(first), parse_instant(last), tz) is changes

@@ -128,10 +128,10 @@ def test_no_delta_when_a_point_lands_inside_the_window_or_the_view_aggregates(
     old = figure_of(state, "metric=cpu&by=host")
     state.store.append("hosts", cpu((30, 99.0, "web-1")))  # between existing points
     assert charts.delta(old, figure_of(state, "metric=cpu&by=host")) is None
-    old = figure_of(state, "metric=cpu")  # two hosts at each instant: auto averages
+    old = figure_of(state, "metric=cpu&by=none")  # two hosts at each instant: auto averages
     state.store.append("hosts", cpu((300, 1.0, "web-1")))
-    assert old["data"][0]["meta"] == "mean"
-    assert charts.delta(old, figure_of(state, "metric=cpu")) is None
+    assert [t["meta"] for t in old["data"]] == ["band", "band", "mean"]
+    assert charts.delta(old, figure_of(state, "metric=cpu&by=none")) is None
 
 
 def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: AppState) -> None:

@@ -45,10 +45,16 @@ def test_same_origin(origin: str, host: str, scheme: str | None, same: bool) -> 
     (None, {"HTTP_HOST": "localhost"}, (), False, True),  # not a browser
     ("https://dash.example.com", {"HTTP_HOST": "dash.example.com:443",
                                   "wsgi.url_scheme": "http"}, (), False, True),
+    # a trusted proxy said the browser used http: an https page is another origin
     ("https://dash.example.com", {"HTTP_HOST": "dash.example.com:443",
-                                  "wsgi.url_scheme": "http"}, (), True, False),
+                                  "wsgi.url_scheme": "http", "dash.proxied": True}, (), True,
+     False),
     ("https://dash.example.com", {"HTTP_HOST": "dash.example.com",
-                                  "wsgi.url_scheme": "https"}, (), True, True),
+                                  "wsgi.url_scheme": "https", "dash.proxied": True}, (), True,
+     True),
+    # no trusted proxy vouched for this request's scheme: only host and port count
+    ("https://dash.example.com", {"HTTP_HOST": "dash.example.com:443",
+                                  "wsgi.url_scheme": "http"}, (), True, True),
     ("https://embed.example", {"HTTP_HOST": "localhost"}, ("https://Embed.example/",), False, True),
     ("https://other.example", {"HTTP_HOST": "localhost"}, ("https://embed.example",), False,
      False),

@@ -7,10 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.schema import infer_schema, to_batch
 from app.data.store import Dataset, Snapshot, Store
 from app.engine.compute import Result, choose_bucket, run, select
-from app.engine.view import View
+from app.engine.view import View as BaseView
+from tests.samples import read_table
+
+
+def View(**fields: Any) -> BaseView:
+    """A view drawing one trace per metric unless ``by`` says otherwise (the engine's cases;
+    the page's default, by=series, is tested in test_drawing.py)."""
+    return BaseView(**{"by": "none", **fields})
+
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -25,9 +32,9 @@ REGION = {"web-1": "eu", "web-2": "eu", "web-3": "us"}
 
 def dataset(frame: pd.DataFrame, retention: int = 0) -> Dataset:
     """A store dataset loaded from a table, the way a CSV file is (schema, batch, append)."""
-    schema = infer_schema(frame)
-    loaded = Store(retention).create("test", schema)
-    loaded.append(to_batch(frame, schema))
+    reading = read_table(frame)
+    loaded = Store(retention).create("test", reading.schema)
+    loaded.append(reading.batch)
     return loaded
 
 
@@ -220,7 +227,7 @@ DAILY = pd.DataFrame({
 
 
 @pytest.mark.parametrize("view", [View(metrics=("temp",)), View(metrics=("temp",), agg="raw")])
-def test_a_label_that_describes_each_instant_changes_nothing(view: View) -> None:
+def test_a_label_that_describes_each_instant_changes_nothing(view: BaseView) -> None:
     with_label = run(snapshot(DAILY), view)
     without_label = run(snapshot(DAILY.drop(columns="weather")), view)
     assert with_label.agg == without_label.agg == "raw"
@@ -271,7 +278,7 @@ MINUTELY = pd.DataFrame({
     (View(metrics=("cpu",), end=ns(120)[0]), 0, 2),
     (View(metrics=("cpu",), window="5m", start=ns(0)[0], end=ns(60)[0]), 0, 1),  # start wins
 ])
-def test_time_range_slicing(view: View, first: int, last: int) -> None:
+def test_time_range_slicing(view: BaseView, first: int, last: int) -> None:
     minutes = list(range(first, last + 1))
     assert as_dict(run(snapshot(MINUTELY), view)) == {
         "cpu": (ns(*(m * 60 for m in minutes)), [float(m) for m in minutes])}
@@ -290,7 +297,7 @@ def test_window_counts_back_from_the_datasets_newest_point_not_the_filtered_ones
     (View(metrics=("cpu",), filters=(("host", ("web-9", "web-1")),), window="5m"),
      {"cpu": ([], [])}),
 ])
-def test_views_that_select_nothing_give_empty_traces(view: View,
+def test_views_that_select_nothing_give_empty_traces(view: BaseView,
                                                     expected: dict[str, Any]) -> None:
     assert as_dict(run(snapshot(MINUTELY), view)) == expected
 
@@ -304,7 +311,7 @@ def test_views_that_select_nothing_give_empty_traces(view: View,
     (View(metrics=("cpu",), agg="max", bucket="5m"),
      {"cpu": (ns(2400, 2700, 3000, 3300, 3600), [44.0, 49.0, 54.0, 59.0, 60.0])}),
 ])
-def test_raw_max_points_keeps_the_newest_points(view: View,
+def test_raw_max_points_keeps_the_newest_points(view: BaseView,
                                                 expected: dict[str, Any]) -> None:
     result = run(snapshot(MINUTELY), view, raw_max_points=5)
     assert result.truncated

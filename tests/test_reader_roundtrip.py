@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app.data.schema import read_table
+from app.data import reader
 
 SECOND = 1_000_000_000
 FIRST = 126_230_400  # 1974-01-01T00:00:00Z, seconds: every epoch unit is clear from here on
@@ -91,7 +91,7 @@ def files(draw: st.DrawFn) -> tuple[bytes, str, list[tuple[int, str, float, str]
 def test_what_pandas_writes_reads_back_the_same(
         case: tuple[bytes, str, list[tuple[int, str, float, str]]]) -> None:
     data, date_order, expected = case
-    reading = read_table(data, date_order=date_order)
+    reading = reader.read(data, date_order=date_order)
     batch = reading.batch
     got = sorted(zip(batch.ts.tolist(), batch.metric.tolist(), batch.value.tolist(),
                      batch.labels["host"].tolist(), strict=True))

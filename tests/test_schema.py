@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from app.data.schema import Schema, SchemaError, infer_schema, read_table
+from app.data import reader
+from app.data.schema import Schema, SchemaError
 
 # 2024-05-01T00:00:00Z in ns since the epoch, and one minute.
 MAY_1 = 1_714_521_600_000_000_000
@@ -73,14 +73,9 @@ def csv(text: str) -> bytes:
         May,2024-05-01T00:00:00Z,1""",
         Schema("recorded", "wide", ("sales",), ("month",))),
 ])
-def test_read_table_schema(text: str, expected: Schema) -> None:
-    schema = read_table(csv(text)).schema
+def test_the_schema_a_file_implies(text: str, expected: Schema) -> None:
+    schema = reader.read(csv(text)).schema
     assert schema == expected
-
-
-def test_infer_schema_from_a_frame() -> None:
-    frame = pd.DataFrame({"host": ["web-1"], "at": ["2024-05-01T00:00:00Z"], "cpu": [1.0]})
-    assert infer_schema(frame) == Schema("at", "wide", ("cpu",), ("host",))
 
 
 @pytest.mark.parametrize("data, message", [
@@ -99,14 +94,14 @@ def test_infer_schema_from_a_frame() -> None:
     # header only: a wide file has no rows to tell which columns are numbers
     (b"timestamp,value\n", "no rows yet"),
 ])
-def test_read_table_errors(data: bytes, message: str) -> None:
+def test_files_that_are_no_time_series_are_refused(data: bytes, message: str) -> None:
     with pytest.raises(SchemaError) as raised:
-        read_table(data)
+        reader.read(data)
     assert message in str(raised.value)
 
 
 def test_header_only_long_file_is_an_empty_dataset() -> None:
-    reading = read_table(b"timestamp,metric,value,host\n")
+    reading = reader.read(b"timestamp,metric,value,host\n")
     schema, batch = reading.schema, reading.batch
     assert schema == Schema("timestamp", "long", (), ("host",))
     assert len(batch) == 0
@@ -124,13 +119,13 @@ def test_header_only_long_file_is_an_empty_dataset() -> None:
     ("2024-05-01T00:01:00.5Z", MAY_1 + MINUTE + 500_000_000),
 ])
 def test_timestamps_become_utc_nanoseconds(stamp: str, ns: int) -> None:
-    batch = read_table(f"timestamp,v\n{stamp},1\n".encode()).batch
+    batch = reader.read(f"timestamp,v\n{stamp},1\n".encode()).batch
     assert batch.ts.dtype == np.int64
     assert batch.ts.tolist() == [ns]
 
 
 def test_zoned_and_naive_timestamps_mix_in_one_column() -> None:
-    batch = read_table(csv("""time,v
+    batch = reader.read(csv("""time,v
         2024-05-01T02:00:00+02:00,1
         2024-05-01T00:01:00,2
         2024-04-30T19:02:00-05:00,3""")).batch
@@ -139,7 +134,7 @@ def test_zoned_and_naive_timestamps_mix_in_one_column() -> None:
 
 
 def test_long_rows_become_points_with_labels() -> None:
-    batch = read_table(csv("""timestamp,metric,value,host
+    batch = reader.read(csv("""timestamp,metric,value,host
         2024-05-01T00:00:00Z,cpu,1.5,web-1
         2024-05-01T00:00:00Z,mem,60,web-1
         2024-05-01T00:01:00Z,cpu,2,""")).batch
@@ -150,7 +145,7 @@ def test_long_rows_become_points_with_labels() -> None:
 
 
 def test_wide_rows_become_one_point_per_metric_in_time_order() -> None:
-    batch = read_table(csv("""timestamp,cpu,mem,host
+    batch = reader.read(csv("""timestamp,cpu,mem,host
         2024-05-01T00:01:00Z,11,51,web-1
         2024-05-01T00:00:00Z,10,,web-2""")).batch
     assert batch.ts.tolist() == [MAY_1, MAY_1 + MINUTE, MAY_1 + MINUTE]
@@ -161,7 +156,7 @@ def test_wide_rows_become_one_point_per_metric_in_time_order() -> None:
 
 def test_string_labels_that_look_like_numbers_stay_text() -> None:
     # A label column is read as text, so "007" keeps its zeros and is not the number 7.
-    reading = read_table(csv("""timestamp,cpu,host,zone
+    reading = reader.read(csv("""timestamp,cpu,host,zone
         2024-05-01T00:00:00Z,1,web-1,a07
         2024-05-01T00:01:00Z,2,web-2,007"""))
     schema, batch = reading.schema, reading.batch
@@ -170,7 +165,7 @@ def test_string_labels_that_look_like_numbers_stay_text() -> None:
 
 
 def test_tutorial_file_is_wide_with_one_metric_value() -> None:
-    reading = read_table(csv("""timestamp,value
+    reading = reader.read(csv("""timestamp,value
         2024-05-01T00:00:00Z,1
         2024-05-01T00:01:00Z,2
         2024-05-01T00:02:00Z,4"""))
@@ -192,28 +187,28 @@ def test_rows_with_bad_timestamps_are_skipped_and_counted(bad_cells: list[str],
                                                           skipped: int) -> None:
     rows = ["2024-05-01T00:00:00Z,1", *[f"{cell},99" for cell in bad_cells],
             "2024-05-01T00:01:00Z,2"]
-    batch = read_table(("timestamp,v\n" + "\n".join(rows) + "\n").encode()).batch
+    batch = reader.read(("timestamp,v\n" + "\n".join(rows) + "\n").encode()).batch
     assert batch.ts.tolist() == [MAY_1, MAY_1 + MINUTE]
     assert batch.value.tolist() == [1.0, 2.0]
     assert batch.skipped == skipped
 
 
 def test_skipped_counts_rows_not_points_in_wide_files() -> None:
-    batch = read_table(csv("""timestamp,cpu,mem
+    batch = reader.read(csv("""timestamp,cpu,mem
         2024-05-01T00:00:00Z,1,2
         garbage,3,4""")).batch
     assert batch.value.tolist() == [1.0, 2.0]
     assert batch.skipped == 1
 
 
-def test_read_table_with_a_known_schema_reads_appended_lines() -> None:
-    schema = read_table(csv("""timestamp,cpu,host
+def test_a_pinned_schema_reads_appended_lines() -> None:
+    schema = reader.read(csv("""timestamp,cpu,host
         2024-05-01T00:00:00Z,1,web-1""")).schema
-    batch = read_table(csv("""timestamp,cpu,host
+    batch = reader.read(csv("""timestamp,cpu,host
         2024-05-01T00:01:00Z,2,007"""), schema).batch
     assert batch.labels["host"].tolist() == ["007"]
     with pytest.raises(SchemaError, match="columns changed: missing host"):
-        read_table(b"timestamp,cpu\n2024-05-01T00:01:00Z,2\n", schema)
+        reader.read(b"timestamp,cpu\n2024-05-01T00:01:00Z,2\n", schema)
     with pytest.raises(SchemaError, match="columns changed: unexpected disk"):
-        read_table(b"timestamp,cpu,host,disk\n2024-05-01T00:01:00Z,2,a,3\n", schema)
+        reader.read(b"timestamp,cpu,host,disk\n2024-05-01T00:01:00Z,2,a,3\n", schema)
 

@@ -162,3 +162,37 @@ def test_subscribe_to_a_file_that_failed_says_why(socket_client: SocketIOTestCli
     state.folder.scan()
     ack = socket_client.emit("subscribe", {"dataset": "broken", "query": ""}, callback=True)
     assert ack["ok"] is False and "no timestamp column" in ack["error"]
+
+
+def test_refresh_data_is_limited_per_connection_too(app: Flask, write_csv: Any) -> None:
+    """One connection rotating over datasets reloads once, not once per dataset."""
+    for name in ("a", "b"):
+        write_csv(name, "timestamp,cpu\n2024-06-01T00:00:00Z,5\n")
+    app.extensions["dash"].folder.scan()
+    rotating, other = new_client(app), new_client(app)
+    answers = [rotating.emit("refresh_data", {"dataset": name}, callback=True)
+               for name in ("hosts", "a", "b")]
+    assert [a["ok"] for a in answers] == [True, False, False]
+    assert answers[1]["error"] == ("a connection may ask for one reload every 2 s; "
+                                   "try again in a moment")
+    assert other.emit("refresh_data", {"dataset": "a"}, callback=True)["ok"] is True
+
+
+def test_past_the_view_budget_a_new_view_is_refused_and_watched_ones_still_work(
+        app: Flask, app_config: dict[str, Any]) -> None:
+    app = create_app({**app_config, "MAX_VIEWS": 2})  # over the same folder, hosts in it
+    first, second = new_client(app), new_client(app)
+    acks = [first.emit("subscribe", {"dataset": "hosts", "query": q}, callback=True)
+            for q in ("host=web-1", "host=web-2")]
+    assert all(ack["ok"] for ack in acks)
+    refused = second.emit("subscribe", {"dataset": "hosts", "query": "region=eu"},
+                          callback=True)
+    assert refused == {"ok": False, "error": "the server already follows its limit of 2 "
+                                             "distinct live views (DASH_MAX_VIEWS); views "
+                                             "others watch still work, or try again later"}
+    shared = second.emit("subscribe", {"dataset": "hosts", "query": "host=web-1"},
+                         callback=True)
+    assert shared["ok"] is True  # a view already watched costs nothing more
+    first.emit("unsubscribe", {"dataset": "hosts", "query": acks[1]["query"]}, callback=True)
+    assert second.emit("subscribe", {"dataset": "hosts", "query": "region=eu"},
+                       callback=True)["ok"] is True

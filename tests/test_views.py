@@ -232,6 +232,139 @@ def test_filter_values() -> None:
 
 
 @pytest.mark.parametrize("query, by", [
-    ("by=series", "series"), ("by=none", None), ("by=host", "host"), ("", None)])
-def test_by_takes_series_none_or_a_label(query: str, by: str | None) -> None:
+    ("by=series", "series"), ("by=none", "none"), ("by=host", "host"), ("", "series")])
+def test_by_takes_series_none_or_a_label(query: str, by: str) -> None:
     assert parse(query).by == by
+
+
+@pytest.mark.parametrize("query, canonical", [
+    ("", "metric=cpu"), ("by=series", "metric=cpu"), ("by=none", "metric=cpu&by=none"),
+    ("by=host", "metric=cpu&by=host")])
+def test_by_series_is_the_default_and_left_out_of_the_canonical_query(query: str,
+                                                                      canonical: str) -> None:
+    assert parse(query).query == canonical
+
+
+# -- every bad parameter at once, in the order the URL gives them ------------------------
+
+@pytest.mark.parametrize("query, params, mentions", [
+    ("window=3x&agg=median&colour=red&page=0", ("window", "agg", "colour", "page"),
+     ["'3x' is not a duration", "'median' is not one of", "unknown parameter",
+      "'0' is not a page"]),
+    ("agg=median&window=3x", ("agg", "window"), []),
+    ("metric=disk&metric=gpu&metric=cpu", ("metric",),
+     ["'disk', 'gpu' are not metrics of this dataset; metrics are cpu, mem"]),
+    ("start=2024-05-02&end=2024-05-01&by=zone", ("start", "by"), ["after end", "'zone'"]),
+    ("tz=Mars/Olympus&start=2024-05-01 12:00", ("tz",), ["IANA time zone"]),
+    ("window=1h&window=5m&agg=sum&agg=max", ("window", "agg"), ["more than once"]),
+])
+def test_parse_view_names_every_bad_parameter(query: str, params: tuple[str, ...],
+                                              mentions: list[str]) -> None:
+    with pytest.raises(ViewError) as raised:
+        parse(query)
+    error = raised.value
+    assert error.params == params
+    assert [p for p, _ in error.problems] == list(params)
+    assert (error.param, error.message) == error.problems[0]
+    assert str(error) == "; ".join(f"{p}: {m}" for p, m in error.problems)
+    for text in mentions:
+        assert text in str(error)
+
+
+# -- start and end without an offset are wall-clock times in the view's zone ---------------
+
+JAN_15 = MAY_1 - 107 * 24 * HOUR  # 2024-01-15T00:00:00Z (leap year: 17 + 29 + 31 + 30 days)
+
+
+@pytest.mark.parametrize("query, start, end", [
+    ("start=2024-05-01 12:00&tz=Europe/Berlin", MAY_1 + 10 * HOUR, None),  # CEST, UTC+2
+    ("start=2024-05-01 12:00&tz=Asia/Kolkata", MAY_1 + 6 * HOUR + HOUR // 2, None),  # +5:30
+    ("end=2024-01-15 08:00&tz=America/New_York", None, JAN_15 + 13 * HOUR),  # EST, UTC-5
+    ("start=2024-05-01T12:00:00Z&tz=Asia/Tokyo", MAY_1 + 12 * HOUR, None),  # offset given
+    ("start=2024-05-01T12:00:00%2B02:00&tz=Asia/Tokyo", MAY_1 + 10 * HOUR, None),
+    ("start=2024-05-01 12:00", MAY_1 + 12 * HOUR, None),  # the default zone is UTC
+    ("tz=Europe/Berlin&start=2024-10-27T02:30:00%2B01:00", MAY_1 + 179 * 24 * HOUR
+     + HOUR + HOUR // 2, None),  # the second 02:30 of the night the clocks go back
+    # as the page writes times in zones whose clocks change: with the abbreviation
+    ("tz=Europe/Berlin&start=2024-10-27 02:30:00 CET", MAY_1 + 179 * 24 * HOUR
+     + HOUR + HOUR // 2, None),
+    ("tz=Europe/Berlin&start=2024-10-27 02:30:00 CEST", MAY_1 + 179 * 24 * HOUR
+     + HOUR // 2, None),
+    ("tz=Europe/Berlin&end=2024-05-01 12:00:00 CEST", None, MAY_1 + 10 * HOUR),
+])
+def test_start_and_end_without_an_offset_are_in_the_views_zone(
+        query: str, start: int | None, end: int | None) -> None:
+    view = parse(query)
+    assert (view.start, view.end) == (start, end)
+    assert parse(view.query) == view  # the canonical query writes UTC instants
+
+
+@pytest.mark.parametrize("query, mentions", [
+    ("start=2024-10-27 02:30&tz=Europe/Berlin",
+     ["happens twice in Europe/Berlin", "2024-10-27T02:30:00+02:00", "2024-10-27T02:30:00+01:00"]),
+    ("end=2024-03-31 02:30&tz=Europe/Berlin", ["does not exist in Europe/Berlin"]),
+    ("start=2024-05-01 12:00 CET&tz=Europe/Berlin",
+     ["Europe/Berlin calls 2024-05-01 12:00 CEST, not CET"]),
+])
+def test_a_wall_clock_time_a_zone_skips_or_repeats_is_refused(query: str,
+                                                             mentions: list[str]) -> None:
+    with pytest.raises(ViewError) as raised:
+        parse(query)
+    assert raised.value.param == query.split("=")[0]
+    for text in mentions:
+        assert text in raised.value.message
+
+
+def test_start_or_end_replace_the_window() -> None:
+    assert parse("window=6h&start=2024-05-01") == View(metrics=("cpu",), start=MAY_1)
+    assert parse("end=2024-05-01&window=6h").window == "all"
+
+
+# -- stepping back and forward by the range's own length -----------------------------------
+
+DAY_END = MAY_1 + 24 * HOUR  # the newest point of the data below; the oldest is MAY_1
+
+
+@pytest.mark.parametrize("query, direction, expected", [
+    ("window=6h", -1, "metric=cpu&start=2024-05-01T12:00:00Z&end=2024-05-01T18:00:00Z"),
+    ("window=6h", +1, None),  # already at the newest point
+    ("start=2024-05-01T06:00:00Z&end=2024-05-01T12:00:00Z", +1,
+     "metric=cpu&start=2024-05-01T12:00:00Z&end=2024-05-01T18:00:00Z"),
+    ("start=2024-05-01T06:00:00Z&end=2024-05-01T12:00:00Z", -1,
+     "metric=cpu&start=2024-05-01T00:00:00Z&end=2024-05-01T06:00:00Z"),
+    ("start=2024-05-01T00:00:00Z&end=2024-05-01T06:00:00Z", -1, None),  # nothing before
+    # reaching the newest point follows it again
+    ("start=2024-05-01T12:00:00Z&end=2024-05-01T18:00:00Z", +1, "metric=cpu&window=6h"),
+    ("start=2024-05-01T21:00:00Z&end=2024-05-01T22:30:00Z", +1, "metric=cpu&window=90m"),
+    ("start=2024-05-01T22:00:00Z&end=2024-05-01T23:00:00.5Z", +1, "metric=cpu&window=3601s"),
+    ("", -1, None),  # all data: nothing before or after
+    ("", +1, None),
+    ("start=2024-05-01T18:00:00Z", -1,  # open end: up to the newest point, 6 h
+     "metric=cpu&start=2024-05-01T12:00:00Z&end=2024-05-01T18:00:00Z"),
+    ("end=2024-05-01T06:00:00Z", +1,
+     "metric=cpu&start=2024-05-01T06:00:00Z&end=2024-05-01T12:00:00Z"),
+    ("window=6h&page=3&host=web-1", -1,  # filters stay, the table goes back to page 1
+     "metric=cpu&host=web-1&start=2024-05-01T12:00:00Z&end=2024-05-01T18:00:00Z"),
+])
+def test_stepped(query: str, direction: int, expected: str | None) -> None:
+    stepped = parse(query).stepped(direction, MAY_1, DAY_END)
+    assert (stepped.query if stepped else None) == expected
+
+
+def test_stepping_without_data_goes_nowhere() -> None:
+    assert parse("window=6h").stepped(-1, None, None) is None
+
+
+@pytest.mark.parametrize("query, span", [
+    ("", (MAY_1, DAY_END)),
+    ("window=48h", (DAY_END - 48 * HOUR, DAY_END)),  # as long as it says
+    ("start=2024-05-01T06:00:00Z", (MAY_1 + 6 * HOUR, DAY_END)),
+    ("end=2024-05-01T06:00:00Z", (MAY_1, MAY_1 + 6 * HOUR)),
+])
+def test_span(query: str, span: tuple[int, int]) -> None:
+    assert parse(query).span(MAY_1, DAY_END) == span
+
+
+def test_with_window_drops_the_range_and_the_page() -> None:
+    view = parse("start=2024-05-01&end=2024-05-02&page=4").with_window("15m")
+    assert view.query == "metric=cpu&window=15m"

@@ -29,6 +29,19 @@ class Conflict(DataError):
     """The request does not fit the current state (a file ingest cannot write, a version)."""
 
 
+class StorageFull(DataError):
+    """The disk (or the user's quota) is full: the batch was rolled back, nothing stored."""
+
+
+class Unavailable(DataError):
+    """A write failed for another reason (an I/O error): rolled back, nothing stored; the
+    client may retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UnknownDataset(LookupError):
     """No dataset by that name (``args[0]`` is the name)."""
 

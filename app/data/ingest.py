@@ -10,21 +10,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..instants import format_instants
+from ..instants import END_INSTANT, FIRST_INSTANT, format_instants
+from .dialect import split_csv
 from .errors import Rejected, TooLarge
-from .reader import split_csv
-from .schema import NAT, Batch, Schema, SchemaError, parse_times
+from .numbers import MISSING, NUMBER, read_cell
+from .schema import Batch, Schema, SchemaError
+from .timestamps import ISO_INSTANT, read_iso
 
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 MAX_EXACT_INT = 2 ** 53  # larger integers lose digits as float64
 MAX_LABEL_LENGTH = 1024
 MAX_ERRORS = 50  # errors listed in a 400; the count says how many there were
-# ISO-8601 as the API takes it: a date, optionally a time and a zone ("now" is not one).
-ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-                         r"(Z|[+-]\d{2}(:?\d{2})?)?")
 # A number as text in a CSV body: what every CSV reader reads back the same way.
 CSV_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# JSON may escape half of a UTF-16 pair ("\udc00"): no file or response can hold it.
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
@@ -124,7 +125,28 @@ class _Errors:
     def add(self, index: int, column: str, message: str) -> None:
         self.count += 1
         if len(self.items) < MAX_ERRORS:
-            self.items.append({"index": index, "field": column, "message": message})
+            self.items.append({"index": index, "field": _printable(column),
+                               "message": _printable(message)})
+
+
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udc00``, so the answer can quote it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _spreadsheet_number(value: str) -> str:
+    """How to write ``value`` for ingest if it is a number as spreadsheets write it
+    (``21,5``, ``$1.50``, ``45%``), else ""."""
+    readings = []
+    for decimal in (",", "."):
+        cell = read_cell(value, decimal)
+        if cell.status == NUMBER and f"{cell.value:.15g}" not in readings:
+            readings.append(f"{cell.value:.15g}")
+    if not readings:
+        return ""
+    if len(readings) == 1:
+        return f"write {readings[0]}"
+    return f"write {readings[1]}, or {readings[0]} if ',' is its decimal mark"
 
 
 def _number(value: Any, text_values: bool) -> float | str:
@@ -133,6 +155,11 @@ def _number(value: Any, text_values: bool) -> float | str:
         if isinstance(value, str) and value.strip() == "":
             return "is empty"
         if not isinstance(value, str) or not CSV_NUMBER.fullmatch(value):
+            if isinstance(value, str) and value.strip().lower() in MISSING:
+                return f"{value!r} is not a number: leave the cell empty when there is none"
+            if isinstance(value, str) and (how := _spreadsheet_number(value)):
+                return (f"{value!r} is not a plain number: pushed points take numbers with "
+                        f"a decimal point and no marks ({how})")
             return f"{value!r} is not a number"
         number = float(value)
     else:
@@ -153,6 +180,8 @@ def _label(value: Any) -> str | None:
         return f"labels must be strings, not {kind}"
     if len(value) > MAX_LABEL_LENGTH:
         return f"longer than {MAX_LABEL_LENGTH} characters"
+    if SURROGATE.search(value):
+        return "not valid Unicode: it holds half of a UTF-16 surrogate pair"
     if CONTROL.search(value):
         return "control characters (tab, CR, LF...) are not allowed in labels"
     return None
@@ -162,8 +191,9 @@ def _column_problem(name: str) -> str | None:
     """Why a new column name cannot go into a CSV header, if it cannot."""
     if not name or name != name.strip():
         return "column names may not be empty or start or end with spaces"
-    if CONTROL.search(name) or len(name) > 200:
-        return "column names are at most 200 characters, without control characters"
+    if CONTROL.search(name) or SURROGATE.search(name) or len(name) > 200:
+        return ("column names are at most 200 characters, without control characters or "
+                "halves of UTF-16 surrogate pairs")
     return None
 
 
@@ -179,9 +209,13 @@ def _infer(points: Points) -> Schema:
     metrics: list[str] = []
     wide_labels: list[str] = []
     for key in keys:
-        sample = next(p[key] for p in dicts if key in p)
+        # the first value given: an empty cell or a null says nothing about the column
+        given = [p[key] for p in dicts if key in p and p[key] not in ("", None)]
+        sample = given[0] if given else None
         if points.text_values:
-            numeric = not isinstance(_number(sample, points.text_values), str)
+            # "21,5" and "$1.50" make a metric too, so that their 400 names them
+            numeric = isinstance(sample, str) and (
+                not isinstance(_number(sample, True), str) or bool(_spreadsheet_number(sample)))
         else:
             numeric = isinstance(sample, (int, float)) and not isinstance(sample, bool)
         (metrics if numeric else wide_labels).append(key)
@@ -229,17 +263,23 @@ def validate(points: Points, existing: Schema | None) -> Validated:
         values = _values(point, schema, points.text_values, i, errors)
         if not values and errors.count == before:
             errors.add(i, "", "no metric value: give at least one of "
-                              + ", ".join(schema.metrics))
+                              + ", ".join(schema.metrics) if schema.metrics else
+                       "no metric value: send a number in at least one column (wide form), "
+                       "or 'metric' and 'value' (long form)")
         if errors.count == before:
             parsed.append((i, values, {n: point.get(n) or None for n in schema.labels}))
     ts_of: dict[int, int] = {}
     if stamps:
         order = list(stamps)
-        times = parse_times(pd.Series([stamps[i][1] for i in order], dtype="string"),
-                            iso_only=True)
+        times = read_iso(pd.Series([stamps[i][1] for i in order], dtype="string"))
         for i, ns in zip(order, times, strict=True):
-            if ns == NAT:
-                errors.add(i, stamps[i][0], f"{stamps[i][1]!r} is not a valid ISO-8601 instant")
+            if not FIRST_INSTANT <= ns < END_INSTANT:  # NAT too: it is int64's smallest
+                key, text = stamps[i]
+                if 1678 <= int(text.strip()[:4]) <= 2261:  # ISO_INSTANT starts with a year
+                    errors.add(i, key, f"{text!r} is not a valid ISO-8601 instant")
+                else:
+                    errors.add(i, key, f"{text!r} is outside the years 1678 to 2261: "
+                                       "instants are stored as int64 nanoseconds")
             ts_of[i] = int(ns)
     if errors.count:
         errors.items.sort(key=lambda e: e["index"])
@@ -267,9 +307,10 @@ def _values(point: dict[str, Any], schema: Schema, text_values: bool, i: int,
         metric = point.get("metric")
         if not isinstance(metric, str) or not metric.strip():
             errors.add(i, "metric", "required: a non-empty string")
-        elif metric != metric.strip() or CONTROL.search(metric):
+        elif metric != metric.strip() or CONTROL.search(metric) or SURROGATE.search(metric):
             errors.add(i, "metric", "metric names may not start or end with spaces "
-                                    "or hold control characters")
+                                    "or hold control characters or halves of UTF-16 "
+                                    "surrogate pairs")
         if "value" not in point:
             errors.add(i, "value", "required: a number")
             return values

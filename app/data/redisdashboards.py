@@ -19,7 +19,14 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from .redislog import DEFAULT_PREFIX, TRANSPORT_ERRORS, LogUnavailable, connect, refusal
+from .redislog import (
+    DEFAULT_PREFIX,
+    TRANSPORT_ERRORS,
+    LogUnavailable,
+    connect,
+    redacted,
+    refusal,
+)
 
 CHANGES_MAXLEN = 1000
 
@@ -41,16 +48,19 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'name', ARGV[1],
 return {1, version}
 """
 
+# ARGV[3] is the version the caller saw ('' to delete whatever is stored). Answers
+# {1, version of the deletion}, {0, 0} if there is none, {-1, current} if it changed.
 DELETE = """#!lua
 local stored = redis.call('HMGET', KEYS[1], 'doc', 'version')
-if not stored[1] then return 0 end
+if not stored[1] then return {0, 0} end
+if ARGV[3] ~= '' and stored[2] ~= ARGV[3] then return {-1, tonumber(stored[2])} end
 local version = tonumber(stored[2]) + 1
 redis.call('HDEL', KEYS[1], 'doc')
 redis.call('HSET', KEYS[1], 'version', version)
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'name', ARGV[1],
            'version', version, 'event', 'delete')
-return version
+return {1, version}
 """
 
 
@@ -86,7 +96,7 @@ class RedisDashboards:
 
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 5.0,
                  max_block_ms: int = 5000) -> None:
-        self.url = url
+        self.url = redacted(url)  # what messages name; the password stays out of them
         self.prefix = prefix
         self.max_block_ms = max_block_ms
         # Any: see RedisLog (redis-py's reply unions; these replies are bytes).
@@ -132,12 +142,23 @@ class RedisDashboards:
             raise VersionConflict(name, None if int(version) < 0 else int(version))
         return int(version), expected is None
 
-    def delete(self, name: str) -> bool:
-        """Delete ``name``; False if there was none."""
+    def delete(self, name: str, expected: int | None = None) -> int | None:
+        """Delete ``name``: the version its deletion got, or None if there was none.
+
+        With ``expected``, only that stored version (``VersionConflict`` otherwise).
+        """
+        args = [name, CHANGES_MAXLEN, "" if expected is None else str(expected)]
         try:
-            return bool(self._delete(keys=self._keys(name), args=[name, CHANGES_MAXLEN]))
+            status, version = self._delete(keys=self._keys(name), args=args)
         except TRANSPORT_ERRORS as exc:
             raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        except ResponseError as exc:
+            if code := refusal(exc):
+                raise LogUnavailable(f"Redis refused the write ({code}: {exc})") from exc
+            raise
+        if status < 0:
+            raise VersionConflict(name, int(version))
+        return int(version) if status else None
 
     def all(self) -> dict[str, StoredDashboard]:
         """Every dashboard: name -> document and version (one round trip after the list)."""
@@ -178,11 +199,17 @@ class RedisDashboards:
     def missed(self, after: str) -> bool:
         """True if changes after cursor ``after`` were trimmed away: reload with ``all``."""
         try:
-            first = self._client.xrange(self._keys("")[2], count=1)
+            info = self._client.xinfo_stream(self._keys("")[2])
+        except ResponseError:
+            return False  # no changes stream yet: nothing to miss
         except TRANSPORT_ERRORS as exc:
             raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
+        first = info.get("first-entry")
+        if int(info["entries-added"]) <= int(info["length"]) or not first:
+            return False  # nothing was ever trimmed
         # True also when the first change kept is simply the next one: a reload too many.
-        return bool(first) and _id(first[0][0].decode()) > _id(after)
+        first_id = first[0].decode() if isinstance(first[0], bytes) else str(first[0])
+        return _id(first_id) > _id(after)
 
 
 def _id(entry_id: str) -> tuple[int, int]:

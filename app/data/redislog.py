@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import orjson
@@ -165,7 +166,15 @@ class Dropped:
     dataset: str
 
 
-Event = Entry | Created | Dropped
+@dataclass(frozen=True)
+class Broken:
+    """A dataset whose next entry this code cannot decode: no longer followed; ``error``."""
+
+    dataset: str
+    error: str
+
+
+Event = Entry | Created | Dropped | Broken
 
 
 @dataclass
@@ -190,6 +199,18 @@ class Cursors:
 def canonical_schema(schema_json: str | bytes) -> str:
     """``schema_json`` with sorted keys and no spaces, so equal schemas compare equal."""
     return orjson.dumps(orjson.loads(schema_json), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def redacted(url: str) -> str:
+    """``url`` without its user name and password, for messages and ``/healthz``."""
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def connect(url: str, timeout: float) -> redis.Redis:
@@ -272,7 +293,7 @@ class RedisLog:
 
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 5.0,
                  max_block_ms: int = 5000) -> None:
-        self.url = url
+        self.url = redacted(url)  # what messages name; the password stays out of them
         self.prefix = prefix
         self.max_block_ms = max_block_ms
         # Typed Any: redis-py types every reply as a union over decode_responses and RESP
@@ -437,7 +458,8 @@ class RedisLog:
         """What happened since ``cursors`` in every dataset, waiting up to ``block_ms`` ms.
 
         Advances ``cursors`` past what it returns: ``Created`` (start that dataset empty;
-        its entries follow), ``Dropped``, and ``Entry`` in stream order per dataset.
+        its entries follow), ``Dropped``, ``Entry`` in stream order per dataset, and
+        ``Broken`` for a dataset whose next entry cannot be decoded (not read further).
         ``LogUnavailable`` when Redis cannot be reached; the next successful call first
         compares ``cursors`` with Redis's datasets (a dataset re-created or lost meanwhile
         comes back as ``Created``/``Dropped``), so a loop can simply call again.
@@ -476,7 +498,13 @@ class RedisLog:
             if name in restarted or name not in cursors.epochs:
                 continue  # read again from its start under the new epoch
             for raw_id, fields in items:
-                entry = _entry(name, raw_id, fields)
+                try:
+                    entry = _entry(name, raw_id, fields)
+                except LogCorrupt as exc:
+                    # What came before it is returned; the dataset is read no further.
+                    del cursors.streams[name], cursors.epochs[name]
+                    events.append(Broken(name, str(exc)))
+                    break
                 if entry.epoch != cursors.epochs[name]:
                     # Re-created, and its registry event is not read yet (or was trimmed):
                     # hold the entries back and compare with Redis on the next call.

@@ -12,9 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-SECOND = 1_000_000_000
-MINUTE = 60 * SECOND
-HOUR = 60 * MINUTE
+from ..instants import HOUR, MINUTE
+
 # Buckets whose exact percentiles are kept ready: a series' values sorted within each
 # closed 1-minute and 1-hour bucket (each tier a multiple of the first). A p95 per host
 # per hour over 10M points is then an index per bucket instead of sorting 3.3M values

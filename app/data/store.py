@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetFailed, UnknownDataset
+from .errors import DatasetFailed, Rejected, UnknownDataset
 from .schema import Batch, Schema
 from .series import SeriesColumns, run_index, search_runs
 
@@ -49,6 +49,24 @@ class Categories:
         local, uniques = pd.factorize(values, use_na_sentinel=True)
         mapping = np.array([self.code(str(u)) for u in uniques] + [-1], dtype=np.int32)
         return mapping[local]  # local == -1 picks the trailing -1
+
+    def count_new(self, values: np.ndarray) -> int:
+        """How many distinct values of an object array (None = missing) are not known yet."""
+        present = [v for v in values if v is not None and v == v] if len(values) <= SMALL_BATCH \
+            else pd.unique(values[pd.notna(values)])
+        return sum(1 for v in {str(v) for v in present} if v not in self.index)
+
+
+def check_values(column: str, known: Categories, values: np.ndarray, limit: int) -> None:
+    """``Rejected`` naming ``column`` if ``values`` would take it past ``limit`` distinct
+    values (0 = no limit); nothing is changed either way."""
+    if not limit or len(known.values) + len(values) <= limit:
+        return  # cannot pass it: no need to count
+    total = len(known.values) + known.count_new(values)
+    if total > limit:
+        raise Rejected(f"label {column!r} would hold {total:,} distinct values; the limit "
+                       f"is {limit:,} (DASH_MAX_LABEL_VALUES): nothing was stored. Values "
+                       "like ids or timestamps belong in a metric or nowhere, not in a label")
 
 
 @dataclass(frozen=True)
@@ -115,12 +133,13 @@ class Dataset:
     """One dataset's points, grouped per series, each series kept sorted by time."""
 
     def __init__(self, name: str, schema: Schema, source: str = "memory",
-                 retention: int = 0, max_age_ns: int = 0) -> None:
+                 retention: int = 0, max_age_ns: int = 0, max_label_values: int = 0) -> None:
         self.name = name
         self.schema = schema
         self.source = source  # "file" or "memory"
         self.retention = retention  # points kept; 0 = no limit
         self.max_age_ns = max_age_ns  # kept back from the newest point; 0 = no limit
+        self.max_label_values = max_label_values  # distinct values per label; 0 = no limit
         self.version = 0
         self.epoch = new_epoch()
         self.updated_at = time.time()
@@ -158,9 +177,21 @@ class Dataset:
         """Newest timestamp in memory (ns), or None when empty."""
         return self._end if self.columns.points else None
 
-    def append(self, batch: Batch) -> int:
-        """Add long-form points (any order) and return the new version."""
+    def admit(self, batch: Batch) -> None:
+        """``Rejected`` if ``batch`` would give a label (or, in long form, the metric names)
+        more than ``max_label_values`` distinct values; nothing is changed either way."""
         with self._lock:
+            if self.schema.kind == "long":
+                check_values("metric", self.metrics, batch.metric, self.max_label_values)
+            for name, values in batch.labels.items():
+                if name in self.labels:
+                    check_values(name, self.labels[name], values, self.max_label_values)
+
+    def append(self, batch: Batch) -> int:
+        """Add long-form points (any order) and return the new version; ``Rejected`` (and
+        nothing added) past ``max_label_values``."""
+        with self._lock:
+            self.admit(batch)
             k = len(batch)
             self.skipped += batch.skipped
             self.rows += k if batch.rows is None else batch.rows
@@ -277,6 +308,22 @@ class Dataset:
         with self._lock:
             self.warnings = (*self.warnings, *sentences)[-MAX_WARNINGS:]
 
+    def apply(self, batch: Batch, version: int) -> int:
+        """Add ``batch`` as version ``version``, the number a shared log gave it (cluster
+        mode), instead of the next local one; returns ``version``.
+
+        No label limit here: the process that wrote the batch admitted it, and refusing
+        it at this one would leave the processes with different data.
+        """
+        with self._lock:
+            limit, self.max_label_values = self.max_label_values, 0
+            try:
+                self.append(batch)
+            finally:
+                self.max_label_values = limit
+            self.version = version
+            return version
+
     def touch(self) -> int:
         """Bump the version without new points (e.g. a reload that found nothing new)."""
         with self._lock:
@@ -323,9 +370,11 @@ class Store:
     It changes only through its methods; listeners hear of every change by name.
     """
 
-    def __init__(self, retention: int = 0, max_age_ns: int = 0) -> None:
+    def __init__(self, retention: int = 0, max_age_ns: int = 0,
+                 max_label_values: int = 0) -> None:
         self.retention = retention
         self.max_age_ns = max_age_ns
+        self.max_label_values = max_label_values
         self._datasets: dict[str, Dataset] = {}
         self._errors: dict[str, str] = {}  # dataset name -> why it has no (fresh) data
         self._listeners: list[Callable[[str], None]] = []
@@ -373,12 +422,22 @@ class Store:
     def __len__(self) -> int:
         return len(self._datasets)
 
-    def create(self, name: str, schema: Schema, source: str = "memory") -> Dataset:
-        """Register a new empty dataset (replacing any of that name: a new epoch)."""
-        dataset = Dataset(name, schema, source, self.retention, self.max_age_ns)
+    def create(self, name: str, schema: Schema, source: str = "memory",
+               epoch: str | None = None) -> Dataset:
+        """Register a new empty dataset (replacing any of that name: a new epoch, or
+        ``epoch`` when a shared log gave it one)."""
+        dataset = Dataset(name, schema, source, self.retention, self.max_age_ns,
+                          self.max_label_values)
+        if epoch is not None:
+            dataset.epoch = epoch
         self._datasets[name] = dataset
         self._errors.pop(name, None)
         return dataset
+
+    def admit(self, schema: Schema, batch: Batch) -> None:
+        """``Rejected`` if ``batch`` could not be the first of a dataset of ``schema``
+        (too many distinct values in a label; see ``Dataset.admit``)."""
+        Dataset("", schema, max_label_values=self.max_label_values).admit(batch)
 
     def remove(self, name: str) -> None:
         """Forget dataset ``name`` and its error (its file went away)."""
@@ -386,7 +445,11 @@ class Store:
         self._errors.pop(name, None)
 
     def append(self, name: str, batch: Batch) -> int:
-        """Append to an existing dataset, notify listeners, return the new version."""
+        """Append ``batch`` to dataset ``name``, notify listeners, return its new version.
+
+        ``UnknownDataset`` (``DatasetFailed`` for a file that failed to load) when there is
+        no such dataset; ``Rejected`` past ``max_label_values``: nothing added, nobody told.
+        """
         version = self.get(name).append(batch)
         self.changed(name)
         return version

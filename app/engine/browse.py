@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,13 +12,15 @@ import numpy as np
 import orjson
 
 from ..data.store import Snapshot
-from ..instants import format_instants_in
+from ..instants import DURATION_UNITS, SECOND, format_instants_in, parse_duration
 from .cells import reduce_runs
 from .compute import Result, aggregate_rows
 from .selection import Selection, codes_of, member, series_mask, time_bounds
 from .view import View
 
 FACET_LIMIT = 30
+# Units as people read them after a number: "last 6 h of data", "15 min".
+UNIT_WORDS = (("d", "d"), ("h", "h"), ("m", "min"), ("s", "s"))
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,44 @@ def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
                    for v in missing]
         out.append(Facet(label, tuple(values), hidden))
     return out
+
+
+def facet_id(label: str, value: str) -> str:
+    """A stable HTML id for a facet value's link, whatever characters the value has: live
+    updates morph the facets in place and keep the link someone focused by this id."""
+    digest = hashlib.blake2s(f"{label}\0{value}".encode(), digest_size=6).hexdigest()
+    return f"facet-{digest}"
+
+
+def duration_words(duration: str) -> str:
+    """A window or bucket (``6h``, ``90s``, ``2d``, ``15m``) as people write it: ``6 h``,
+    ``90 s``, ``2 d``, ``15 min``; ``all`` and ``auto`` as they are."""
+    try:
+        ns = parse_duration(duration)
+    except ValueError:
+        return duration
+    for unit, word in UNIT_WORDS:
+        if ns % DURATION_UNITS[unit] == 0 and (unit != "d" or ns >= 2 * DURATION_UNITS["d"]):
+            return f"{ns // DURATION_UNITS[unit]:,} {word}"
+    return f"{ns // SECOND:,} s"
+
+
+def age_words(seconds: float) -> str:
+    """How long ago something happened, ``seconds`` before now: ``just now``, ``5 s ago``,
+    ``2 min ago``, ``3 h ago``, ``4 d ago`` (``... from now`` when it is ahead of the clock).
+    static/dash.js writes the same words as time passes."""
+    if abs(seconds) < 2:
+        return "just now"
+    whole = abs(seconds)
+    if whole < 60:
+        text = f"{whole // 1:.0f} s"
+    elif whole < 3600:
+        text = f"{whole // 60:.0f} min"
+    elif whole < 2 * 86400:
+        text = f"{whole // 3600:.0f} h"
+    else:
+        text = f"{whole // 86400:,.0f} d"
+    return f"{text} ago" if seconds > 0 else f"{text} from now"
 
 
 @dataclass(frozen=True)
@@ -169,13 +210,18 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
     return Rows(("timestamp", "series", result.agg), len(order), get_agg)
 
 
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet may run a cell starting with one of these as a formula (OWASP's CSV
+# injection list: = + - @, tab, carriage return; line feed and NUL too, and the
+# full-width forms some spreadsheets read as the same) -- also after leading spaces,
+# which Excel and LibreOffice skip.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "\uff1d", "\uff0b", "\uff0d",
+                 "\uff20")
 
 
 def neutralise(cell: Any) -> Any:
     """A text cell a spreadsheet would execute, made inert with a leading quote."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_START):
+    if isinstance(cell, str) and (cell.startswith(FORMULA_START)
+                                  or cell.lstrip().startswith(FORMULA_START)):
         return "'" + cell
     return cell
 

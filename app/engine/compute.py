@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.series import run_index
 from ..data.store import Snapshot
-from ..instants import SECOND, format_duration
+from ..instants import FIRST_INSTANT, SECOND, format_duration
 from .cells import (
     bucket_range,
     cells_of,
@@ -38,7 +38,7 @@ from .selection import (
 from .view import BUCKETS, View
 
 __all__ = ["Limits", "Result", "Rows", "Selection", "Trace", "aggregate", "aggregate_rows",
-           "analyse", "choose_bucket",
+           "analyse", "bucket_starts", "choose_bucket",
            "codes_of", "label_mask", "member", "raw_points", "run", "select", "series_mask",
            "time_bounds"]
 
@@ -92,6 +92,21 @@ class Rows(NamedTuple):
     y: np.ndarray  # float64 value
 
 
+def bucket_starts(bucket: np.ndarray, bucket_ns: int) -> np.ndarray:
+    """The start (ns) of each bucket number (``ts // bucket_ns``).
+
+    A bucket that begins before ``FIRST_INSTANT`` (1678-01-01, the earliest instant
+    stored) is drawn from there: its true start may not fit int64 ns, and the product
+    wrapped around (a point of 1677 bucketed by day showed up in 2262).
+    """
+    lowest = -(-FIRST_INSTANT // bucket_ns)  # the first bucket starting at FIRST_INSTANT or later
+    if len(bucket) == 0 or int(bucket.min()) >= lowest:
+        starts: np.ndarray = bucket * bucket_ns  # the usual case: no copy through where()
+        return starts
+    starts = np.where(bucket < lowest, FIRST_INSTANT, np.maximum(bucket, lowest) * bucket_ns)
+    return starts
+
+
 def aggregate_rows(snap: Snapshot, sel: Selection, width: int, agg: str) -> Rows:
     """``agg`` over ``width``-ns buckets: one row per trace and non-empty bucket."""
     if few_points_per_cell(snap, sel, width, agg):
@@ -118,7 +133,7 @@ def aggregate_rows(snap: Snapshot, sel: Selection, width: int, agg: str) -> Rows
             y = merged.combine(reduce_runs(snap.value, cells.start, cells.stop, ufunc), agg)
     if agg == "mean":
         y = y / merged.count
-    return Rows(merged.group, merged.bucket * width, y)
+    return Rows(merged.group, bucket_starts(merged.bucket, width), y)
 
 
 def _lines(traces: int, rows: Rows,

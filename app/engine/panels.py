@@ -18,6 +18,10 @@ REDUCERS = ("last", "mean", "min", "max", "sum", "count")
 SPARK_WIDTH, SPARK_HEIGHT = 240, 48
 SPARK_POINTS = 120  # a trend line this small shows no more detail past ~2 points a pixel
 MAX_STATS = 12  # numbers one stat panel shows (one per trace); the rest are counted
+# A threshold further from the data than this many times the data's own span is not drawn
+# (static/dashboard.js applies the same rule): the value axis would have to reach it, and a
+# threshold at -1e308 squashes the data into one flat line (or, in Plotly, into NaN).
+THRESHOLD_REACH = 10.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,23 @@ def stat_values(snap: Snapshot, sel: Selection, reduce: str,
     """Each trace's reduced number with its threshold colour."""
     return [StatValue(name, value, threshold_color(value, thresholds))
             for name, value in reduce_traces(snap, sel, reduce)]
+
+
+def split_thresholds(figure: dict[str, Any], thresholds: Sequence[tuple[float, str]]
+                     ) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """(drawn, off the chart): the thresholds within ``THRESHOLD_REACH`` spans of the data
+    of ``figure``'s traces, and the rest, which the panel names in words. A chart without
+    points draws none and names none."""
+    values = [np.asarray(trace.get("y", ()), dtype=np.float64) for trace in figure["data"]]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
+    if not len(finite):
+        return [], []
+    low, high = float(finite.min()), float(finite.max())
+    span = (high - low) or max(abs(high), 1.0)
+    reach = THRESHOLD_REACH * span
+    drawn = [(value, color) for value, color in thresholds
+             if low - reach <= value <= high + reach]
+    return drawn, [level for level in thresholds if level not in drawn]
 
 
 def sparkline(trace: dict[str, Any], color: str | None) -> Markup:

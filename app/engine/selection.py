@@ -35,7 +35,8 @@ def codes_of(values: tuple[str, ...], wanted: tuple[str, ...]) -> np.ndarray:
 
 
 def member(column: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``column`` (codes >= -1, -1 = missing) is one of ``codes`` (>= 0)."""
+    """A boolean mask, one per entry of ``column`` (int codes >= -1, -1 = missing): True
+    where it is one of ``codes`` (>= 0); all False for no codes."""
     if len(codes) == 0 or len(column) == 0:
         return np.zeros(len(column), dtype=bool)
     table = np.zeros(max(int(codes.max()), int(column.max())) + 2, dtype=bool)

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 COLOURS = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A",
            "#19d3f3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52")
 WIDTH, HEIGHT = 960, 360
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 20, 36
 MAX_POINTS = 1000  # per polyline; more adds bytes, not detail, at this width
 SECOND_MS = 1000
 TIME_STEPS_MS = [s * SECOND_MS for s in (
@@ -54,8 +54,11 @@ def time_ticks(low_ms: int, high_ms: int, count: int = 6) -> tuple[list[int], st
 
 
 def format_value(value: float) -> str:
-    """A tick label: short, without float noise."""
-    return f"{value:.6g}"
+    """A tick label: thousands separated, at most four significant digits' decimals."""
+    if value == 0:
+        return "0"
+    places = max(0, min(6, 3 - math.floor(math.log10(abs(value)))))
+    return f"{value:,.{places}f}".rstrip("0").rstrip(".") if places else f"{value:,.0f}"
 
 
 def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,93 +68,149 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def render(figure: dict[str, Any], title: str,
-           thresholds: Sequence[tuple[float, str]] = ()) -> Markup:
-    """The figure's traces as an SVG with time and value axes and a legend.
+def _ms(values: Any) -> np.ndarray:
+    """x values (wall-clock ``datetime64[ms]`` or their ISO strings) as int64 ms."""
+    return np.asarray(values, dtype="datetime64[ms]").view(np.int64)
 
-    ``thresholds`` are (value, colour) pairs drawn as horizontal dashed lines across the
-    plot; the value axis always reaches them, as plotly's autorange does for shapes.
-    Colours come from the dashboard document's allow-list (CSS names, #rgb, #rrggbb).
+
+def _band_colour(line: dict[str, Any], fallback: str) -> str:
+    colour = str(line.get("line", {}).get("color") or fallback)
+    return colour if colour.startswith("#") else fallback
+
+
+def render(figure: dict[str, Any], title: str,
+           thresholds: Sequence[tuple[float, str]] = (), width: int = WIDTH,
+           height: int = HEIGHT) -> Markup:
+    """The figure's traces as an SVG with time and value axes, bands and a legend, ``width``
+    x ``height`` user units (a narrow one keeps its labels readable on a phone).
+
+    Metrics on other y axes (``yaxis: "y2"``) are drawn in rows of their own, as the live
+    chart does. ``thresholds`` are (value, colour) pairs drawn as horizontal dashed lines
+    across the (first) plot; the value axis always reaches them, as plotly's autorange
+    does for shapes. Colours come from the dashboard document's allow-list (CSS names,
+    #rgb, #rrggbb). The figure's ``summary`` (if any) is the chart's text alternative.
     """
     # Names in the figure are escaped for Plotly; undo that here and escape once, for SVG.
-    # Each trace keeps its index, so its colour is the one the live chart gives it.
+    # Each line keeps its colour (set in the figure, else by its place among the lines).
     # x: wall-clock times in the view's zone (datetime64[ms]), drawn as if they were UTC.
-    traces = [(i, html.unescape(str(t["name"])),
-               np.asarray(t["x"], dtype="datetime64[ms]").view(np.int64),
-               np.asarray(t["y"], dtype=np.float64)) for i, t in enumerate(figure["data"])]
-    traces = [(i, n, x, y) for i, n, x, y in traces if len(x)]
+    lines: list[tuple[str, str, str, np.ndarray, np.ndarray]] = []
+    bands: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]] = []
+    pending: list[dict[str, Any]] = []
+    for t in figure["data"]:
+        if t.get("meta") == "band":
+            pending.append(t)
+            continue
+        colour = _band_colour(t, COLOURS[len(lines) % len(COLOURS)])
+        axis = str(t.get("yaxis", "y"))
+        x = _ms(t["x"])
+        if len(pending) == 2 and len(x):
+            bands.append((axis, colour, _ms(pending[0]["x"]),
+                          np.asarray(pending[0]["y"], np.float64),
+                          np.asarray(pending[1]["y"], np.float64)))
+        pending = []
+        lines.append((html.unescape(str(t["name"])), colour, axis, x,
+                      np.asarray(t["y"], dtype=np.float64)))
+    drawn = [line for line in lines if len(line[3])]
+    summary = str(figure.get("summary") or title)
     parts = [f'<svg class="svg-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" aria-label="{escape(title)}">',
+             f'viewBox="0 0 {width} {height}" aria-label="{escape(summary)}">',
              f"<title>{escape(title)}</title>"]
-    if not traces:
-        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
-                     "No points in this view</text></svg>")
+    if not drawn:
+        parts.append(f'<text class="empty" x="{width / 2}" y="{height / 2}" '
+                     'text-anchor="middle" fill="#475467">No points in this view</text></svg>')
         return Markup("".join(parts))
-    x_lo = min(int(x.min()) for _, _, x, _ in traces)
-    x_hi = max(int(x.max()) for _, _, x, _ in traces)
-    finite = [y[np.isfinite(y)] for _, _, _, y in traces]
-    levels = [float(value) for value, _ in thresholds]
-    y_lo = min([*(float(f.min()) for f in finite if len(f)), *levels], default=0.0)
-    y_hi = max([*(float(f.max()) for f in finite if len(f)), *levels], default=1.0)
-    if y_lo == y_hi:
-        y_lo, y_hi = y_lo - 1, y_hi + 1
+    x_lo = min(int(x.min()) for _, _, _, x, _ in drawn)
+    x_hi = max(int(x.max()) for _, _, _, x, _ in drawn)
     x_span = max(x_hi - x_lo, 1)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    axes = list(dict.fromkeys(axis for _, _, axis, _, _ in drawn))
+    plot_w = width - LEFT - RIGHT
+    gap = 24 if len(axes) > 1 else 0
+    row_h = (height - TOP - BOTTOM - gap * (len(axes) - 1)) / len(axes)
 
     def px(x: np.ndarray | float) -> Any:
         return LEFT + (np.asarray(x, dtype=np.float64) - x_lo) / x_span * plot_w
 
-    def py(y: np.ndarray | float) -> Any:
-        return TOP + (1 - (np.asarray(y, dtype=np.float64) - y_lo) / (y_hi - y_lo)) * plot_h
-
-    parts.append(f'<g class="axes" stroke="#d0d5dd" fill="none">'
-                 f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/></g>')
     parts.append('<g class="y-ticks" font-size="11" fill="#475467" text-anchor="end">')
-    for tick in nice_ticks(y_lo, y_hi):
-        tick_y = float(py(tick))
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{tick_y:.1f}" '
-                     f'y2="{tick_y:.1f}" stroke="#eaecf0"/><text x="{LEFT - 6}" '
-                     f'y="{tick_y + 4:.1f}">'
-                     f"{escape(format_value(tick))}</text>")
+    scales = {}
+    for row, axis in enumerate(axes):
+        top = TOP + row * (row_h + gap)
+        values = [y[np.isfinite(y)] for _, _, a, _, y in drawn if a == axis]
+        values += [np.concatenate((lo, hi)) for a, _, _, lo, hi in bands if a == axis]
+        levels = [float(value) for value, _ in thresholds] if row == 0 else []
+        y_lo = min([*(float(v.min()) for v in values if len(v)), *levels], default=0.0)
+        y_hi = max([*(float(v.max()) for v in values if len(v)), *levels], default=1.0)
+        if y_lo == y_hi:
+            y_lo, y_hi = y_lo - 1, y_hi + 1
+        scales[axis] = (top, y_lo, y_hi)
+        parts.append(f'<rect class="frame" x="{LEFT}" y="{top:.1f}" width="{plot_w}" '
+                     f'height="{row_h:.1f}" stroke="#d0d5dd" fill="none"/>')
+        for tick in nice_ticks(y_lo, y_hi, 5 if len(axes) == 1 else 3):
+            tick_y = top + (1 - (tick - y_lo) / (y_hi - y_lo)) * row_h
+            parts.append(f'<line class="grid" x1="{LEFT}" x2="{width - RIGHT}" '
+                         f'y1="{tick_y:.1f}" y2="{tick_y:.1f}" stroke="#eaecf0"/>'
+                         f'<text x="{LEFT - 6}" y="{tick_y + 4:.1f}">'
+                         f"{escape(format_value(tick))}</text>")
     parts.append("</g>")
-    ticks, fmt = time_ticks(x_lo, x_hi)
+
+    def py(axis: str, y: np.ndarray | float) -> Any:
+        top, y_lo, y_hi = scales[axis]
+        return top + (1 - (np.asarray(y, dtype=np.float64) - y_lo) / (y_hi - y_lo)) * row_h
+
+    ticks, fmt = time_ticks(x_lo, x_hi, min(6, max(2, plot_w // 110)))  # ~110 units a label
     parts.append('<g class="x-ticks" font-size="11" fill="#475467" text-anchor="middle">')
     for tick in ticks:
         tick_x = float(px(tick))
         label = datetime.fromtimestamp(tick / 1000, UTC).strftime(fmt)
-        parts.append(f'<line x1="{tick_x:.1f}" x2="{tick_x:.1f}" y1="{TOP}" '
-                     f'y2="{HEIGHT - BOTTOM}" stroke="#eaecf0"/><text x="{tick_x:.1f}" '
-                     f'y="{HEIGHT - BOTTOM + 16}">'
+        parts.append(f'<line class="grid" x1="{tick_x:.1f}" x2="{tick_x:.1f}" y1="{TOP}" '
+                     f'y2="{height - BOTTOM}" stroke="#eaecf0"/><text x="{tick_x:.1f}" '
+                     f'y="{height - BOTTOM + 16}">'
                      f"{escape(label)}</text>")
     parts.append("</g>")
-    for i, name, trace_x, trace_y in traces:
+    for axis, colour, x, low, high in bands:
+        ok = np.isfinite(low) & np.isfinite(high)
+        if ok.sum() < 2:
+            continue
+        xs, lo = _thin(x[ok], low[ok])
+        hi = _thin(x[ok], high[ok])[1]
+        outline = [*zip(px(xs), py(axis, hi), strict=True),
+                   *zip(px(xs[::-1]), py(axis, lo[::-1]), strict=True)]
+        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in outline)
+        parts.append(f'<polygon class="band" fill="{colour}" fill-opacity="0.18" '
+                     f'stroke="none" points="{points}"/>')
+    for name, colour, axis, trace_x, trace_y in drawn:
         x, y = _thin(trace_x, trace_y)
         ok = np.isfinite(y)
-        colour = COLOURS[i % len(COLOURS)]
         if ok.sum() == 1:  # a polyline of one point draws nothing: mark it
             parts.append(f'<circle class="trace" r="3" fill="{colour}" '
-                         f'cx="{float(px(x[ok][0])):.1f}" cy="{float(py(y[ok][0])):.1f}">'
+                         f'cx="{float(px(x[ok][0])):.1f}" cy="{float(py(axis, y[ok][0])):.1f}">'
                          f"<title>{escape(name)}</title></circle>")
             continue
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(x[ok]), py(y[ok]), strict=True))
+        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(x[ok]), py(axis, y[ok]),
+                                                              strict=True))
         parts.append(f'<polyline class="trace" fill="none" stroke-width="1.5" '
                      f'stroke="{colour}" points="{points}">'
                      f"<title>{escape(name)}</title></polyline>")
     if thresholds:
+        first = axes[0]
         parts.append('<g class="thresholds" font-size="11" text-anchor="end">')
         for value, colour in thresholds:
-            line_y = float(py(value))
+            line_y = float(py(first, value))
             parts.append(f'<line class="threshold" data-value="{escape(format_value(value))}" '
-                         f'x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
+                         f'x1="{LEFT}" x2="{width - RIGHT}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
                          f'stroke="{escape(colour)}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                         f'<text x="{WIDTH - RIGHT - 4}" y="{line_y - 4:.1f}" '
+                         f'<text x="{width - RIGHT - 4}" y="{line_y - 4:.1f}" '
                          f'fill="{escape(colour)}">{escape(format_value(value))}</text>')
         parts.append("</g>")
+    notice = figure.get("notice")
+    if notice:  # by=series found too many series: say so above the plot
+        parts.append(f'<text class="notice" x="{LEFT}" y="{TOP - 4}" font-size="12" '
+                     f'fill="#475467">{escape(str(notice.get("text", "")))}</text>')
     parts.append('<g class="legend" font-size="12" fill="#1d2330">')
-    for slot, (i, name, _, _) in enumerate(traces):
-        lx, ly = LEFT + 8 + (slot % 4) * 200, TOP + 14 + (slot // 4) * 16
+    per_row = max(1, (width - LEFT) // 200)  # legend entries 200 units apart
+    for slot, (name, colour, _, _, _) in enumerate(drawn):
+        lx, ly = LEFT + 8 + (slot % per_row) * 200, TOP + 14 + (slot // per_row) * 16
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" '
-                     f'fill="{COLOURS[i % len(COLOURS)]}"/>'
+                     f'fill="{colour}"/>'
                      f'<text x="{lx + 14}" y="{ly}">{escape(name)}</text>')
     parts.append("</g></svg>")
     return Markup("".join(parts))

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 from urllib.parse import urlencode
 
+import pandas as pd
+
 from ..instants import (
+    DAY,
+    FIRST_INSTANT,
+    HOUR,
+    MINUTE,
     SECOND,
     UTC,
     format_duration,
@@ -17,28 +24,37 @@ from ..instants import (
 )
 
 WINDOWS: dict[str, int | None] = {
-    "5m": 300 * SECOND, "15m": 900 * SECOND, "1h": 3600 * SECOND, "6h": 6 * 3600 * SECOND,
-    "24h": 86400 * SECOND, "7d": 7 * 86400 * SECOND, "30d": 30 * 86400 * SECOND, "all": None,
+    "5m": 5 * MINUTE, "15m": 15 * MINUTE, "1h": HOUR, "6h": 6 * HOUR, "24h": DAY,
+    "7d": 7 * DAY, "30d": 30 * DAY, "all": None,
 }
 AGGREGATIONS = ("auto", "raw", "mean", "sum", "min", "max", "count", "p50", "p90", "p95",
                 "p99")
 BUCKETS: dict[str, int | None] = {
-    "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": 60 * SECOND, "5m": 300 * SECOND,
-    "15m": 900 * SECOND, "1h": 3600 * SECOND, "24h": 86400 * SECOND,
+    "auto": None, "1s": SECOND, "10s": 10 * SECOND, "1m": MINUTE, "5m": 5 * MINUTE,
+    "15m": 15 * MINUTE, "1h": HOUR, "24h": DAY,
 }
 SINGLE = ("window", "start", "end", "agg", "bucket", "by", "tz", "page")
 RESERVED = frozenset(("metric", *SINGLE))
 MAX_PAGE = 1_000_000
+T = TypeVar("T")
 PAGE = re.compile(r"[0-9]{1,7}")  # ASCII digits only: "²".isdigit() is True
 
 
 class ViewError(ValueError):
-    """A query parameter that is not allowed; ``param`` names it for the 400 message."""
+    """Query parameters that are not allowed: ``problems`` is every (param, message), in the
+    order given; ``param`` and ``message`` are the first (one line of a 400 names each)."""
 
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
+    def __init__(self, param: str, message: str,
+                 problems: Sequence[tuple[str, str]] = ()) -> None:
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((param, message),)
+        super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
         self.param = param
         self.message = message
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The names of the bad parameters, each once."""
+        return tuple(dict.fromkeys(p for p, _ in self.problems))
 
 
 @dataclass(frozen=True)
@@ -52,7 +68,7 @@ class View:
     end: int | None = None
     agg: str = "auto"
     bucket: str = "auto"
-    by: str | None = None
+    by: str = "series"  # "series", "none" (one trace per metric) or a label name
     tz: str = UTC  # the IANA zone times are written in; instants stay UTC
     page: int = 1
 
@@ -72,7 +88,7 @@ class View:
             pairs.append(("agg", self.agg))
         if self.bucket != "auto" and self.agg != "raw":
             pairs.append(("bucket", self.bucket))
-        if self.by:
+        if self.by != "series":
             pairs.append(("by", self.by))
         if self.tz != UTC:
             pairs.append(("tz", self.tz))
@@ -100,6 +116,44 @@ class View:
         """This view showing table page ``page``."""
         return replace(self, page=max(1, page))
 
+    def with_window(self, window: str) -> View:
+        """This view over ``window`` back from the newest point (start and end dropped), page 1."""
+        return replace(self, window=window, start=None, end=None, page=1)
+
+    def with_range(self, start: int, end: int) -> View:
+        """This view from ``start`` to ``end`` (ns, both shown), page 1."""
+        return replace(self, window="all", start=start, end=end, page=1)
+
+    def span(self, oldest: int | None, newest: int | None) -> tuple[int, int] | None:
+        """The instants (ns, both ends shown) the view covers for data from ``oldest`` to
+        ``newest``; a window is as long as it says even where the data starts later. None
+        without data."""
+        if oldest is None or newest is None:
+            return None
+        lo, hi = self.time_range(newest)
+        return (oldest if lo is None else lo), (newest if hi is None else hi)
+
+    def stepped(self, direction: int, oldest: int | None, newest: int | None) -> View | None:
+        """The range as long as this one just before (``direction`` -1) or after (+1) it, or
+        None where there is no data to step to. A step forward that reaches the newest point
+        becomes a window again, so the view follows new data."""
+        span = self.span(oldest, newest)
+        if span is None or oldest is None or newest is None:
+            return None
+        lo, hi = span
+        length = hi - lo
+        if length <= 0:
+            return None
+        if direction < 0:
+            if lo <= oldest:
+                return None
+            return self.with_range(max(lo - length, FIRST_INSTANT), lo)
+        if hi >= newest:
+            return None
+        if hi + length >= newest:
+            return self.with_window(format_duration(max(SECOND, -(-length // SECOND) * SECOND)))
+        return self.with_range(hi, hi + length)
+
     def filter_values(self, label: str) -> tuple[str, ...]:
         """The selected values of ``label`` (empty when it is not filtered)."""
         return dict(self.filters).get(label, ())
@@ -118,11 +172,54 @@ class View:
         return None if self.bucket == "auto" else parse_duration(self.bucket)
 
 
-def _instant(param: str, text: str) -> int:
+ABBREVIATED = re.compile(r"(.*\d)\s*([A-Za-z]{2,6})")  # "2024-11-03 01:30:00 EST"
+
+
+def _instant(text: str, tz: str) -> int:
+    """An ISO-8601 instant (ns); without an offset it is a wall-clock time in ``tz``, which
+    may end in the zone's abbreviation as the page writes it (``01:30:00 EST``).
+
+    ``ValueError`` saying what to write for text that is not one, and for a wall-clock time
+    that ``tz`` skips (clocks go forward) or has twice (clocks go back) without saying
+    which: never a guess.
+    """
+    abbreviated = ABBREVIATED.fullmatch(text.strip())
+    if abbreviated and abbreviated[2].upper() not in ("Z", "UTC", "GMT") and tz != UTC:
+        return _abbreviated(text, abbreviated[1], abbreviated[2], tz)
+    ns = parse_instant(text)
+    if tz == UTC or pd.Timestamp(text.strip()).tzinfo is not None:
+        return ns
+    readings = _readings(pd.Timestamp(ns, unit="ns"), tz)
+    if len(readings) == 1:
+        return int(readings[0].value)
+    if not readings:
+        raise ValueError(f"{text!r} does not exist in {tz}: the clocks go forward over it; "
+                         "pick a time outside the gap")
+    first, second = (f"{r.isoformat()} or {r.strftime('%Z')}" for r in readings)
+    raise ValueError(f"{text!r} happens twice in {tz}: the clocks go back over it; say which "
+                     f"with its offset or abbreviation, {first}; {second}")
+
+
+def _readings(wall: pd.Timestamp, tz: str) -> list[pd.Timestamp]:
+    """The instants a wall-clock time stands for in ``tz``: one, none (a gap) or two (a fold)."""
     try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise ViewError(param, str(exc)) from None
+        return [wall.tz_localize(tz, ambiguous="raise", nonexistent="raise")]
+    except ValueError:
+        pass
+    try:
+        return [wall.tz_localize(tz, ambiguous=dst) for dst in (True, False)]
+    except ValueError:
+        return []
+
+
+def _abbreviated(text: str, clock: str, abbreviation: str, tz: str) -> int:
+    wall = pd.Timestamp(parse_instant(clock), unit="ns")
+    readings = _readings(wall, tz)
+    for reading in readings:
+        if reading.strftime("%Z").upper() == abbreviation.upper():
+            return int(reading.value)
+    names = " or ".join(r.strftime("%Z") for r in readings) or "nothing (the clocks skip it)"
+    raise ValueError(f"{text!r}: {tz} calls {clock} {names}, not {abbreviation}")
 
 
 def _choice(param: str, value: str, allowed: Sequence[str]) -> str:
@@ -148,71 +245,106 @@ def _names(names: Iterable[str]) -> str:
 
 def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
                labels: Iterable[str], ignore: Iterable[str] = ()) -> View:
-    """Parse query pairs for a dataset with these metrics and labels; ``ViewError`` if invalid.
+    """Parse query pairs for a dataset with these metrics and labels; ``ViewError`` if invalid,
+    naming every bad parameter at once.
 
     Empty values of reserved parameters count as absent (an HTML form sends them);
     parameters in ``ignore`` belong to the endpoint (``since``, ``format``...), not the view.
+    ``start`` and ``end`` without an offset are wall-clock times in the view's ``tz``.
     """
     label_names = tuple(labels)
     skip = set(ignore)
+    pairs = [(key, value) for key, value in pairs if key not in skip]
+    order = {key: n for n, (key, _) in reversed(list(enumerate(pairs)))}  # first place of each
+    problems: dict[str, str] = {}  # param -> message, the first problem of each param
     chosen_metrics: list[str] = []
+    unknown_metrics: list[str] = []
     filters: dict[str, set[str]] = {}
     single: dict[str, str] = {}
     for key, value in pairs:
-        if key in skip:
-            continue
         if key == "metric":
             if value == "":
                 continue
             if value not in metrics:
-                raise ViewError("metric", f"{value!r} is not a metric of this dataset; "
-                                          f"metrics are {_names(metrics)}")
-            if value not in chosen_metrics:
+                unknown_metrics += [] if value in unknown_metrics else [value]
+            elif value not in chosen_metrics:
                 chosen_metrics.append(value)
         elif key in SINGLE:
             if value == "":
                 continue
             if key in single and single[key] != value:
-                raise ViewError(key, "given more than once with different values")
-            single[key] = value
+                problems.setdefault(key, "given more than once with different values")
+            single.setdefault(key, value)
         elif key in label_names:
             filters.setdefault(key, set()).add(value)
         else:
-            raise ViewError(key, f"unknown parameter; this dataset's labels are "
-                                 f"{_names(label_names)}, and the view's parameters are "
-                                 f"{', '.join(sorted(RESERVED))}")
-    window = _duration("window", single.get("window", "all"), "all")
-    start = _instant("start", single["start"]) if "start" in single else None
-    end = _instant("end", single["end"]) if "end" in single else None
+            problems.setdefault(key, f"unknown parameter; this dataset's labels are "
+                                     f"{_names(label_names)}, and the view's parameters are "
+                                     f"{', '.join(sorted(RESERVED))}")
+    if unknown_metrics:
+        what = "is not a metric" if len(unknown_metrics) == 1 else "are not metrics"
+        problems["metric"] = (f"{', '.join(repr(m) for m in unknown_metrics)} {what} of this "
+                              f"dataset; metrics are {_names(metrics)}")
+
+    def check(param: str, parse: Callable[[], T], fallback: T) -> T:
+        if param in problems:
+            return fallback
+        try:
+            return parse()
+        except ViewError as exc:
+            problems[param] = exc.message
+        except ValueError as exc:
+            problems[param] = str(exc)
+        return fallback
+
+    tz = check("tz", lambda: _time_zone(single.get("tz", UTC)), UTC)
+    window = check("window", lambda: _duration("window", single.get("window", "all"), "all"),
+                   "all")
+    start = check("start", lambda: _instant(single["start"], tz), None) \
+        if "start" in single else None
+    end = check("end", lambda: _instant(single["end"], tz), None) if "end" in single else None
     if start is not None and end is not None and start > end:
-        raise ViewError("start", f"start ({single['start']}) is after end ({single['end']})")
-    agg = _choice("agg", single.get("agg", "auto"), AGGREGATIONS)
-    bucket = _duration("bucket", single.get("bucket", "auto"), "auto")
-    by = single.get("by")
-    if by == "none":
-        by = None  # one trace per metric: the same view as leaving by out
-    elif by is not None and by != "series" and by not in label_names:
-        raise ViewError("by", f"{by!r} is not series, none or a label of this dataset; "
-                              f"labels are {_names(label_names)}")
-    tz = single.get("tz", UTC)
-    if not is_time_zone(tz):
-        raise ViewError("tz", f"{tz!r} is not an IANA time zone; write it like UTC, "
-                              "Europe/Berlin, America/New_York or Asia/Kolkata")
-    page_text = single.get("page", "1")
-    if not PAGE.fullmatch(page_text) or not 1 <= int(page_text) <= MAX_PAGE:
-        raise ViewError("page", f"{page_text!r} is not a page number (1, 2, 3...)")
+        problems["start"] = f"start ({single['start']}) is after end ({single['end']})"
+    agg = check("agg", lambda: _choice("agg", single.get("agg", "auto"), AGGREGATIONS), "auto")
+    bucket = check("bucket", lambda: _duration("bucket", single.get("bucket", "auto"), "auto"),
+                   "auto")
+    by = check("by", lambda: _split(single.get("by", "series"), label_names), "series")
+    page = check("page", lambda: _page(single.get("page", "1")), 1)
+    if problems:  # in the order the URL gives them
+        listed = sorted(problems.items(), key=lambda item: order.get(item[0], len(order)))
+        raise ViewError(*listed[0], listed)
     if not chosen_metrics and metrics:
         chosen_metrics = [metrics[0]]
+    ranged = start is not None or end is not None
     return View(
         metrics=tuple(sorted(chosen_metrics)),
         filters=tuple((name, tuple(sorted(filters[name]))) for name in sorted(filters)),
-        window=window,
+        window="all" if ranged else window,  # start/end replace the window: one meaning
         start=start,
         end=end,
         agg=agg,
         bucket=bucket if agg != "raw" else "auto",
         by=by,
         tz=tz,
-        page=int(page_text),
+        page=page,
     )
 
+
+def _time_zone(tz: str) -> str:
+    if not is_time_zone(tz):
+        raise ViewError("tz", f"{tz!r} is not an IANA time zone; write it like UTC, "
+                              "Europe/Berlin, America/New_York or Asia/Kolkata")
+    return tz
+
+
+def _split(by: str, label_names: tuple[str, ...]) -> str:
+    if by not in ("series", "none") and by not in label_names:
+        raise ViewError("by", f"{by!r} is not series, none or a label of this dataset; "
+                              f"labels are {_names(label_names)}")
+    return by
+
+
+def _page(text: str) -> int:
+    if not PAGE.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
+        raise ViewError("page", f"{text!r} is not a page number (1, 2, 3...)")
+    return int(text)

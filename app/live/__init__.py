@@ -10,7 +10,7 @@ from ..data.store import Store
 from .boards import Boards
 from .fanout import Fanout
 from .figures import Compute, Figures
-from .rooms import Rooms
+from .rooms import MAX_VIEWS, Rooms
 from .transport import SharedFrameManager, Transport
 from .waiting import Waiters
 
@@ -29,13 +29,13 @@ class Live:
     @classmethod
     def build(cls, socketio: Any, manager: SharedFrameManager, store: Store, compute: Compute,
               max_updates_per_second: float,
-              offload: Callable[..., Any] | None = None) -> Live:
+              offload: Callable[..., Any] | None = None, max_views: int = MAX_VIEWS) -> Live:
         """Wire the live pieces for ``socketio`` (whose client manager is ``manager``)."""
         transport = Transport(socketio, manager)
         transport.check()
         figures = Figures(store, compute, offload)
-        rooms = Rooms(transport)
+        rooms = Rooms(transport, max_views=max_views)
         waiters = Waiters(store, transport)
         fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
-        boards = Boards(transport, waiters)
+        boards = Boards(transport, waiters, store)
         return cls(transport, figures, rooms, waiters, fanout, boards)

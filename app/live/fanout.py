@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..data.errors import UnknownDataset
@@ -29,6 +30,7 @@ class Fanout:
         self.min_interval = 1.0 / max_updates_per_second if max_updates_per_second > 0 else 0
         self.deltas = 0  # extend_chart messages sent instead of full figures
         self.skipped = 0  # messages not sent to clients that were behind
+        self.on_flush: Callable[[float], None] | None = None  # each fan-out's seconds
         self._behind: dict[str, str] = {}  # sid -> room it missed an update of
         self._pending: set[str] = set()
         self._wake: Any = None
@@ -115,9 +117,11 @@ class Fanout:
                 if pending:
                     started = time.perf_counter()
                     sent = self.flush(pending)
+                    took = time.perf_counter() - started
+                    if self.on_flush is not None:
+                        self.on_flush(took)
                     log.debug("fan-out", extra={
-                        "event": "fanout", "views": sent,
-                        "ms": round((time.perf_counter() - started) * 1e3, 2)})
+                        "event": "fanout", "views": sent, "ms": round(took * 1e3, 2)})
                 self.catch_up()
             except Exception:  # the loop must outlive any one bad push
                 log.exception("fan-out failed", extra={"event": "error"})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class Figures:
         self.offload = offload or (lambda fn, *args: fn(*args))
         self.size = size
         self.builds = 0  # figures computed; tests and /healthz read it
+        self.on_build: Callable[[float], None] | None = None  # each build's seconds (/metrics)
         self._cache: OrderedDict[str, Built] = OrderedDict()
         self._building: dict[str, threading.RLock] = {}  # one build per view at a time
         self._lock = threading.Lock()
@@ -65,6 +67,7 @@ class Figures:
                 hit = self._cache.get(key)
             if hit and (hit.version, hit.epoch) == (snap.version, snap.epoch):
                 return hit
+            started = time.perf_counter()
             built = Built(snap.version, snap.epoch, {
                 "dataset": dataset,
                 "query": view.chart.query,
@@ -75,6 +78,8 @@ class Figures:
                 "figure": (self.compute(snap, view.chart) if len(snap) < INLINE_ROWS
                            else self.offload(self.compute, snap, view.chart)),
             })
+            if self.on_build is not None:
+                self.on_build(time.perf_counter() - started)
             with self._lock:
                 self.builds += 1
                 newer = self._cache.get(key)

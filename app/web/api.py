@@ -3,20 +3,30 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
+from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, Unauthorized, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    ClientDisconnected,
+    Forbidden,
+    LengthRequired,
+    RequestEntityTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 
 from ..data.errors import Rejected
 from ..data.ingest import CONTENT_TYPES, decode
 from ..data.schema import is_valid_name
 from ..engine import browse
-from ..engine.compute import analyse
+from ..engine.drawing import analyse
 from ..engine.view import ViewError
 from ..state import app_state
 from .catalog import describe
@@ -106,6 +116,31 @@ def _authorise(token: str | None) -> None:
                            www_authenticate=WWWAuthenticate("bearer"))
 
 
+def _whole_body(limit: int) -> bytes:
+    """The request body, all of it: 413 past ``limit`` bytes (before reading when the
+    Content-Length says so), 400 when it ends before its Content-Length or last chunk
+    (the client went away: nothing may be stored), 411 for chunks the server cannot end."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge(f"body of {length} bytes is over the limit of {limit} "
+                                    "(DASH_MAX_BODY_BYTES)")
+    if request.headers.get("Transfer-Encoding") and \
+            not request.environ.get("wsgi.input_terminated"):
+        # A WSGI server that does not end chunked bodies itself: they would read as empty.
+        raise LengthRequired("this server cannot read chunked bodies: send a Content-Length")
+    # Werkzeug reads a body to its Content-Length (ClientDisconnected if it ends sooner),
+    # and a chunked one to its last chunk (app.web.bodies: 413 past the limit).
+    request.max_content_length = limit
+    try:
+        return request.get_data(cache=False)
+    except ClientDisconnected:
+        sent = f"its Content-Length of {length} bytes" if length is not None else "its last chunk"
+        raise BadRequest(f"the body ended before {sent}: nothing was stored") from None
+    except RequestEntityTooLarge:
+        raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes "
+                                    "(DASH_MAX_BODY_BYTES)") from None
+
+
 @bp.post("/api/d/<name>/points")
 def points(name: str) -> Response:
     """Ingest a batch: all or nothing, durable (fsync) before the 200."""
@@ -119,23 +154,18 @@ def points(name: str) -> Response:
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"charset {charset!r} is not supported: send UTF-8")
-    limit = settings["MAX_BODY_BYTES"]
-    if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"body of {request.content_length} bytes is over the limit of "
-                               f"{limit} (DASH_MAX_BODY_BYTES)")
-    body = request.stream.read(limit + 1)  # a chunked body may not say its length
-    if len(body) > limit:
-        raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes "
-                                    "(DASH_MAX_BODY_BYTES)")
+    body = _whole_body(settings["MAX_BODY_BYTES"])
     state = app_state()
     decoded = state.offload(decode, request.mimetype, body, settings["MAX_BATCH_POINTS"])
     started = time.perf_counter()
-    dataset = state.folder.append(name, decoded)
+    stored = state.log.append(name, decoded)  # the CSV files, or Redis in cluster mode
+    version, epoch = stored.version, stored.epoch
+    state.metrics.ingest_batches.inc()
+    state.metrics.ingest_points.inc(len(decoded.items))
     log.info("ingest", extra={"event": "ingest", "dataset": name, "points": len(decoded.items),
-                              "version": dataset.version,
+                              "version": version,
                               "ms": round((time.perf_counter() - started) * 1000, 2)})
-    return json_response({"accepted": len(decoded.items), "version": dataset.version,
-                          "epoch": dataset.epoch})
+    return json_response({"accepted": len(decoded.items), "version": version, "epoch": epoch})
 
 
 def _offloaded(chunks: Iterator[Any], offload: Callable[..., Any]) -> Iterator[Any]:
@@ -146,12 +176,24 @@ def _offloaded(chunks: Iterator[Any], offload: Callable[..., Any]) -> Iterator[A
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Liveness: status, datasets, connected clients, uptime."""
+    """Liveness: status, datasets, connected clients, uptime, the process; in cluster
+    mode the link to Redis (``connected``, ``lag_s``...)."""
     state = app_state()
-    return json_response({
+    body: dict[str, Any] = {
         "status": "ok",
         "datasets": len(state.store),
         "clients": state.live.rooms.clients,
         "views": len(state.live.rooms.watched),
         "uptime_s": round(time.time() - STARTED, 1),
-    })
+        "pid": os.getpid(),  # which process of a cluster answered
+    }
+    if state.streams is not None:
+        body["redis"] = state.streams.status()
+    return json_response(body)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text: clients by transport, views, waiting long-polls, figure builds,
+    fan-outs, ingest, load errors, and the Redis link in cluster mode."""
+    return Response(app_state().metrics.text(), content_type=CONTENT_TYPE_LATEST)

@@ -6,11 +6,18 @@ browser signs in once at ``/login`` (the session cookie is signed with
 Flask-WTF's ``CSRFProtect``: a page on another site can make the browser send the
 cookie, but cannot read the token. Bearer calls need no CSRF token: no browser adds an
 ``Authorization`` header by itself.
+
+A sign-in is revocable: the session carries a random login id that the server keeps (in
+``Logins``, in this process's memory) until ``/logout`` ends it, so a copy of the cookie
+taken before signing out is worth nothing after. A restart signs every browser out.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+import threading
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from flask import (
@@ -31,7 +38,50 @@ from werkzeug.wrappers import Response as BaseResponse
 
 bp = Blueprint("auth", __name__)
 SESSION_KEY = "admin"
+LOGIN_KEY = "login"
 OFF = "dashboard editing is off: set DASH_ADMIN_TOKEN to turn it on"
+MAX_LOGINS = 1000  # sign-ins kept; past it the oldest ends (it signs in again)
+
+
+class Logins:
+    """The browser sign-ins still valid: random ids, made at sign-in, ended at sign-out."""
+
+    def __init__(self, limit: int = MAX_LOGINS) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self) -> str:
+        """A new sign-in's id (for its session)."""
+        login_id = secrets.token_urlsafe(24)
+        with self._lock:
+            self._ids[login_id] = None
+            while len(self._ids) > self.limit:
+                self._ids.popitem(last=False)
+        return login_id
+
+    def valid(self, login_id: object) -> bool:
+        """True while the sign-in ``login_id`` has not been ended."""
+        with self._lock:
+            return isinstance(login_id, str) and login_id in self._ids
+
+    def end(self, login_id: object) -> None:
+        """End a sign-in: every copy of its session cookie stops working."""
+        with self._lock:
+            if isinstance(login_id, str):
+                self._ids.pop(login_id, None)
+
+
+def logins() -> Logins:
+    """The current app's ``Logins``."""
+    kept = current_app.extensions["dash_logins"]
+    assert isinstance(kept, Logins)
+    return kept
+
+
+def editing_enabled() -> bool:
+    """True when the server has an admin token, so dashboards can be edited at all."""
+    return _token() is not None
 
 
 def _token() -> str | None:
@@ -46,11 +96,13 @@ def _fingerprint(token: str) -> str:
 
 
 def signed_in() -> bool:
-    """True when this browser session signed in with the current admin token."""
+    """True when this browser session signed in with the current admin token, and has not
+    signed out since."""
     token = _token()
     kept = session.get(SESSION_KEY)
     return bool(token and isinstance(kept, str)
-                and hmac.compare_digest(kept, _fingerprint(token)))
+                and hmac.compare_digest(kept, _fingerprint(token))
+                and logins().valid(session.get(LOGIN_KEY)))
 
 
 def _matches(given: str, token: str) -> bool:
@@ -104,7 +156,9 @@ def login() -> BaseResponse:
         token = _token()
         assert token is not None
         if _matches(request.form.get("token", "").strip(), token):
+            logins().end(session.get(LOGIN_KEY))
             session[SESSION_KEY] = _fingerprint(token)
+            session[LOGIN_KEY] = logins().start()
             return redirect(target, 303)
         error, status = "that is not the admin token; it is DASH_ADMIN_TOKEN of the server " \
                         "(./dev serve prints where it is kept)", 401
@@ -112,17 +166,25 @@ def login() -> BaseResponse:
                                          signed_in=signed_in()), status)
 
 
-@bp.post("/logout")
+@bp.route("/logout", methods=["GET", "POST"])
 def logout() -> BaseResponse:
-    """Sign this browser out."""
+    """Sign this browser out (POST, with its CSRF token); GET (``/logout`` typed into the
+    address bar) answers a page with the sign-out button."""
+    target = safe_next(request.values.get("next"), url_for("dashboards.index"))
+    if request.method == "GET":
+        return make_response(render_template("logout.html", next=target,
+                                             signed_in=signed_in()))
     current_app.extensions["csrf"].protect()
+    logins().end(session.pop(LOGIN_KEY, None))  # copies of the cookie end with it
     session.pop(SESSION_KEY, None)
-    return redirect(safe_next(request.form.get("next"), url_for("dashboards.index")), 303)
+    return redirect(target, 303)
 
 
 def register(app: Flask) -> None:
     """CSRF protection (checked only where ``require_admin`` asks), sign-in routes,
     and the ``admin()`` template global."""
     CSRFProtect(app)  # in app.extensions["csrf"]; adds csrf_token() to templates
+    app.extensions["dash_logins"] = Logins()
     app.register_blueprint(bp)
     app.add_template_global(signed_in, "admin")
+    app.add_template_global(editing_enabled)

@@ -23,11 +23,13 @@ from ..data.dashboards import (
     Panel,
     parse_overrides,
 )
+from ..data.errors import UnknownDataset
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
-from ..engine.compute import Limits, analyse
-from ..engine.view import WINDOWS, View
-from ..state import AppState, app_state
+from ..engine.compute import Limits
+from ..engine.drawing import analyse
+from ..engine.view import WINDOWS, View, ViewError
+from ..state import AppState, PanelView, app_state, panel_problem
 from .pages import is_htmx
 
 bp = Blueprint("dashboards", __name__)
@@ -43,15 +45,28 @@ def vary(response: BaseResponse) -> BaseResponse:
     return response
 
 
+# The server's chart of a time series panel: the wide one for screens where the panel is
+# wide, a narrow one whose 11-unit labels stay ~10 px on a 390 px phone (the wide one,
+# shrunk from 960 to ~330 px, wrote them 4 px high). Panels of at most NARROW_COLUMNS of
+# 12 are narrow on every screen, so they get only the narrow chart.
+NARROW_SVG = (360, 270)
+NARROW_COLUMNS = 4
+
+
 @dataclass
 class Box:
-    """One panel as the page draws it: its effective view and what the server drew."""
+    """One panel as the page draws it: its effective view and what the server drew, or
+    why it has no view (``problem``: its dataset is not loaded, or its query no longer
+    fits it)."""
 
     panel: Panel
-    view: View
-    version: int
-    epoch: str
-    svg: Markup | None = None  # timeseries
+    view: View | None
+    version: int = 0
+    epoch: str = ""
+    problem: str | None = None
+    svg: Markup | None = None  # timeseries, for wide panels on wide screens
+    narrow_svg: Markup | None = None  # timeseries, for phones and narrow panels
+    off_chart: list[tuple[float, str]] = field(default_factory=list)  # thresholds not drawn
     stats: list[panels.StatValue] = field(default_factory=list)  # stat: one per trace
     sparks: list[Markup] = field(default_factory=list)  # stat: a trend line per number
     more: int = 0  # stat numbers not shown (past panels.MAX_STATS)
@@ -82,23 +97,35 @@ def _table(snap: Snapshot, view: View, limits: Limits
     return table.columns, table.page(1, TABLE_ROWS), table.total
 
 
-def draw(state: AppState, panel: Panel, view: View) -> Box:
-    """What the server draws of ``panel`` showing ``view`` now.
+def draw(state: AppState, item: PanelView) -> Box:
+    """What the server draws of a panel showing its view now (its problem if it has none).
 
     The figure is the view's shared one (``Figures``: once per version for every page,
     dashboard and socket); stat numbers and table rows are kept per view and version in
     the memo, so a hundred wall screens showing one dashboard compute them once.
     """
-    payload = state.live.figures.payload(panel.dataset, view)
+    panel, view = item.panel, item.view
+    if view is None:
+        return Box(panel, None, problem=item.problem)
+    try:
+        payload = state.live.figures.payload(panel.dataset, view)
+        snap = state.store.get(panel.dataset).snapshot()
+    except UnknownDataset as exc:  # gone since its view was made
+        return Box(panel, None, problem=panel_problem(panel.dataset, exc))
     version, epoch = payload["version"], payload["epoch"]
     box = Box(panel, view, version, epoch)
     key = (panel.dataset, view.chart.query, version, epoch)
     title = panel.title or panel.id
     if panel.type == "timeseries":
-        box.svg = state.memo.get(("svg", *key, title, _levels(panel)), lambda: svg.render(
-            payload["figure"], title, _levels(panel)))
+        figure = payload["figure"]
+        levels, box.off_chart = panels.split_thresholds(figure, _levels(panel))
+        drawn = tuple(levels)
+        if panel.width > NARROW_COLUMNS:
+            box.svg = state.memo.get(("svg", *key, title, drawn), lambda: svg.render(
+                figure, title, drawn))
+        box.narrow_svg = state.memo.get(("svg", *key, title, drawn, NARROW_SVG),
+                                        lambda: svg.render(figure, title, drawn, *NARROW_SVG))
         return box
-    snap = state.store.get(panel.dataset).snapshot()
     if panel.type == "stat":
         stats = state.memo.get(("stat", *key, panel.reduce, _levels(panel)), lambda: state.offload(
             _stat, snap, view, state.limits, panel.reduce, _levels(panel)))
@@ -184,14 +211,13 @@ def show(name: str) -> BaseResponse:
         return vary(redirect(dashboard_url(name, overrides), 302))  # one URL per meaning
     try:
         views = state.panel_views(dashboard, overrides)
-    except (OverrideError, ValueError) as exc:  # ViewError of a range the data cannot show
-        param = getattr(exc, "param", "query")
-        error = exc if isinstance(exc, OverrideError) else OverrideError(param, str(exc))
+    except (OverrideError, ViewError) as exc:  # ViewError of a range the data cannot show
+        error = exc if isinstance(exc, OverrideError) else OverrideError(exc.param, str(exc))
         overrides, views = Overrides(), state.panel_views(dashboard, Overrides())
     context = {
         "name": name, "dashboard": dashboard, "version": version, "overrides": overrides,
         "error": error, "oob": is_htmx(),
-        "boxes": [draw(state, panel, view) for panel, view in views],
+        "boxes": [draw(state, item) for item in views],
         **form_choices(state, dashboard, overrides),
     }
     status = 400 if error else 200
@@ -204,13 +230,20 @@ def show(name: str) -> BaseResponse:
 
 @bp.get("/dashboards/<name>/panels/<panel_id>")
 def panel_fragment(name: str, panel_id: str) -> BaseResponse:
-    """One panel drawn now, as a fragment: how live stat and table panels refresh."""
+    """One panel drawn now, as a fragment: how live stat and table panels refresh. A
+    browser that opens this URL itself (a reload of an address htmx once showed) is sent
+    to the panel on its dashboard: a fragment is no page."""
+    if not is_htmx():
+        target = url_for("dashboards.show", name=name)
+        query = request.query_string.decode()
+        return vary(redirect(f"{target}?{query}#panel-{panel_id}" if query else
+                             f"{target}#panel-{panel_id}", 303))
     state = app_state()
     dashboard, version = state.dashboards.get(name)
     overrides = parse_overrides(request.args.items(multi=True))
-    for panel, view in state.panel_views(dashboard, overrides):
-        if panel.id == panel_id:
-            body = render_block("dashboard.html", "panel", box=draw(state, panel, view),
+    for item in state.panel_views(dashboard, overrides):
+        if item.panel.id == panel_id:
+            body = render_block("dashboard.html", "panel", box=draw(state, item),
                                 name=name, version=version, overrides=overrides)
             return vary(make_response(body))
     missing = make_response(f"dashboard {name!r} has no panel {panel_id!r}", 404)

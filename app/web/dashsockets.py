@@ -15,8 +15,9 @@ from flask_socketio import SocketIO, emit
 from ..data.dashboards import DashboardNotFound, OverrideError, parse_overrides
 from ..data.dashboards.store import BrokenDashboard
 from ..data.errors import UnknownDataset
-from ..engine.view import ViewError
+from ..engine.view import View, ViewError
 from ..live.boards import board_room
+from ..live.figures import room_name
 from ..live.rooms import TooManyViews
 from ..state import app_state
 from .sockets import BadMessage, _error, _fields, current_sid
@@ -26,52 +27,64 @@ REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, OverrideError, Unknow
            ViewError, TooManyViews)
 
 
-def on_join_dashboard(data: Any) -> dict[str, Any]:
+def on_join_dashboard(data: Any = None) -> dict[str, Any]:
     """Join the dashboard's room and each panel's view room, send each view's figure, and
-    ack with the version and every panel's effective canonical view. Joining the same
-    dashboard again (a new layout, other overrides) replaces the earlier join: the views
-    the page no longer shows are left."""
+    ack with the version and every panel's effective canonical view (a panel whose dataset
+    is not loaded: its ``error``).
+
+    Joining the same dashboard again (a new layout, other overrides) replaces the earlier
+    join in one step: the views the page no longer shows are left as the new ones are
+    joined, so the largest dashboard always fits the per-connection cap. A dashboard that
+    was deleted or whose file no longer loads is refused, and the page leaves its views
+    (nothing it shows can be kept up to date) but stays in the dashboard's room, to hear
+    when it is fixed.
+    """
     state, sid = app_state(), current_sid()
     live = state.live
-    before = live.rooms.rooms_of(sid)
-    joined: list[str] = []
+    name: str | None = None
     try:
         name, query = _fields(data, "name", "query")
         overrides = parse_overrides(parse_qsl(query, keep_blank_values=True))
         dashboard, version = state.dashboards.get(name)
         views = state.panel_views(dashboard, overrides)
-        rooms: dict[str, tuple[str, Any]] = {}
-        for panel, view in views:
-            room = live.rooms.join(sid, panel.dataset, view)  # TooManyViews past the cap
-            joined.append(room)
-            rooms.setdefault(room, (panel.dataset, view))
+        shown: dict[str, tuple[str, View]] = {}
+        for item in views:
+            if item.view is not None:
+                shown.setdefault(room_name(item.panel.dataset, item.view),
+                                 (item.panel.dataset, item.view))
+        rooms = live.rooms.replace(sid, live.boards.releasable(sid, name),
+                                   list(shown.values()))  # TooManyViews: nothing changed
     except REFUSED as exc:
-        for room in joined:
-            if room not in before:  # what this attempt joined, and only that
-                live.rooms.leave(sid, room)
         log.info("join_dashboard refused", extra={"event": "join_dashboard", "sid": sid,
                                                   "error": str(exc)})
+        if name is not None and isinstance(exc, (DashboardNotFound, BrokenDashboard)):
+            for room in live.boards.left(sid, name):
+                live.rooms.leave(sid, room)
+            live.transport.enter(sid, board_room(name))
         if isinstance(exc, DashboardNotFound):
             return {"ok": False, "error": str(exc)}
         return _error(exc)
     live.transport.enter(sid, board_room(name))
-    for room in live.boards.joined(sid, name, tuple(rooms)):
-        live.rooms.leave(sid, room)
-    for room, (dataset, view) in rooms.items():
+    live.boards.joined(sid, name, tuple(rooms), version,
+                       {item.panel.dataset: item.view is not None or
+                        state.store.find(item.panel.dataset) is not None for item in views})
+    for room, (dataset, view) in shown.items():
         try:
             payload = live.figures.payload(dataset, view)
         except UnknownDataset:
             continue  # removed meanwhile: its panel keeps what the server drew
-        emit("update_chart", payload)
+        emit("update_chart", payload, ignore_queue=True)
         live.rooms.welcomed(room, payload)
     log.info("join_dashboard", extra={"event": "join_dashboard", "sid": sid, "dashboard": name,
                                       "panels": len(views), "views": len(rooms)})
     return {"ok": True, "name": name, "version": version, "query": overrides.query,
-            "panels": [{"id": panel.id, "dataset": panel.dataset, "query": view.chart.query}
-                       for panel, view in views]}
+            "panels": [{"id": item.panel.id, "dataset": item.panel.dataset,
+                        "query": item.view.chart.query} if item.view is not None else
+                       {"id": item.panel.id, "dataset": item.panel.dataset,
+                        "error": item.problem} for item in views]}
 
 
-def on_leave_dashboard(data: Any) -> dict[str, Any]:
+def on_leave_dashboard(data: Any = None) -> dict[str, Any]:
     """Leave the dashboard's room and the views only it held for this page."""
     state, sid = app_state(), current_sid()
     try:

@@ -7,11 +7,21 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..data.dashboards import BrokenDashboard, DashboardNotFound, OverrideError, VersionConflict
-from ..data.errors import Conflict, DataError, DatasetFailed, Rejected, TooLarge, UnknownDataset
+from ..data.errors import (
+    Conflict,
+    DataError,
+    DatasetFailed,
+    Rejected,
+    StorageFull,
+    TooLarge,
+    Unavailable,
+    UnknownDataset,
+)
 from ..engine.view import ViewError
 from ..jsoncodec import dumps
 
-STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409}
+STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409,
+                                      StorageFull: 507, Unavailable: 503}
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -31,12 +41,17 @@ def data_error(exc: DataError) -> Response:
         body["errors"] = exc.errors
     if isinstance(exc, VersionConflict):  # what to reload (None: it was deleted)
         body["version"] = exc.current
-    return json_response(body, status)
+    response = json_response(body, status)
+    if isinstance(exc, Unavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def bad_view(exc: ViewError) -> Response:
-    """400 naming the parameter and what is allowed."""
-    return json_response({"error": str(exc), "param": exc.param}, 400)
+    """400 naming every bad parameter and what is allowed (``param``: the first)."""
+    return json_response({"error": str(exc), "param": exc.param,
+                          "errors": [{"param": param, "message": message}
+                                     for param, message in exc.problems]}, 400)
 
 
 def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:

@@ -1,6 +1,7 @@
 """Template filters and globals: how instants, numbers and view URLs are written on pages."""
 from __future__ import annotations
 
+import math
 from datetime import UTC as UTC_ZONE
 from datetime import datetime
 
@@ -44,8 +45,21 @@ def wallclock(iso: str, tz: str | None = None) -> str:
 
 
 def number(value: float | None) -> str:
-    """A value for people: up to 6 significant digits, no float noise."""
-    return "" if value is None else f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    """A value for people, thousands separated: whole numbers as they are, two decimals
+    from 1 to 100,000 (a column's decimal points line up), none above, three
+    significant digits below 1. ``41.52671`` -> ``41.53``, ``1234567.8`` -> ``1,234,568``."""
+    if value is None:
+        return ""
+    if not math.isfinite(value):
+        return str(value)
+    size = abs(value)
+    if value == int(value) and size < 1e15:
+        return f"{value:,.0f}"
+    if size >= 100_000:
+        return f"{value:,.0f}"
+    if size >= 1:
+        return f"{value:,.2f}"
+    return f"{value:,.3g}"
 
 
 # Offered in the time zone box; any IANA name can be typed.

@@ -5,6 +5,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .hosts import PROXIED
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -35,14 +37,17 @@ def same_origin(origin: str, host: str, scheme: str | None = None) -> bool:
 def origin_checker(extra: Iterable[str],
                    trusted_scheme: bool = False) -> Callable[[str | None, Mapping[str, Any]],
                                                              bool]:
-    """python-socketio's ``cors_allowed_origins`` callable: the page's own origin (by the
-    request's Host, and scheme when ``trusted_scheme``) plus the ``extra`` origins."""
+    """python-socketio's ``cors_allowed_origins`` callable: the page's own origin plus the
+    ``extra`` origins. The own origin is the request's Host, which ``app.web.hosts`` has
+    checked is an allowed name (so a rebinding page's origin never matches); its scheme
+    is compared too when ``trusted_scheme`` and a trusted proxy said which it was."""
     allowed = {o.strip().rstrip("/").lower() for o in extra}
 
     def check(origin: str | None, environ: Mapping[str, Any]) -> bool:
         if origin is None:
             return True  # not a browser: no cross-site request to defend against
-        scheme = environ.get("wsgi.url_scheme") if trusted_scheme else None
+        scheme = environ.get("wsgi.url_scheme") if trusted_scheme and environ.get(PROXIED) \
+            else None
         if same_origin(origin, environ.get("HTTP_HOST", ""), scheme):
             return True
         return origin.strip().rstrip("/").lower() in allowed

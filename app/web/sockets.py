@@ -9,10 +9,11 @@ from flask import request
 from flask_socketio import SocketIO, emit
 
 from ..data.errors import DatasetFailed, UnknownDataset
+from ..data.streams import SOURCE
 from ..engine.view import ViewError
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
-from ..state import REFRESH_EVERY, app_state
+from ..state import app_state
 
 log = logging.getLogger("dash.sockets")
 
@@ -49,9 +50,12 @@ def _error(exc: Exception) -> dict[str, Any]:
 
 
 def on_connect(auth: Any = None) -> None:
-    """Log a new connection."""
+    """Log a new connection; in cluster mode, say so if this process lost Redis."""
     log.info("connect", extra={"event": "connect", "sid": current_sid(),
                                "transport": request.args.get("transport")})
+    streams = app_state().streams
+    if streams is not None and not streams.link.up:
+        emit("link", {"up": False}, ignore_queue=True)
 
 
 def on_disconnect(*_: Any) -> None:
@@ -63,7 +67,9 @@ def on_disconnect(*_: Any) -> None:
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 
-def on_subscribe(data: Any) -> dict[str, Any]:
+# ``data: Any = None`` on every handler: Flask-SocketIO calls a handler without its data
+# argument when the client sent none, and the ack must still say what is wrong.
+def on_subscribe(data: Any = None) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
     live = app_state().live
     try:
@@ -80,7 +86,7 @@ def on_subscribe(data: Any) -> dict[str, Any]:
     except UnknownDataset as exc:  # removed while we built it
         live.rooms.leave(current_sid(), room)
         return _error(exc)
-    emit("update_chart", payload)
+    emit("update_chart", payload, ignore_queue=True)  # this client is here: not via Redis
     live.rooms.welcomed(room, payload)
     log.info("subscribe", extra={"event": "subscribe", "sid": current_sid(), "dataset": name,
                                  "query": payload["query"]})
@@ -88,7 +94,7 @@ def on_subscribe(data: Any) -> dict[str, Any]:
             "epoch": payload["epoch"]}
 
 
-def on_unsubscribe(data: Any) -> dict[str, Any]:
+def on_unsubscribe(data: Any = None) -> dict[str, Any]:
     """Leave the view's room."""
     try:
         name, query = _fields(data, "dataset", "query")
@@ -106,7 +112,7 @@ def on_unsubscribe(data: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-def on_refresh_data(data: Any) -> dict[str, Any]:
+def on_refresh_data(data: Any = None) -> dict[str, Any]:
     """Reload a dataset from disk and push it to every view of it."""
     try:
         (name,) = _fields(data, "dataset")
@@ -114,9 +120,13 @@ def on_refresh_data(data: Any) -> dict[str, Any]:
         dataset = state.store.get(name)
     except (BadMessage, UnknownDataset) as exc:
         return _error(exc)
-    if not state.refresh_allowed(name):
-        return {"ok": False, "error": f"{name!r} was reloaded less than "
-                                      f"{REFRESH_EVERY:g} s ago; its viewers are up to date"}
+    refusal = state.refresh_refusal(name, current_sid())
+    if refusal is not None:
+        return {"ok": False, "error": refusal}
+    if dataset.source == SOURCE:
+        # The shared log is the truth and this process follows it: a version of its own
+        # would differ from every other process's.
+        return {"ok": True, "version": dataset.version, "epoch": dataset.epoch}
     if not state.folder.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)

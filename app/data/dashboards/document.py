@@ -41,6 +41,7 @@ from .fields import (
 )
 
 CheckQuery = Callable[[str, str], str]
+MAX_EXACT_INT = 2 ** 53  # larger whole numbers lose digits as float64 (ingest's limit too)
 MAX_PROBLEMS = 100  # listed in a 400; items past a count limit are not checked one by one
 
 
@@ -91,7 +92,7 @@ class Dashboard:
     """A named page of panels sharing a time range, a time zone and label filters.
 
     ``window``/``start``/``end``/``tz`` are ``None`` where each panel keeps its own.
-    ``filters`` holds (label, values) pairs in document order, like ``View.filters``.
+    ``filters`` holds (label, values) pairs, both sorted: equal filters, equal files.
     """
 
     title: str
@@ -206,8 +207,10 @@ def _filters(raw: Any, problems: _Problems) -> tuple[tuple[str, tuple[str, ...]]
         clean = [problems.check(f"{field}[{i}]", check_text, value, MAX_TEXT, required=True)
                  for i, value in enumerate(values[:MAX_FILTER_VALUES])]
         if None not in clean:
-            filters.append((label, tuple(dict.fromkeys(clean))))  # repeats say nothing more
-    return tuple(filters)
+            filters.append((label, tuple(sorted(set(clean)))))  # repeats say nothing more
+    # Sorted, labels and values: the file is the same whatever order an editor sent them in
+    # (values are OR'ed, labels AND'ed: their order means nothing).
+    return tuple(sorted(filters))
 
 
 def _panels(raw: Any, check_query: CheckQuery, problems: _Problems) -> tuple[Panel, ...]:
@@ -334,8 +337,15 @@ def _thresholds(raw: Any, kind: str | None, problems: _Problems, prefix: str,
 
 
 def _number(value: Any, field: str, problems: _Problems, ref: str | None) -> float | None:
+    """A threshold's value as a float; whole numbers past 2^53 are refused, as ingest
+    refuses them: a float64 would keep another number than the one written."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.add(field, f"must be a number, not {kind_of(value)}", ref)
+        problems.add(field, f"must be a number, not {kind_of(value)}"
+                     + (f" ({shown(value)})" if isinstance(value, str) else ""), ref)
+        return None
+    if isinstance(value, int) and abs(value) > MAX_EXACT_INT:
+        problems.add(field, f"{str(value)[:40]} is a whole number too large to keep exactly "
+                            "(more than 2^53); write it as a decimal such as 1.5e29", ref)
         return None
     try:
         number = float(value)

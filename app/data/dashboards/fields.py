@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ...instants import END_INSTANT, FIRST_INSTANT, SECOND
+
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # dashboard names and panel ids
 PANEL_TYPES = ("timeseries", "stat", "table")
 REDUCERS = ("last", "mean", "min", "max", "sum", "count")
@@ -39,8 +41,6 @@ WINDOW = re.compile(r"all|[1-9][0-9]{0,5}[smhdw]")
 INSTANT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})"
                      r"(?:T(?P<time>\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d{1,9}))?"
                      r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?", re.ASCII)  # "٢٠٢٤" is \d too
-FIRST_INSTANT = datetime(1678, 1, 1, tzinfo=UTC)  # int64 ns hold 1677-09-21..2262-04-11
-LAST_INSTANT = datetime(2262, 1, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ZONE = re.compile(r"[A-Za-z0-9_+-]{1,32}(?:/[A-Za-z0-9_+-]{1,32}){0,3}")
 NOT_IANA = ("localtime", "posixrules", "Factory")  # files in zoneinfo folders, not zones
@@ -128,7 +128,9 @@ def check_window(value: Any) -> str:
 
 
 def instant_ns(value: Any) -> int:
-    """An ISO-8601 instant (naive means UTC) as ns since the epoch; ``ValueError`` if not one."""
+    """A dashboard's ``start``/``end``: an ISO-8601 instant (naive means UTC) as int64 ns
+    since the epoch, in the forms ``INSTANT`` allows; ``ValueError`` if not one, or outside
+    the years 1678 to 2261. (A view's URL takes more forms: ``app.instants.parse_instant``.)"""
     match = INSTANT.fullmatch(value) if isinstance(value, str) else None
     error = ValueError(f"{shown(value)} is not an ISO-8601 instant between the years 1678 and 2261 "
                        "(for example 2024-05-01T12:00:00Z)")
@@ -143,11 +145,12 @@ def instant_ns(value: Any) -> int:
         raise error from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    if not FIRST_INSTANT <= moment < LAST_INSTANT:
-        raise error
     since = moment - EPOCH
     seconds = since.days * 86400 + since.seconds
-    return seconds * 1_000_000_000 + int((match["fraction"] or "").ljust(9, "0"))
+    ns = seconds * SECOND + int((match["fraction"] or "").ljust(9, "0"))
+    if not FIRST_INSTANT <= ns < END_INSTANT:
+        raise error
+    return ns
 
 
 def check_tz(value: Any) -> str:

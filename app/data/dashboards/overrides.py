@@ -41,7 +41,8 @@ from .fields import (
 TIME = ("window", "start", "end")
 SETTINGS = ("window", "start", "end", "tz")  # what a dashboard URL may set besides labels
 
-LabelsOf = Callable[[str], Collection[str]]
+# A dataset's label names; None while it is not loaded (its labels are unknown).
+LabelsOf = Callable[[str], Collection[str] | None]
 
 
 class OverrideError(ValueError):
@@ -149,9 +150,10 @@ def effective_query(dashboard: Dashboard, panel: Panel, overrides: Overrides,
                     labels_of: LabelsOf) -> str:
     """The panel's query with the dashboard's and then the URL's settings applied (see above).
 
-    ``labels_of(dataset)`` gives the dataset's label names (``LookupError`` if it is gone).
+    ``labels_of(dataset)`` gives the dataset's label names, ``None`` if it is not loaded
+    (then no filter applies: the panel has no view until it is).
     """
-    labels = set(labels_of(panel.dataset))
+    labels = set(labels_of(panel.dataset) or ())
     pairs = parse_qsl(panel.query, keep_blank_values=True)
     for layer in (dashboard, overrides):
         pairs = _apply(pairs, layer, labels)
@@ -178,14 +180,16 @@ def _apply(pairs: list[tuple[str, str]], layer: _Layer,
 def effective_queries(dashboard: Dashboard, overrides: Overrides,
                       labels_of: LabelsOf) -> list[tuple[Panel, str]]:
     """``effective_query`` of every panel in order; ``OverrideError`` for a URL label that
-    no panel's dataset has (it would change nothing: most likely a typo)."""
-    known: dict[str, Collection[str]] = {}
+    no panel's dataset has (it would change nothing: most likely a typo). While one of the
+    datasets is not loaded its labels are unknown, and no label is refused."""
+    known: dict[str, Collection[str] | None] = {}
     for panel in dashboard.panels:
         if panel.dataset not in known:
-            known[panel.dataset] = set(labels_of(panel.dataset))
-    every_label = set().union(*known.values())
+            labels = labels_of(panel.dataset)
+            known[panel.dataset] = None if labels is None else set(labels)
+    every_label = set().union(*(labels for labels in known.values() if labels is not None))
     for label, _values in overrides.filters:
-        if dashboard.panels and label not in every_label:
+        if dashboard.panels and None not in known.values() and label not in every_label:
             raise OverrideError(label, "no panel's dataset has this label; labels are "
                                        f"{', '.join(sorted(every_label)) or '(none)'}")
     return [(panel, effective_query(dashboard, panel, overrides, known.__getitem__))

@@ -51,6 +51,7 @@ from .fileform import dump_document, load_document
 log = logging.getLogger("dash.dashboards")
 RECORDS = ".versions"
 MAX_FILE_BYTES = 1 << 20  # the largest valid document is 184 KiB (every limit reached)
+NOT_FOLLOWED = "a symbolic link, which is not followed: put the file itself in dashboards/"
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class FileDashboardStore:
                                   "is not 1 to 64 of the characters A-Z a-z 0-9 _ -"}])
         data = dump_document(parse_document(obj, self.check_query))
         with self._locked(create=True):
-            current = self._read(name)
+            current = self._read_own(name)
             version, last = self._reconcile(name, current)
             if version != expected_version:
                 raise VersionConflict(version)
@@ -176,7 +177,7 @@ class FileDashboardStore:
         if not NAME.fullmatch(name):
             raise DashboardNotFound(name)
         with self._locked():
-            version, last = self._reconcile(name, self._read(name))
+            version, last = self._reconcile(name, self._read_own(name))
             if version is None:
                 raise DashboardNotFound(name)
             if expected_version is not None and expected_version != version:
@@ -230,17 +231,34 @@ class FileDashboardStore:
         return names if with_invalid else [name for name in names if NAME.fullmatch(name)]
 
     def _read(self, name: str) -> bytes | None:
-        """The file's bytes; ``None`` if it does not exist; ``OSError`` if unreadable."""
+        """The file's bytes; ``None`` if it does not exist; ``OSError`` if unreadable, a
+        symbolic link or not a regular file."""
         try:
             # O_NONBLOCK: a FIFO named like a dashboard must not hang the store.
-            fd = os.open(self.directory / f"{name}.json", os.O_RDONLY | os.O_NONBLOCK)
+            # O_NOFOLLOW: a link (``x.json -> /etc/passwd``) would show another file's
+            # bytes in error messages and pages; dashboards are the folder's own files.
+            fd = os.open(self.directory / f"{name}.json",
+                         os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(errno.ELOOP, NOT_FOLLOWED) from None
+            raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise OSError(errno.EINVAL, "not a regular file")
         with os.fdopen(fd, "rb") as file:
             return file.read(self.max_bytes + 1)
+
+    def _read_own(self, name: str) -> bytes | None:
+        """``_read`` for a write: a link or a file that is no regular file is a ``Conflict``
+        naming it (409), never replaced or deleted blindly."""
+        try:
+            return self._read(name)
+        except OSError as exc:
+            raise Conflict(f"dashboards/{name}.json cannot be read ({exc.strerror}); move "
+                           "it away first") from None
 
     def _current(self, name: str) -> tuple[bytes | None, int | None, str | None]:
         """(bytes, version, read error) of the file as it is now; version ``None``: absent."""
@@ -313,9 +331,19 @@ class FileDashboardStore:
         if len(data) > self.max_bytes:
             return f"the file is larger than {self.max_bytes} bytes"
         try:
-            return load_document(data, self.check_query)
+            return load_document(data, self._check_stored_query)
         except DocumentError as exc:
             return exc.message
+
+    def _check_stored_query(self, dataset: str, query: str) -> str:
+        """``check_query`` for a saved file: a dataset that is not loaded right now (its file
+        went away, failed to load, or is not ingested yet) keeps the panel's query as saved.
+        Only writes refuse an unknown dataset; a stored dashboard stays whole, and that
+        panel shows why it has no view (``AppState.panel_views``)."""
+        try:
+            return self.check_query(dataset, query)
+        except LookupError:
+            return query
 
 
 def _fsync_folder(folder: Path) -> None:

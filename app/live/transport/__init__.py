@@ -16,8 +16,9 @@ the libraries' public paths (slower, but correct).
 from __future__ import annotations
 
 import logging
+import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import socketio
@@ -128,6 +129,22 @@ class SharedFrameManager(socketio.Manager):  # type: ignore[misc]
                 self.server._send_eio_packet(eio_sid, message.packet)
 
 
+class SharedFrameRedisManager(socketio.RedisManager, SharedFrameManager):  # type: ignore[misc]
+    """Socket.IO's Redis message queue (what Flask-SocketIO's ``message_queue`` sets up),
+    delivering locally through ``SharedFrameManager.emit``.
+
+    The order of the bases is the point: ``PubSubManager`` delivers what this process
+    emits, and what other processes publish, with ``super().emit``, which in this class
+    is ``SharedFrameManager.emit`` (one encoding per room) rather than ``Manager.emit``.
+    Emits with ``ignore_queue=True`` skip Redis and go straight to it.
+    """
+
+    def __init__(self, url: str, channel: str = "flask-socketio", max_backlog: int = 8) -> None:
+        # RedisManager's own __init__, whose super() chain then reaches SharedFrameManager.
+        socketio.RedisManager.__init__(self, url, channel=channel)
+        self.max_backlog = max_backlog
+
+
 # What this module and app.live.transport.websocket rely on, checked at start-up.
 _SERVER_INTERNALS = ("_send_eio_packet",)
 _MANAGER_INTERNALS = ("get_participants", "is_sid_room", "eio_sid_from_sid", "get_rooms")
@@ -183,6 +200,10 @@ class Transport:
         queue: in cluster mode every process fans out its own rooms)."""
         self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True)
 
+    def broadcast(self, event: str, data: Any) -> None:
+        """Send ``event`` to every socket of this process."""
+        self.socketio.emit(event, data, namespace=NAMESPACE, ignore_queue=True)
+
     def emit_to(self, sid: str, event: str, data: Any) -> None:
         """Send ``event`` to one socket."""
         self.socketio.emit(event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
@@ -193,6 +214,15 @@ class Transport:
             return 0
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE) or ""
         return _waiting(_send_queue(self._server, eio_sid))
+
+    def clients(self) -> dict[str, int]:
+        """Engine.IO connections of this process by transport: websocket, polling."""
+        counts = {"websocket": 0, "polling": 0}
+        sockets = getattr(getattr(self._server, "eio", None), "sockets", None)
+        for eio_socket in list(sockets.values()) if isinstance(sockets, dict) else []:
+            if not getattr(eio_socket, "closed", False):
+                counts["websocket" if getattr(eio_socket, "upgraded", False) else "polling"] += 1
+        return counts
 
     def create_event(self) -> Any:
         """An event object of the server's async mode (eventlet or threading)."""
@@ -221,9 +251,53 @@ def install_websockets(sio: Any) -> bool:
     return True
 
 
-def http_protocol() -> Any:
-    """eventlet's HTTP protocol class for ``wsgi.py``: one that hands upgraded WebSockets
-    to a green thread of their own (see ``websocket.Protocol``)."""
-    from . import websocket
+def http_protocol(header_timeout: float, direct_websockets: bool) -> Any:
+    """eventlet's HTTP protocol class for ``wsgi.py``: a header timeout and strict body
+    framing (``http.Protocol``), and with ``direct_websockets`` one that hands upgraded
+    WebSockets to a green thread of their own (``websocket.Protocol``)."""
+    from . import http, websocket
 
-    return websocket.Protocol
+    base = websocket.Protocol if direct_websockets else http.Protocol
+    return type("Protocol", (base,), {"header_timeout": header_timeout})
+
+
+# Connections the kernel queues for accept(): eventlet.listen's default (50) overflowed
+# when a thousand clients connected at once, and each dropped SYN cost its client 1 s.
+LISTEN_BACKLOG = 2048
+
+
+def serve(app: Any, settings: Mapping[str, Any]) -> None:
+    """Serve ``app`` with eventlet's WSGI server until stopped (``wsgi.py``, eventlet only).
+
+    What ``SocketIO.run`` does, plus: a listen backlog of ``LISTEN_BACKLOG``, eventlet's
+    pool sized by ``DASH_MAX_CONNECTIONS`` with the soft ``RLIMIT_NOFILE`` raised (up to
+    the hard one) to hold it and as many detached WebSockets (eventlet's accept loop
+    dies on EMFILE), and ``http_protocol``'s header timeout and framing checks.
+    """
+    import eventlet
+    import eventlet.green.socket
+    import eventlet.wsgi
+
+    pool = int(settings["MAX_CONNECTIONS"])
+    _raise_open_files(2 * pool + 1024)  # the pool, as many WebSockets, files, the rest
+    family, _, _, _, address = eventlet.green.socket.getaddrinfo(
+        settings["HOST"], settings["PORT"], type=socket.SOCK_STREAM)[0]
+    listener = eventlet.listen(address, family, backlog=LISTEN_BACKLOG)
+    eventlet.wsgi.server(listener, app, max_size=pool, log_output=settings["DEBUG"],
+                         protocol=http_protocol(settings["HEADER_TIMEOUT"],
+                                                settings["DIRECT_WEBSOCKETS"]))
+
+
+def _raise_open_files(wanted: int) -> None:
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            log.info("raised the open files limit", extra={
+                "event": "rlimit", "from": soft, "to": raised})
+    except (ImportError, ValueError, OSError) as exc:
+        log.warning("cannot raise the open files limit", extra={"event": "rlimit",
+                                                                "error": str(exc)})

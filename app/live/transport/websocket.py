@@ -47,6 +47,8 @@ from eventlet import greenio
 from eventlet.hubs import get_hub, trampoline
 from eventlet.queue import Empty
 
+from . import http
+
 log = logging.getLogger("dash.websocket")
 EMPTY_BODY = io.BytesIO(b"")  # a WebSocket's request has no body; events never read one
 
@@ -339,8 +341,8 @@ class _HandedOver:
         pass
 
 
-class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
-    """eventlet's HTTP protocol, able to hand a WebSocket's connection over to ``_serve``."""
+class Protocol(http.Protocol):
+    """``http.Protocol``, able to hand a WebSocket's connection over to ``_serve``."""
 
     detached = False
 
@@ -381,7 +383,8 @@ class DirectWebSocket(WebSocketWSGI):  # type: ignore[misc]
 _INTERNALS: tuple[tuple[str, Any, str], ...] = (
     ("eventlet.websocket.WebSocket", eventlet.websocket.WebSocket,
      "_pack_message _send_closing_frame wait send close"),
-    ("eventlet.wsgi.HttpProtocol", eventlet.wsgi.HttpProtocol, "get_environ finish"),
+    ("eventlet.wsgi.HttpProtocol", eventlet.wsgi.HttpProtocol,
+     "get_environ finish handle_one_request parse_request"),
     ("engineio.Socket", _EioSocket, "receive close send schedule_ping"),
 )
 
