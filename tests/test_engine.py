@@ -12,6 +12,7 @@ import pytest
 from app.data.schema import Batch, Schema
 from app.data.series import RANKED_TIERS, SeriesColumns, bucket_bounds, sort_segments
 from app.data.store import Dataset, Snapshot
+from app.engine.cells import edge_positions
 from app.engine.compute import Result, run
 from app.engine.view import View
 
@@ -338,3 +339,36 @@ def test_shared_columns_hold_every_series_sorted_and_ranked(seed: int, series: i
     copies, ts_column, starts, counts = frozen
     for i in range(series):  # what a snapshot kept still reads the same
         assert ts_column[starts[i]:starts[i] + counts[i]].tolist() == copies[i].tolist()
+
+
+def spaced(pattern: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` sorted instants (ns) of one series: how real series space their points."""
+    if pattern == "steady":  # a point every 10 s
+        return START + np.arange(n) * 10 * SECOND
+    if pattern == "jitter":  # every 10 s, a few seconds early or late
+        return np.sort(START + np.arange(n) * 10 * SECOND + rng.integers(-4, 5, n) * SECOND)
+    if pattern == "bursts":  # a burst of points, then silence
+        return np.sort(START + (np.arange(n) // 50) * 30 * MINUTE
+                       + rng.integers(0, 50, n) * SECOND)
+    if pattern == "on-edges":  # repeated instants, many exactly on a minute
+        return np.sort(START + rng.integers(0, n // 4, n) * 15 * SECOND)
+    return np.sort(START + rng.integers(0, n * 20, n) * SECOND)  # "random"
+
+
+@pytest.mark.parametrize("pattern", ["steady", "jitter", "bursts", "on-edges", "random"])
+@pytest.mark.parametrize("series", [1, 3, 80])  # 80: past LOOP_SERIES, searched all at once
+@pytest.mark.parametrize("width", [MINUTE, HOUR])
+def test_guessed_edge_positions_equal_a_binary_search(pattern: str, series: int,
+                                                      width: int) -> None:
+    rng = np.random.default_rng(7)
+    runs = [spaced(pattern, int(rng.integers(200, 1200)), rng) for _ in range(series)]
+    ts = np.concatenate(runs)
+    start = np.cumsum([len(r) for r in runs]) - [len(r) for r in runs]
+    stop = start + [len(r) for r in runs]
+    first, last = ts[start] // width, ts[stop - 1] // width
+    owner = np.repeat(np.arange(series), last - first)
+    edges = np.concatenate([np.arange(a + 1, b + 1) * width
+                            for a, b in zip(first, last, strict=True)])
+    expected = [int(start[o]) + int(np.searchsorted(runs[o], e))
+                for o, e in zip(owner, edges, strict=True)]
+    assert edge_positions(ts, start, stop, owner, edges).tolist() == expected
