@@ -1,6 +1,6 @@
 """Every view shape, ours against DuckDB and polars in the same run:
 ``.venv/bin/python -m bench.engine [--rows 1000000 10000000] [--series 100 1000 10000]
-[--repeat 5] [--json out.json]``.
+[--repeat 5] [--json out.json]``; ``--spread run1.json run2.json ...`` summarises runs.
 
 Two suites. "hosts": ``--rows`` points of 20 hosts x 3 metrics (60 series, a point a
 second each). "many": 1M points of one metric over ``--series`` symbols (8 markets),
@@ -21,13 +21,13 @@ import argparse
 import gc
 import json
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from app.engine import compute as query
 from app.engine.view import View
 from app.instants import parse_duration
 from bench import datasets
+from bench.run import turns_ms
 
 AGGS = ("mean", "sum", "min", "max", "count", "p50", "p90", "p95", "p99")
 # name -> (metrics, filters, window, bucket, by)
@@ -76,25 +77,6 @@ class Suite:
     aggs: tuple[str, ...]
     load: Callable[[], Any]  # -> store Dataset
     columns: Callable[[], dict[str, np.ndarray]]  # the same points, long form
-
-
-def median_ms(engines: dict[str, Callable[[], Any] | None], repeat: int) -> dict[str, float]:
-    """Median wall time in ms of each engine's call, after one warm-up call each.
-
-    Calls take turns (ours, DuckDB, polars, ours, ...): on a shared machine a burst of
-    load then slows every engine's calls alike instead of all of one engine's.
-    """
-    for fn in engines.values():
-        if fn is not None:
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in engines}
-    for _ in range(repeat):
-        for name, fn in engines.items():
-            if fn is not None:
-                started = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - started) * 1000)
-    return {name: statistics.median(spent) for name, spent in times.items() if spent}
 
 
 def trace_name(suite: Suite, metrics: tuple[str, ...], by: str, metric: str,
@@ -235,7 +217,7 @@ def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
             cells = len(duck)
             del duck, polar, ours  # big answers left alive make the GC slow every engine
             gc.collect()
-            timed = median_ms({
+            timed = turns_ms({
                 "ours": (lambda v=view: query.run(snap, v)) if right else None,
                 "duckdb": lambda q=sql: con.execute(q).fetchnumpy(),
                 "polars": polars_run,
@@ -247,6 +229,26 @@ def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
             print(f"{suite.name:>18} | {shape:<28} | {agg:<5} | {row['ours'] or -1:8.2f} | "
                   f"{row['duckdb']:8.2f} | {row['polars']:8.2f}", file=sys.stderr, flush=True)
     con.close()
+
+
+def memory(n: int) -> dict[str, float]:
+    """Bytes per point that ``n`` points of 20 hosts x 3 metrics hold: the columns' filled
+    part (time, value and a ranked value per tier), their whole allocation (with each
+    series' room to grow: address space until written), and what the process's resident
+    memory grew by loading them. Run first: memory freed by earlier cases would be reused."""
+    import psutil
+
+    process = psutil.Process()
+    gc.collect()
+    before = process.memory_info().rss
+    dataset = datasets.dataset(n)
+    gc.collect()
+    grown = process.memory_info().rss - before
+    cols = dataset.columns
+    arrays = [cols.ts, cols.value, *cols.ranked]
+    books = [cols.start, cols.room, cols.count, cols.ranked_count]
+    return {"rows": n, "filled": cols.points * sum(a.itemsize for a in arrays) / n,
+            "allocated": sum(a.nbytes for a in arrays + books) / n, "resident": grown / n}
 
 
 def host_suite(n: int) -> Suite:
@@ -262,6 +264,32 @@ def many_suite(series: int, n: int = 1_000_000) -> Suite:
                  lambda: datasets.many_columns(n, series))
 
 
+def spread(paths: list[str]) -> None:
+    """A Markdown table of several runs' JSON (``--json``): per dataset and view shape,
+    the range (min–max over runs) of ours' slowest aggregation, DuckDB's and polars'
+    fastest, and the worst ours ÷ DuckDB over the aggregations."""
+    runs = [json.loads(Path(path).read_text())["cases"] for path in paths]
+    keys = list(dict.fromkeys((c["data"], c["shape"]) for c in runs[0]))
+
+    def span(values: list[float], digits: int = 1) -> str:
+        low, high = min(values), max(values)
+        return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" \
+            else f"{low:.{digits}f}–{high:.{digits}f}"
+
+    print(f"| data | view | ours, slowest agg (ms) | DuckDB, fastest agg (ms) | "
+          f"polars, fastest agg (ms) | ours ÷ DuckDB, worst agg | ({len(paths)} runs) |")
+    print("|---|---|---|---|---|---|---|")
+    for data, shape in keys:
+        per_run = [[c for c in cases if (c["data"], c["shape"]) == (data, shape)]
+                   for cases in runs]
+        ours = [max(c["ours"] for c in cases) for cases in per_run]
+        duck = [min(c["duckdb"] for c in cases) for cases in per_run]
+        polars = [min(c["polars"] for c in cases) for cases in per_run]
+        ratio = [max(c["ours"] / c["duckdb"] for c in cases) for cases in per_run]
+        print(f"| {data} | {shape} | {span(ours)} | {span(duck)} | {span(polars)} | "
+              f"{span(ratio, 2)} | |")
+
+
 def main() -> None:
     """Run the shapes at each size and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -271,9 +299,15 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--lenient", action="store_true",
                         help="time an older engine: shapes it gets wrong show as n/a")
+    parser.add_argument("--spread", nargs="+", metavar="JSON",
+                        help="only summarise earlier runs' --json files, min–max over them")
     args = parser.parse_args()
+    if args.spread:
+        spread(args.spread)
+        return
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
+    held = [memory(n) for n in sorted(args.rows, reverse=True)[:1]]
     suites = [host_suite(n) for n in args.rows] + [many_suite(k) for k in args.series]
     for suite in suites:
         bench_suite(suite, args.repeat, rows, args.lenient)
@@ -288,9 +322,13 @@ def main() -> None:
         ratio = "—" if row["ours"] is None else f"{row['ours'] / row['duckdb']:.2f}"
         print(f"| {row['data']} | {row['shape']} | {row['agg']} | {ours} | "
               f"{row['duckdb']:.2f} | {row['polars']:.2f} | {ratio} |")
+    for m in held:
+        print(f"\nMemory at {m['rows']:,} points: {m['filled']:.1f} B a point filled, "
+              f"{m['allocated']:.1f} B allocated, resident memory grew "
+              f"{m['resident']:.1f} B a point")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(rows, out, indent=1)
+            json.dump({"cases": rows, "memory": held}, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -28,15 +28,28 @@ from app.jsoncodec import dumps
 from bench import datasets
 
 
+def turns_ms(calls: dict[str, Callable[[], Any] | None], repeat: int) -> dict[str, float]:
+    """Median wall time in ms of each call (None: not timed), after one warm-up call each.
+
+    Calls take turns (ours, DuckDB, polars, ours, ...): on a shared machine a burst of
+    load then slows every one of them alike instead of all of one's calls.
+    """
+    for fn in calls.values():
+        if fn is not None:
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            if fn is not None:
+                started = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(spent) for name, spent in times.items() if spent}
+
+
 def median_ms(fn: Callable[[], Any], repeat: int = 7) -> float:
     """Median wall time of ``fn`` in milliseconds (one warm-up call first)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return turns_ms({"": fn}, repeat)[""]
 
 
 def view_of(snap: Any, text: str) -> Any:
