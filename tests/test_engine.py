@@ -72,9 +72,8 @@ def reference(frame: pd.DataFrame, view: View, newest: int) -> dict[str, dict[in
         return {}
     several = len(view.metrics) > 1
     if view.by == "series":
-        name = rows.apply(lambda r: " · ".join(
-            ([r.metric] if several else []) + [r.host]
-            + ([r.region] if isinstance(r.region, str) else [])), axis=1)
+        name = ((rows.metric + " · " if several else "") + rows.host
+                + rows.region.map(lambda r: f" · {r}" if isinstance(r, str) else ""))
     elif view.by in ("host", "region"):
         split = rows[view.by].fillna("(none)")
         name = rows.metric + " · " + split if several else split
@@ -372,3 +371,111 @@ def test_guessed_edge_positions_equal_a_binary_search(pattern: str, series: int,
     expected = [int(start[o]) + int(np.searchsorted(runs[o], e))
                 for o, e in zip(owner, edges, strict=True)]
     assert edge_positions(ts, start, stop, owner, edges).tolist() == expected
+
+
+# -- shapes of data the engine must not get wrong, against pandas ------------------------
+
+def points(ts: np.ndarray, host: list[str] | np.ndarray, value: np.ndarray,
+           metric: str = "cpu") -> pd.DataFrame:
+    return pd.DataFrame({"ts": np.asarray(ts, np.int64), "metric": metric,
+                         "value": np.asarray(value, np.float64), "host": host})
+
+
+def steady(seed: int, hours: int = 4) -> pd.DataFrame:
+    """3 hosts a point every 10 s, a few seconds early or late, for ``hours``: long series
+    whose bucket edges are found by the guessed positions."""
+    rng = np.random.default_rng(seed)
+    n = hours * 360
+    ts = START + np.arange(n) * 10 * SECOND
+    return pd.concat([points(ts + rng.integers(-4, 5, n) * SECOND, [h] * n,
+                             rng.normal(50, 10, n).round(2)) for h in ("a", "b", "c")],
+                     ignore_index=True)
+
+
+def shaped(kind: str) -> pd.DataFrame:
+    """One small dataset per kind of trouble."""
+    if kind == "one point":
+        return points(np.array([START + 61 * SECOND]), ["a"], np.array([4.5]))
+    if kind == "all equal":  # 3 closed hours: the ranked path, every value tied
+        n = 3 * 3600
+        ts = np.tile(START + np.arange(n) * SECOND, 2)
+        return points(ts, ["a"] * n + ["b"] * n, np.full(2 * n, 7.25))
+    if kind == "same instants":  # hosts at one instant, and a host twice at one instant
+        ts = START + np.array([0, 0, 0, 30, 30, 90, 3600, 3600]) * SECOND
+        return points(ts, ["a", "b", "a", "a", "c", "b", "c", "c"],
+                      np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]))
+    if kind == "gap":  # ten minutes, nearly three hours of nothing, ten minutes
+        seconds = np.concatenate([np.arange(0, 600), np.arange(3 * 3600, 3 * 3600 + 600)])
+        n = len(seconds)
+        return points(START + seconds * SECOND, np.array(["a", "b"])[np.arange(n) % 2],
+                      np.random.default_rng(3).normal(size=n).round(3))
+    return steady(seed=8)  # "steady"
+
+
+KINDS = ("one point", "all equal", "same instants", "gap", "steady")
+SHAPED = {kind: (shaped(kind), load(shaped(kind), chunks=3)) for kind in KINDS}
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("by", ["none", "series", "host"])
+@pytest.mark.parametrize("bucket", ["1m", "5m", "1h"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_data_shapes_match_pandas(kind: str, agg: str, by: str, bucket: str) -> None:
+    frame, snap = SHAPED[kind]
+    assert_matches(snap, frame, View(metrics=("cpu",), agg=agg, bucket=bucket, by=by))
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("start, end, buckets", [
+    (START + 20 * MINUTE, START + 2 * HOUR, 0),  # wholly inside the gap: nothing
+    (START + 5 * MINUTE + 30 * SECOND, START + 150 * MINUTE, 5),  # cuts a minute, then gap
+    (START + 90 * MINUTE, START + 3 * HOUR + 2 * MINUTE + 1, 3),  # gap, then cuts a minute
+])
+def test_windows_over_a_gap_match_pandas(agg: str, start: int, end: int, buckets: int) -> None:
+    frame, snap = SHAPED["gap"]
+    view = View(metrics=("cpu",), start=start, end=end, agg=agg, bucket="1m", by="none")
+    assert_matches(snap, frame, view)
+    assert sum(len(t.x) for t in run(snap, view).traces) == buckets
+
+
+def retained(points: int, age: int) -> tuple[pd.DataFrame, Snapshot, pd.DataFrame]:
+    """Six hours of steady points fed in shuffled batches (late points) to a dataset that
+    keeps ``points`` points or ``age`` ns back from the newest: (all the points, its
+    snapshot, the points it kept as a frame)."""
+    frame = steady(seed=9, hours=6)
+    dataset = Dataset("t", SCHEMA, retention=points, max_age_ns=age)
+    shuffled = frame.sample(frac=1.0, random_state=2)
+    for part in np.array_split(np.arange(len(shuffled)), 12):
+        rows = shuffled.iloc[np.sort(part)]
+        dataset.append(batch(rows.ts.to_numpy(), rows.metric.to_numpy(), rows.value.to_numpy(),
+                             rows.host.to_numpy()))
+    snap = dataset.snapshot()
+    held = snap.merged()
+    kept = pd.DataFrame({"ts": held.ts, "metric": "cpu", "value": held.value,
+                         "host": [snap.label_values["host"][c] for c in held.labels["host"]]})
+    return frame, snap, kept
+
+
+KEEPS = {"2,000 points": (2000, 0), "90 minutes": (0, 90 * MINUTE)}
+RETAINED = {name: retained(*keep) for name, keep in KEEPS.items()}
+
+
+@pytest.mark.parametrize("keep", list(KEEPS))
+def test_retention_keeps_the_newest_points(keep: str) -> None:
+    frame, _, kept = RETAINED[keep]
+    assert 0 < len(kept) < len(frame)
+    key = ["ts", "host"]
+    assert kept.set_index(key).index.isin(frame.set_index(key).index).all()
+    dropped = frame[~frame.set_index(key).index.isin(kept.set_index(key).index)]
+    assert len(dropped) + len(kept) == len(frame)
+    assert int(dropped.ts.max()) <= int(kept.ts.min())  # none kept older than one dropped
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("by", ["none", "series"])
+@pytest.mark.parametrize("bucket", ["1m", "1h"])
+@pytest.mark.parametrize("keep", list(KEEPS))
+def test_answers_after_retention_match_pandas_on_the_points_kept(
+        agg: str, by: str, bucket: str, keep: str) -> None:
+    _, snap, kept = RETAINED[keep]
+    assert_matches(snap, kept, View(metrics=("cpu",), agg=agg, bucket=bucket, by=by))
