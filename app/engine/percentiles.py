@@ -161,6 +161,27 @@ def quantiles_by_owner(values: np.ndarray, owner: np.ndarray, counts: np.ndarray
     return grouped_quantiles(values, owner, counts, q)
 
 
+def one_run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
+                      lengths: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile per cell when cell ``owner[i]`` is the one run
+    ``column[start[i]:start[i] + lengths[i]]`` (none empty): runs of one length are the
+    rows of one grid, gathered from the column and selected along the rows, without
+    grouping values by cell first (300,000 runs of ~3 values: 15 ms, against 50 ms)."""
+    out = np.empty(len(owner))
+    order = group_order(lengths, int(lengths.max()) + 1)
+    sizes = lengths[order]
+    low, high, frac = ranks(sizes, q)
+    edges = (np.flatnonzero(np.diff(sizes)) + 1).tolist()
+    for first, last in zip([0, *edges], [*edges, len(sizes)], strict=True):
+        runs = order[first:last]
+        length, a, b = int(sizes[first]), int(low[first]), int(high[first])
+        grid = column[start[runs][:, None] + np.arange(length)]
+        if length > 1:
+            grid.partition((a, b) if b != a else a, axis=1)
+        out[owner[runs]] = _interpolate(grid[:, a], grid[:, b], frac[first:last])
+    return out
+
+
 def run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
                   lengths: np.ndarray, q: float) -> np.ndarray:
     """The ``q`` quantile per cell of the runs ``column[start[i]:start[i] + lengths[i]]``,
@@ -170,6 +191,8 @@ def run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
     if len(counts) and int(counts.sum()) >= NARROW_FROM * len(counts):
         return narrowed_quantiles(column[run_index(start, lengths)],
                                   np.repeat(owner, lengths), counts, q)
+    if len(owner) == len(counts):  # a run per cell: rows of a grid read straight from runs
+        return one_run_quantiles(column, owner, start, lengths, q)
     slots = Slots(counts)
     order = group_order(slots.of_cell[owner], len(slots.cells))
     return slots.quantiles(column[run_index(start[order], lengths[order])], q)
