@@ -6,8 +6,8 @@ import pandas as pd
 
 from app.data.schema import Batch, Schema
 from app.data.store import Dataset
+from app.instants import SECOND
 
-SECOND = 1_000_000_000
 HOSTS = [f"web-{i}" for i in range(1, 21)]
 REGIONS = ["eu", "us", "ap", "sa"]
 METRICS = ["cpu", "mem", "latency_ms"]

@@ -24,6 +24,7 @@ from app.data.store import Dataset
 from app.engine import browse, charts
 from app.engine import compute as query
 from app.engine.view import parse_view
+from app.instants import SECOND
 from app.jsoncodec import dumps
 from bench import datasets
 
@@ -181,7 +182,7 @@ def bench_wire(rows: list[tuple[str, ...]]) -> None:
     ds = datasets.dataset(20 * 3 * 3600)  # an hour of 20 hosts x 3 metrics
     view = view_of(ds.snapshot(), "metric=cpu&by=host&window=5m&agg=raw")
     before = charts.build(ds.snapshot(), view)
-    newest = int(ds.snapshot().end or 0) + datasets.SECOND
+    newest = int(ds.snapshot().end or 0) + SECOND
     hosts = np.array(datasets.HOSTS, dtype=object)
     ds.append(Batch(np.full(len(hosts), newest), np.array(["cpu"] * len(hosts), object),
                     np.linspace(40, 60, len(hosts)),
