@@ -570,7 +570,8 @@ def newest_values(snap: Snapshot) -> dict[tuple[str, str], float]:
     """(metric, host) -> the newest value of that demo series."""
     hosts = snap.label_values["host"]
     return {(snap.metrics[snap.series_metric[i]], hosts[snap.series_labels["host"][i]]):
-            float(values[-1]) for i, values in enumerate(snap.series_value)}
+            float(snap.value[snap.series_start[i] + snap.series_count[i] - 1])
+            for i in range(len(snap.series_count)) if snap.series_count[i]}
 
 
 def test_another_process_takes_the_demo_over_and_goes_on_from_its_last_values(
