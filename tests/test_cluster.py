@@ -544,7 +544,7 @@ def test_python_wsgi_refuses_in_one_line_without_a_traceback(
                           env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("realtime-dash: "), done.stderr
+    assert len(lines) == 1 and lines[0].startswith("realtime-dash cannot start: "), done.stderr
     assert says in lines[0]
 
 
