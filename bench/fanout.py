@@ -42,6 +42,10 @@ from bench.ingest import ROOT, TOKEN, start_server
 VIEW = "metric=v&agg=raw&window=5m"
 CONNECT_TIMEOUT = 120.0  # seconds for every client of a process to connect and subscribe
 JS_DIR = Path(__file__).resolve().parent / "js"
+# Updates sent before the measured ones, and not counted: in the first two or three, 1,000
+# socket.io-clients in one node process handled each message more slowly (its JIT warming up),
+# and the slowest arrival was 80-120 ms against 40-70 ms for the later ones.
+WARMUP = 3
 # The JavaScript client's kinds and the transports socket.io-client may use.
 JS_TRANSPORTS = {
     "js": "polling,websocket",  # socket.io-client's default: long-polling, then the upgrade
@@ -174,19 +178,20 @@ def spawn(kind: str, url: str, count: int,
     (with ``node_profile``, a directory, node writes a --cpu-prof profile there)."""
     if kind in JS_TRANSPORTS:
         profile = ["--cpu-prof", "--cpu-prof-dir", node_profile] if node_profile else []
-        command = ["node", *profile, str(JS_DIR / "clients.mjs"), url, str(count),
-                   JS_TRANSPORTS[kind], "fan", VIEW]
+        command = ["node", "--expose-gc", *profile, str(JS_DIR / "clients.mjs"), url,
+                   str(count), JS_TRANSPORTS[kind], "fan", VIEW]
     else:
         command = [sys.executable, "-m", "bench.fanout", "--client", kind, "--url", url,
                    "--count", str(count)]
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds process ``pid`` has used: (in all, in the kernel)."""
     import psutil
 
     times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    return times.user + times.system, times.system
 
 
 def rss(pid: int) -> int:
@@ -223,24 +228,34 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
                 if line != "ready" or time.monotonic() > deadline:
                     raise SystemExit(f"a client process did not get ready: {line!r}")
             idle_rss = rss(server.pid)
+            for n in range(WARMUP):  # not counted: first-time work (the node clients' JIT)
+                post(url, [point(100 + n)])
+                time.sleep(interval)
             profiler = None
-            if profile:
+            seconds = str(int(updates * interval) + 2)
+            if profile and profile.endswith(".perf"):  # the kernel's side too (Linux perf)
+                profiler = subprocess.Popen(
+                    ["perf", "record", "-g", "-e", "cpu-clock", "-p", str(server.pid),
+                     "-o", profile, "--", "sleep", seconds],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            elif profile:
                 profiler = subprocess.Popen(
                     [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record",
                      "--pid", str(server.pid), "--format", "raw", "--rate", "200",
-                     "--output", profile, "--duration", str(int(updates * interval) + 2)],
+                     "--output", profile, "--duration", seconds],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu_before = cpu_seconds(server.pid)
             posted: dict[str, float] = {}  # version -> just before its POST
             acked: dict[str, float] = {}  # version -> its 200 read
             for n in range(updates):
                 before = time.time()
-                answer = post(url, [point(100 + n)])
+                answer = post(url, [point(100 + WARMUP + n)])
                 acked[str(answer["version"])] = time.time()
                 posted[str(answer["version"])] = before
                 time.sleep(interval)
             time.sleep(1.0)  # bounded wait for the last deliveries
-            cpu_used = cpu_seconds(server.pid) - cpu_before
+            cpu_after = cpu_seconds(server.pid)
+            cpu_used, sys_used = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
             if profiler is not None:
                 profiler.wait(60)
             latencies: list[float] = []  # from the POST
@@ -280,12 +295,19 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
         "ingest_ms": statistics.median(
             (acked[v] - posted[v]) * 1000 for v in acked) if acked else float("nan"),
         "cpu_us_per_message": cpu_used / max(delivered, 1) * 1e6,
+        "sys_us_per_message": sys_used / max(delivered, 1) * 1e6,
         "idle_kb_per_connection": (idle_rss - before_rss) / max(clients, 1) / 1024,
         # the server's own part: from taking the change to the last client's write
         "server_fanout_ms": statistics.median(fanout_ms) if fanout_ms else float("nan"),
         "server_fanout_max_ms": max(fanout_ms) if fanout_ms else float("nan"),
         "slowest_by_update_ms": [round(max(v)) for _, v in sorted(
             per_update.items(), key=lambda kv: int(kv[0]))],
+        # where an update's time goes (medians over updates): POST to 200, 200 to the
+        # first arrival, first to last arrival (the send loop and the clients' reading)
+        "phases_ms": [statistics.median(phase) if phase else float("nan") for phase in (
+            [(acked[v] - posted[v]) * 1000 for v in per_update],
+            [min(t) - (acked[v] - posted[v]) * 1000 for v, t in per_update.items()],
+            [max(t) - min(t) for t in per_update.values()])],
     }
 
 
@@ -322,7 +344,8 @@ def main() -> None:
                              "(DASH_DIRECT_WEBSOCKETS=0) and Socket.IO's long-polling")
     parser.add_argument("--profile", help="py-spy the server during each of our runs' updates "
                                           "into this file, the run's kind added to its name "
-                                          "(collapsed stacks)")
+                                          "(collapsed stacks; a name ending in .perf: Linux "
+                                          "perf, kernel included)")
     parser.add_argument("--node-profile", help="directory for node's --cpu-prof profiles "
                                                "of the JavaScript clients")
     parser.add_argument("--server-root", help="run the server of another checkout (a "
@@ -373,7 +396,8 @@ def main() -> None:
         print(f"| {r['clients']} {r['label']} | {r['delivered']}/{r['expected']} | "
               f"{r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms | "
               f"{r['p99_from_ack_ms']:.1f} ms | {r['ingest_ms']:.1f} ms | "
-              f"{r['cpu_us_per_message']:.0f} µs | {r['server_fanout_ms']:.1f} ms, "
+              f"{r['cpu_us_per_message']:.0f} µs ({r['sys_us_per_message']:.0f} in the kernel) | "
+              f"{r['server_fanout_ms']:.1f} ms, "
               f"{r['server_fanout_max_ms']:.1f} ms | {r['idle_kb_per_connection']:.1f} KB |")
     for base, ours in ((ws_base, ws), (poll_base, poll)):
         if not (base and ours):
@@ -384,6 +408,8 @@ def main() -> None:
               f"{base['idle_kb_per_connection'] / ours['idle_kb_per_connection']:.1f}x")
     for r in rows:
         print(f"slowest arrival per update, {r['label']} (ms): {r['slowest_by_update_ms']}")
+        print("  medians over updates: POST to 200 {:.1f} ms, 200 to first arrival {:.1f} ms, "
+              "first to last arrival {:.1f} ms".format(*r["phases_ms"]))
 
 
 if __name__ == "__main__":
