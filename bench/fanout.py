@@ -51,8 +51,9 @@ JS_TRANSPORTS = {
     "js": "polling,websocket",  # socket.io-client's default: long-polling, then the upgrade
     "js-ws": "websocket",
 }
-# Every client connects from 127.0.0.1, and clients that start on long-polling hold a
-# waiting GET until their upgrade: the per-address bound (64) is for the open internet.
+# Every client connects from 127.0.0.1, and each long-poll (and each client on Socket.IO's
+# polling, until its upgrade) holds a waiting GET: the bounds of waiting requests per address
+# (64) and in all (512) are for the open internet, and 200 pollers from one address got 503s.
 MANY_CLIENTS_ONE_ADDRESS = {"DASH_MAX_WAITING": "2048", "DASH_MAX_WAITING_PER_IP": "2048"}
 
 
@@ -214,7 +215,8 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
             open(os.path.join(data_dir, "server.log"), "w+b") as server_log:
         # DEBUG: the server logs how long each fan-out took, from change to last write.
         server, url = start_server(data_dir, {"DASH_MAX_UPDATES_PER_SECOND": "100",
-                                              "DASH_LOG_LEVEL": "DEBUG", **(env or {})},
+                                              "DASH_LOG_LEVEL": "DEBUG",
+                                              **MANY_CLIENTS_ONE_ADDRESS, **(env or {})},
                                    log=server_log, root=Path(server_root or ROOT))
         try:
             post(url, [point(i) for i in range(100)])
@@ -384,7 +386,7 @@ def main() -> None:
                 kind, args.js, args.js_processes, args.updates, args.interval,
                 label=f"socket.io-client ({how}, {args.js_processes} node process"
                       f"{'es' if args.js_processes > 1 else ''})",
-                profile=profile_path(args.profile, kind), env=MANY_CLIENTS_ONE_ADDRESS,
+                profile=profile_path(args.profile, kind),
                 node_profile=args.node_profile, **common))
     rows = [r for r in (ws_base, ws, poll_base, poll, *js_rows) if r]
     print(f"# fan-out, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
