@@ -42,9 +42,10 @@ from bench.ingest import ROOT, TOKEN, start_server
 VIEW = "metric=v&agg=raw&window=5m"
 CONNECT_TIMEOUT = 120.0  # seconds for every client of a process to connect and subscribe
 JS_DIR = Path(__file__).resolve().parent / "js"
-# Updates sent before the measured ones, and not counted: in the first two or three, 1,000
-# socket.io-clients in one node process handled each message more slowly (its JIT warming up),
-# and the slowest arrival was 80-120 ms against 40-70 ms for the later ones.
+# Updates sent before the measured ones, and not counted: in the first two to four, 1,000
+# socket.io-clients in one node process handle each message more slowly (its JIT warming up):
+# their slowest arrival was 36-44 ms against 20-28 ms for the later ones on a quiet machine,
+# 80-120 ms against 40-70 ms with other work on it. 1,000 browsers would each warm up once.
 WARMUP = 3
 # The JavaScript client's kinds and the transports socket.io-client may use.
 JS_TRANSPORTS = {

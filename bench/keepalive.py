@@ -17,10 +17,11 @@ import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.ingest import TOKEN, start_server
+from bench.ingest import ROOT, TOKEN, start_server
 
 STALL_MS = 30.0  # a delayed ACK is 40 ms on Linux; nothing else here takes this long
 # Points per raw view, chosen so the figure JSON is about 8, 15, 30, 45 and 58 KB.
@@ -55,9 +56,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--gets", type=int, default=3, help="figure GETs after each ingest")
+    parser.add_argument("--server-root", default=str(ROOT),
+                        help="run the server of another checkout (before and after)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
-        server, url = start_server(data_dir)
+        server, url = start_server(data_dir, root=Path(args.server_root))
         try:
             netloc = urlsplit(url).netloc
             conn = http.client.HTTPConnection(netloc, timeout=30)
