@@ -114,7 +114,7 @@ def tune_gc() -> None:
     objects of cyclic garbage (Flask-SocketIO's request context per event, its
     routing exception and traceback, the HTTP protocol object), and at 50,000 one
     young collection took 60-65 ms of CPU while 1,000 clients connected; at 2,000
-    the longest pause was 4 ms and all of them took 80 ms instead of 220 ms.
+    the longest pause was 4 ms and all of them took 76-84 ms instead of 218-226 ms.
     """
     gc.freeze()
     gc.set_threshold(2_000, 10, 100)
