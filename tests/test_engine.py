@@ -3,7 +3,6 @@ kept on append (in order, late, under retention) against sorting the raw points 
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,9 @@ from app.data.schema import Batch, Schema
 from app.data.series import RANKED_TIERS, SeriesColumns, bucket_bounds, sort_segments
 from app.data.store import Dataset, Snapshot
 from app.engine.cells import edge_positions
-from app.engine.compute import Result, run
+from app.engine.compute import run
 from app.engine.view import View
+from tests.samples import cells, reduced_cells
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -79,24 +79,7 @@ def reference(frame: pd.DataFrame, view: View, newest: int) -> dict[str, dict[in
         name = rows.metric + " · " + split if several else split
     else:
         name = rows.metric
-    grouped = rows.value.groupby([name, rows.ts // width * width])
-    if view.agg == "count":
-        table = grouped.size().astype(float)
-    elif view.agg.startswith("p"):
-        table = grouped.quantile(int(view.agg[1:]) / 100)
-    else:
-        table = grouped.agg(view.agg)
-    out: dict[str, dict[int, float]] = {}
-    for key, value in table.items():
-        parts: tuple[Any, ...] = tuple(key)  # type: ignore[arg-type]  # a two-level index
-        out.setdefault(str(parts[0]), {})[int(parts[1])] = float(value)
-    return out
-
-
-def cells(result: Result) -> dict[str, dict[int, float]]:
-    """What the chart draws, trace by trace (traces without points left out)."""
-    return {t.name: dict(zip(t.x.tolist(), t.y.tolist(), strict=True))
-            for t in result.traces if len(t.x)}
+    return reduced_cells(rows.value, name, rows.ts // width * width, view.agg)
 
 
 def assert_matches(snap: Snapshot, frame: pd.DataFrame, view: View) -> None:

@@ -3,8 +3,6 @@ and split, through both ways the engine cuts cells (point by point when series a
 by bucket edges when dense), and after appends of one point at a time, late or not."""
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,9 +10,10 @@ import pytest
 from app.data.schema import Batch, Schema
 from app.data.store import Dataset, Snapshot
 from app.engine.cells import few_points_per_cell
-from app.engine.compute import Result, run, select
+from app.engine.compute import run, select
 from app.engine.percentiles import grouped_quantiles, narrowed_quantiles
 from app.engine.view import View
+from tests.samples import cells, reduced_cells
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -81,24 +80,7 @@ def reference(frame: pd.DataFrame, view: View) -> dict[str, dict[int, float]]:
         name = rows[view.by].fillna("(none)")
     else:
         name = pd.Series("price", index=rows.index)
-    grouped = rows.value.groupby([name, rows.ts // width * width])
-    if view.agg == "count":
-        table = grouped.size().astype(float)
-    elif view.agg.startswith("p"):
-        table = grouped.quantile(int(view.agg[1:]) / 100)
-    else:
-        table = grouped.agg(view.agg)
-    out: dict[str, dict[int, float]] = {}
-    for key, value in table.items():
-        parts: tuple[Any, ...] = tuple(key)  # type: ignore[arg-type]  # a two-level index
-        out.setdefault(str(parts[0]), {})[int(parts[1])] = float(value)
-    return out
-
-
-def cells(result: Result) -> dict[str, dict[int, float]]:
-    """What the chart draws, trace by trace (traces without points left out)."""
-    return {t.name: dict(zip(t.x.tolist(), t.y.tolist(), strict=True))
-            for t in result.traces if len(t.x)}
+    return reduced_cells(rows.value, name, rows.ts // width * width, view.agg)
 
 
 def assert_matches(snap: Snapshot, frame: pd.DataFrame, view: View) -> None:
