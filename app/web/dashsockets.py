@@ -20,7 +20,7 @@ from ..live.boards import board_room
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
 from ..state import app_state
-from .sockets import BadMessage, _error, _fields, current_sid
+from .messages import BadMessage, current_sid, fields, refused
 
 log = logging.getLogger("dash.sockets")
 REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, OverrideError, UnknownDataset,
@@ -46,7 +46,7 @@ def on_join_dashboard(data: Any = None) -> dict[str, Any]:
         return {"ok": False, "error": refusal}
     name: str | None = None
     try:
-        name, query = _fields(data, "name", "query")
+        name, query = fields(data, "name", "query")
         overrides = parse_overrides(parse_qsl(query, keep_blank_values=True))
         dashboard, version = state.dashboards.get(name)
         views = state.panel_views(dashboard, overrides)
@@ -66,7 +66,7 @@ def on_join_dashboard(data: Any = None) -> dict[str, Any]:
             live.transport.enter(sid, board_room(name))
         if isinstance(exc, DashboardNotFound):
             return {"ok": False, "error": str(exc)}
-        return _error(exc)
+        return refused(exc)
     live.transport.enter(sid, board_room(name))
     live.boards.joined(sid, name, tuple(rooms), version,
                        {item.panel.dataset: item.view is not None or
@@ -91,9 +91,9 @@ def on_leave_dashboard(data: Any = None) -> dict[str, Any]:
     """Leave the dashboard's room and the views only it held for this page."""
     state, sid = app_state(), current_sid()
     try:
-        name, _query = _fields(data, "name", "query")  # one join per dashboard: the name says
+        name, _query = fields(data, "name", "query")  # one join per dashboard: the name says
     except BadMessage as exc:
-        return _error(exc)
+        return refused(exc)
     for room in state.live.boards.left(sid, name):
         state.live.rooms.leave(sid, room)
     state.live.transport.leave(sid, board_room(name))

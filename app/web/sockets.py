@@ -8,50 +8,15 @@ from urllib.parse import parse_qsl
 from flask import request
 from flask_socketio import SocketIO, emit
 
-from ..data.errors import DatasetFailed, UnknownDataset
+from ..data.errors import UnknownDataset
 from ..data.streams import SOURCE
 from ..engine.view import ViewError
 from ..live.figures import room_name
 from ..live.rooms import TooManyViews
 from ..state import app_state
+from .messages import BadMessage, current_sid, fields, refused
 
 log = logging.getLogger("dash.sockets")
-
-
-def current_sid() -> str:
-    """The Socket.IO session id of the event being handled (Flask-SocketIO sets it)."""
-    sid: str = request.sid  # type: ignore[attr-defined]
-    return sid
-
-
-class BadMessage(ValueError):
-    """A client message of the wrong shape."""
-
-
-def _fields(data: Any, *names: str) -> list[str]:
-    """String fields of a dict payload, or ``BadMessage`` naming what is wrong."""
-    if not isinstance(data, dict):
-        raise BadMessage(f"expected an object with {', '.join(names)}")
-    values = []
-    for name in names:
-        value = data.get(name, "" if name == "query" else None)
-        if not isinstance(value, str):
-            raise BadMessage(f"'{name}' must be a string")
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:  # a lone surrogate: no text any part of us can keep
-            raise BadMessage(f"'{name}' is not valid text: it holds a lone surrogate "
-                             f"({value[exc.start]!r} at character {exc.start})") from None
-        values.append(value)
-    return values
-
-
-def _error(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, DatasetFailed):
-        return {"ok": False, "error": exc.error}
-    if isinstance(exc, UnknownDataset):
-        return {"ok": False, "error": f"unknown dataset {exc.args[0]!r}"}
-    return {"ok": False, "error": str(exc)}
 
 
 def on_connect(auth: Any = None) -> None:
@@ -90,19 +55,19 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
     if refusal is not None:
         return {"ok": False, "error": refusal}
     try:
-        name, query = _fields(data, "dataset", "query")
+        name, query = fields(data, "dataset", "query")
         _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
         # Join before building: a change pushed during the build reaches this client too.
         room = live.rooms.join(current_sid(), name, view)
     except (BadMessage, UnknownDataset, ViewError, TooManyViews) as exc:
         log.info("subscribe refused", extra={"event": "subscribe", "sid": current_sid(),
                                              "error": str(exc)})
-        return _error(exc)
+        return refused(exc)
     try:
         payload = live.figures.payload(name, view)
     except UnknownDataset as exc:  # removed while we built it
         live.rooms.leave(current_sid(), room)
-        return _error(exc)
+        return refused(exc)
     emit("update_chart", payload, ignore_queue=True)  # this client is here: not via Redis
     live.rooms.welcomed(room, payload)
     log.info("subscribe", extra={"event": "subscribe", "sid": current_sid(), "dataset": name,
@@ -114,16 +79,16 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
 def on_unsubscribe(data: Any = None) -> dict[str, Any]:
     """Leave the view's room."""
     try:
-        name, query = _fields(data, "dataset", "query")
+        name, query = fields(data, "dataset", "query")
     except BadMessage as exc:
-        return _error(exc)
+        return refused(exc)
     rooms = app_state().live.rooms
     room = f"{name}?{query}"  # the canonical query the ack gave back
     if room not in rooms.rooms_of(current_sid()):
         try:  # a query spelled another way: canonicalise it
             _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
         except (UnknownDataset, ViewError) as exc:
-            return _error(exc)
+            return refused(exc)
         room = room_name(name, view)
     rooms.leave(current_sid(), room)
     return {"ok": True}
@@ -132,11 +97,11 @@ def on_unsubscribe(data: Any = None) -> dict[str, Any]:
 def on_refresh_data(data: Any = None) -> dict[str, Any]:
     """Reload a dataset from disk and push it to every view of it."""
     try:
-        (name,) = _fields(data, "dataset")
+        (name,) = fields(data, "dataset")
         state = app_state()
         dataset = state.store.get(name)
     except (BadMessage, UnknownDataset) as exc:
-        return _error(exc)
+        return refused(exc)
     refusal = state.refresh_refusal(name, current_sid())
     if refusal is not None:
         return {"ok": False, "error": refusal}
