@@ -184,7 +184,7 @@ class AppState:
         each to the pages and long-polls showing it; {name: version or ``None``}."""
         changed = self.dashboards.scan()
         for name, version in changed.items():
-            self.live.boards.announce(name, version)
+            self.live.dashboard_rooms.announce(name, version)
         return changed
 
     def refresh_refusal(self, name: str, client: str) -> str | None:

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.store import Store
-from .boards import Boards
 from .fanout import Fanout
 from .figures import Compute, Figures
-from .rooms import MAX_VIEWS, MAX_VIEWS_PER_CLIENT, Rooms
+from .rooms import MAX_VIEWS, MAX_VIEWS_PER_CLIENT, DashboardRooms, Rooms
 from .transport import SharedFrameManager, Transport
 from .waiting import Waiters
 
@@ -24,7 +23,7 @@ class Live:
     rooms: Rooms
     waiters: Waiters
     fanout: Fanout
-    boards: Boards
+    dashboard_rooms: DashboardRooms
 
     @classmethod
     def build(cls, socketio: Any, manager: SharedFrameManager, store: Store, compute: Compute,
@@ -38,5 +37,5 @@ class Live:
         rooms = Rooms(transport, max_views=max_views, max_per_client=max_views_per_client)
         waiters = Waiters(store, transport)
         fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
-        boards = Boards(transport, waiters, store)
-        return cls(transport, figures, rooms, waiters, fanout, boards)
+        dashboard_rooms = DashboardRooms(rooms, waiters, store)
+        return cls(transport, figures, rooms, waiters, fanout, dashboard_rooms)

@@ -57,9 +57,7 @@ class Fanout:
         ask for the whole figure. Returns the number of rooms sent to.
         """
         sent = 0
-        for room, watched in list(self.rooms.watched.items()):
-            if watched.dataset not in datasets or self.rooms.prune(room):
-                continue
+        for room, watched in self.rooms.watching(datasets):
             try:
                 payload = self.figures.payload(watched.dataset, watched.view)
             except UnknownDataset:
@@ -90,10 +88,10 @@ class Fanout:
         """Send the whole current figure to skipped sockets that have drained."""
         sent = 0
         for sid, room in list(self._behind.items()):
-            watched = self.rooms.watched.get(room)
-            if watched is None or watched.sent is None or room not in self.rooms.rooms_of(sid):
+            watched = self.rooms.watched_by(sid, room)
+            if watched is None or watched.sent is None:
                 self._behind.pop(sid, None)
-            elif self.transport.backlog(sid) <= self.transport.manager.max_backlog:
+            elif self.transport.drained(sid):
                 self._behind.pop(sid, None)
                 self.transport.emit_to(sid, "update_chart", watched.sent)
                 sent += 1

@@ -11,16 +11,12 @@ from typing import Any
 from ..data.store import Snapshot, Store
 from ..engine.view import View
 from ..jsoncodec import dumps
+from .rooms import room_name
 
 Compute = Callable[[Snapshot, View], dict[str, Any]]
 CACHE_SIZE = 256
 # Datasets smaller than this are charted on the event loop (a few ms at most).
 INLINE_ROWS = 50_000
-
-
-def room_name(dataset: str, view: View) -> str:
-    """The key of a view, and the name of its Socket.IO room: dataset and canonical query."""
-    return f"{dataset}?{view.chart.query}"
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..data.dashboards import (
 from ..data.dashboards.store import MAX_FILE_BYTES
 from ..data.errors import UnknownDataset
 from ..engine.view import ViewError
-from ..live.boards import board_room
+from ..live.rooms import dashboard_room
 from ..state import AppState, PanelView, app_state, panel_problem
 from .api import DEFAULT_POLL_TIMEOUT, MAX_POLL_TIMEOUT
 from .auth import require_admin
@@ -71,7 +71,7 @@ def write(name: str) -> Response:
     doc, expected = split_envelope(_body(), name)
     state = app_state()
     version = state.dashboards.put(name, doc, expected)
-    state.live.boards.announce(name, version)
+    state.live.dashboard_rooms.announce(name, version)
     return json_response({"name": name, "version": version}, 201 if expected is None else 200)
 
 
@@ -87,7 +87,7 @@ def delete(name: str) -> Response:
         expected = int(given)
     state = app_state()
     state.dashboards.delete(name, expected)
-    state.live.boards.announce(name, None)
+    state.live.dashboard_rooms.announce(name, None)
     return Response(status=204)
 
 
@@ -178,7 +178,8 @@ def poll(name: str) -> Response:
 
 def _poll(state: AppState, name: str, since: tuple[int, dict[str, tuple[int, str]]] | None,
           overrides: Overrides, timeout: float) -> Response:
-    announced = state.live.boards.generation(name)
+    rooms = state.live.dashboard_rooms
+    announced = rooms.generation(name)
     try:
         dashboard, version = state.dashboards.get(name)
     except BrokenDashboard as exc:
@@ -186,20 +187,18 @@ def _poll(state: AppState, name: str, since: tuple[int, dict[str, tuple[int, str
             raise
         # The page knows it is broken: wait for the file's next change, then answer whole.
         if not state.live.waiters.wait_until(
-                [board_room(name)], lambda: state.live.boards.generation(name) != announced,
-                timeout):
+                [dashboard_room(name)], lambda: rooms.generation(name) != announced, timeout):
             return Response(status=204)
         since = None
         dashboard, version = state.dashboards.get(name)
     datasets = list(dict.fromkeys(panel.dataset for panel in dashboard.panels))
 
     def moved() -> bool:  # cheap: it runs at every change of any of the datasets
-        if since is None or since[0] != version or \
-                state.live.boards.generation(name) != announced:
+        if since is None or since[0] != version or rooms.generation(name) != announced:
             return True
         return _now(state, datasets) != {dataset: since[1].get(dataset) for dataset in datasets}
 
-    if not state.live.waiters.wait_until([*datasets, board_room(name)], moved, timeout):
+    if not state.live.waiters.wait_until([*datasets, dashboard_room(name)], moved, timeout):
         return Response(status=204)
     dashboard, version = state.dashboards.get(name)
     views = state.panel_views(dashboard, overrides)

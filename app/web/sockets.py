@@ -11,8 +11,7 @@ from flask_socketio import SocketIO, emit
 from ..data.errors import UnknownDataset
 from ..data.streams import SOURCE
 from ..engine.view import ViewError
-from ..live.figures import room_name
-from ..live.rooms import TooManyViews
+from ..live.rooms import TooManyViews, query_room, room_name
 from ..state import app_state
 from .messages import BadMessage, current_sid, fields, refused
 
@@ -41,7 +40,7 @@ def on_disconnect(*_: Any) -> None:
     live = app_state().live
     live.rooms.drop(current_sid())
     live.fanout.forget(current_sid())
-    live.boards.forget(current_sid())
+    live.dashboard_rooms.forget(current_sid())
     app_state().forget(current_sid())
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
@@ -50,27 +49,26 @@ def on_disconnect(*_: Any) -> None:
 # argument when the client sent none, and the ack must still say what is wrong.
 def on_subscribe(data: Any = None) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
-    live = app_state().live
-    refusal = app_state().join_refusal(current_sid())
+    state, sid = app_state(), current_sid()
+    rooms = state.live.rooms
+    refusal = state.join_refusal(sid)
     if refusal is not None:
         return {"ok": False, "error": refusal}
     try:
         name, query = fields(data, "dataset", "query")
-        _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
+        _, view = state.view_of(name, parse_qsl(query, keep_blank_values=True))
         # Join before building: a change pushed during the build reaches this client too.
-        room = live.rooms.join(current_sid(), name, view)
+        room = rooms.join(sid, name, view)
     except (BadMessage, UnknownDataset, ViewError, TooManyViews) as exc:
-        log.info("subscribe refused", extra={"event": "subscribe", "sid": current_sid(),
+        log.info("subscribe refused", extra={"event": "subscribe", "sid": sid,
                                              "error": str(exc)})
         return refused(exc)
     try:
-        payload = live.figures.payload(name, view)
+        payload = rooms.welcome(sid, room, state.live.figures)
     except UnknownDataset as exc:  # removed while we built it
-        live.rooms.leave(current_sid(), room)
+        rooms.leave(sid, room)
         return refused(exc)
-    emit("update_chart", payload, ignore_queue=True)  # this client is here: not via Redis
-    live.rooms.welcomed(room, payload)
-    log.info("subscribe", extra={"event": "subscribe", "sid": current_sid(), "dataset": name,
+    log.info("subscribe", extra={"event": "subscribe", "sid": sid, "dataset": name,
                                  "query": payload["query"]})
     return {"ok": True, "query": payload["query"], "version": payload["version"],
             "epoch": payload["epoch"]}
@@ -82,15 +80,15 @@ def on_unsubscribe(data: Any = None) -> dict[str, Any]:
         name, query = fields(data, "dataset", "query")
     except BadMessage as exc:
         return refused(exc)
-    rooms = app_state().live.rooms
-    room = f"{name}?{query}"  # the canonical query the ack gave back
-    if room not in rooms.rooms_of(current_sid()):
+    state, sid = app_state(), current_sid()
+    room = query_room(name, query)  # the canonical query the ack gave back
+    if room not in state.live.rooms.rooms_of(sid):
         try:  # a query spelled another way: canonicalise it
-            _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
+            _, view = state.view_of(name, parse_qsl(query, keep_blank_values=True))
         except (UnknownDataset, ViewError) as exc:
             return refused(exc)
         room = room_name(name, view)
-    rooms.leave(current_sid(), room)
+    state.live.rooms.leave(sid, room)
     return {"ok": True}
 
 

@@ -218,6 +218,11 @@ class Transport:
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE) or ""
         return _waiting(_send_queue(self._server, eio_sid))
 
+    def drained(self, sid: str) -> bool:
+        """True once socket ``sid`` is no longer too far behind for room messages (its
+        backlog back within ``SharedFrameManager.max_backlog``)."""
+        return self.backlog(sid) <= self.manager.max_backlog
+
     def clients(self) -> dict[str, int]:
         """Engine.IO connections of this process by transport: websocket, polling."""
         counts = {"websocket": 0, "polling": 0}
