@@ -202,10 +202,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         streams.on_link = partial(link_changed, live)
     metrics.watch(live, store, streams)
 
-    from .web import api, assets, dashboards, dashsockets, errors, helpers, pages, sockets
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-    dashboards.register(app)
+    from .web import (
+        api,
+        assets,
+        auth,
+        dashapi,
+        dashboards,
+        dashedit,
+        dashsockets,
+        errors,
+        helpers,
+        pages,
+        sockets,
+    )
+    app.register_blueprint(pages.bp)  # view pages and their fragments
+    app.register_blueprint(api.bp)  # the JSON API of datasets
+    auth.register(app)  # CSRF (checked where require_admin asks), sign-ins, admin()
+    app.register_blueprint(auth.bp)  # /login, /logout
+    app.register_blueprint(dashboards.bp)  # dashboard pages and panel fragments
+    app.register_blueprint(dashedit.bp)  # editing dashboards with forms
+    app.register_blueprint(dashapi.bp)  # dashboards' JSON API and long-poll
+    app.add_template_global(dashboards.dashboard_entries)
     errors.register(app)
     helpers.register(app)
     assets.register(app)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flask import Blueprint, Flask, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block, render_blocks
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
@@ -259,12 +259,3 @@ def dashboard_entries() -> list[Any] | None:
     except Unavailable:
         return None
 
-
-def register(app: Flask) -> None:
-    """The dashboard pages, editing, JSON API and sign-in on ``app``."""
-    from . import auth, dashapi, dashedit
-    auth.register(app)
-    app.register_blueprint(bp)
-    app.register_blueprint(dashedit.bp)
-    app.register_blueprint(dashapi.bp)
-    app.add_template_global(dashboard_entries)
