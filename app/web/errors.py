@@ -1,6 +1,7 @@
 """Domain errors -> HTTP statuses, in one place: JSON under ``/api/``, pages elsewhere."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, render_template, request
@@ -20,8 +21,12 @@ from ..data.errors import (
 from ..engine.view import ViewError
 from ..jsoncodec import dumps
 
+# The first kind an error is an instance of gives its status. ``DataError`` itself last: a
+# refusal of a kind nobody mapped yet still answers, with its message and a 500 (the
+# mapping is ours to add, and the log says so), never a StopIteration out of the handler.
 STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409,
-                                      StorageFull: 507, Unavailable: 503}
+                                      StorageFull: 507, Unavailable: 503, DataError: 500}
+log = logging.getLogger("dash.errors")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -37,6 +42,9 @@ def data_error(exc: DataError) -> Response:
     """A refused request: its status, the message, and the problems one by one (a page
     saying so when a browser's page is what cannot be served now)."""
     status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    if status == STATUS[DataError]:
+        log.error("a data error without a status of its own", extra={
+            "event": "error", "kind": type(exc).__name__, "error": exc.message})
     if isinstance(exc, Unavailable) and not _is_api():
         page = Response(render_template("unavailable.html", message=exc.message), 503,
                         mimetype="text/html")
