@@ -52,3 +52,14 @@ def test_an_unforeseen_data_error_is_logged_by_kind(app: Flask,
     with caplog.at_level("ERROR", logger="dash.errors"):
         assert app.test_client().get("/api/refuse").status_code == 500
     assert [r.kind for r in caplog.records] == ["Unforeseen"]  # type: ignore[attr-defined]
+
+
+def test_a_view_error_is_the_one_kind_of_url_parameter_error() -> None:
+    from app.data.dashboards import OverrideError
+    from app.engine.view import ViewError
+
+    error = ViewError("window", "'3x' is not a duration", [("window", "'3x' is not a duration"),
+                                                           ("agg", "'median' is not one")])
+    assert isinstance(error, OverrideError)
+    assert (error.param, error.message) == ("window", "'3x' is not a duration")
+    assert str(error) == "window: '3x' is not a duration; agg: 'median' is not one"

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
+from ..data.dashboards.overrides import OverrideError
 from ..instants import (
     DAY,
     FIRST_INSTANT,
@@ -40,16 +41,20 @@ T = TypeVar("T")
 PAGE = re.compile(r"[0-9]{1,7}")  # ASCII digits only: "²".isdigit() is True
 
 
-class ViewError(ValueError):
+class ViewError(OverrideError):
     """Query parameters that are not allowed: ``problems`` is every (param, message), in the
-    order given; ``param`` and ``message`` are the first (one line of a 400 names each)."""
+    order given; ``param`` and ``message`` are the first (one line of a 400 names each).
+
+    The one kind of "URL parameter not allowed": an ``OverrideError`` (what a dashboard's URL
+    is refused with; the data layer cannot import this module) that names every bad
+    parameter of a view at once. Catching or mapping ``OverrideError`` covers both.
+    """
 
     def __init__(self, param: str, message: str,
                  problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(param, message)
         self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((param, message),)
-        super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
-        self.param = param
-        self.message = message
+        self.args = ("; ".join(f"{p}: {m}" for p, m in self.problems),)
 
     @property
     def params(self) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from ..data.store import Snapshot
 from ..engine import browse, panels, svg
 from ..engine.compute import Limits
 from ..engine.drawing import analyse
-from ..engine.view import WINDOWS, View, ViewError
+from ..engine.view import WINDOWS, View
 from ..state import AppState, PanelView, app_state, panel_problem
 from .pages import is_htmx
 
@@ -211,8 +211,8 @@ def show(name: str) -> BaseResponse:
         return vary(redirect(dashboard_url(name, overrides), 302))  # one URL per meaning
     try:
         views = state.panel_views(dashboard, overrides)
-    except (OverrideError, ViewError) as exc:  # ViewError of a range the data cannot show
-        error = exc if isinstance(exc, OverrideError) else OverrideError(exc.param, str(exc))
+    except OverrideError as exc:  # or a ViewError: a range the data cannot show
+        error = exc
         overrides, views = Overrides(), state.panel_views(dashboard, Overrides())
     context = {
         "name": name, "dashboard": dashboard, "version": version, "overrides": overrides,

@@ -15,14 +15,14 @@ from flask_socketio import SocketIO
 from ..data.dashboards import DashboardNotFound, OverrideError, parse_overrides
 from ..data.dashboards.store import BrokenDashboard
 from ..data.errors import UnknownDataset
-from ..engine.view import ViewError
 from ..live.rooms import TooManyViews
 from ..state import app_state
 from .messages import BadMessage, current_sid, fields, refused
 
 log = logging.getLogger("dash.sockets")
+# OverrideError covers ViewError (a view's query the data cannot show).
 REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, OverrideError, UnknownDataset,
-           ViewError, TooManyViews)
+           TooManyViews)
 
 
 def on_join_dashboard(data: Any = None) -> dict[str, Any]:

@@ -61,11 +61,14 @@ def data_error(exc: DataError) -> Response:
     return response
 
 
-def bad_view(exc: ViewError) -> Response:
-    """400 naming every bad parameter and what is allowed (``param``: the first)."""
-    return json_response({"error": str(exc), "param": exc.param,
-                          "errors": [{"param": param, "message": message}
-                                     for param, message in exc.problems]}, 400)
+def bad_parameter(exc: OverrideError) -> Response:
+    """400 naming the bad URL parameter and what is allowed (``param``); a view's
+    (``ViewError``) lists every bad one in ``errors`` as well, ``param`` the first."""
+    body: dict[str, Any] = {"error": str(exc), "param": exc.param}
+    if isinstance(exc, ViewError):
+        body["errors"] = [{"param": param, "message": message}
+                          for param, message in exc.problems]
+    return json_response(body, 400)
 
 
 def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
@@ -73,11 +76,6 @@ def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
     if _is_api():
         return json_response({"error": f"unknown dataset {exc.args[0]!r}"}, 404)
     return render_template("missing.html", name=exc.args[0]), 404
-
-
-def bad_override(exc: OverrideError) -> Response:
-    """400 naming the dashboard URL parameter and what is allowed."""
-    return json_response({"error": str(exc), "param": exc.param}, 400)
 
 
 def unknown_dashboard(exc: DashboardNotFound) -> Response | tuple[str, int]:
@@ -117,8 +115,7 @@ def http_error(exc: HTTPException) -> Response | HTTPException:
 def register(app: Flask) -> None:
     """Install the mapping on ``app``."""
     app.register_error_handler(DataError, data_error)
-    app.register_error_handler(ViewError, bad_view)
-    app.register_error_handler(OverrideError, bad_override)
+    app.register_error_handler(OverrideError, bad_parameter)  # and ViewError, its subclass
     app.register_error_handler(DashboardNotFound, unknown_dashboard)
     app.register_error_handler(BrokenDashboard, broken_dashboard)
     app.register_error_handler(UnknownDataset, unknown_dataset)
