@@ -63,3 +63,13 @@ def test_a_view_error_is_the_one_kind_of_url_parameter_error() -> None:
     assert isinstance(error, OverrideError)
     assert (error.param, error.message) == ("window", "'3x' is not a duration")
     assert str(error) == "window: '3x' is not a duration; agg: 'median' is not one"
+
+
+@pytest.mark.parametrize("poll", ["/api/d/hosts/poll", "/api/dashboards/fleet/poll"])
+@pytest.mark.parametrize("timeout", ["x", "-1", "60.5", "nan", "inf", ""])
+def test_both_long_polls_refuse_the_same_timeouts(app: Flask, poll: str, timeout: str) -> None:
+    response = app.test_client().get(f"{poll}?timeout={timeout}")
+    assert response.status_code == 400
+    assert response.json == {"error": "timeout: seconds from 0 to 60", "param": "timeout",
+                             "errors": [{"param": "timeout",
+                                         "message": "seconds from 0 to 60"}]}

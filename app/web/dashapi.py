@@ -22,7 +22,7 @@ from ..data.errors import UnknownDataset
 from ..engine.view import ViewError
 from ..live.rooms import dashboard_room
 from ..state import AppState, PanelView, app_state, panel_problem
-from .api import DEFAULT_POLL_TIMEOUT, MAX_POLL_TIMEOUT
+from .api import poll_timeout
 from .auth import require_admin
 from .bodies import whole_body
 from .errors import json_response
@@ -115,16 +115,6 @@ def decode_cursor(text: str) -> tuple[int, dict[str, tuple[int, str]]]:
     return version, datasets
 
 
-def _timeout() -> float:
-    try:
-        timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
-    except ValueError:
-        timeout = -1.0
-    if not 0 <= timeout <= MAX_POLL_TIMEOUT:
-        raise ViewError("timeout", f"seconds from 0 to {MAX_POLL_TIMEOUT:g}")
-    return timeout
-
-
 def _now(state: AppState, datasets: list[str]) -> dict[str, tuple[int, str]]:
     """Each dataset's current (version, epoch); ``NOT_LOADED`` for one that is not loaded."""
     out = {}
@@ -165,7 +155,7 @@ def poll(name: str) -> Response:
     dashboard whose file does not load is a 422 with ``error``, ``version`` and a
     ``cursor`` that waits for the file's next change.
     """
-    timeout = _timeout()
+    timeout = poll_timeout()
     given = request.args.get("cursor")
     since = decode_cursor(given) if given else None
     overrides = parse_overrides(request.args.items(multi=True), ignore=POLL_PARAMS)
