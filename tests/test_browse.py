@@ -250,7 +250,7 @@ def test_page_has_an_svg_chart_under_the_live_one(client: FlaskClient) -> None:
 
 
 def test_svg_chart_escapes_names_once_and_marks_single_points() -> None:
-    from app.engine import svg
+    from app.engine import charts, svg
 
     figure = {"data": [
         {"name": "empty", "x": [], "y": []},
@@ -262,7 +262,7 @@ def test_svg_chart_escapes_names_once_and_marks_single_points() -> None:
     assert out.count('<polyline class="trace"') == 1
     assert '<circle class="trace"' in out and "<title>solo</title></circle>" in out
     # Colours follow the trace's place in the figure, as in the live chart.
-    assert f'stroke="{svg.COLOURS[1]}"' in out and f'fill="{svg.COLOURS[2]}"' in out
+    assert f'stroke="{charts.COLOURS[1]}"' in out and f'fill="{charts.COLOURS[2]}"' in out
 
 
 def test_aggregated_rows_are_complete_when_the_chart_keeps_only_the_newest(
