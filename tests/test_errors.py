@@ -1,6 +1,10 @@
 """Domain errors at the web edge: each kind its status, a defined answer for kinds not mapped."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 from flask import Flask
 
@@ -12,6 +16,16 @@ from app.data.errors import (
     TooLarge,
     Unavailable,
 )
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """The test app, with a dashboard "fleet" of one panel over ``hosts``."""
+    (data_dir / "dashboards").mkdir()
+    (data_dir / "dashboards" / "fleet.json").write_text(json.dumps({
+        "title": "Fleet", "panels": [{"id": "cpu", "type": "timeseries", "dataset": "hosts",
+                                      "query": "metric=cpu"}]}))
+    return app_config
 
 
 class Unmapped(Conflict):
@@ -73,3 +87,55 @@ def test_both_long_polls_refuse_the_same_timeouts(app: Flask, poll: str, timeout
     assert response.json == {"error": "timeout: seconds from 0 to 60", "param": "timeout",
                              "errors": [{"param": "timeout",
                                          "message": "seconds from 0 to 60"}]}
+
+
+# A dashboard URL's window and a view's are refused in words of their own.
+WINDOW = "window: '3x' is not 'all' or a duration such as 90s, 15m, 6h, 7d or 2w"
+VIEW_WINDOW = ("window: '3x' is not a duration: a whole number and a unit, s, m, h, d or w "
+               "(90s, 15m, 2h, 7d), at most 100 years; or all")
+
+
+@pytest.mark.parametrize("url, headers, message, fragment", [
+    ("/dashboards/fleet/panels/cpu?window=3x", {"HX-Request": "true"}, WINDOW, True),
+    ("/page?window=3x", {}, VIEW_WINDOW, False),  # a page that lets the error through
+])
+def test_a_bad_parameter_on_a_page_is_an_html_page_with_its_status_and_message(
+        app: Flask, url: str, headers: dict[str, str], message: str, fragment: bool) -> None:
+    def page() -> str:
+        from flask import request
+
+        from app.engine.view import parse_view
+        parse_view(list(request.args.items(multi=True)), ("cpu",), ("host",))
+        return "never"
+
+    app.add_url_rule("/page", view_func=page)
+    response = app.test_client().get(url, headers=headers)
+    assert (response.status_code, response.mimetype) == (400, "text/html")
+    html = response.get_data(as_text=True)
+    assert f"<p>{message}</p>".replace("'", "&#39;") in html
+    assert ("<html" not in html) is fragment  # HTMX swaps the problem in; a page is whole
+    assert "HX-Request" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize("url, body", [
+    ("/api/d/hosts/figure?window=3x",
+     {"error": VIEW_WINDOW, "param": "window", "errors": [
+         {"param": "window", "message": VIEW_WINDOW.removeprefix("window: ")}]}),
+    ("/api/dashboards/fleet/poll?window=3x&timeout=0", {"error": WINDOW, "param": "window"}),
+])
+def test_a_bad_parameter_of_the_api_stays_json(app: Flask, url: str,
+                                               body: dict[str, Any]) -> None:
+    response = app.test_client().get(url)
+    assert (response.status_code, response.json) == (400, body)
+
+
+def test_several_bad_parameters_on_a_page_are_listed_one_by_one(app: Flask) -> None:
+    def page() -> str:
+        from app.engine.view import ViewError
+        raise ViewError("window", "'3x' is not a duration",
+                        [("window", "'3x' is not a duration"), ("agg", "'median' is not one")])
+
+    app.add_url_rule("/page", view_func=page)
+    html = app.test_client().get("/page").get_data(as_text=True)
+    assert "<li><strong>window</strong>: &#39;3x&#39; is not a duration</li>" in html
+    assert "<li><strong>agg</strong>: &#39;median&#39; is not one</li>" in html

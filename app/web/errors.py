@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
 from ..data.dashboards import BrokenDashboard, DashboardNotFound, OverrideError, VersionConflict
@@ -20,6 +21,7 @@ from ..data.errors import (
 )
 from ..engine.view import ViewError
 from ..jsoncodec import dumps
+from .pages import is_htmx
 
 # The first kind an error is an instance of gives its status. ``DataError`` itself last: a
 # refusal of a kind nobody mapped yet still answers, with its message and a 500 (the
@@ -63,11 +65,20 @@ def data_error(exc: DataError) -> Response:
 
 def bad_parameter(exc: OverrideError) -> Response:
     """400 naming the bad URL parameter and what is allowed (``param``); a view's
-    (``ViewError``) lists every bad one in ``errors`` as well, ``param`` the first."""
+    (``ViewError``) lists every bad one in ``errors`` as well, ``param`` the first. A page
+    gets the same status and message as an HTML page (HTMX: its ``problem`` fragment)."""
+    problems = exc.problems if isinstance(exc, ViewError) else ((exc.param, exc.message),)
+    if not _is_api():
+        context = {"title": "This address needs a change", "message": str(exc),
+                   "problems": problems}
+        page = (render_block("error.html", "problem", **context) if is_htmx() else
+                render_template("error.html", **context))
+        response = Response(page, 400, mimetype="text/html")
+        response.vary.add("HX-Request")
+        return response
     body: dict[str, Any] = {"error": str(exc), "param": exc.param}
     if isinstance(exc, ViewError):
-        body["errors"] = [{"param": param, "message": message}
-                          for param, message in exc.problems]
+        body["errors"] = [{"param": param, "message": message} for param, message in problems]
     return json_response(body, 400)
 
 
