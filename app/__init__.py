@@ -32,7 +32,7 @@ from .engine.drawing import ChartLimits
 from .engine.serieskeys import SeriesKeys
 from .jsoncodec import SocketCodec
 from .live import Live
-from .live.transport import SharedFrameManager, install_websockets
+from .live.transport import SharedFrameManager, install_websockets, require_http_protocol
 from .metrics import Metrics
 from .state import AppState, canonical_query, inline
 from .web.admission import Admission
@@ -157,8 +157,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         http_compression=settings["COMPRESSION"],
                         ping_interval=settings["PING_INTERVAL"],
                         ping_timeout=settings["PING_TIMEOUT"])
-    if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
-        install_websockets(socketio)
+    if settings["ASYNC_MODE"] == "eventlet":
+        require_http_protocol()  # MissingInternals (a RuntimeError): wsgi.py says why, exit 1
+        if settings["DIRECT_WEBSOCKETS"]:
+            install_websockets(socketio)
     admission = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"])
     app.wsgi_app = edge(app.wsgi_app, settings, admission)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline

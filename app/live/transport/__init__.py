@@ -9,9 +9,12 @@ Socket.IO packet for the whole room, and on WebSockets served by
 ``app.live.transport.websocket`` one whole WebSocket frame written to every
 socket (14-17 µs of server CPU per client instead of 33 µs, BENCHMARKS.md).
 
-The internals used here are checked when the app starts (``Transport.check``):
-if a library upgrade removed one, the fan-out logs a warning and falls back to
-the libraries' public paths (slower, but correct).
+The internals used here are probed when the app starts (``internals``: the
+classes' methods and what their instances are given): if a library upgrade
+removed one, room messages and WebSockets log a warning naming it and the
+library's version, and fall back to the libraries' public paths (slower, but
+correct); eventlet's HTTP protocol, which has no such path, refuses to start
+(``require_http_protocol``).
 """
 from __future__ import annotations
 
@@ -28,6 +31,12 @@ import socketio
 from engineio import packet as eio_packet
 
 from ...jsoncodec import dumps
+from . import internals
+from .internals import MissingInternals, require_http_protocol
+
+__all__ = ["NAMESPACE", "Message", "MissingInternals", "SharedFrameManager",
+           "SharedFrameRedisManager", "Transport", "http_protocol", "install_websockets",
+           "require_http_protocol", "serve", "text_frame"]
 
 log = logging.getLogger("dash.transport")
 NAMESPACE = "/"
@@ -148,11 +157,6 @@ class SharedFrameRedisManager(socketio.RedisManager, SharedFrameManager):  # typ
         self.max_backlog = max_backlog
 
 
-# What this module and app.live.transport.websocket rely on, checked at start-up.
-_SERVER_INTERNALS = ("_send_eio_packet",)
-_MANAGER_INTERNALS = ("get_participants", "is_sid_room", "eio_sid_from_sid", "get_rooms")
-
-
 class Transport:
     """How the rest of the app reaches Socket.IO clients: rooms, backlogs, events, emits."""
 
@@ -165,16 +169,13 @@ class Transport:
         return self.socketio.server
 
     def check(self) -> list[str]:
-        """Internals that are missing (logged); with any missing, the public paths are used."""
-        missing = [f"socketio.Server.{name}" for name in _SERVER_INTERNALS
-                   if not callable(getattr(self._server, name, None))]
-        missing += [f"socketio.Manager.{name}" for name in _MANAGER_INTERNALS
-                    if not callable(getattr(self.manager, name, None))]
-        if not isinstance(getattr(getattr(self._server, "eio", None), "sockets", None), dict):
-            missing.append("engineio.Server.sockets")
+        """Internals of room messages that are missing (``internals.room_messages``,
+        logged with the library versions); with any missing, the public paths are used."""
+        missing = internals.room_messages(self._server, self.manager)
         if missing:
             self.manager.direct = False
-            log.warning("Socket.IO internals missing; room messages use the public path",
+            log.warning("Socket.IO internals missing; room messages use the public path: "
+                        f"{internals.described(missing)}",
                         extra={"event": "transport_fallback", "missing": missing})
         return missing
 
@@ -246,13 +247,16 @@ class Transport:
 
 
 def install_websockets(sio: Any) -> bool:
-    """Serve WebSockets with ``websocket.Writer`` (eventlet only); False, logged, when the
-    eventlet/engineio internals it needs are missing (stock engineio then serves them)."""
+    """Serve WebSockets with ``websocket.Writer`` (eventlet only); False, logged with the
+    library versions, when eventlet/engineio internals it needs are missing (its classes'
+    methods, what their instances hold): stock engineio then serves them."""
     from . import websocket  # imports eventlet: only in the eventlet server
 
-    missing = websocket.missing_internals(sio.server.eio)
+    missing = (websocket.missing_internals(sio.server.eio)
+               + internals.direct_websockets(sio.server))
     if missing:
-        log.warning("direct WebSockets off: library internals missing",
+        log.warning(f"direct WebSockets off: library internals missing: "
+                    f"{internals.described(missing)}",
                     extra={"event": "transport_fallback", "missing": missing})
         return False
     websocket.install(sio)
