@@ -18,7 +18,7 @@ from .data.folder import DataFolder
 from .data.log import IngestLog
 from .data.store import Snapshot, Store
 from .data.streams import StreamLog
-from .engine.compute import Limits
+from .engine.drawing import ChartLimits
 from .engine.serieskeys import SeriesKeys
 from .engine.view import View, ViewError, parse_view
 from .live import Live
@@ -110,7 +110,7 @@ class AppState:
     folder: DataFolder
     live: Live
     demo: Demo | SharedDemo | None
-    limits: Limits
+    limits: ChartLimits
     # Files in <DATA_DIR>/dashboards; cluster mode puts a Redis store behind the same protocol.
     dashboards: DashboardStore
     # Where ingest batches go: the data folder's CSV files, or Redis streams (cluster mode).

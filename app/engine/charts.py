@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data.store import Snapshot
 from ..instants import clocks_change, format_local, wall_clock_ms
-from .compute import Limits, Result, Trace
+from .compute import Result, Trace
 from .drawing import ChartLimits, Drawing, draw, thin_trace
 from .serieskeys import SeriesKeys
 from .view import View
@@ -263,7 +263,7 @@ def _rgba(colour: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
-def build(snap: Snapshot, view: View, limits: Limits | None = None,
+def build(snap: Snapshot, view: View, limits: ChartLimits | None = None,
           keys: SeriesKeys | None = None) -> dict[str, Any]:
     """The Plotly figure dict of ``view`` over ``snap`` (``data``, ``layout``, ``config``
     and maybe ``notice``, as ``figure`` builds it; numpy arrays inside): its traces

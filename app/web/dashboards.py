@@ -26,8 +26,7 @@ from ..data.dashboards import (
 from ..data.errors import Unavailable, UnknownDataset
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
-from ..engine.compute import Limits
-from ..engine.drawing import analyse
+from ..engine.drawing import ChartLimits, analyse
 from ..engine.view import WINDOWS, View
 from ..state import AppState, PanelView, app_state, panel_problem
 from .pages import is_htmx
@@ -84,13 +83,13 @@ def _levels(panel: Panel) -> tuple[tuple[float, str], ...]:
     return tuple((t.value, t.color) for t in panel.thresholds)
 
 
-def _stat(snap: Snapshot, view: View, limits: Limits, reduce: str,
+def _stat(snap: Snapshot, view: View, limits: ChartLimits, reduce: str,
           levels: tuple[tuple[float, str], ...]) -> list[panels.StatValue]:
     sel, _ = analyse(snap, view, limits)
     return panels.stat_values(snap, sel, reduce, levels)
 
 
-def _table(snap: Snapshot, view: View, limits: Limits
+def _table(snap: Snapshot, view: View, limits: ChartLimits
            ) -> tuple[tuple[str, ...], list[tuple[Any, ...]], int]:
     sel, result = analyse(snap, view, limits)
     table = browse.rows(snap, view, sel, result)

@@ -22,8 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..data.store import Snapshot
 from ..engine import browse, svg
-from ..engine.compute import Limits
-from ..engine.drawing import analyse
+from ..engine.drawing import ChartLimits, analyse
 from ..engine.view import AGGREGATIONS, BUCKETS, WINDOWS, View, ViewError, parse_view
 from ..instants import format_instant
 from ..state import AppState, app_state
@@ -83,7 +82,7 @@ def browse_context(state: AppState, snap: Snapshot, view: View) -> dict[str, Any
     return context
 
 
-def _browse(snap: Snapshot, view: View, limits: Limits, size: int) -> dict[str, Any]:
+def _browse(snap: Snapshot, view: View, limits: ChartLimits, size: int) -> dict[str, Any]:
     sel, result = analyse(snap, view, limits)
     table = browse.rows(snap, view, sel, result)
     return {
