@@ -176,7 +176,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       max_views=settings["MAX_VIEWS"],
                       max_views_per_client=settings["MAX_VIEWS_PER_IP"])
     admission.arrivals = live.rooms.arrival_refusal
-    boards: DashboardStore
+    dashboard_store: DashboardStore
     ingest_log: IngestLog
     streams = None
     if redis_log is not None:
@@ -184,16 +184,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                             strict=settings["REDIS_DURABILITY"] != "relaxed")
         ingest_log = streams
         link = streams.link
-        boards = cluster.dashboards(settings, partial(canonical_query, store),
-                                    reachable=lambda: link.up)
+        dashboard_store = cluster.dashboards(settings, partial(canonical_query, store),
+                                             reachable=lambda: link.up)
     else:
         ingest_log = folder
-        boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
-                                    partial(canonical_query, store))
+        dashboard_store = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
+                                             partial(canonical_query, store))
     metrics = Metrics()
     state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits, keys=keys,
-                     dashboards=boards, log=ingest_log, metrics=metrics, streams=streams,
-                     offload=offload)
+                     dashboards=dashboard_store, log=ingest_log, metrics=metrics,
+                     streams=streams, offload=offload)
     app.extensions["dash"] = state
     live.figures.on_build = metrics.figure_seconds.observe
     live.fanout.on_flush = metrics.fanout_seconds.observe
@@ -248,8 +248,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         else:
             state.demo = Demo(store, settings["DEMO_INTERVAL"])
             state.demo.install()
-    if isinstance(boards, cluster.RedisDashboardStore):
-        boards.seed(Path(settings["DATA_DIR"]) / "dashboards")  # a fresh cluster's examples
+    if isinstance(dashboard_store, cluster.RedisDashboardStore):  # a fresh cluster's examples
+        dashboard_store.seed(Path(settings["DATA_DIR"]) / "dashboards")
     state.dashboards.scan()  # what is there at start is no change to announce
     if settings["BACKGROUND"]:
         start_background(socketio, state, settings["SCAN_INTERVAL"])

@@ -83,9 +83,9 @@ def dashboards(settings: Mapping[str, Any], check_query: CheckQuery,
                reachable: Callable[[], bool] = lambda: True) -> RedisDashboardStore:
     """The dashboards in Redis; while ``reachable()`` is False (the reader lost Redis)
     they answer ``Unavailable`` at once instead of waiting for a timeout."""
-    boards = RedisDashboards(settings["REDIS_URL"], prefix=settings["REDIS_PREFIX"],
-                             timeout=DASHBOARD_TIMEOUT)
-    return RedisDashboardStore(boards, check_query, reachable)
+    documents = RedisDashboards(settings["REDIS_URL"], prefix=settings["REDIS_PREFIX"],
+                                timeout=DASHBOARD_TIMEOUT)
+    return RedisDashboardStore(documents, check_query, reachable)
 
 
 def shared_demo(settings: Mapping[str, Any], store: Store, redis_log: RedisLog) -> SharedDemo:
