@@ -496,3 +496,21 @@ def test_lines_another_program_appends_during_a_slow_reload_are_tailed_after_it(
     write(path, "1,a\n", "a")
     folder.scan()
     assert sorted(values(folder, "cpu")) == [0.0, 1.0, 30.0, 31.0]
+
+
+def test_cutting_the_last_line_of_an_acknowledged_batch_drops_no_other_line(
+        data_dir: Path) -> None:
+    folder = DataFolder(Store(), data_dir)
+    for first, count in ((0, 2), (2, 5)):  # a new file, then a batch of 5 appended to it
+        folder.append("cpu", Points([{"timestamp": f"2024-05-01T00:00:{n:02d}Z", "cpu": n,
+                                      "host": "a"} for n in range(first, first + count)]))
+    path = data_dir / "cpu.csv"
+    text = path.read_bytes()
+    os.truncate(path, text.rstrip(b"\n").rfind(b"\n") + 1)  # its last line removed by hand
+    folder.scan()
+    # Before: the file was taken for one torn by a crash mid-batch, and cut back to the
+    # batch's start: [0.0, 1.0], the 4 acknowledged lines left by hand gone too.
+    assert sorted(values(folder, "cpu")) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    again = DataFolder(Store(), data_dir)
+    again.scan()
+    assert sorted(values(again, "cpu")) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]

@@ -48,9 +48,10 @@ EDGE_BYTES = 64 * 1024
 # the lock held.
 OUTSIDE_ATTEMPTS = 3
 # "<inode> <size before> <size after> <fingerprint of the bytes before>
-#  [<length of the batch's first line> <its fingerprint>]\n"; anything else (a record torn
-# by a crash or a full disk) is ignored.
-INTENT = re.compile(rb"(\d+) (\d+) (\d+) ([0-9a-f]{32})(?: (\d+) ([0-9a-f]{32}))?\n")
+#  [<length of the batch's first line> <its fingerprint>][ done]\n"; anything else (a record
+# torn by a crash or a full disk) is ignored. " done" marks a batch that was made durable.
+INTENT = re.compile(rb"(\d+) (\d+) (\d+) ([0-9a-f]{32})(?: (\d+) ([0-9a-f]{32}))?( done)?\n")
+DONE = b" done\n"
 
 
 class FolderInUse(RuntimeError):
@@ -157,6 +158,8 @@ class DataFolder:
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._claim: int | None = None  # the lock file's descriptor, while claimed
+        # The length of the intent record of each dataset's batch in flight (``_settle``).
+        self._intents: dict[str, int] = {}
 
     # -- who serves the folder ---------------------------------------------------------
 
@@ -339,6 +342,8 @@ class DataFolder:
         match = INTENT.fullmatch(record)
         if match is None:
             return  # torn while it was written: its batch never started
+        if match[7] is not None:
+            return  # made durable and acknowledged: whatever happened since, it was not torn
         inode, before, after = (int(match[n]) for n in (1, 2, 3))
         try:
             fd = self.disk.open(path, WRITE)
@@ -855,6 +860,7 @@ class DataFolder:
                 except OSError:
                     start = size  # where the intent record says, so a restart agrees
             self._roll_back(name, path, fd, start, exc)
+        self._settle(name)
         return start
 
     def _end(self, fd: int) -> int:
@@ -876,10 +882,38 @@ class DataFolder:
         intent = self._sidecar(name, "intent")
         start, size = _preceding(before)
         fresh = not intent.exists()
-        durable_write(self.disk, intent, intent_record(
-            inode, before, after, self.disk.pread(fd, size, start), first))
+        record = intent_record(inode, before, after, self.disk.pread(fd, size, start), first)
+        self._intents.pop(name, None)
+        durable_write(self.disk, intent, record)
+        self._intents[name] = len(record)
         if fresh:
             fsync_dir(self.disk, self.directory)
+
+    def _settle(self, name: str) -> None:
+        """Mark the intent record of the batch just made durable as done.
+
+        A load or a restart that found the file ending inside the batch took it for a batch
+        torn by a crash and cut every line of it: someone removing the last line of an
+        acknowledged 5-line batch by hand lost the other 4 too. Not fsync'd, and failures
+        are ignored: without its mark (or with half of it, which no record matches) the
+        record is that of a whole batch, as before.
+        """
+        length = self._intents.pop(name, None)
+        if length is None:
+            return
+        try:
+            fd = self.disk.open(self._sidecar(name, "intent"), WRITE)
+        except OSError:
+            return
+        try:
+            self.disk.pwrite(fd, DONE, length - 1)  # over the record's newline
+        except OSError:
+            pass
+        finally:
+            try:
+                self.disk.close(fd)
+            except OSError:
+                pass
 
     def _roll_back(self, name: str, path: Path, fd: int, size: int,
                    cause: OSError | None) -> None:
