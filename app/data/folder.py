@@ -953,7 +953,7 @@ def _open_error(path: Path, exc: OSError) -> Exception:
                         "files in the data folder")
     if exc.errno == errno.EISDIR:
         return Conflict(f"{path.name} is a directory, not a data file")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if exc.errno in (errno.EACCES, errno.EPERM):
         return Conflict(f"{path.name} cannot be opened for writing ({exc.strerror}); fix its "
                         "permissions")
     if exc.errno == errno.ENOENT:
@@ -966,6 +966,9 @@ def _write_error(path: Path, exc: OSError) -> Exception:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageFull(f"no space left for {path.name}: the batch was not stored; free "
                            "some disk space and send it again")
+    if exc.errno == errno.EROFS:  # e.g. ext4 remounted read-only after I/O errors
+        return Unavailable(f"the file system of {path.name} is read-only: the batch was not "
+                           "stored; send it again once it is writable", RETRY_AFTER)
     return Unavailable(f"writing {path.name} failed ({exc.strerror or exc}): the batch was "
                        "not stored; send it again", RETRY_AFTER)
 
