@@ -514,3 +514,22 @@ def test_cutting_the_last_line_of_an_acknowledged_batch_drops_no_other_line(
     again = DataFolder(Store(), data_dir)
     again.scan()
     assert sorted(values(again, "cpu")) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_file_rewritten_while_a_reload_parses_it_is_read_again(data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + lines(0, 3))
+    slow = SlowParse("reloader")
+    folder = DataFolder(Store(), data_dir, slow)
+    folder.scan()
+    reloader = threading.Thread(target=folder.reload, args=("cpu",), name="reloader",
+                                daemon=True)
+    reloader.start()
+    try:
+        assert slow.parsing.wait(timeout=10)
+        write(path, HEADER + lines(60, 3))  # in place, while the old bytes are parsed
+    finally:
+        slow.release.set()
+        reloader.join(timeout=10)
+    assert sorted(values(folder, "cpu")) == [60.0, 61.0, 62.0]  # not the bytes read before
+    assert folder.scan() == set()
