@@ -426,13 +426,22 @@ class Store:
                epoch: str | None = None) -> Dataset:
         """Register a new empty dataset (replacing any of that name: a new epoch, or
         ``epoch`` when a shared log gave it one)."""
-        dataset = Dataset(name, schema, source, self.retention, self.max_age_ns,
-                          self.max_label_values)
+        dataset = self.build(name, schema, source)
         if epoch is not None:
             dataset.epoch = epoch
-        self._datasets[name] = dataset
-        self._errors.pop(name, None)
+        self.install(dataset)
         return dataset
+
+    def build(self, name: str, schema: Schema, source: str = "memory") -> Dataset:
+        """A new empty dataset with this store's limits, not registered yet: filled while
+        the one it replaces still serves, then ``install``-ed."""
+        return Dataset(name, schema, source, self.retention, self.max_age_ns,
+                       self.max_label_values)
+
+    def install(self, dataset: Dataset) -> None:
+        """Register ``dataset`` under its name, replacing any of that name (and its error)."""
+        self._datasets[dataset.name] = dataset
+        self._errors.pop(dataset.name, None)
 
     def admit(self, schema: Schema, batch: Batch) -> None:
         """``Rejected`` if ``batch`` could not be the first of a dataset of ``schema``

@@ -24,7 +24,6 @@ from ..state import app_state
 from .bodies import whole_body
 from .catalog import describe
 from .errors import json_response
-from .exports import neutralised
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger("dash.api")
@@ -95,7 +94,7 @@ def rows(name: str) -> Response:
     table = browse.rows(snap, view, sel, result)
     body: Iterator[str] | Iterator[bytes]
     if fmt == "csv":
-        body = browse.csv_chunks(neutralised(table))
+        body = browse.csv_chunks(table)
     else:
         body = browse.json_chunks(table, {"dataset": name, "query": view.at_page(1).query,
                                           "version": snap.version, "epoch": snap.epoch})
