@@ -414,3 +414,32 @@ def test_the_page_works_under_the_content_security_policy(page: Page, server: Se
     page.get_by_role("link", name="← newer").click()
     expect(page.locator(".pager")).to_contain_text("page 1 of 2")
     assert page.evaluate("window.__violations") == []
+
+
+def test_a_typed_end_survives_a_slow_answer_to_the_typed_start(page: Page,
+                                                                server: Server) -> None:
+    """The answer to "from" arrives after "to" was typed and left: the form it brings must
+    not empty "to", and the next request sends what was typed."""
+    open_view(page, server, "/d/steps?metric=cpu")
+    held: list[Route] = []
+
+    def hold_first(route: Route) -> None:
+        if not held and route.request.headers.get("hx-request") and "start=" in route.request.url:
+            held.append(route)  # answered below, once "to" is typed
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/d/steps\?.*"), hold_first)
+    with page.expect_request(lambda request: "start=" in request.url):
+        page.get_by_label("from (UTC)").fill("2024-05-01 10:30")
+        page.get_by_label("from (UTC)").press("Tab")  # change: the form is sent
+    page.get_by_label("to (UTC)").fill("2024-05-01 10:40")
+    page.get_by_label("to (UTC)").press("Tab")  # change again, while the first is out
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page).to_have_url(re.compile(
+        r"/d/steps\?metric=cpu&start=2024-05-01T10:30:00Z&end=2024-05-01T10:40:00Z$"))
+    expect(page.get_by_label("to (UTC)")).to_have_value(re.compile(r"^2024-05-01 10:40"))
+    expect(range_line(page)).to_contain_text(
+        "From 2024-05-01 10:30:00 to 2024-05-01 10:40:00 UTC.")
+    assert counted(page) == 11 * 3

@@ -494,6 +494,20 @@
     return !(name === "open" && element.localName === "details");
   }
 
+  // Controls the user changed since the last request went out. The answer to that request
+  // does not know them: morphing it in must leave them as typed (a "to" typed while the
+  // answer to "from" was on its way), and the next request sends them.
+  const edited = new Set();
+
+  function noteEdit(event) {
+    const target = event.target;
+    if (target && target.form && target.form.id === "controls") edited.add(target);
+  }
+
+  function keepEdited(oldNode) {
+    return !edited.has(oldNode);
+  }
+
   function applyFragments(html) {
     const template = document.createElement("template");
     template.innerHTML = html;
@@ -563,6 +577,7 @@
 
   function trackNavigation() {
     document.body.addEventListener("htmx:beforeRequest", () => {
+      edited.clear(); // this request carries what the form holds now
       navigations += 1;
       navigating += 1;
       if (refreshing) refreshing.abort();
@@ -593,7 +608,10 @@
     const id = event.target && event.target.id;
     const clear = (boxId) => {
       const box = document.getElementById(boxId);
-      if (box) box.value = "";
+      if (box && box.value) {
+        box.value = "";
+        edited.add(box); // emptied on the user's behalf: as good as typed
+      }
     };
     if (id === "f-window") {
       clear("f-start");
@@ -647,6 +665,7 @@
       // htmx's morphs (navigation) keep open boxes and what someone is typing, as ours do.
       window.Idiomorph.defaults.ignoreActiveValue = true;
       window.Idiomorph.defaults.callbacks.beforeAttributeUpdated = keepOpen;
+      window.Idiomorph.defaults.callbacks.beforeNodeMorphed = keepEdited;
     }
     readClock();
     readShown();
@@ -688,6 +707,7 @@
     input.value = browserZone();
     input.form.requestSubmit();
   });
+  document.addEventListener("input", noteEdit);
   document.addEventListener("input", keepRangeBoxesApart);
 
   function boot() {
