@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, Route, ViewportSize, expect
+from playwright.sync_api import Locator, Page, Route, ViewportSize, WebSocketRoute, expect
 
 from e2e.conftest import Server
 
@@ -290,12 +290,69 @@ def test_the_status_says_live_and_never_reconnecting_while_long_polling(
     open_view(page, server, "/d/demo?metric=cpu")
     status = page.locator("#live-status")
     expect(status).to_have_attribute("data-transport", transport, timeout=LIVE_TIMEOUT)
-    expect(status).to_have_text(re.compile(r"^Live · updated (just now|\d s ago)$"))
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
     record_status(page)
     wait_for_versions(page, "version", chart_version(page) + 20)  # 10 s of ticks
     states: list[str] = page.evaluate("window.__states")
-    assert [s for s in states if not s.startswith("live Live · updated")] == []
+    assert [s for s in states if not s.startswith("live Live · newest point")] == []
     expect(status).to_have_attribute("title", re.compile(r"HTTP (long-)?poll"))
+
+
+def drop_pushes(page: Page) -> dict[str, bool]:
+    """Route the page's WebSocket through the test: while ``["drop"]`` is set, the server's
+    chart pushes are dropped and everything else (pings, acks) passes: a link that stalls
+    without closing, or a server whose pushes queue up."""
+    switch = {"drop": False}
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else ""
+            if switch["drop"] and ("update_chart" in text or "extend_chart" in text):
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/socket\.io/.*"), route)
+    return switch
+
+
+def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
+                                                             server: Server) -> None:
+    """"Live · newest point just now" is the age of the data, not of the last push: when the
+    pushes stop arriving while the data goes on, the status says the page is behind."""
+    switch = drop_pushes(page)
+    open_view(page, server, "/d/demo?metric=cpu")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-transport", "websocket", timeout=LIVE_TIMEOUT)
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
+    expect(status).to_have_attribute("data-freshness", "fresh")
+    switch["drop"] = True
+    shown = chart_version(page)
+    # No push for 10 s: the page asks the server, which holds newer data; 5 s on, "Behind".
+    expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
+    expect(status).to_have_attribute("data-freshness", "behind")
+    expect(status).to_have_attribute("data-state", "live")  # connected all along
+    assert chart_version(page) == shown
+    switch["drop"] = False  # the next push does not fit: the whole figure, and caught up
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
+                                timeout=LIVE_TIMEOUT)
+    assert chart_version(page) > shown
+
+
+def test_the_status_of_old_data_says_how_old(page: Page, server: Server) -> None:
+    """The steps file was loaded a moment ago, but its newest point is of 2024-05-01."""
+    open_view(page, server, "/d/steps?metric=cpu")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live")
+    expect(status).to_have_text(re.compile(r"^Live · newest point [\d,]+ d ago$"))
+    expect(status).to_have_attribute("data-freshness", "old")
+    found = re.search(r"([\d,]+) d ago", status.inner_text())
+    assert found is not None
+    days = (datetime.now(UTC) - datetime(2024, 5, 1, 10, 59, tzinfo=UTC)).days
+    assert abs(int(found[1].replace(",", "")) - days) <= 1
 
 
 def test_no_javascript_message_while_scripts_load(page: Page, server: Server) -> None:

@@ -9,10 +9,10 @@
 
   const FALLBACK_AFTER_FAILURES = 2; // socket connect errors before long-polling
   const FRAGMENT_REFRESH_MS = 1000; // facets, stats and table refresh at most this often
+  // Without a push for this long, the page asks the server what it holds (the range line):
+  // a socket that stalls while the data goes on is then said ("Behind"), not hidden.
+  const CHECK_MS = 10000;
   const POLL_TIMEOUT_S = 25;
-  const RECENT_S = 60; // "updated 5 s ago" below this; "data last changed 3 h ago" above
-  const TRANSPORTS = {websocket: "WebSocket", polling: "HTTP polling (Socket.IO)",
-                      "long-poll": "HTTP long-poll"};
   const PAUSED_MARK = {
     text: "Paused", name: "paused", showarrow: false, xref: "paper", yref: "paper",
     x: 1, y: 1, xanchor: "right", yanchor: "bottom", font: {size: 14},
@@ -39,7 +39,8 @@
   let longPoll = null; // {stop: bool} while the long-poll loop runs
   let figure = null; // the last whole figure drawn (its layout and config, to redraw)
   let skew = 0; // the server's clock minus this browser's, ms
-  let changedAt = null; // when the data last changed, by the server's clock (ms)
+  // What the server said it holds, version by version (static/livestatus.js).
+  const freshness = window.dashLive ? new window.dashLive.Freshness() : null;
   let statusError = null; // why the server would not let us watch this view
 
   // -- ages -------------------------------------------------------------------
@@ -48,21 +49,10 @@
     return Date.now() + skew;
   }
 
-  // The same words as app/engine/browse.py age_words.
-  function ageWords(seconds) {
-    const whole = Math.abs(seconds);
-    if (whole < 2) return "just now";
-    let text;
-    if (whole < 60) text = Math.floor(whole) + " s";
-    else if (whole < 3600) text = Math.floor(whole / 60) + " min";
-    else if (whole < 2 * 86400) text = Math.floor(whole / 3600) + " h";
-    else text = Math.floor(whole / 86400).toLocaleString("en") + " d";
-    return seconds > 0 ? text + " ago" : text + " from now";
-  }
-
   function updateAges() {
+    if (!window.dashLive) return;
     for (const el of document.querySelectorAll(".ago[data-at]")) {
-      const text = ageWords((serverNow() - Number(el.dataset.at)) / 1000);
+      const text = window.dashLive.ageWords((serverNow() - Number(el.dataset.at)) / 1000);
       if (el.textContent !== text) el.textContent = text;
     }
   }
@@ -72,9 +62,17 @@
     if (meta && meta.dataset.serverNow) skew = Number(meta.dataset.serverNow) - Date.now();
   }
 
-  function readChangedAt() {
+  // The range line says what the server held when it was drawn: its version, epoch, newest
+  // point and when the data last changed (static/livestatus.js judges the page by them).
+  function readFreshness() {
     const range = document.getElementById("range");
-    if (range && range.dataset.changedAt) changedAt = Number(range.dataset.changedAt);
+    const meta = metaEl();
+    if (!freshness || !range || !meta || range.dataset.version === undefined) return;
+    freshness.note(meta.dataset.dataset, {
+      version: Number(range.dataset.version), epoch: range.dataset.epoch,
+      newest: range.dataset.newest ? Number(range.dataset.newest) : null,
+      changedAt: Number(range.dataset.changedAt),
+    });
   }
 
   // -- status -----------------------------------------------------------------
@@ -83,54 +81,47 @@
     if (el && el.textContent !== text) el.textContent = text; // unchanged: not announced again
   }
 
+  // The version the page shows: the chart's, or the server's drawing until Plotly's.
+  function shownVersions() {
+    const meta = metaEl();
+    const shown = new Map();
+    if (version !== null) shown.set(watching ? watching.dataset : meta.dataset.dataset,
+                                     {version: version, epoch: epoch});
+    else if (meta && meta.dataset.version) shown.set(meta.dataset.dataset,
+      {version: Number(meta.dataset.version), epoch: meta.dataset.epoch});
+    return shown;
+  }
+
   function showStatus() {
-    const el = statusEl();
-    if (!el) return;
+    if (!statusEl() || !window.dashLive) return;
     const meta = metaEl();
     const pending = chartEl() && chartEl().dataset.pending;
-    let state;
-    let word;
-    let age = "";
+    const line = {state: "", word: "", age: "", freshness: "", transport: transport};
     if (meta && meta.dataset.error) {
-      state = "error";
-      word = "Not live: fix " + meta.dataset.error + " first";
+      line.state = "error";
+      line.word = "Not live: fix " + meta.dataset.error + " first";
     } else if (statusError) {
-      state = "error";
-      word = "Not live: " + statusError;
+      line.state = "error";
+      line.word = "Not live: " + statusError;
     } else if (paused) {
-      state = "paused";
-      word = "Paused";
-      if (pending) age = " · new data waiting";
+      line.state = "paused";
+      line.word = "Paused";
+      if (pending) line.age = " · new data waiting";
     } else if (connected && !linkDown) {
-      state = "live";
-      word = "Live";
-      if (changedAt !== null) {
-        const seconds = (serverNow() - changedAt) / 1000;
-        age = seconds < RECENT_S ? " · updated " + ageWords(seconds)
-          : " · data last changed " + ageWords(seconds);
-      }
+      line.state = "live";
+      const now = serverNow();
+      Object.assign(line, window.dashLive.liveWords(freshness.judge(shownVersions(), now), now));
     } else if (everConnected) {
-      state = "reconnecting";
-      word = "Reconnecting…";
+      line.state = "reconnecting";
+      line.word = "Reconnecting…";
     } else {
-      state = "connecting";
-      word = "Connecting…";
+      line.state = "connecting";
+      line.word = "Connecting…";
     }
-    el.hidden = false;
-    el.dataset.state = state;
-    el.dataset.transport = transport;
-    setText(document.getElementById("live-state"), word);
-    setText(document.getElementById("live-age"), age);
-    const details = (TRANSPORTS[transport] || "not connected") +
-      (version !== null ? " · showing version " + version : "") +
+    line.details = (version !== null ? "showing version " + version : "") +
       (pending ? " · version " + pending + " waiting" : "") +
       (epoch ? " · epoch " + epoch : "");
-    el.title = details;
-    const box = document.getElementById("live-details");
-    if (box) {
-      box.hidden = false;
-      setText(document.getElementById("live-transport"), details);
-    }
+    window.dashLive.show(line);
     const button = document.getElementById("pause");
     if (button) {
       button.hidden = false;
@@ -213,9 +204,7 @@
 
   function drawn(payload, first) {
     const el = chartEl();
-    if (!first && version !== null && payload.epoch === epoch && payload.version > version) {
-      changedAt = serverNow(); // until the range line says exactly when
-    }
+    lastPush = Date.now();
     version = payload.version;
     epoch = payload.epoch;
     el.dataset.version = String(payload.version);
@@ -446,6 +435,7 @@
   const onScreen = new Set(LIVE_BLOCKS); // until IntersectionObserver says otherwise
   let refreshTimer = null;
   let lastRefresh = 0;
+  let lastPush = 0; // when the chart last drew a version (this browser's clock)
   let navigations = 0; // user requests (links, the form) started so far
   let navigating = 0; // user requests in flight
   let refreshing = null; // the AbortController of the refresh in flight
@@ -519,7 +509,7 @@
       const now = document.getElementById(fresh.id);
       if (now && window.htmx) window.htmx.process(now); // links whose href changed
     }
-    readChangedAt();
+    readFreshness();
     updateAges();
     showStatus();
   }
@@ -540,7 +530,9 @@
     refreshTimer = null;
     const meta = metaEl();
     if (holding() || navigating || !meta || meta.dataset.error) return;
-    const want = LIVE_BLOCKS.filter((block) => onScreen.has(block) && behind.has(block));
+    // The range line is always asked for, on screen or not: the status line reads it.
+    const want = LIVE_BLOCKS.filter((block) => (onScreen.has(block) || block === "range") &&
+                                               behind.has(block));
     if (!want.length) return;
     want.forEach((block) => behind.delete(block)); // a version drawn meanwhile adds them back
     lastRefresh = Date.now();
@@ -642,7 +634,7 @@
     document.body.addEventListener("htmx:afterSettle", () => {
       readClock();
       readShown();
-      readChangedAt();
+      readFreshness();
       updateAges();
       if (socket && socket.connected) {
         subscribe();
@@ -656,6 +648,11 @@
     setInterval(() => {
       updateAges();
       showStatus();
+      // No push for a while: is the server holding newer data than this page shows?
+      if (connected && !holding() && Date.now() - Math.max(lastPush, lastRefresh) > CHECK_MS) {
+        behind.add("range");
+        refreshFragments(true);
+      }
     }, 1000);
   }
 
@@ -669,7 +666,7 @@
     }
     readClock();
     readShown();
-    readChangedAt();
+    readFreshness();
     updateAges();
     watchScreen();
     setUp();

@@ -225,3 +225,34 @@ def test_the_api_names_every_bad_parameter_too(client: FlaskClient) -> None:
     assert [e["param"] for e in response.json["errors"]] == ["window", "agg"]
     assert response.json["error"].startswith("window: '3x' is not a duration")
     assert "; agg: 'median' is not one of" in response.json["error"]
+
+
+def range_data(html: str) -> dict[str, str]:
+    """The data attributes of the range line in ``html``."""
+    found = re.search(r'<p id="range"[^>]*>', html)
+    assert found is not None
+    return dict(re.findall(r'data-([\w-]+)="([^"]*)"', found[0]))
+
+
+MAY_FIRST_0002_MS = 1_714_521_720_000  # 2024-05-01T00:02:00Z, the newest point of hosts
+MAY_FIRST_0003_MS = MAY_FIRST_0002_MS + 60_000
+
+
+def test_the_range_line_says_what_the_server_holds_for_the_status_line(
+        client: FlaskClient, data_dir: Path, state: Any) -> None:
+    """Version, epoch, newest point and when the data changed (ms, the server's clock): the
+    status line tells from them how new the page is and whether it is behind."""
+    page = client.get("/d/hosts?metric=cpu&host=web-1").get_data(as_text=True)
+    shown = range_data(page)
+    snap = state.store.get("hosts").snapshot()
+    assert (shown["version"], shown["epoch"]) == (str(snap.version), snap.epoch)
+    assert shown["newest"] == str(MAY_FIRST_0002_MS)
+    changed = int(shown["changed-at"])
+    assert abs(changed - state.store.get("hosts").updated_at * 1000) < 1
+
+    append_line(data_dir, "2024-05-01T00:03:00Z,23,63,web-2,us", state)  # another host
+    refresh = client.get("/d/hosts?metric=cpu&host=web-1", headers=REFRESH)
+    later = range_data(refresh.get_data(as_text=True))
+    assert int(later["version"]) > int(shown["version"])
+    assert later["newest"] == str(MAY_FIRST_0003_MS)  # the dataset's newest point
+    assert int(later["changed-at"]) >= changed
