@@ -259,9 +259,9 @@ def test_fragments_for_htmx(client: FlaskClient) -> None:
     response = client.get("/dashboards/fleet?region=eu", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert "<html" not in html
-    for block in ("board-head", "overrides", "panels"):
+    for block in ("board-head", "board-freshness", "overrides", "panels"):
         assert f'id="{block}"' in html
-    assert html.count('hx-swap-oob="true"') == 3
+    assert html.count('hx-swap-oob="true"') == 4
     assert response.headers["HX-Push-Url"] == "/dashboards/fleet?region=eu"
     one = client.get("/dashboards/fleet/panels/peak?region=eu", headers={"HX-Request": "true"})
     assert "<html" not in one.get_data(as_text=True)
@@ -616,3 +616,23 @@ def test_a_url_label_only_a_missing_dataset_might_have_is_not_refused(
     (data_dir / "dashboards").mkdir()
     board_file(data_dir, "fleet").write_text(json.dumps({"title": "Gone", "panels": [GONE_PANEL]}))
     assert client.get("/dashboards/fleet?zone=a").status_code == 200
+
+
+def test_the_status_line_asks_what_the_server_holds(client: FlaskClient, state: AppState) -> None:
+    """``X-Dash-Freshness``: only the freshness block, each dataset's version, epoch,
+    newest point and when it changed (ms, the server's clock); the page carries it too."""
+    put(client, "fleet", FLEET)
+    answer = client.get("/dashboards/fleet", headers={"HX-Request": "true",
+                                                      "X-Dash-Freshness": "1"})
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    html = answer.get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="board-freshness"') and "panel" not in html
+    found = re.search(r"data-datasets='([^']*)'", html)
+    assert found is not None
+    snap = state.store.get("hosts").snapshot()
+    assert json.loads(found[1]) == {"hosts": {
+        "version": snap.version, "epoch": snap.epoch,
+        "newest": 1_714_521_720_000,  # 2024-05-01T00:02:00Z
+        "changed_at": int(state.store.get("hosts").updated_at * 1000)}}
+    page = client.get("/dashboards/fleet").get_data(as_text=True)
+    assert '<div id="board-freshness" hidden data-server-now=' in page
