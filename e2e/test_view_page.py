@@ -236,19 +236,24 @@ def minute_of(stamp: str) -> datetime:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
-                                                             server: Server) -> None:
-    open_view(page, server, "/d/steps?metric=cpu")
+def drag_zoom(page: Page, left: float = 0.25, right: float = 0.75) -> None:
+    """Drag across the plot from ``left`` to ``right`` (shares of its width)."""
     plot = page.locator("#chart .nsewdrag").first
     expect(plot).to_be_visible()
     box = plot.bounding_box()
     assert box is not None
     y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.25, y)
+    page.mouse.move(box["x"] + box["width"] * left, y)
     page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.5, y + 2, steps=5)
-    page.mouse.move(box["x"] + box["width"] * 0.75, y + 4, steps=5)
+    page.mouse.move(box["x"] + box["width"] * (left + right) / 2, y + 2, steps=5)
+    page.mouse.move(box["x"] + box["width"] * right, y + 4, steps=5)
     page.mouse.up()
+
+
+def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
+                                                             server: Server) -> None:
+    open_view(page, server, "/d/steps?metric=cpu")
+    drag_zoom(page)
     expect(page).to_have_url(re.compile(r"start=2024-05-01T10:\d\d:\d\dZ"
                                         r"&end=2024-05-01T10:\d\d:\d\dZ$"))
     found = re.search(r"start=([^&]+)&end=([^&]+)$", page.url)
@@ -263,6 +268,31 @@ def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
     minutes = [m for m in range(60) if start <= TEN + timedelta(minutes=m) <= end]
     expect(page.locator("#stats tbody tr").first).to_be_visible()
     assert counted(page) == len(minutes) * 3  # the stats and table follow the zoom
+
+
+@pytest.mark.parametrize("how", ["double-click", "Reset axes"])
+def test_zooming_out_goes_back_to_the_view_before_the_zoom(page: Page, server: Server,
+                                                           how: str) -> None:
+    open_view(page, server, "/d/steps?metric=cpu&window=30m")
+    drag_zoom(page)
+    expect(page).to_have_url(re.compile(r"metric=cpu&start=[^&]+&end=[^&]+$"))
+    first = page.url
+    expect(page.locator("#chart")).to_have_attribute("data-query", first.split("?")[1])
+    drag_zoom(page, 0.4, 0.6)  # a second zoom, inside the first
+    expect(page).not_to_have_url(first)
+    expect(page.locator("#chart")).to_have_attribute("data-query", page.url.split("?")[1])
+    for _ in range(2):  # one step back each time, to the view the page began with
+        before = page.url
+        if how == "double-click":
+            page.locator("#chart .nsewdrag").first.dblclick()
+        else:
+            page.locator("#chart .modebar-btn[data-title='Reset axes']").click()
+        expect(page).not_to_have_url(before)
+        expect(page.locator("#chart")).to_have_attribute(
+            "data-query", page.url.split("?")[1])
+    expect(page).to_have_url(re.compile(r"/d/steps\?metric=cpu&window=30m$"))
+    expect(range_line(page)).to_contain_text("Last 30 min of data")
+    assert counted(page) == 31 * 3
 
 
 # -- the status line -------------------------------------------------------------------------

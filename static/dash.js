@@ -281,15 +281,35 @@
     return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
   }
 
+  // The time range of each view a drag-zoom left, newest last (as the URL had it: window,
+  // start, end): a double-click or "Reset axes" goes back to it. The zoomed view's chart
+  // already spans its whole range, so Plotly's own reset would change nothing.
+  const zooms = [];
+
+  function setRange(range) {
+    for (const [name, value] of Object.entries(range)) {
+      const box = document.getElementById("f-" + name);
+      if (box) box.value = value;
+    }
+  }
+
   function zoomTo(from, to) {
     const form = document.getElementById("controls");
     const start = wholeSecond(from, false);
     const end = wholeSecond(to, true);
     if (!form || !start || !end) return;
-    document.getElementById("f-window").value = "";
-    document.getElementById("f-start").value = start;
-    document.getElementById("f-end").value = end;
+    const url = new URLSearchParams(window.location.search);
+    zooms.push({window: url.get("window") || "", start: url.get("start") || "",
+                end: url.get("end") || ""});
+    setRange({window: "", start: start, end: end});
     form.requestSubmit(); // htmx sends it: the URL, stats, table and chart follow
+  }
+
+  function zoomOut() {
+    const form = document.getElementById("controls");
+    if (!form || !zooms.length) return;
+    setRange(zooms.pop());
+    form.requestSubmit();
   }
 
   let zoomable = null;
@@ -300,6 +320,7 @@
       const from = change["xaxis.range[0]"];
       const to = change["xaxis.range[1]"];
       if (from !== undefined && to !== undefined) zoomTo(from, to);
+      else if (change["xaxis.autorange"] === true) zoomOut();
     });
   }
 
