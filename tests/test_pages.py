@@ -256,3 +256,58 @@ def test_the_range_line_says_what_the_server_holds_for_the_status_line(
     assert int(later["version"]) > int(shown["version"])
     assert later["newest"] == str(MAY_FIRST_0003_MS)  # the dataset's newest point
     assert int(later["changed-at"]) >= changed
+
+
+@pytest.mark.parametrize("values, shown", [
+    ([48.0, 45.22, 37.7], ["48.00", "45.22", "37.70"]),  # one number of decimals a column
+    ([48.0, 12.0], ["48", "12"]),
+    ([1_234_567.8], ["1,234,568"]),  # from 100,000 on no decimals...
+    ([1_234_567.8, 2.5], ["1,234,567.80", "2.50"]),  # ...unless a neighbour needs them
+    ([0.5, 0.0123, 3.0], ["0.5000", "0.0123", "3.0000"]),  # 0.0123 needs 4
+    ([None, 5.25, float("nan")], ["", "5.25", "nan"]),
+    ([], []),
+])
+def test_a_column_of_numbers_has_one_number_of_decimals(values: list[float | None],
+                                                         shown: list[str]) -> None:
+    from app.web.helpers import numbers
+
+    assert numbers(values) == shown
+
+
+@pytest.mark.parametrize("values, tz, shown", [
+    (["2024-05-01T12:00:00Z", "2024-05-01T12:00:01Z"], "UTC",
+     ["2024-05-01 12:00:00", "2024-05-01 12:00:01"]),
+    (["2024-05-01T12:00:00.000Z", "2024-05-01T12:00:01.000Z"], "UTC",  # no ".000"
+     ["2024-05-01 12:00:00", "2024-05-01 12:00:01"]),
+    (["2024-05-01T12:00:00.5Z", "2024-05-01T12:00:00.508Z", "2024-05-01T12:00:01Z"], "UTC",
+     ["2024-05-01 12:00:00.500", "2024-05-01 12:00:00.508", "2024-05-01 12:00:01.000"]),
+    ([1_714_564_800_000_001_000, None], "UTC", ["2024-05-01 12:00:00.000001", ""]),
+    (["2024-11-03T05:30:00.25Z", "2024-11-03T06:30:00Z"], "America/New_York",  # clocks go back
+     ["2024-11-03 01:30:00.250 EDT", "2024-11-03 01:30:00.000 EST"]),
+])
+def test_a_column_of_instants_has_one_precision(values: list[Any], tz: str,
+                                                 shown: list[str]) -> None:
+    from app.web.helpers import instants
+
+    assert instants(values, tz) == shown
+
+
+def test_the_stats_and_rows_columns_line_up(client: FlaskClient, data_dir: Path,
+                                            state: Any) -> None:
+    append_line(data_dir, "2024-05-01T00:03:00.5Z,12.25,63,web-1,eu", state)
+    html = client.get("/d/hosts?metric=cpu&agg=raw").get_data(as_text=True)
+    stats = re.search(r'<table class="stats">.*?</table>', html, re.S)
+    assert stats is not None
+    # web-1: count 4, min 10, mean 45.25 / 4 = 11.3125, max and last 12.25; web-2: count 3,
+    # min 20, mean 21, max and last 22. Mean, max and last need decimals for web-1's sake.
+    assert re.findall(r'<td class="num">([^<]*)</td>', stats[0]) == [
+        "4", "10", "11.31", "12.25", "12.25",
+        "3", "20", "21.00", "22.00", "22.00"]
+    html = client.get("/d/hosts?metric=cpu&host=web-1&agg=raw").get_data(as_text=True)
+    rows = re.search(r'<table class="rows">.*?</table>', html, re.S)
+    assert rows is not None
+    assert re.findall(r'<td class="num">([^<]*)</td>', rows[0]) == [
+        "12.25", "12.00", "11.00", "10.00"]
+    assert re.findall(r"<tr><td>([^<]*)</td>", rows[0]) == [
+        "2024-05-01 00:03:00.500", "2024-05-01 00:02:00.000", "2024-05-01 00:01:00.000",
+        "2024-05-01 00:00:00.000"]
