@@ -171,12 +171,14 @@ def test_a_live_table_page_stays_put_and_says_how_many_rows_came(page: Page,
     open_view(page, server, "/d/demo?metric=cpu&agg=raw&page=2")
     rows = page.locator("#table tbody tr")
     first = rows.first.inner_text()
+    pager = page.locator(".pager").inner_text()
     news = page.locator("#table-news")
     expect(news).to_have_text(re.compile(r"^\d+ new rows since this page was shown"),
                               timeout=LIVE_TIMEOUT)
     wait_for_versions(page, "version", chart_version(page) + 3)
     expect(news).to_have_text(re.compile(r"^([4-9]|\d\d+) new rows"))  # 4 hosts a tick
     assert rows.first.inner_text() == first  # page 2 did not shift under the reader
+    assert page.locator(".pager").inner_text() == pager  # nor did its count of pages
     page.get_by_role("link", name="show the newest").click()
     expect(page).to_have_url(re.compile(r"/d/demo\?metric=cpu&agg=raw$"))
     expect(rows.first).not_to_have_text(first)
