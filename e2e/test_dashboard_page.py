@@ -97,3 +97,10 @@ def test_no_javascript_message_while_scripts_load(page: Page, server: Server) ->
     expect(page.locator("#panel-cpu")).to_be_visible()
     expect(page.locator(".live-bar")).not_to_contain_text("JavaScript", use_inner_text=True)
     assert held  # the scripts really were still loading
+
+
+def test_a_panels_chart_is_one_named_image(page: Page, server: Server) -> None:
+    open_board(page, server)
+    chart = page.locator("#panel-cpu .panel-chart")
+    expect(chart.get_by_role("img", name="Chart of demo: cpu", exact=True)).to_have_count(1)
+    assert "web-1" not in chart.aria_snapshot()  # the legend is not read out

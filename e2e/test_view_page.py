@@ -468,6 +468,20 @@ def test_the_400_page_lists_every_bad_parameter_and_keeps_the_good_ones(
     expect(page.get_by_role("alert")).to_have_count(0)
 
 
+# -- the chart to screen readers -----------------------------------------------------------
+
+def test_the_live_chart_is_one_named_image_not_its_tick_labels(page: Page,
+                                                              server: Server) -> None:
+    open_view(page, server, "/d/steps?metric=cpu")
+    expect(page.locator("#chart .main-svg").first).to_be_visible()
+    chart = page.get_by_role("img", name="Chart of steps: cpu", exact=True)
+    expect(chart).to_have_count(1)
+    tree = page.locator("#chart").aria_snapshot()
+    assert "10:30" not in tree and "web-1" not in tree  # no tick or legend text read out
+    assert 'img "Chart of steps: cpu"' in tree
+    expect(page.locator("#chart-summary")).to_contain_text("Last values: web-1 59.00")
+
+
 # -- metric checkboxes --------------------------------------------------------------------
 
 def test_metrics_are_checkboxes(page: Page, server: Server) -> None:

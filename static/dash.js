@@ -690,6 +690,7 @@
     readFreshness();
     updateAges();
     watchScreen();
+    if (window.dashLive) window.dashLive.labelCharts(document.getElementById("chart-panel"));
     setUp();
     setTransport("none", false);
     if (typeof window.io === "function") {

@@ -561,6 +561,7 @@
       readFreshness(document.getElementById("board-freshness"));
     });
     readFreshness(document.getElementById("board-freshness"));
+    if (window.dashLive) window.dashLive.labelCharts(boardEl());
     setInterval(() => {
       showStatus();
       // No change for a while: is the server holding newer data than the panels show?

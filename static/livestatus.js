@@ -119,6 +119,40 @@
     }
   }
 
+  // Plotly's charts to screen readers: each is one named image (its first sentence in words,
+  // from the visually hidden summary after it), not hundreds of tick labels read one by
+  // one; the legend and hover layer are hidden. The words and the server's tables carry
+  // the data. Plotly redraws its SVGs now and then: a MutationObserver labels them again.
+  function nameOf(plot) {
+    const words = plot.nextElementSibling;
+    const text = words && words.classList.contains("sr") ? words.textContent.trim() : "";
+    return text ? text.split(/\.\s/)[0].replace(/\.$/, "") : "Chart";
+  }
+
+  function setAttr(el, name, value) {
+    if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+  }
+
+  function labelChart(plot) {
+    plot.querySelectorAll(".main-svg").forEach((svg, i) => {
+      if (i === 0) {
+        setAttr(svg, "role", "img");
+        setAttr(svg, "aria-label", nameOf(plot));
+        for (const layer of svg.children) setAttr(layer, "aria-hidden", "true"); // tick text
+      } else {
+        setAttr(svg, "aria-hidden", "true");
+      }
+    });
+  }
+
+  function labelCharts(root) {
+    if (!root || !("MutationObserver" in window)) return;
+    const all = () => root.querySelectorAll(".js-plotly-plot").forEach(labelChart);
+    new MutationObserver(all).observe(root, {childList: true, subtree: true,
+                                             characterData: true});
+    all();
+  }
+
   window.dashLive = {ageWords: ageWords, Freshness: Freshness, liveWords: liveWords,
-                     setText: setText, show: show, LATE_S: LATE_S};
+                     setText: setText, show: show, labelCharts: labelCharts, LATE_S: LATE_S};
 })();
