@@ -492,9 +492,15 @@ def test_with_editing_off_pages_say_how_to_turn_it_on(app: Flask,
 
 
 def test_the_start_field_offers_a_hint_not_a_value(client: FlaskClient) -> None:
+    """The same words and hint as the view page: the form of a time, not one."""
     put(client, "fleet", FLEET)
     html = client.get("/dashboards/fleet").get_data(as_text=True)
-    assert 'placeholder="e.g. 2024-05-01T12:00Z"' in html
+    view = client.get("/d/hosts").get_data(as_text=True)
+    for box in ("start", "end"):
+        hint = f'<input id="o-{box}"[^>]*placeholder="YYYY-MM-DD hh:mm"'
+        assert re.search(hint, html, re.S)
+        assert re.search(hint.replace("o-", "f-"), view, re.S)
+    assert "from (each panel&#39;s zone)" in html and "from (UTC)" in view
     put(client, "fleet", {**FLEET, "window": None, "start": "2024-05-01T00:01:00Z"}, version=1)
     html = client.get("/dashboards/fleet").get_data(as_text=True)
     assert 'placeholder="as saved: 2024-05-01T00:01:00Z"' in html

@@ -47,6 +47,9 @@ def number(value: float | None) -> str:
     return f"{value:,.3g}"
 
 
+# The hint in every from/to box (view page and dashboard): the form of a time, not a time
+# that looks typed. An empty box is the data's own start or end.
+TIME_HINT = "YYYY-MM-DD hh:mm"
 MAX_PLACES = 6  # decimals a column ever gets (three significant digits of 0.000123)
 
 
@@ -138,6 +141,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(localinput)
     app.add_template_filter(instant)
     app.add_template_filter(number)
+    app.add_template_global(TIME_HINT, "time_hint")
     app.add_template_global(numbers)
     app.add_template_global(instants)
     app.add_template_global(common_zones)
