@@ -642,3 +642,8 @@ def test_the_status_line_asks_what_the_server_holds(client: FlaskClient, state: 
         "changed_at": int(state.store.get("hosts").updated_at * 1000)}}
     page = client.get("/dashboards/fleet").get_data(as_text=True)
     assert '<div id="board-freshness" hidden data-server-now=' in page
+
+
+def test_a_dashboard_page_loads_its_stylesheet(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    assert "/static/dashboard.css" in client.get("/dashboards/fleet").get_data(as_text=True)

@@ -311,3 +311,14 @@ def test_the_stats_and_rows_columns_line_up(client: FlaskClient, data_dir: Path,
     assert re.findall(r"<tr><td>([^<]*)</td>", rows[0]) == [
         "2024-05-01 00:03:00.500", "2024-05-01 00:02:00.000", "2024-05-01 00:01:00.000",
         "2024-05-01 00:00:00.000"]
+
+
+@pytest.mark.parametrize("url, loads", [
+    ("/", False), ("/d/hosts", False), ("/d/hosts?window=2hours", False), ("/login", False),
+    ("/dashboards", False),
+])
+def test_only_dashboard_pages_load_the_dashboard_stylesheet(client: FlaskClient, url: str,
+                                                            loads: bool) -> None:
+    html = client.get(url).get_data(as_text=True)
+    assert "/static/dash.css" in html
+    assert ("/static/dashboard.css" in html) is loads
