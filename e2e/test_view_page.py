@@ -468,6 +468,27 @@ def test_the_400_page_lists_every_bad_parameter_and_keeps_the_good_ones(
     expect(page.get_by_role("alert")).to_have_count(0)
 
 
+# -- hover ---------------------------------------------------------------------------------
+
+def test_hover_lists_every_metric_of_small_multiples_with_the_zone(page: Page,
+                                                                  server: Server) -> None:
+    """cpu (%) and latency_ms (ms) are drawn one above the other; hovering the lower one
+    names both, and the time says its zone."""
+    lines = ["time,cpu,latency_ms"] + [f"2024-05-01 10:{m:02d}:00,{m},{100 + m}"
+                                       for m in range(30)]
+    server.write_csv("units", "\n".join(lines) + "\n")
+    open_view(page, server, "/d/units?metric=cpu&metric=latency_ms&tz=Asia/Tokyo")
+    plots = page.locator("#chart .nsewdrag")
+    expect(plots).to_have_count(2)  # two rows
+    lower = max((plots.nth(i).bounding_box() for i in range(2)), key=lambda b: b["y"] if b else 0)
+    assert lower is not None
+    page.mouse.move(lower["x"] + lower["width"] / 2, lower["y"] + lower["height"] / 2)
+    hover = page.locator("#chart .hoverlayer")
+    expect(hover).to_contain_text("latency_ms")
+    expect(hover).to_contain_text("cpu")
+    expect(hover).to_contain_text(re.compile(r"2024-05-01 19:\d\d:00 Asia/Tokyo"))
+
+
 # -- the chart to screen readers -----------------------------------------------------------
 
 def test_the_live_chart_is_one_named_image_not_its_tick_labels(page: Page,

@@ -166,7 +166,21 @@
     const theme = window.dashTheme;
     if (theme && typeof theme.apply === "function") out = theme.apply(out);
     if (paused) out.annotations = (out.annotations || []).concat([PAUSED_MARK]);
+    hoverWhole(out);
     return out;
+  }
+
+  // The hover box lists every metric at that time, also where metrics in different units
+  // are drawn one above the other (they share the time axis, not the plot), and writes the
+  // time with its zone.
+  function hoverWhole(out) {
+    out.hoversubplots = "axis";
+    const meta = metaEl();
+    const zone = new URLSearchParams(meta ? meta.dataset.query : "").get("tz") || "UTC";
+    const axis = out.xaxis;
+    if (axis && axis.hoverformat && !axis.hoverformat.endsWith(" " + zone)) {
+      axis.hoverformat += " " + zone.replace(/%/g, "%%");
+    }
   }
 
   // The chart in words for screen readers (the figure's "summary": what it shows, its span,

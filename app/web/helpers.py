@@ -141,7 +141,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(localinput)
     app.add_template_filter(instant)
     app.add_template_filter(number)
-    app.add_template_global(TIME_HINT, "time_hint")
+    app.jinja_env.globals["time_hint"] = TIME_HINT
     app.add_template_global(numbers)
     app.add_template_global(instants)
     app.add_template_global(common_zones)
