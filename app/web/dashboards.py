@@ -7,6 +7,7 @@ the panels live.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,7 +34,7 @@ from .pages import is_htmx
 
 bp = Blueprint("dashboards", __name__)
 # The blocks of dashboard.html an HTMX request gets back; each swaps itself in by id.
-FRAGMENTS = ["heading", "overrides", "panels"]
+FRAGMENTS = ["heading", "freshness", "overrides", "panels"]
 TABLE_ROWS = 10  # newest rows a table panel shows; the view page has them all
 LABEL_CHOICES = 50  # values of one label offered in the overrides form
 
@@ -139,6 +140,23 @@ def draw(state: AppState, item: PanelView) -> Box:
     return box
 
 
+def freshness(state: AppState, datasets: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What the server holds of each loaded dataset, for the page's status line
+    (``static/livestatus.js``): ``version``, ``epoch``, ``newest`` point and ``changed_at``
+    (when the data last changed), both ms by this server's clock (``newest`` None when empty).
+    ``changed_at`` is read after the snapshot, so it is never earlier than its version."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(datasets):
+        dataset = state.store.find(name)
+        if dataset is None:
+            continue
+        snap = dataset.snapshot()
+        out[name] = {"version": snap.version, "epoch": snap.epoch,
+                     "newest": snap.end // 1_000_000 if snap.end is not None else None,
+                     "changed_at": int(dataset.updated_at * 1000)}
+    return out
+
+
 def overrides_of(args: Iterable[tuple[str, str]]) -> tuple[Overrides, OverrideError | None]:
     """The URL's overrides; on a bad one, none (the document's own settings) and the error."""
     try:
@@ -203,6 +221,13 @@ def show(name: str) -> BaseResponse:
     page showing the document's own settings with the message."""
     state = app_state()
     dashboard, version = state.dashboards.get(name)
+    if is_htmx() and request.headers.get("X-Dash-Freshness"):  # the status line asks
+        response = make_response(render_block(
+            "dashboard.html", "freshness", oob=False, server_now=int(time.time() * 1000),
+            freshness=freshness(state, (panel.dataset for panel in dashboard.panels))))
+        response.headers["Cache-Control"] = "no-store"
+        response.vary.add("X-Dash-Freshness")
+        return vary(response)
     overrides, error = overrides_of(request.args.items(multi=True))
     overrides = tidy(overrides, dashboard)
     if not error and not is_htmx() and request.query_string and \
@@ -217,12 +242,15 @@ def show(name: str) -> BaseResponse:
         "name": name, "dashboard": dashboard, "version": version, "overrides": overrides,
         "error": error, "oob": is_htmx(),
         "boxes": [draw(state, item) for item in views],
+        "server_now": int(time.time() * 1000),
+        "freshness": freshness(state, (panel.dataset for panel in dashboard.panels)),
         **form_choices(state, dashboard, overrides),
     }
     status = 400 if error else 200
     if is_htmx():
         response = make_response(render_blocks("dashboard.html", FRAGMENTS, **context), status)
         response.headers["HX-Push-Url"] = dashboard_url(name, overrides) if not error else "false"
+        response.vary.add("X-Dash-Freshness")
         return vary(response)
     return vary(make_response(render_template("dashboard.html", **context), status))
 
