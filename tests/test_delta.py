@@ -1,0 +1,302 @@
+"""Live aggregated views redrawn by parts, and extend_chart deltas: applied to the previous
+figure, every change gives exactly what a whole recomputation draws."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import product
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pytest
+
+from app.data.schema import Batch, Schema
+from app.data.store import Dataset
+from app.engine.delta import LiveCharts, changes, extended, extension
+from app.engine.drawing import ChartLimits, Drawing
+from app.engine.serieskeys import SeriesKeys
+from app.engine.view import View, parse_view
+from app.jsoncodec import dumps
+
+SECOND = 1_000_000_000
+MINUTE = 60 * SECOND
+# 2024-10-27T00:00Z: Berlin's clocks go back at 01:00Z, inside the data (an hour twice).
+START = 1_729_987_200 * SECOND
+STEP = 10 * SECOND
+INSTANTS = 720  # two hours of points every 10 s
+END = START + (INSTANTS - 1) * STEP
+HOSTS = {"web-1": "eu", "web-2": "eu", "web-3": "us", "web-4": "us"}
+SCHEMA = Schema("timestamp", "long", (), ("host", "region"))
+# Under the 720 points of a trace and over its 120 one-minute buckets: auto aggregates
+# per minute with min-max bands, and no trace is thinned for the screen.
+LIMITS = ChartLimits(auto_max_points=200, raw_max_points=50_000, max_series=20)
+AGGREGATIONS = ("mean", "sum", "min", "max", "count", "p50", "p95", "p99", "auto")
+SPLITS = ("host", "series", "none")
+FILTERS = ("", "&region=eu")
+
+
+def points(*rows: tuple[int, str, str, float]) -> Batch:
+    """Points (ns, metric, host, value), the host's region as its label."""
+    return Batch(np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], object),
+                 np.array([r[3] for r in rows], np.float64),
+                 {"host": np.array([r[2] for r in rows], object),
+                  "region": np.array([HOSTS.get(r[2], "ap") for r in rows], object)})
+
+
+def fleet() -> Dataset:
+    """Two hours of cpu and mem from four hosts every 10 s, values with ties (one decimal)."""
+    rng = np.random.default_rng(7)
+    ts = np.repeat(START + np.arange(INSTANTS) * STEP, 8)
+    hosts = np.tile(np.repeat(list(HOSTS), 2), INSTANTS)
+    metrics = np.tile(["cpu", "mem"], 4 * INSTANTS)
+    values = np.round(rng.normal(50, 10, len(ts)), 1)
+    dataset = Dataset("fleet", SCHEMA)
+    dataset.append(Batch(ts, metrics.astype(object), values,
+                         {"host": hosts.astype(object),
+                          "region": np.array([HOSTS[h] for h in hosts], object)}))
+    return dataset
+
+
+def view_of(dataset: Dataset, query: str) -> View:
+    snap = dataset.snapshot()
+    return parse_view(parse_qsl(query), snap.metrics, tuple(snap.label_values))
+
+
+def same_drawing(a: Drawing, b: Drawing) -> bool:
+    """Equal to the last bit: every trace's x and y, every band, the traces' names."""
+    if a.result.agg != b.result.agg or a.result.bucket_ns != b.result.bucket_ns or \
+            [t.name for t in a.result.traces] != [t.name for t in b.result.traces]:
+        return False
+    if not all(np.array_equal(s.x, t.x) and np.array_equal(s.y, t.y, equal_nan=True)
+               for s, t in zip(a.result.traces, b.result.traces, strict=True)):
+        return False
+    if (a.bands is None) != (b.bands is None):
+        return False
+    return a.bands is None or b.bands is None or all(
+        np.array_equal(p, q, equal_nan=True)
+        for s, t in zip(a.bands, b.bands, strict=True) for p, q in zip(s, t, strict=True))
+
+
+def follow(dataset: Dataset, query: str, change: Callable[[Dataset], None],
+           charts: LiveCharts | None = None) -> tuple[bool, dict[str, object] | None]:
+    """Draw ``query``, apply ``change``, redraw by parts and whole; check they agree and
+    that the extend_chart delta turns the old figure into the new one. (redrawn, delta)"""
+    charts = charts or LiveCharts(LIMITS, SeriesKeys())
+    view = view_of(dataset, query)
+    before = dataset.snapshot()
+    drawing = charts.draw(before, view)
+    old = charts.figure(before, view, drawing)
+    change(dataset)
+    snap = dataset.snapshot()
+    whole = charts.draw(snap, view)
+    new = charts.figure(snap, view, whole)
+    redrawn = charts.redraw(before, drawing, snap, view)
+    if redrawn is not None:
+        assert same_drawing(redrawn, whole), query
+        assert dumps(charts.figure(snap, view, redrawn)) == dumps(new), query
+    delta = extension(old, new)
+    if delta is not None:
+        assert dumps(extended(old, delta)) == dumps({**new, "summary": new["summary"]}), query
+    return redrawn is not None, delta
+
+
+def append(*rows: tuple[int, str, str, float], retention: float = 0
+           ) -> Callable[[Dataset], None]:
+    """A change: ``rows`` appended, after setting the points kept to ``retention`` of the
+    dataset's (0: as it was)."""
+    def change(dataset: Dataset) -> None:
+        if retention:
+            dataset.retention = int(len(dataset) * retention)
+        dataset.append(points(*rows))
+    return change
+
+
+# Changes that leave the older buckets alone: each view is redrawn by parts.
+CHEAP = {
+    "one point in the last bucket": append((END + 5 * SECOND, "cpu", "web-1", 99.0)),
+    "a point per host in a new bucket": append(
+        *[(END + MINUTE + i * SECOND, "cpu", h, 10.0 * i) for i, h in enumerate(HOSTS)]),
+    "a batch over three buckets": append(
+        *[(END + k * 40 * SECOND, "cpu", h, 40.0 + k) for k in range(1, 4) for h in HOSTS]),
+    "a late point inside the last bucket": append((END - 5 * SECOND, "cpu", "web-2", 0.5)),
+    "a late point half an hour back": append((END - 30 * MINUTE + 1, "cpu", "web-3", 7.0)),
+    "only another metric": append((END + 5 * SECOND, "mem", "web-1", 3.0)),
+    "a point equal to the last bucket's": append((END, "cpu", "web-4", 50.0)),
+}
+
+
+@pytest.mark.parametrize("agg, by, where, change", [
+    (agg, by, where, change) for agg, by, where, change in
+    product(AGGREGATIONS, SPLITS, FILTERS, CHEAP)])
+def test_a_redrawn_view_equals_the_whole_recomputation(agg: str, by: str, where: str,
+                                                       change: str) -> None:
+    bucket = "" if agg == "auto" else "&bucket=1m"
+    redrawn, delta = follow(fleet(), f"metric=cpu&agg={agg}&by={by}{where}{bucket}",
+                            CHEAP[change])
+    assert redrawn
+    assert delta is not None  # a few buckets, not the whole figure
+
+
+@pytest.mark.parametrize("query", [
+    "metric=cpu&agg=p95&bucket=5m&by=host",  # a bucket without ranked values
+    "metric=cpu&agg=p99&bucket=15m&by=region",  # several series per trace, not ranked
+    "metric=cpu&metric=mem&agg=mean&bucket=1m&by=host",  # two metrics, two rows
+    "metric=cpu&agg=max&bucket=1m&by=host&tz=Europe/Berlin",  # clocks go back in the data
+    "metric=cpu&agg=auto&by=none&tz=America/New_York",
+    "metric=cpu&agg=count&bucket=10s&by=series&host=web-1&host=web-4",
+    "metric=cpu&agg=p50&bucket=1m&window=30m&by=host",  # a moving window
+    "metric=cpu&agg=mean&bucket=5m&window=1h&by=none",
+    "metric=cpu&agg=auto&window=1h&by=none",
+    "metric=cpu&agg=sum&bucket=1m&start=2024-10-27T00:30:00Z&by=host",  # open-ended range
+])
+@pytest.mark.parametrize("change", ["one point in the last bucket",
+                                    "a point per host in a new bucket",
+                                    "a late point inside the last bucket"])
+def test_other_shapes_are_redrawn_equal(query: str, change: str) -> None:
+    redrawn, _ = follow(fleet(), query, CHEAP[change])
+    assert redrawn
+
+
+@pytest.mark.parametrize("query, change, redrawn", [
+    # A new host is a new trace (a new series even where it joins a trace): whole.
+    ("metric=cpu&agg=p95&bucket=1m&by=host",
+     append((END + SECOND, "cpu", "web-5", 1.0)), False),
+    ("metric=cpu&agg=mean&bucket=1m&by=none",
+     append((END + SECOND, "cpu", "web-5", 1.0)), False),
+    # A late point before most of the data: as dear as drawing it whole.
+    ("metric=cpu&agg=p95&bucket=1m&by=host",
+     append((START + MINUTE, "cpu", "web-1", 1.0)), False),
+    # A late point before a moving window's start.
+    ("metric=cpu&agg=mean&bucket=1m&window=30m&by=host",
+     append((END - 40 * MINUTE, "cpu", "web-1", 1.0)), False),
+    # A late point before a fixed range's start changes nothing in it.
+    ("metric=cpu&agg=mean&bucket=1m&start=2024-10-27T01:00:00Z&by=host",
+     append((START + MINUTE, "cpu", "web-1", 1.0)), False),
+    # Points after a fixed range's end change nothing in it: nothing is recomputed.
+    ("metric=cpu&agg=p95&bucket=1m&start=2024-10-27T00:30:00Z&end=2024-10-27T01:00:00Z",
+     append((END + SECOND, "cpu", "web-1", 1.0)), True),
+    # Another host than the filter shows.
+    ("metric=cpu&agg=p95&bucket=1m&by=host&region=us",
+     append((END + SECOND, "cpu", "web-1", 1.0)), True),
+    # Retention takes the first 24 minutes: a shorter span, a finer auto bucket (30 s).
+    ("metric=cpu&agg=auto&by=none",
+     append((END + SECOND, "cpu", "web-1", 5.0), retention=0.8), False),
+    # agg=auto with few enough points draws raw points: never redrawn by parts.
+    ("metric=cpu&agg=auto&window=5m&host=web-1",
+     append((END + SECOND, "cpu", "web-1", 1.0)), False),
+    # The auto bucket grows with the span: 2 h in 1-minute buckets, 4 h in 2-minute ones.
+    ("metric=cpu&agg=auto&by=none",
+     append(*[(END + k * 40 * MINUTE, "cpu", h, 1.0) for k in range(1, 4) for h in HOSTS]),
+     False),
+])
+def test_what_is_redrawn_by_parts_and_what_whole(query: str, change: Callable[[Dataset], None],
+                                                 redrawn: bool) -> None:
+    assert follow(fleet(), query, change)[0] == redrawn
+
+
+@pytest.mark.parametrize("query", [
+    "metric=cpu&agg=p95&bucket=1m&by=host",
+    "metric=cpu&agg=auto&bucket=1m&by=none",  # mean with its min-max band
+    "metric=cpu&agg=mean&bucket=1m&window=30m&by=region",
+])
+def test_retention_trimming_redraws_the_first_bucket(query: str) -> None:
+    dataset = fleet()
+    before = len(dataset)
+    # The next point passes 1.25x the points kept: a fifth goes, the oldest first.
+    redrawn, delta = follow(dataset, query,
+                            append((END + SECOND, "cpu", "web-1", 5.0), retention=0.8))
+    assert len(dataset) < before
+    assert redrawn
+    assert delta is not None
+
+
+def test_too_many_series_are_one_line_with_its_band_and_redrawn() -> None:
+    charts = LiveCharts(ChartLimits(auto_max_points=200, max_series=2), SeriesKeys())
+    redrawn, delta = follow(fleet(), "metric=cpu", CHEAP["a point per host in a new bucket"],
+                            charts)
+    assert redrawn and delta is not None
+    assert len(delta["traces"]) == 3  # type: ignore[arg-type]  # band min, band max, mean
+
+
+def test_many_versions_in_a_row_stay_equal() -> None:
+    dataset = fleet()
+    charts = LiveCharts(LIMITS, SeriesKeys())
+    view = view_of(dataset, "metric=cpu&agg=p95&bucket=1m&by=host")
+    before = dataset.snapshot()
+    drawing = charts.draw(before, view)
+    figure = charts.figure(before, view, drawing)
+    rng = np.random.default_rng(3)
+    for k in range(1, 200):  # buffers grow and get copied on the way
+        host = list(HOSTS)[k % 4]
+        late = -int(rng.integers(0, 50)) * SECOND if k % 7 == 0 else 0
+        dataset.append(points((END + k * 3 * SECOND + late, "cpu", host, float(k % 13))))
+        snap = dataset.snapshot()
+        redrawn = charts.redraw(before, drawing, snap, view)
+        assert redrawn is not None
+        new = charts.figure(snap, view, redrawn)
+        delta = extension(figure, new)
+        assert delta is not None
+        figure = extended(figure, delta)
+        before, drawing = snap, redrawn
+    whole = charts.figure(before, view, charts.draw(before, view))
+    assert dumps(figure["data"]) == dumps(whole["data"])
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([], (None, None)),  # nothing new
+    ([(END + SECOND, "cpu", "web-1", 1.0)], (None, END + SECOND)),
+    ([(END - 25 * SECOND, "cpu", "web-1", 1.0)], (None, END - 25 * SECOND)),  # a late point
+    ([(END + SECOND, "mem", "web-1", 1.0)], (None, None)),  # another series
+])
+def test_changes_name_the_earliest_instant_that_may_differ(
+        rows: list[tuple[int, str, str, float]], expected: tuple[int | None, int | None]) -> None:
+    dataset = fleet()
+    before = dataset.snapshot()
+    dataset.append(points(*rows))
+    snap = dataset.snapshot()
+    cpu_of_web_1 = np.array([0])  # the first series stored: cpu of web-1
+    assert snap.metrics[int(snap.series_metric[0])] == "cpu"
+    assert changes(before, snap, cpu_of_web_1) == expected
+
+
+def test_changes_name_the_last_instant_retention_took() -> None:
+    dataset = fleet()
+    before = dataset.snapshot()
+    dataset.retention = len(dataset) // 2
+    dataset.append(points((END + SECOND, "cpu", "web-1", 1.0)))
+    snap = dataset.snapshot()
+    dropped, since = changes(before, snap, np.array([0]))
+    first = int(snap.series_ts[0][0])
+    assert dropped == first - STEP  # the point before the new first one
+    assert since == END + SECOND
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    # appended: nothing replaced
+    ([1, 2, 3], [1, 2, 3, 4], {"x": [[4]], "replace": [0], "max_points": [4]}),
+    # the last point's value changed: it is replaced, and one appended
+    ([1, 2, 3], [1, 2, 3.5, 4], {"x": [[3, 4]], "replace": [1], "max_points": [4]}),
+    # a moving window dropped the first point: max_points drops it
+    ([1, 2, 3], [2, 3, 4], {"x": [[4]], "replace": [0], "max_points": [3]}),
+    # nothing changed: an empty change (the version moves on)
+    ([1, 2, 3], [1, 2, 3], {"x": [[]], "replace": [0], "max_points": [3]}),
+    # everything changed: no delta, the whole figure
+    ([1, 2, 3], [5, 6], None),
+])
+def test_extension_replaces_only_what_changed(old: list[float], new: list[float],
+                                              expected: dict[str, list[list[int]]] | None
+                                              ) -> None:
+    def fig(ys: list[float]) -> dict[str, object]:
+        # x is each point's position in time; y is its value (x = floor of y here)
+        xs = [int(y) for y in ys]
+        return {"data": [{"meta": "mean", "x": np.array(xs), "y": np.array(ys, float)}],
+                "layout": {}, "summary": "s"}
+
+    change = extension(fig(old), fig(new))
+    if expected is None:
+        assert change is None
+        return
+    assert change is not None
+    assert [list(x) for x in change["x"]] == expected["x"]
+    assert change["replace"] == expected["replace"]
+    assert change["max_points"] == expected["max_points"]
+    assert list(extended(fig(old), change)["data"][0]["y"]) == new
