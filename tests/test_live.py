@@ -1,6 +1,7 @@
 """Long-poll, deltas and coalescing: the live machinery without a browser."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from app.data.schema import Batch
 from app.engine import charts
 from app.engine.delta import extended, extension
 from app.engine.view import parse_view
+from app.jsoncodec import dumps
 from app.state import AppState
 
 SECOND = 1_000_000_000
@@ -180,6 +182,21 @@ def test_an_aggregated_room_gets_its_last_bucket_replaced_and_shows_what_a_reloa
     reloaded = app.test_client().get(f"/api/d/hosts/figure?{query}").json
     assert reloaded["version"] == version
     assert as_lists(shown) == as_lists(reloaded["figure"])
+
+
+def test_a_long_poll_gets_the_whole_figure_computed_by_parts(app: Flask, state: AppState
+                                                             ) -> None:
+    query = "metric=cpu&agg=max&bucket=1m&by=none"
+    client = app.test_client()
+    before = client.get(f"/api/d/hosts/figure?{query}").json
+    redraws = state.live.figures.redraws
+    state.store.append("hosts", cpu((130, 40.0, "web-1")))
+    answer = client.get(f"/api/d/hosts/poll?{query}&since={before['version']}"
+                        f"&epoch={before['epoch']}&timeout=5").json
+    assert state.live.figures.redraws == redraws + 1
+    # The 00:02 minute held 12 and 22; 40 came: its max is 40, the others as they were.
+    assert answer["figure"]["data"][0]["y"] == [20.0, 21.0, 40.0]
+    assert answer["figure"] == json.loads(dumps(figure_of(state, query)))
 
 
 def test_a_flood_of_changes_is_coalesced(app_config: dict[str, Any], write_csv: Any) -> None:

@@ -100,7 +100,8 @@ class Figures:
             with self._lock:
                 self.builds += 1
                 self.redraws += redrawn
-                self._keep_base(snap)
+                if built.drawing is not None:
+                    self._keep_base(snap)
                 newer = self._cache.get(key)
                 if newer and newer.epoch == built.epoch and newer.version > built.version:
                     return built  # a change landed during the build and was cached first
