@@ -75,7 +75,7 @@ def without_websocket_compression(wsgi_app: Any) -> Any:
     return app
 
 
-def edge(wsgi_app: Any, settings: Mapping[str, Any]) -> Any:
+def edge(wsgi_app: Any, settings: Mapping[str, Any], admission: Admission) -> Any:
     """The middleware every request passes, outermost first: trusted proxies' forwarded
     headers, security headers, allowed hosts, admission of waiting requests, WebSocket
     compression; then Engine.IO's middleware and Flask."""
@@ -85,7 +85,7 @@ def edge(wsgi_app: Any, settings: Mapping[str, Any]) -> Any:
                          "/healthz and ingest always find a connection")
     if not settings["COMPRESSION"]:
         wsgi_app = without_websocket_compression(wsgi_app)
-    wsgi_app = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"]).wrap(wsgi_app)
+    wsgi_app = admission.wrap(wsgi_app)
     wsgi_app = host_checker(wsgi_app, allowed_hosts(settings["HOST"],
                                                     settings["ALLOWED_HOSTS"]))
     wsgi_app = security_headers(wsgi_app, settings["FRAME_ANCESTORS"])
@@ -103,15 +103,21 @@ def configure_logging(level: str) -> None:
 
 
 def tune_gc() -> None:
-    """Make full garbage collections rare in the long-running server.
+    """Keep garbage-collection pauses short in the long-running server.
 
-    With 1,000 connections a full collection walks ~10^6 objects and stalls the
-    event loop for ~130 ms: in bench/fanout.py that one pause was the whole p99
-    (184 ms, against 58 ms after this). Objects that live as long as the process
-    are frozen out of collections, and the young generation is collected less often.
+    With 1,000 connections a full collection walks every object they hold and
+    stalled the event loop for ~130 ms (Python's default thresholds, 700/10/10):
+    in bench/fanout.py that one pause was the whole p99. Objects that live as long
+    as the process are frozen out of collections, and full ones are considered
+    once per 2,000 x 10 x 100 = 2M net allocations (41 ms of CPU with 1,000
+    WebSockets). The young generation stays small: each connection leaves ~150
+    objects of cyclic garbage (Flask-SocketIO's request context per event, its
+    routing exception and traceback, the HTTP protocol object), and at 50,000 one
+    young collection took 60-65 ms of CPU while 1,000 clients connected; at 2,000
+    the longest pause was 4 ms and all of them took 76-84 ms instead of 218-226 ms.
     """
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(2_000, 10, 100)
 
 
 def _offloader(async_mode: str) -> Any:
@@ -153,7 +159,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         ping_timeout=settings["PING_TIMEOUT"])
     if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
         install_websockets(socketio)
-    app.wsgi_app = edge(app.wsgi_app, settings)  # type: ignore[method-assign]
+    admission = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"])
+    app.wsgi_app = edge(app.wsgi_app, settings, admission)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline
     store = Store(*parse_retention(settings["RETENTION"]),
                   max_label_values=settings["MAX_LABEL_VALUES"])
@@ -164,14 +171,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     live = Live.build(socketio, manager, store,
                       LiveCharts(limits, keys),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload,
-                      max_views=settings["MAX_VIEWS"])
+                      max_views=settings["MAX_VIEWS"],
+                      max_views_per_client=settings["MAX_VIEWS_PER_IP"])
+    admission.arrivals = live.rooms.arrival_refusal
     boards: DashboardStore
     ingest_log: IngestLog
     streams = None
     if redis_log is not None:
-        streams = StreamLog(redis_log, store, offload, is_file=folder.files.__contains__)
+        streams = StreamLog(redis_log, store, offload, is_file=folder.files.__contains__,
+                            strict=settings["REDIS_DURABILITY"] != "relaxed")
         ingest_log = streams
-        boards = cluster.dashboards(settings, partial(canonical_query, store))
+        link = streams.link
+        boards = cluster.dashboards(settings, partial(canonical_query, store),
+                                    reachable=lambda: link.up)
     else:
         ingest_log = folder
         boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
@@ -200,12 +212,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     sockets.register(socketio)
     dashsockets.register(socketio)
 
+    # One process appends to the folder's files; cluster processes only read them.
+    folder.claim(exclusive=redis_log is None)
     folder.scan()  # files first: a name that is a file here stays the file's
     if streams is not None:
         try:
             streams.start()  # every dataset in the shared log, read into memory
         except LogUnavailable as exc:
-            raise RuntimeError(f"cluster mode cannot start: {exc}") from None
+            raise cluster.ClusterRefused(f"cluster mode cannot start: {exc}") from None
     if settings["DEMO"]:
         if demo.NAME in folder.files:
             log.warning("demo stream off: a data file is called demo",

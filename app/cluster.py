@@ -12,43 +12,61 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from .config import parse_retention
 from .data import demo
 from .data.dashboards import CheckQuery
 from .data.dashboards.redisstore import RedisDashboardStore
 from .data.demo import Demo, SharedDemo
 from .data.lease import Lease
 from .data.redisdashboards import RedisDashboards
-from .data.redislog import LogUnavailable, RedisLog, UnsafeDurability
+from .data.redislog import LogUnavailable, RedisLog, RetentionMismatch, UnsafeDurability
 from .data.store import Store
 from .data.streams import schema_json
 from .live.transport import SharedFrameRedisManager
 
-__all__ = ["RedisDashboardStore", "SharedDemo", "dashboards", "open_log", "shared_demo",
-           "socket_manager"]
+__all__ = ["ClusterRefused", "RedisDashboardStore", "SharedDemo", "dashboards", "open_log",
+           "shared_demo", "socket_manager"]
 log = logging.getLogger("dash")
 # The demo's writer keeps its lease this long after each tick: another process takes the
 # demo over within this time when the writer dies.
 DEMO_LEASE_TICKS = 3
 DEMO_LEASE_MIN = 2.0  # seconds
+# Dashboards are read while a page waits: a hung Redis costs a page at most this long
+# (and nothing once the reader has noticed, see ``dashboards``).
+DASHBOARD_TIMEOUT = 1.0
+
+
+class ClusterRefused(RuntimeError):
+    """Cluster mode cannot start; the message is one line saying what to change."""
+
+
+def same_retention(stored: str, mine: str) -> bool:
+    """True if ``stored`` and ``mine`` are one retention (``4m`` and ``240s`` are)."""
+    try:
+        return parse_retention(stored) == parse_retention(mine)
+    except ValueError:  # set by hand to something that is no retention
+        return False
 
 
 def open_log(settings: Mapping[str, Any]) -> RedisLog:
-    """The shared log at ``REDIS_URL``, its durability checked; ``RuntimeError`` saying
-    what to change when Redis is unreachable or could lose acknowledged points."""
+    """The shared log at ``REDIS_URL``, its durability checked and its retention the
+    cluster's; ``ClusterRefused`` saying what to change when Redis is unreachable, could
+    lose acknowledged points, or keeps another retention."""
     redis_log = RedisLog(settings["REDIS_URL"], prefix=settings["REDIS_PREFIX"])
     relaxed = settings["REDIS_DURABILITY"] == "relaxed"
     try:
         problems = redis_log.check_durability(relaxed)
-    except UnsafeDurability as exc:
+        redis_log.claim_retention(str(settings["RETENTION"]).strip().lower(), same_retention)
+    except (UnsafeDurability, RetentionMismatch) as exc:
         redis_log.close()
-        raise RuntimeError(str(exc)) from None
+        raise ClusterRefused(str(exc)) from None
     except LogUnavailable as exc:
         redis_log.close()
-        raise RuntimeError(f"cluster mode cannot start: {exc}. Start Redis (./dev cluster "
-                           "does) or fix DASH_REDIS_URL") from None
+        raise ClusterRefused(f"cluster mode cannot start: {exc}. Start Redis (./dev cluster "
+                             "does) or fix DASH_REDIS_URL") from None
     if problems:
         log.warning("redis may lose acknowledged points (DASH_REDIS_DURABILITY=relaxed)",
                     extra={"event": "redis", "problems": problems})
@@ -61,10 +79,13 @@ def socket_manager(settings: Mapping[str, Any]) -> SharedFrameRedisManager:
                                    channel=f"{settings['REDIS_PREFIX']}socketio")
 
 
-def dashboards(settings: Mapping[str, Any], check_query: CheckQuery) -> RedisDashboardStore:
-    """The dashboards in Redis."""
-    boards = RedisDashboards(settings["REDIS_URL"], prefix=settings["REDIS_PREFIX"])
-    return RedisDashboardStore(boards, check_query)
+def dashboards(settings: Mapping[str, Any], check_query: CheckQuery,
+               reachable: Callable[[], bool] = lambda: True) -> RedisDashboardStore:
+    """The dashboards in Redis; while ``reachable()`` is False (the reader lost Redis)
+    they answer ``Unavailable`` at once instead of waiting for a timeout."""
+    boards = RedisDashboards(settings["REDIS_URL"], prefix=settings["REDIS_PREFIX"],
+                             timeout=DASHBOARD_TIMEOUT)
+    return RedisDashboardStore(boards, check_query, reachable)
 
 
 def shared_demo(settings: Mapping[str, Any], store: Store, redis_log: RedisLog) -> SharedDemo:

@@ -64,9 +64,18 @@ class Config:
     # Connections served at once (eventlet's pool; detached WebSockets leave it): half-open
     # requests, keep-alive connections and waiting requests all hold a place until done.
     MAX_CONNECTIONS = 4096
+    # Of those, held at once by one client address (DASH_TRUSTED_PROXIES have no cap: every
+    # client behind a proxy shares its address); past it, 503 at once. One address held
+    # all 1,024 of eventlet's slots with requests that never finished, and every other
+    # client waited for minutes.
+    MAX_CONNECTIONS_PER_IP = 256
     # Seconds for a request's line and headers to arrive (and for a keep-alive connection
     # to send its next request, a body to make progress); then the connection is closed.
     HEADER_TIMEOUT = 10.0
+    # Past HEADER_TIMEOUT, a request body must keep arriving, and an answer keep being read,
+    # at this many bytes a second on average (Apache's MinRate), else the connection is
+    # closed: a body sent a byte every 4 s held a connection for as long as it liked.
+    MIN_TRANSFER_RATE = 500.0
     # Requests that wait for news (long-polls, Socket.IO polling GETs) held at once, in
     # all and per client address; past either, 503 with Retry-After. MAX_WAITING must stay
     # below MAX_CONNECTIONS, so pages, /healthz and ingest always find a place.
@@ -74,6 +83,10 @@ class Config:
     MAX_WAITING_PER_IP = 64
     # Distinct live views (Socket.IO rooms) watched at once, over all connections.
     MAX_VIEWS = 2000
+    # Of those, watched by the connections of one client address (a connection watching
+    # none counts as one); past it subscribe and join_dashboard are refused in their ack,
+    # and a new Socket.IO connection gets 429 with Retry-After (app.live.rooms).
+    MAX_VIEWS_PER_IP = 128
     # Host names this server answers to (compared without case or port); localhost,
     # 127.0.0.1, ::1 and HOST are always in. Other Host headers get a 400 (DNS rebinding).
     ALLOWED_HOSTS: tuple[str, ...] = ()
@@ -173,9 +186,12 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_PING_TIMEOUT": ("PING_TIMEOUT", float),
     "DASH_MAX_CONNECTIONS": ("MAX_CONNECTIONS", _positive(int)),
     "DASH_HEADER_TIMEOUT": ("HEADER_TIMEOUT", _positive(float)),
+    "DASH_MIN_TRANSFER_RATE": ("MIN_TRANSFER_RATE", _positive(float)),
+    "DASH_MAX_CONNECTIONS_PER_IP": ("MAX_CONNECTIONS_PER_IP", _positive(int)),
     "DASH_MAX_WAITING": ("MAX_WAITING", _positive(int)),
     "DASH_MAX_WAITING_PER_IP": ("MAX_WAITING_PER_IP", _positive(int)),
     "DASH_MAX_VIEWS": ("MAX_VIEWS", _positive(int)),
+    "DASH_MAX_VIEWS_PER_IP": ("MAX_VIEWS_PER_IP", _positive(int)),
     "DASH_ALLOWED_HOSTS": ("ALLOWED_HOSTS", _names),
     "DASH_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _names),
     "DASH_FRAME_ANCESTORS": ("FRAME_ANCESTORS", _origins),

@@ -1,6 +1,7 @@
 """JSON for the whole app: orjson, numpy-aware (HTTP bodies, Socket.IO packets, exports)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -26,5 +27,13 @@ class SocketCodec:
 
     @staticmethod
     def loads(text: str | bytes, **_: Any) -> Any:
-        """Decode a packet."""
-        return orjson.loads(text)
+        """Decode a packet; one whose strings hold a lone surrogate (``"\\ud800"``, valid
+        JSON but no UTF-8) is decoded by the standard library, so its handler can refuse
+        it in its ack. orjson refused the packet, python-socketio logged a traceback and
+        the client's call waited for an ack that never came."""
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            if "surrogate" not in str(exc):
+                raise
+            return json.loads(text)

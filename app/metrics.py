@@ -55,6 +55,10 @@ class Now(Collector):
             link = self.streams.link
             yield GaugeMetricFamily("dash_redis_up", "1 while this process's reader reaches "
                                     "Redis", value=1.0 if link.up else 0.0)
+            yield GaugeMetricFamily("dash_redis_durable", "1 while Redis's settings keep "
+                                    "every acknowledged point (read every few seconds), 0 "
+                                    "while they could lose some", value=0.0
+                                    if self.streams.log.problems else 1.0)
             yield GaugeMetricFamily("dash_redis_last_lag_seconds", "Seconds from Redis "
                                     "storing the newest entry applied here to applying it",
                                     value=link.lag)

@@ -30,6 +30,15 @@ MEMO_SIZE = 128
 # connection at most this often (seconds). Limited per dataset only, one client rotating
 # over datasets reloaded 153 times in 30 s (RSS peak 1.44 GB).
 REFRESH_EVERY = 2.0
+# And one reload at a time, with at most this many more waiting their turn: 30 clients
+# rotating over six files of 300k rows ran several at once (RSS 0.75 -> 2.16 GB).
+RELOADS_WAITING = 4
+# Views a connection may ask for (``subscribe``, ``join_dashboard``): a burst of this many,
+# then this many a second. A page asks once per change of its controls, a dashboard page
+# once per change of its overrides; one connection re-joining as fast as its acks came
+# asked 300 times in 9 s, each a parse, room changes and a figure per panel.
+JOINS_BURST = 20
+JOINS_PER_SECOND = 5.0
 
 
 class Memo:
@@ -120,6 +129,10 @@ class AppState:
     _refreshed: dict[str, float] = field(default_factory=dict)  # dataset -> last reload
     _asked: dict[str, float] = field(default_factory=dict)  # connection -> last reload
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _joins: dict[str, tuple[float, float]] = field(default_factory=dict)  # sid -> allowance
+    clock: Callable[[], float] = time.monotonic  # seconds (tests move it by hand)
+    _reloads: int = 0  # reloads running or waiting their turn
+    _reloading: threading.Lock = field(default_factory=threading.Lock)  # one at a time
 
     def view_of(self, name: str, pairs: Iterable[tuple[str, str]],
                 ignore: Iterable[str] = ()) -> tuple[Snapshot, View]:
@@ -180,6 +193,8 @@ class AppState:
         ``REFRESH_EVERY`` seconds."""
         now = time.monotonic()
         with self._lock:
+            if self._reloads > RELOADS_WAITING:
+                return ("the server is reloading other datasets; try again in a few seconds")
             if now - self._refreshed.get(name, -REFRESH_EVERY) < REFRESH_EVERY:
                 return (f"{name!r} was reloaded less than {REFRESH_EVERY:g} s ago; "
                         "its viewers are up to date")
@@ -191,6 +206,40 @@ class AppState:
                 self._asked = {c: t for c, t in self._asked.items()
                                if now - t < REFRESH_EVERY}
             return None
+
+    def join_refusal(self, client: str) -> str | None:
+        """None if connection ``client`` may subscribe or join a dashboard now (and it is
+        counted), else why not: ``JOINS_BURST`` at once, then ``JOINS_PER_SECOND``."""
+        now = self.clock()
+        with self._lock:
+            tokens, then = self._joins.get(client, (float(JOINS_BURST), now))
+            tokens = min(float(JOINS_BURST), tokens + (now - then) * JOINS_PER_SECOND)
+            if tokens < 1:
+                self._joins[client] = (tokens, now)
+                return (f"a connection may subscribe or join at most {JOINS_PER_SECOND:g} "
+                        f"times a second (after {JOINS_BURST} at once); try again in a "
+                        "moment")
+            self._joins[client] = (tokens - 1, now)
+            return None
+
+    def forget(self, client: str) -> None:
+        """Connection ``client`` is gone: drop its allowances."""
+        with self._lock:
+            self._joins.pop(client, None)
+            self._asked.pop(client, None)
+
+    def reload(self, name: str) -> bool:
+        """Read dataset ``name``'s file again (``DataFolder.reload``), one reload at a time
+        in the whole process: each holds a whole file and its parse in memory. Call only
+        after ``refresh_refusal`` said yes; False if the dataset is no file."""
+        with self._lock:
+            self._reloads += 1
+        try:
+            with self._reloading:
+                return self.folder.reload(name)
+        finally:
+            with self._lock:
+                self._reloads -= 1
 
 
 def app_state() -> AppState:

@@ -1,10 +1,10 @@
 """Every benchmark in one go: ``.venv/bin/python -m bench`` (a few minutes).
 
 Runs the in-process benchmarks (figures, view queries, facets, appends, bytes on
-the wire), durable ingest against the real server, WebSocket / long-poll fan-out,
-live aggregated views (one point into 2M, 20 clients of a p95 view), and fan-out over
-two processes in cluster mode; each prints its own table. Pass
---quick to skip the 10M-row cases.
+the wire), every view shape against DuckDB and polars, durable ingest against the
+real server, WebSocket / long-poll fan-out, live aggregated views (one point into 2M,
+20 clients of a p95 view), and fan-out over two processes in cluster mode; each prints
+its own table. Pass --quick to skip the 10M-row cases.
 """
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import sys
 
 
 def main() -> None:
-    """Run the three benchmark scripts one after another."""
+    """Run the benchmark scripts one after another."""
     quick = ["--quick"] if "--quick" in sys.argv[1:] else []
     steps = [
         ["bench.run", *quick],
+        ["bench.engine", "--repeat", "3", *(["--rows", "1000000", "--series", "1000"]
+                                            if quick else [])],
         ["bench.ingest", "--batches", "300"],
         ["bench.ingest", "--batches", "300", "--clients", "4"],
         ["bench.fanout"],

@@ -1,24 +1,33 @@
 """Every view shape, ours against DuckDB and polars in the same run:
-``.venv/bin/python -m bench.engine [--rows 1000000 10000000] [--repeat 5] [--json out.json]``.
+``.venv/bin/python -m bench.engine [--rows 1000000 10000000] [--series 100 1000 10000]
+[--repeat 5] [--json out.json]``; ``--spread run1.json run2.json ...`` summarises runs.
 
-For each dataset size and each (view shape x aggregation), the three engines answer
+Two suites. "hosts": ``--rows`` points of 20 hosts x 3 metrics (60 series, a point a
+second each). "many": 1M points of one metric over ``--series`` symbols (8 markets),
+at random instants over 30 days, so most (symbol, hour) cells hold a point or two
+(stock symbols, devices, pods); ``--series`` with no value skips it.
+
+For each dataset and each (view shape x aggregation), the three engines answer
 first and the answers are compared (same traces, same buckets, values equal to 1e-9,
 percentiles by linear interpolation); only then is each timed: median of ``--repeat``
-calls after a warm-up. DuckDB scans the same numpy columns zero-copy (a registered
-DataFrame, labels as categoricals); polars wraps them too. Both get the window's
+calls after a warm-up, the three engines' calls taking turns. DuckDB scans the same
+numpy columns zero-copy (a registered DataFrame, labels as categoricals); polars wraps
+them too. Both get the window's
 lower bound as a constant, so neither pays to find the newest point.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +37,12 @@ from app.engine import compute as query
 from app.engine.view import View
 from app.instants import parse_duration
 from bench import datasets
+from bench.run import turns_ms
 
 AGGS = ("mean", "sum", "min", "max", "count", "p50", "p90", "p95", "p99")
-LABELS = ("host", "region")
 # name -> (metrics, filters, window, bucket, by)
-SHAPES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]], str, str, str]] = {
+Shape = tuple[tuple[str, ...], dict[str, tuple[str, ...]], str, str, str]
+HOST_SHAPES: dict[str, Shape] = {
     "1h/1m one host": (("cpu",), {"host": ("web-3",)}, "1h", "1m", "none"),
     "all/1h by host": (("cpu",), {}, "all", "1h", "host"),
     "all/1h by series": (("cpu",), {}, "all", "1h", "series"),
@@ -42,31 +52,45 @@ SHAPES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]], str, str, s
     "24h/1m by region": (("cpu",), {}, "24h", "1m", "region"),
     "24h/1m none, region=eu": (("cpu",), {"region": ("eu",)}, "24h", "1m", "none"),
 }
+MANY_SHAPES: dict[str, Shape] = {
+    "all/1h none": (("price",), {}, "all", "1h", "none"),
+    "all/1h by market": (("price",), {}, "all", "1h", "market"),
+    "all/1h by series": (("price",), {}, "all", "1h", "series"),
+    "all/1d by series": (("price",), {}, "all", "24h", "series"),
+    "24h/1m none": (("price",), {}, "24h", "1m", "none"),
+    "24h/1m by market": (("price",), {}, "24h", "1m", "market"),
+    "24h/1m by series": (("price",), {}, "24h", "1m", "series"),
+    "7d/1h none, market=m3": (("price",), {"market": ("m3",)}, "7d", "1h", "none"),
+}
+
+MANY_AGGS = ("mean", "p95")
 Answer = dict[tuple[str, int], float]
 
 
-def median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    """Median wall time of ``fn`` in ms, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+@dataclass(frozen=True)
+class Suite:
+    """A dataset and the view shapes timed on it."""
+
+    name: str  # how the tables name the dataset
+    labels: tuple[str, ...]  # in the dataset's label order (series names follow it)
+    shapes: dict[str, Shape]
+    aggs: tuple[str, ...]
+    load: Callable[[], Any]  # -> store Dataset
+    columns: Callable[[], dict[str, np.ndarray]]  # the same points, long form
 
 
-def trace_name(metrics: tuple[str, ...], by: str, metric: str, labels: dict[str, str]) -> str:
+def trace_name(suite: Suite, metrics: tuple[str, ...], by: str, metric: str,
+               labels: dict[str, str]) -> str:
     """The name our engine gives a trace, rebuilt from a baseline's group columns."""
     if by == "none":
         return metric
-    parts = [labels[name] for name in LABELS] if by == "series" else [labels[by]]
+    parts = [labels[name] for name in suite.labels] if by == "series" else [labels[by]]
     return " · ".join(([metric] if len(metrics) > 1 else []) + parts)
 
 
-def view_of(shape: str, agg: str) -> View:
+def view_of(suite: Suite, shape: str, agg: str) -> View:
     """The view value for a shape and an aggregation."""
-    metrics, filters, window, bucket, by = SHAPES[shape]
+    metrics, filters, window, bucket, by = suite.shapes[shape]
     return View(metrics=metrics, filters=tuple(sorted(filters.items())), window=window,
                 agg=agg, bucket=bucket, by=by)
 
@@ -77,11 +101,11 @@ def ours_answer(result: query.Result) -> Answer:
             for x, y in zip(t.x.tolist(), t.y.tolist(), strict=True)}
 
 
-def sql_of(shape: str, agg: str, lower: int | None) -> str:
+def sql_of(suite: Suite, shape: str, agg: str, lower: int | None) -> str:
     """The DuckDB query of a shape: integer-divided buckets, quantile_cont for percentiles."""
-    metrics, filters, _, bucket, by = SHAPES[shape]
+    metrics, filters, _, bucket, by = suite.shapes[shape]
     width = parse_duration(bucket)
-    groups = {"none": ["metric"], "series": ["metric", *LABELS]}.get(by, ["metric", by])
+    groups = {"none": ["metric"], "series": ["metric", *suite.labels]}.get(by, ["metric", by])
     where = [f"metric IN ({', '.join(repr(m) for m in metrics)})"]
     where += [f"{label} IN ({', '.join(repr(v) for v in values)})"
               for label, values in filters.items()]
@@ -95,13 +119,14 @@ def sql_of(shape: str, agg: str, lower: int | None) -> str:
             f"WHERE {' AND '.join(where)} GROUP BY ALL")
 
 
-def polars_of(frame: Any, shape: str, agg: str, lower: int | None) -> Callable[[], Any]:
+def polars_of(suite: Suite, frame: Any, shape: str, agg: str,
+              lower: int | None) -> Callable[[], Any]:
     """The polars query of a shape: integer bucket + group_by, linear quantiles."""
     import polars as pl
 
-    metrics, filters, _, bucket, by = SHAPES[shape]
+    metrics, filters, _, bucket, by = suite.shapes[shape]
     width = parse_duration(bucket)
-    groups = {"none": ["metric"], "series": ["metric", *LABELS]}.get(by, ["metric", by])
+    groups = {"none": ["metric"], "series": ["metric", *suite.labels]}.get(by, ["metric", by])
     predicate = pl.col("metric").is_in(list(metrics))
     for label, values in filters.items():
         predicate = predicate & pl.col(label).is_in(list(values))
@@ -120,13 +145,14 @@ def polars_of(frame: Any, shape: str, agg: str, lower: int | None) -> Callable[[
     return run
 
 
-def rows_answer(shape: str, columns: dict[str, Any]) -> Answer:
+def rows_answer(suite: Suite, shape: str, columns: dict[str, Any]) -> Answer:
     """A baseline's result columns as {(trace, bucket start ns): value}."""
-    metrics, _, _, _, by = SHAPES[shape]
+    metrics, _, _, _, by = suite.shapes[shape]
     n = len(columns["v"])
-    labels = {name: [str(x) for x in columns[name]] for name in LABELS if name in columns}
+    labels = {name: [str(x) for x in columns[name]] for name in suite.labels
+              if name in columns}
     metric = [str(x) for x in columns["metric"]]
-    return {(trace_name(metrics, by, metric[i], {k: v[i] for k, v in labels.items()}),
+    return {(trace_name(suite, metrics, by, metric[i], {k: v[i] for k, v in labels.items()}),
              int(columns["bucket"][i])): float(columns["v"][i]) for i in range(n)}
 
 
@@ -140,8 +166,9 @@ def same(a: Answer, b: Answer) -> bool:
     return bool(np.allclose(x, y, rtol=1e-9, atol=1e-9))
 
 
-def bench_size(n: int, repeat: int, rows: list[dict[str, Any]], lenient: bool = False) -> None:
-    """Every shape x aggregation over ``n`` points, three engines.
+def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
+                lenient: bool = False) -> None:
+    """Every shape x aggregation of ``suite``, three engines.
 
     ``lenient`` (for timing an older engine) records a shape ours gets wrong or
     cannot answer as ``None`` instead of stopping, as long as DuckDB and polars agree.
@@ -150,30 +177,32 @@ def bench_size(n: int, repeat: int, rows: list[dict[str, Any]], lenient: bool = 
     import polars as pl
 
     built = time.perf_counter()
-    snap = datasets.dataset(n).snapshot()
-    cols = datasets.columns(n)
+    snap = suite.load().snapshot()
+    cols = suite.columns()
+    n = len(cols["ts"])
     frame = pd.DataFrame({"ts": cols["ts"], "metric": pd.Categorical(cols["metric"]),
-                          "value": cols["value"], "host": pd.Categorical(cols["host"]),
-                          "region": pd.Categorical(cols["region"])})
+                          "value": cols["value"],
+                          **{name: pd.Categorical(cols[name]) for name in suite.labels}})
     lazy = pl.DataFrame({
         "ts": cols["ts"], "value": cols["value"],
         **{name: pl.Series(name, cols[name].astype(str)).cast(pl.Enum(sorted(set(cols[name]))))
-           for name in ("metric", *LABELS)}})
+           for name in ("metric", *suite.labels)}})
     del cols
     con = duckdb.connect()
     con.execute("SET threads TO 2")
     con.register("points", frame)
     newest = int(frame["ts"].iloc[-1])
-    print(f"# {n:,} points ready in {time.perf_counter() - built:.1f} s", file=sys.stderr)
-    for shape in SHAPES:
-        span = None if SHAPES[shape][2] == "all" else parse_duration(SHAPES[shape][2])
-        lower = None if span is None else newest - span
-        for agg in AGGS:
-            view = view_of(shape, agg)
-            sql = sql_of(shape, agg, lower)
-            polars_run = polars_of(lazy, shape, agg, lower)
-            duck = rows_answer(shape, con.execute(sql).fetchnumpy())
-            polar = rows_answer(shape, polars_run().to_dict(as_series=False))
+    print(f"# {suite.name}: {n:,} points ready in {time.perf_counter() - built:.1f} s",
+          file=sys.stderr)
+    for shape in suite.shapes:
+        window = suite.shapes[shape][2]
+        lower = None if window == "all" else newest - parse_duration(window)
+        for agg in suite.aggs:
+            view = view_of(suite, shape, agg)
+            sql = sql_of(suite, shape, agg, lower)
+            polars_run = polars_of(suite, lazy, shape, agg, lower)
+            duck = rows_answer(suite, shape, con.execute(sql).fetchnumpy())
+            polar = rows_answer(suite, shape, polars_run().to_dict(as_series=False))
             try:
                 ours = ours_answer(query.run(snap, view))
             except Exception:  # an older engine without this shape
@@ -182,49 +211,124 @@ def bench_size(n: int, repeat: int, rows: list[dict[str, Any]], lenient: bool = 
                 ours = {}
             right = same(ours, duck) and same(ours, polar)
             if not right and not (lenient and same(duck, polar)):
-                raise AssertionError(f"{n:,} {shape} {agg}: engines disagree "
+                raise AssertionError(f"{suite.name} {shape} {agg}: engines disagree "
                                      f"(ours {len(ours)} cells, duckdb {len(duck)}, "
                                      f"polars {len(polar)})")
-            row = {
-                "rows": n, "shape": shape, "agg": agg, "cells": len(duck),
-                "ours": (median_ms(lambda v=view: query.run(snap, v), repeat) if right
-                         else None),
-                "duckdb": median_ms(lambda q=sql: con.execute(q).fetchnumpy(), repeat),
-                "polars": median_ms(polars_run, repeat),
-            }
+            cells = len(duck)
+            del duck, polar, ours  # big answers left alive make the GC slow every engine
+            gc.collect()
+            timed = turns_ms({
+                "ours": (lambda v=view: query.run(snap, v)) if right else None,
+                "duckdb": lambda q=sql: con.execute(q).fetchnumpy(),
+                "polars": polars_run,
+            }, repeat)
+            row = {"data": suite.name, "rows": n, "shape": shape, "agg": agg, "cells": cells,
+                   "ours": timed.get("ours"), "duckdb": timed["duckdb"],
+                   "polars": timed["polars"]}
             rows.append(row)
-            print(f"{n:>10,} | {shape:<28} | {agg:<5} | {row['ours'] or -1:8.2f} | "
+            print(f"{suite.name:>18} | {shape:<28} | {agg:<5} | {row['ours'] or -1:8.2f} | "
                   f"{row['duckdb']:8.2f} | {row['polars']:8.2f}", file=sys.stderr, flush=True)
     con.close()
+
+
+def memory(n: int) -> dict[str, float]:
+    """Bytes per point that ``n`` points of 20 hosts x 3 metrics hold: the columns' filled
+    part (time, value and a ranked value per tier), their whole allocation (with each
+    series' room to grow: address space until written), and what the process's resident
+    memory grew by loading them. Run first: memory freed by earlier cases would be reused."""
+    import psutil
+
+    process = psutil.Process()
+    gc.collect()
+    before = process.memory_info().rss
+    dataset = datasets.dataset(n)
+    gc.collect()
+    grown = process.memory_info().rss - before
+    cols = dataset.columns
+    arrays = [cols.ts, cols.value, *cols.ranked]
+    books = [cols.start, cols.room, cols.count, cols.ranked_count]
+    return {"rows": n, "filled": cols.points * sum(a.itemsize for a in arrays) / n,
+            "allocated": sum(a.nbytes for a in arrays + books) / n, "resident": grown / n}
+
+
+def host_suite(n: int) -> Suite:
+    """``n`` points of 20 hosts x 3 metrics (``bench/datasets.py``)."""
+    return Suite(f"{n:,} points", ("host", "region"), HOST_SHAPES, AGGS,
+                 lambda: datasets.dataset(n), lambda: datasets.columns(n))
+
+
+def many_suite(series: int, n: int = 1_000_000) -> Suite:
+    """``n`` points of one metric over ``series`` symbols (``bench/datasets.py``)."""
+    return Suite(f"{series:,} series", ("symbol", "market"), MANY_SHAPES, MANY_AGGS,
+                 lambda: datasets.many_series(n, series),
+                 lambda: datasets.many_columns(n, series))
+
+
+def spread(paths: list[str]) -> None:
+    """A Markdown table of several runs' JSON (``--json``): per dataset and view shape,
+    the range (min–max over runs) of ours' slowest aggregation, DuckDB's and polars'
+    fastest, and the worst ours ÷ DuckDB over the aggregations."""
+    runs = [json.loads(Path(path).read_text())["cases"] for path in paths]
+    keys = list(dict.fromkeys((c["data"], c["shape"]) for c in runs[0]))
+
+    def span(values: list[float], digits: int = 1) -> str:
+        low, high = min(values), max(values)
+        return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" \
+            else f"{low:.{digits}f}–{high:.{digits}f}"
+
+    print(f"| data | view | ours, slowest agg (ms) | DuckDB, fastest agg (ms) | "
+          f"polars, fastest agg (ms) | ours ÷ DuckDB, worst agg | ({len(paths)} runs) |")
+    print("|---|---|---|---|---|---|---|")
+    for data, shape in keys:
+        per_run = [[c for c in cases if (c["data"], c["shape"]) == (data, shape)]
+                   for cases in runs]
+        ours = [max(c["ours"] for c in cases) for cases in per_run]
+        duck = [min(c["duckdb"] for c in cases) for cases in per_run]
+        polars = [min(c["polars"] for c in cases) for cases in per_run]
+        ratio = [max(c["ours"] / c["duckdb"] for c in cases) for cases in per_run]
+        print(f"| {data} | {shape} | {span(ours)} | {span(duck)} | {span(polars)} | "
+              f"{span(ratio, 2)} | |")
 
 
 def main() -> None:
     """Run the shapes at each size and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--series", type=int, nargs="*", default=[100, 1_000, 10_000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--lenient", action="store_true",
                         help="time an older engine: shapes it gets wrong show as n/a")
+    parser.add_argument("--spread", nargs="+", metavar="JSON",
+                        help="only summarise earlier runs' --json files, min–max over them")
     args = parser.parse_args()
+    if args.spread:
+        spread(args.spread)
+        return
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    for n in args.rows:
-        bench_size(n, args.repeat, rows, args.lenient)
+    held = [memory(n) for n in sorted(args.rows, reverse=True)[:1]]
+    suites = [host_suite(n) for n in args.rows] + [many_suite(k) for k in args.series]
+    for suite in suites:
+        bench_suite(suite, args.repeat, rows, args.lenient)
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
           f"Python {platform.python_version()} · numpy {version('numpy')} · duckdb "
           f"{version('duckdb')} · polars {version('polars')} · medians of {args.repeat} · "
           f"{time.perf_counter() - started:.0f} s")
-    print("| points | view | agg | ours (ms) | DuckDB (ms) | polars (ms) | ours ÷ DuckDB |")
+    print("| data | view | agg | ours (ms) | DuckDB (ms) | polars (ms) | ours ÷ DuckDB |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         ours = "n/a" if row["ours"] is None else f"{row['ours']:.2f}"
         ratio = "—" if row["ours"] is None else f"{row['ours'] / row['duckdb']:.2f}"
-        print(f"| {row['rows']:,} | {row['shape']} | {row['agg']} | {ours} | "
+        print(f"| {row['data']} | {row['shape']} | {row['agg']} | {ours} | "
               f"{row['duckdb']:.2f} | {row['polars']:.2f} | {ratio} |")
+    for m in held:
+        print(f"\nMemory at {m['rows']:,} points: {m['filled']:.1f} B a point filled, "
+              f"{m['allocated']:.1f} B allocated, resident memory grew "
+              f"{m['resident']:.1f} B a point")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(rows, out, indent=1)
+            json.dump({"cases": rows, "memory": held}, out, indent=1)
 
 
 if __name__ == "__main__":

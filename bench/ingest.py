@@ -32,14 +32,15 @@ def free_port() -> int:
 
 
 def start_server(data_dir: str, extra: dict[str, str] | None = None,
-                 log: Any = subprocess.DEVNULL) -> tuple[subprocess.Popen[bytes], str]:
-    """Run wsgi.py (its stderr to ``log``) and wait (at most 20 s) for /healthz."""
+                 log: Any = subprocess.DEVNULL,
+                 root: Path = ROOT) -> tuple[subprocess.Popen[bytes], str]:
+    """Run ``root``'s wsgi.py (its stderr to ``log``) and wait (at most 20 s) for /healthz."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
     env.update(DASH_PORT=str(port), DASH_DATA_DIR=data_dir, DASH_INGEST_TOKEN=TOKEN,
                DASH_SECRET_KEY=secrets.token_hex(16), DASH_LOG_LEVEL="WARNING")
     env.update(extra or {})
-    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

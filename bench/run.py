@@ -25,19 +25,33 @@ from app.engine import browse, charts
 from app.engine import compute as query
 from app.engine.delta import extension
 from app.engine.view import parse_view
+from app.instants import SECOND
 from app.jsoncodec import dumps
 from bench import datasets
 
 
+def turns_ms(calls: dict[str, Callable[[], Any] | None], repeat: int) -> dict[str, float]:
+    """Median wall time in ms of each call (None: not timed), after one warm-up call each.
+
+    Calls take turns (ours, DuckDB, polars, ours, ...): on a shared machine a burst of
+    load then slows every one of them alike instead of all of one's calls.
+    """
+    for fn in calls.values():
+        if fn is not None:
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            if fn is not None:
+                started = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(spent) for name, spent in times.items() if spent}
+
+
 def median_ms(fn: Callable[[], Any], repeat: int = 7) -> float:
     """Median wall time of ``fn`` in milliseconds (one warm-up call first)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return turns_ms({"": fn}, repeat)[""]
 
 
 def view_of(snap: Any, text: str) -> Any:
@@ -169,7 +183,7 @@ def bench_wire(rows: list[tuple[str, ...]]) -> None:
     ds = datasets.dataset(20 * 3 * 3600)  # an hour of 20 hosts x 3 metrics
     view = view_of(ds.snapshot(), "metric=cpu&by=host&window=5m&agg=raw")
     before = charts.build(ds.snapshot(), view)
-    newest = int(ds.snapshot().end or 0) + datasets.SECOND
+    newest = int(ds.snapshot().end or 0) + SECOND
     hosts = np.array(datasets.HOSTS, dtype=object)
     ds.append(Batch(np.full(len(hosts), newest), np.array(["cpu"] * len(hosts), object),
                     np.linspace(40, 60, len(hosts)),

@@ -7,13 +7,14 @@ import hashlib
 import json
 import socket
 import time
+import urllib.error
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from e2e.conftest import INGEST_TOKEN, Server, run_server
+from e2e.conftest import ADMIN_TOKEN, INGEST_TOKEN, Server, run_server
 
 READ_TIMEOUT = 10.0  # seconds for any answer
 BODY_LIMIT = 1000  # DASH_MAX_BODY_BYTES of these servers
@@ -209,3 +210,152 @@ def test_a_chunked_body_elsewhere_is_bounded_too(server: Server) -> None:
                                                   for i in range(0, len(form), 65536))),
                          close_after=False)
     assert status == 413, body[:300]
+
+
+def open_socket(server: Server) -> socket.socket:
+    address = urlsplit(server.url)
+    return socket.create_connection((address.hostname, address.port), timeout=READ_TIMEOUT)
+
+
+def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float:
+    """Seconds until the server closes ``sock`` (reading whatever it answers), sending one
+    byte of ``trickle`` whenever 0.25 s pass without news; fails past ``seconds``."""
+    started = time.monotonic()
+    sock.settimeout(0.25)
+    sent = 0
+    while time.monotonic() - started < seconds:
+        try:
+            if not sock.recv(65536):
+                return time.monotonic() - started
+        except TimeoutError:
+            if sent < len(trickle):
+                try:
+                    sock.sendall(trickle[sent:sent + 1])
+                except OSError:
+                    return time.monotonic() - started
+                sent += 1
+        except OSError:  # reset
+            return time.monotonic() - started
+    raise AssertionError(f"still open after {seconds} s")
+
+
+@pytest.mark.parametrize("path, upgrade", [
+    ("/api/d/{name}/points", "Upgrade: websocket\r\nConnection: Upgrade\r\n"),
+    ("/login", "Upgrade: websocket\r\n"),
+])
+def test_an_upgrade_header_does_not_dodge_the_timeouts(server: Server, name: str, path: str,
+                                                       upgrade: str) -> None:
+    netloc = urlsplit(server.url).netloc
+    with open_socket(server) as sock:
+        sock.sendall((f"POST {path.format(name=name)} HTTP/1.1\r\nHost: {netloc}\r\n"
+                      f"Authorization: Bearer {INGEST_TOKEN}\r\n{upgrade}"
+                      "Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n").encode())
+        assert closed_within(sock, HEADER_TIMEOUT + 3) >= HEADER_TIMEOUT * 0.9
+    assert stored(server, name) is None
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_dropped_and_nothing_is_stored(
+        server: Server, name: str) -> None:
+    body = b"".join(line(n) for n in range(8))  # 504 bytes, one every 0.25 s: 2 min
+    with open_socket(server) as sock:
+        sock.sendall(head(server, f"Content-Length: {len(body)}\r\n", name))
+        # Past the header timeout a body owes 500 bytes a second (DASH_MIN_TRANSFER_RATE).
+        assert closed_within(sock, HEADER_TIMEOUT + 5, trickle=body) < HEADER_TIMEOUT + 5
+    assert stored(server, name) is None
+
+
+def test_a_client_that_reads_its_answer_too_slowly_is_dropped(server: Server) -> None:
+    rows = "".join(f"2024-05-01T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z,{n},"
+                   f"host-{n % 7}\n" for n in range(200_000))
+    server.write_csv("big", "timestamp,cpu,host\n" + rows)  # its export is ~10 MB
+    netloc = urlsplit(server.url).netloc
+    deadline = time.monotonic() + READ_TIMEOUT
+    while "big" not in {d["name"] for d in server.get_json("/api/datasets")}:
+        assert time.monotonic() < deadline, "big.csv was not loaded"
+    with open_socket(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET /api/d/big/rows?format=csv&agg=raw HTTP/1.1\r\nHost: {netloc}\r\n"
+                     "\r\n".encode())
+        sock.settimeout(0.5)
+        started, got = time.monotonic(), 0
+        while time.monotonic() - started < 30:  # a reader of 2 bytes a second
+            try:
+                data = sock.recv(1)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            got += 1
+        waited = time.monotonic() - started
+    assert waited < 30, f"still served after 30 s ({got} bytes read)"
+
+
+DASHBOARD = json.dumps({"title": "Cut", "panels": [
+    {"id": "p", "type": "timeseries", "dataset": "x", "query": ""}]}).encode()
+
+
+def test_a_dashboard_put_cut_short_is_a_400_and_nothing_is_stored(server: Server) -> None:
+    netloc = urlsplit(server.url).netloc
+    put = (f"PUT /api/dashboards/cut HTTP/1.1\r\nHost: {netloc}\r\n"
+           f"Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n"
+           f"Content-Length: {len(DASHBOARD) + 40}\r\n\r\n").encode()
+    status, body = exchange(server, put + DASHBOARD)  # a whole document, then nothing
+    assert status == 400
+    assert json.loads(body)["error"] == (f"the body ended before its Content-Length of "
+                                         f"{len(DASHBOARD) + 40} bytes: nothing was stored")
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        server.get_json("/api/dashboards/cut")
+    assert missing.value.code == 404
+
+
+def answer_of(server: Server, data: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send ``data`` and read until the server closes: (status line, headers, the rest)."""
+    with open_socket(server) as sock:
+        sock.sendall(data)
+        received = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    top, _, rest = received.partition(b"\r\n\r\n")
+    status, *lines = top.decode("latin-1").split("\r\n")
+    return status, {k.lower(): v.strip() for k, v in (h.split(":", 1) for h in lines)}, rest
+
+
+SMUGGLED = b"GET /api/d/smuggled/figure HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("framing, status", [
+    ("Transfer-Encoding: \x0bchunked\r\n", "501"),
+    ("Transfer-Encoding: chunked\r\nContent-Length: 40\r\n", "400"),
+    ("Content-Length : 40\r\n", "400"),
+    ("Content-Length: 40\r\nContent-Length: 4\r\n", "400"),
+    ("Content-Length: +40\r\n", "400"),
+])
+def test_framing_read_two_ways_is_refused_and_the_connection_closed(
+        server: Server, name: str, framing: str, status: str) -> None:
+    body = chunked(line(1)) + SMUGGLED
+    answer, headers, rest = answer_of(server, head(server, framing, name) + body)
+    assert answer.split()[1] == status
+    assert headers["connection"] == "close"
+    assert b"HTTP/1.1" not in rest  # no answer to the smuggled request
+    assert stored(server, name) is None
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length : 1\r\n\r\n", "400"),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "414"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", "431"),
+    (b"NONSENSE\r\n\r\n", "400"),
+])
+def test_the_servers_own_error_answers_carry_the_security_headers(
+        server: Server, request_bytes: bytes, status: str) -> None:
+    answer, headers, _ = answer_of(server, request_bytes)
+    assert answer.split()[1] == status
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"

@@ -8,6 +8,7 @@ that kills a process or Redis starts it again before it ends.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -446,3 +447,200 @@ def test_a_browser_through_nginx_survives_the_death_of_its_process(
     mine.wait()
     assert reaches(mine, "moving", answer["version"], answer["epoch"]) == answer["version"]
     assert values(mine, "moving") == [1.0, 2.0, 3.0, 4.0]
+
+
+# -- the dashboard page while its socket cannot connect -------------------------------
+
+def test_a_dashboard_on_long_poll_stays_live_while_its_socket_keeps_failing(
+        cluster: Cluster, page: Page) -> None:
+    node = cluster.nodes[0]
+    _, answer, _ = post(node.url, "pollboard", [point(0, 1.0)])
+    reaches(node, "pollboard", 1, answer["epoch"])
+    node.server.put_dashboard("pollboard", {"title": "Polled", "panels": [
+        {"id": "v", "type": "timeseries", "dataset": "pollboard", "query": "metric=v"}]})
+    page.route("**/socket.io/**", lambda route: route.abort())  # every attempt fails
+    page.goto(f"{node.url}/dashboards/pollboard")
+    status_line = page.locator("#live-status")
+    expect(status_line).to_have_attribute("data-transport", "long-poll", timeout=15_000)
+    expect(status_line).to_have_attribute("data-state", "live")
+    page.evaluate("""() => { window.__states = [];
+        new MutationObserver(() => window.__states.push(
+            document.getElementById('live-status').dataset.state))
+          .observe(document.getElementById('live-status'), {attributes: true}); }""")
+    # The socket tries again (after 1-5 s): its failure, then its next attempt, which
+    # Socket.IO makes only once the failure's handlers ran.
+    with page.expect_event("requestfailed", lambda r: "/socket.io/" in r.url, timeout=15_000):
+        pass
+    with page.expect_event("request", lambda r: "/socket.io/" in r.url, timeout=15_000):
+        pass
+    assert "reconnecting" not in page.evaluate("window.__states")  # before: live→reconnecting
+    expect(status_line).to_have_attribute("data-state", "live")
+
+
+# -- ./dev cluster ------------------------------------------------------------------
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports on 127.0.0.1."""
+    for _ in range(50):
+        base = free_port()
+        if base + count < 65536 and all(port_is_free(base + i) for i in range(1, count)):
+            return base
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+def port_is_free(port: int) -> bool:
+    import socket as sockets
+
+    with sockets.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class DevCluster:
+    """``./dev cluster N`` run as a user runs it, with its ports and folder moved."""
+
+    port: int
+    redis_port: int
+    folder: Path
+    env: dict[str, str]
+    err: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def run(self, count: int, **changes: str) -> subprocess.Popen[bytes]:
+        env = {**self.env, **changes}
+        with self.err.open("ab") as err:
+            return subprocess.Popen([str(ROOT / "dev"), "cluster", str(count)], cwd=ROOT,
+                                    env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
+
+    def start(self, count: int) -> None:
+        self.process = self.run(count)
+        self.said("realtime-dash cluster: ", self.process)
+
+    def said(self, text: str, process: subprocess.Popen[bytes] | None = None,
+             timeout: float = 60) -> str:
+        """Wait until ./dev's stderr has ``text``; all of it."""
+        deadline = time.monotonic() + timeout
+        while text not in (out := self.err.read_text(errors="replace")):
+            if process is not None and process.poll() is not None:
+                pytest.fail(f"./dev cluster exited ({process.returncode}):\n{out}",
+                            pytrace=False)
+            assert time.monotonic() < deadline, f"./dev cluster never said {text!r}:\n{out}"
+            time.sleep(0.1)  # start-up polling only
+        return out
+
+    def pid_at(self, port: int) -> int | None:
+        try:
+            return int(get(f"http://127.0.0.1:{port}/healthz")["pid"])
+        except OSError:
+            return None
+
+    def stop(self) -> None:
+        """Ctrl-C's work if it still runs; then whatever of its group is left, killed."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def dev_cluster(tmp_path: Path) -> Iterator[DevCluster]:
+    port = free_ports(3)
+    env = _server_environment(port, tmp_path / "data", demo=False, extra={
+        "DASH_CLUSTER_REDIS_PORT": str(free_port()), "DASH_CLUSTER_DIR": str(tmp_path / "c")})
+    (tmp_path / "data").mkdir()
+    running = DevCluster(port, int(env["DASH_CLUSTER_REDIS_PORT"]), tmp_path / "c", env,
+                         tmp_path / "dev.err")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_dev_cluster_refuses_a_second_cluster_restarts_a_dead_process_and_stops_with_redis(
+        dev_cluster: DevCluster) -> None:
+    dev_cluster.start(2)
+    port = dev_cluster.port
+    # The same folder (another Redis port): refused at once, the first one's logs intact.
+    logs = (dev_cluster.folder / "logs" / "process-1.log").read_bytes()
+    second = dev_cluster.run(2, DASH_PORT=str(free_ports(3)),
+                             DASH_CLUSTER_REDIS_PORT=str(free_port()))
+    assert second.wait(30) == 1
+    assert f"already uses {dev_cluster.folder}/" in dev_cluster.err.read_text()
+    assert (dev_cluster.folder / "logs" / "process-1.log").read_bytes().startswith(logs)
+    # Another folder, the same ports: refused, naming the port.
+    third = dev_cluster.run(1, DASH_CLUSTER_DIR=str(dev_cluster.folder.parent / "other"),
+                            DASH_CLUSTER_REDIS_PORT=str(free_port()))
+    assert third.wait(30) == 1
+    assert f"port {port} is taken" in dev_cluster.err.read_text()
+    # kill -9 of a product process: the cluster carries on and starts it again.
+    victim = dev_cluster.pid_at(port + 1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    assert get(f"http://127.0.0.1:{port}/healthz")["pid"] != victim  # nginx: the other one
+    dev_cluster.said(f"process 1 (pid {victim}, port {port + 1}) was killed by SIGKILL")
+    out = dev_cluster.said("process 1 started again")
+    deadline = time.monotonic() + 60
+    while dev_cluster.pid_at(port + 1) in (None, victim):
+        assert time.monotonic() < deadline, out
+        time.sleep(0.1)  # start-up polling only
+    assert dev_cluster.process is not None and dev_cluster.process.poll() is None
+    # Redis dying stops everything, naming it, with a failure status.
+    redis_pid = redis_info_pid(dev_cluster.redis_port)
+    os.kill(redis_pid, signal.SIGKILL)
+    assert dev_cluster.process.wait(30) == 1
+    assert f"redis-server (pid {redis_pid}) was killed by SIGKILL: stopping the cluster" in \
+        dev_cluster.err.read_text()
+    assert not any(answers(port + i) for i in range(3))
+
+
+def answers(port: int) -> bool:
+    """True if something accepts connections on 127.0.0.1:``port``."""
+    import socket as sockets
+
+    try:
+        sockets.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def redis_info_pid(port: int) -> int:
+    import redis
+
+    return int(redis.Redis(port=port).info("server")["process_id"])
+
+
+def test_dev_cluster_stops_everything_when_its_terminal_closes(
+        dev_cluster: DevCluster) -> None:
+    # Its stderr is a pipe that goes away, as a closed terminal's does, then the hang-up.
+    process = subprocess.Popen([str(ROOT / "dev"), "cluster", "1"], cwd=ROOT,
+                               env=dev_cluster.env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    dev_cluster.process = process
+    assert process.stderr is not None
+    said = b""
+    while b"Ctrl-C stops all" not in said:
+        chunk = os.read(process.stderr.fileno(), 4096)
+        assert chunk, f"./dev cluster exited ({process.wait(10)}): {said.decode()}"
+        said += chunk
+    redis_pid = redis_info_pid(dev_cluster.redis_port)
+    nginx_pid = int((dev_cluster.folder / "nginx" / "nginx.pid").read_text())
+    process.stderr.close()
+    os.killpg(process.pid, signal.SIGHUP)  # the terminal's hang-up reaches the whole group
+    assert process.wait(30) == 129  # before: killed by SIGPIPE writing to the terminal
+    for pid in (redis_pid, nginx_pid):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not any(answers(dev_cluster.port + i) for i in range(2))

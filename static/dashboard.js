@@ -406,8 +406,11 @@
     });
     socket.on("connect_error", () => {
       failures += 1;
+      // While the long-poll carries the dashboard, the socket keeps trying quietly: its
+      // failures say nothing about the updates the page is getting (as in dash.js).
+      if (longPoll) return;
       setTransport(transport, false);
-      if (failures >= FALLBACK_AFTER_FAILURES && !longPoll) startLongPoll();
+      if (failures >= FALLBACK_AFTER_FAILURES) startLongPoll();
     });
     socket.on("update_chart", fullFigure);
     socket.on("extend_chart", extendFigure);

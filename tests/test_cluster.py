@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -340,6 +344,46 @@ def test_retention_trims_the_streams_and_a_late_process_ends_with_the_same_point
     assert listing(late.test_client())["cpu"][:2] == (1, 4)
 
 
+@pytest.mark.parametrize("first, then, starts", [
+    ("4m", "4m", True),
+    ("4m", "240s", True),  # the same age written otherwise
+    ("4m", "1h", False),  # would keep an hour the first one trims after 4 minutes
+    ("2000000", "0", False),  # keep everything, against a cluster that trims
+])
+def test_a_process_with_another_retention_than_the_clusters_is_refused(
+        start: Start, first: str, then: str, starts: bool) -> None:
+    start("a", RETENTION=first)
+    if starts:
+        assert start("b", RETENTION=then).test_client().get("/healthz").status_code == 200
+        return
+    with pytest.raises(RuntimeError) as refused:
+        start("b", RETENTION=then)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"DASH_RETENTION is {then!r} here but this cluster keeps {first!r}" in message
+    assert f"start this process with DASH_RETENTION={first}" in message
+    assert f"SET dash:retention {then}" in message  # how to change the cluster's
+
+
+def test_a_process_no_longer_trims_once_the_clusters_retention_changed(
+        start: Start, server: RedisServer) -> None:
+    a = start("a", RETENTION="4m")
+    for minute in (0, 60):
+        ingest(a.test_client(), "cpu", [
+            {"timestamp": f"2024-05-01T{minute // 60:02d}:{minute % 60:02d}:{s:02d}Z",
+             "cpu": 1.0} for s in range(60)] * (20 if minute == 0 else 1))
+    assert state_of(a).store.get("cpu").start == state_of(a).store.get("cpu").end - 59 * 10**9
+    admin = redis.Redis.from_url(server.url)
+    admin.set("dash:retention", "1h")  # as the refusal says: the cluster keeps an hour now
+    assert streams_of(a).trim(now=1e12) == 0  # a still keeps 4 minutes: it cuts nothing
+    assert admin.xlen("dash:stream:cpu") == 2
+    health = a.test_client().get("/healthz").json["redis"]
+    assert "restart it with DASH_RETENTION=1h" in health["retention_error"]
+    admin.set("dash:retention", "4m")
+    assert streams_of(a).trim(now=2e12) == 1
+    assert a.test_client().get("/healthz").json["redis"]["retention_error"] is None
+
+
 # -- dashboards -----------------------------------------------------------------
 
 BOARD = {"title": "Fleet", "panels": [{"id": "cpu", "type": "timeseries", "dataset": "cpu",
@@ -398,6 +442,112 @@ def test_dashboards_while_redis_is_away_are_503(start: Start, server: RedisServe
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
 
 
+def test_pages_while_redis_is_away_show_the_datasets_and_say_dashboards_are_unavailable(
+        start: Start, server: RedisServer) -> None:
+    a = start("a")
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    client = a.test_client()
+    client.put("/api/dashboards/fleet", json=BOARD, headers=ADMIN_AUTH)
+    server.stop()
+    index = client.get("/")
+    assert index.status_code == 200
+    assert 'data-dataset="cpu"' in index.text  # from memory
+    assert "Dashboards: <span" in index.text and "unavailable for now" in index.text
+    for path in ("/dashboards", "/dashboards/fleet"):
+        page = client.get(path)
+        assert (page.status_code, page.mimetype) == (503, "text/html"), path
+        assert page.headers["Retry-After"] == "1"
+        assert "<h1>Not available for now</h1>" in page.text
+        assert "dashboards are kept in Redis" in page.text
+    api = client.get("/api/dashboards/fleet")
+    assert (api.status_code, api.mimetype) == (503, "application/json")
+    assert client.get("/d/cpu?metric=cpu").status_code == 200
+
+
+def test_a_hung_redis_is_noticed_within_seconds_and_pages_do_not_wait_for_it(
+        start: Start, server: RedisServer) -> None:
+    a = start("a")
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    streams = streams_of(a)
+    assert streams.tick()
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)  # hung: the socket stays open, no answer
+    try:
+        began = time.monotonic()
+        refused = ingest(a.test_client(), "cpu", [cpu(1, 2.0)])
+        took_ingest = time.monotonic() - began
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        began = time.monotonic()
+        assert not streams.tick()  # the reader's XREAD: a 1 s block and a 1 s margin
+        took_reader = time.monotonic() - began
+        health = a.test_client().get("/healthz").json["redis"]
+        assert health["connected"] is False
+        began = time.monotonic()
+        index = a.test_client().get("/")
+        took_page = time.monotonic() - began
+        assert index.status_code == 200 and "unavailable for now" in index.text
+        assert a.test_client().get("/dashboards").status_code == 503
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    # before: 5.0 s per ingest, ~10 s for the reader, 5 s per page
+    assert took_ingest < 2.5 and took_reader < 3.0 and took_page < 0.5, (
+        took_ingest, took_reader, took_page)
+    assert streams.tick()  # back by itself
+    assert a.test_client().get("/healthz").json["redis"]["connected"] is True
+
+
+@pytest.mark.parametrize("durability, accepted", [("strict", False), ("relaxed", True)])
+def test_durability_made_unsafe_at_run_time_is_noticed(
+        start: Start, server: RedisServer, durability: str, accepted: bool) -> None:
+    a = start("a", REDIS_DURABILITY=durability)
+    assert ingest(a.test_client(), "cpu", [cpu(0, 1.0)]).status_code == 200
+    admin = redis.Redis.from_url(server.url)
+    admin.config_set("appendfsync", "no")
+    streams = streams_of(a)
+    assert streams.check_durability(now=1e12) == ["appendfsync is 'no' (needs 'always')"]
+    answer = ingest(a.test_client(), "cpu", [cpu(1, 2.0)])
+    if accepted:
+        assert answer.status_code == 200
+    else:
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+        assert "appendfsync is 'no'" in answer.json["error"]
+        assert "not stored" in answer.json["error"]
+    health = a.test_client().get("/healthz").json["redis"]
+    assert health["durability"] == durability
+    assert health["unsafe"] == ["appendfsync is 'no' (needs 'always')"]
+    assert "dash_redis_durable 0.0" in a.test_client().get("/metrics").text
+    admin.config_set("appendfsync", "always")
+    assert streams.check_durability(now=2e12) == []
+    assert ingest(a.test_client(), "cpu", [cpu(2, 3.0)]).status_code == 200
+    assert "dash_redis_durable 1.0" in a.test_client().get("/metrics").text
+
+
+@pytest.mark.parametrize("prepare, environ, says", [
+    ({"appendfsync": "everysec"}, {}, "could lose acknowledged points: appendfsync is "
+                                      "'everysec' (needs 'always')"),
+    ({"retention": "7d"}, {"DASH_RETENTION": "2000000"},
+     "DASH_RETENTION is '2000000' here but this cluster keeps '7d'"),
+])
+def test_python_wsgi_refuses_in_one_line_without_a_traceback(
+        server: RedisServer, tmp_path: Path, prepare: dict[str, str],
+        environ: dict[str, str], says: str) -> None:
+    admin = redis.Redis.from_url(server.url)
+    if "appendfsync" in prepare:
+        admin.config_set("appendfsync", prepare["appendfsync"])
+    if "retention" in prepare:
+        admin.set("dash:retention", prepare["retention"])
+    env = {"PATH": os.environ.get("PATH", ""), "DASH_REDIS_URL": server.url,
+           "DASH_DATA_DIR": str(tmp_path / "data"), "DASH_DEMO": "0",
+           "DASH_PORT": "0", "DASH_SECRET_KEY": "k" * 32, **environ}
+    (tmp_path / "data").mkdir()
+    done = subprocess.run([sys.executable, "wsgi.py"], cwd=Path(__file__).parent.parent,
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("realtime-dash cannot start: "), done.stderr
+    assert says in lines[0]
+
+
 # -- the demo -------------------------------------------------------------------
 
 def test_one_demo_for_the_whole_cluster(start: Start) -> None:
@@ -420,7 +570,8 @@ def newest_values(snap: Snapshot) -> dict[tuple[str, str], float]:
     """(metric, host) -> the newest value of that demo series."""
     hosts = snap.label_values["host"]
     return {(snap.metrics[snap.series_metric[i]], hosts[snap.series_labels["host"][i]]):
-            float(values[-1]) for i, values in enumerate(snap.series_value)}
+            float(snap.value[snap.series_start[i] + snap.series_count[i] - 1])
+            for i in range(len(snap.series_count)) if snap.series_count[i]}
 
 
 def test_another_process_takes_the_demo_over_and_goes_on_from_its_last_values(

@@ -340,6 +340,27 @@ def test_a_rejoin_counts_against_the_servers_views_what_it_leaves_too(
     assert len(state.live.rooms.watched) == MAX_PANELS
 
 
+def test_a_join_past_the_budget_of_its_address_changes_nothing(
+        app_config: dict[str, Any], write_csv: Any) -> None:
+    from app import create_app
+    from tests.samples import WIDE_CSV
+
+    write_csv("hosts", WIDE_CSV)
+    app = create_app({**app_config, "MAX_VIEWS_PER_IP": MAX_PANELS + 6})
+    state = app.extensions["dash"]
+    put(app.test_client(), "wall", WALL)
+    page, tab = new_client(app), new_client(app)  # one browser, two tabs: one address
+    assert page.emit("join_dashboard", {"name": "wall", "query": ""}, callback=True)["ok"]
+    refused = tab.emit("join_dashboard", {"name": "wall", "query": "window=2h"}, callback=True)
+    assert refused == {"ok": False, "error": (
+        f"your address watches its limit of {MAX_PANELS + 6} live views already, over all "
+        "its connections (DASH_MAX_VIEWS_PER_IP); close some pages or views first")}
+    assert len(state.live.rooms.watched) == MAX_PANELS
+    # The first page swapping its own views stays within the budget.
+    assert page.emit("join_dashboard", {"name": "wall", "query": "window=2h"},
+                     callback=True)["ok"] is True
+
+
 @pytest.mark.parametrize("event", ["join_dashboard", "leave_dashboard", "subscribe",
                                    "unsubscribe", "refresh_data"])
 def test_a_message_without_payload_is_answered_not_crashed_on(app: Flask, event: str) -> None:

@@ -127,6 +127,13 @@ def test_waiting_may_not_take_the_whole_pool(app_config: dict[str, Any]) -> None
     ("GET", "/socket.io/", "EIO=4&transport=polling", False),  # the handshake answers at once
     ("POST", "/socket.io/", "EIO=4&transport=polling&sid=abc", False),  # sends, never waits
     ("GET", "/socket.io/", "EIO=4&transport=websocket&sid=abc", False),
+    # Read as Engine.IO reads the query: an encoded name, and no transport, are polling.
+    ("GET", "/socket.io/", "EIO=4&%73id=abc", True),
+    ("GET", "/socket.io/", "EIO=4&sid=abc", True),
+    ("GET", "/socket.io/", "EIO=4&%74ransport=polling&s%69d=abc", True),
+    ("GET", "/socket.io/", "EIO=4&transport=%70olling&sid=abc", True),
+    ("GET", "/socket.io/", "EIO=4&transport=websocket&transport=polling&sid=abc", False),
+    ("GET", "/socket.io/", "EIO=4&xsid=abc&transport=polling", False),
     ("GET", "/api/d/hosts/figure", "", False),
     ("GET", "/healthz", "", False),
 ])

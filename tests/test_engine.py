@@ -3,17 +3,18 @@ kept on append (in order, late, under retention) against sorting the raw points 
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from app.data.schema import Batch, Schema
-from app.data.series import RANKED_TIERS, SeriesPoints, bucket_bounds, sort_segments
+from app.data.series import RANKED_TIERS, SeriesColumns, bucket_bounds, sort_segments
 from app.data.store import Dataset, Snapshot
-from app.engine.compute import Result, run
+from app.engine.cells import edge_positions
+from app.engine.compute import run
 from app.engine.view import View
+from tests.samples import cells, reduced_cells
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -71,32 +72,14 @@ def reference(frame: pd.DataFrame, view: View, newest: int) -> dict[str, dict[in
         return {}
     several = len(view.metrics) > 1
     if view.by == "series":
-        name = rows.apply(lambda r: " · ".join(
-            ([r.metric] if several else []) + [r.host]
-            + ([r.region] if isinstance(r.region, str) else [])), axis=1)
+        name = ((rows.metric + " · " if several else "") + rows.host
+                + rows.region.map(lambda r: f" · {r}" if isinstance(r, str) else ""))
     elif view.by in ("host", "region"):
         split = rows[view.by].fillna("(none)")
         name = rows.metric + " · " + split if several else split
     else:
         name = rows.metric
-    grouped = rows.value.groupby([name, rows.ts // width * width])
-    if view.agg == "count":
-        table = grouped.size().astype(float)
-    elif view.agg.startswith("p"):
-        table = grouped.quantile(int(view.agg[1:]) / 100)
-    else:
-        table = grouped.agg(view.agg)
-    out: dict[str, dict[int, float]] = {}
-    for key, value in table.items():
-        parts: tuple[Any, ...] = tuple(key)  # type: ignore[arg-type]  # a two-level index
-        out.setdefault(str(parts[0]), {})[int(parts[1])] = float(value)
-    return out
-
-
-def cells(result: Result) -> dict[str, dict[int, float]]:
-    """What the chart draws, trace by trace (traces without points left out)."""
-    return {t.name: dict(zip(t.x.tolist(), t.y.tolist(), strict=True))
-            for t in result.traces if len(t.x)}
+    return reduced_cells(rows.value, name, rows.ts // width * width, view.agg)
 
 
 def assert_matches(snap: Snapshot, frame: pd.DataFrame, view: View) -> None:
@@ -202,16 +185,17 @@ def test_merged_percentiles_with_whole_ranked_hours_match_numpy() -> None:
 
 # -- ranked buckets kept on append -------------------------------------------------------
 
-def assert_ranked(series: SeriesPoints) -> None:
+def assert_ranked(columns: SeriesColumns, sid: int = 0) -> None:
     """Each tier holds exactly the closed buckets' values sorted, recomputed from raw."""
-    ts, value, ranked = series.view()
-    for tier, run_values in zip(RANKED_TIERS, ranked, strict=True):
+    start, count = int(columns.start[sid]), int(columns.count[sid])
+    ts, value = columns.ts[start:start + count], columns.value[start:start + count]
+    for t, tier in enumerate(RANKED_TIERS):
         closed = int(np.searchsorted(ts, ts[-1] // tier * tier, "left")) if len(ts) else 0
-        assert len(run_values) == closed
+        assert columns.ranked_count[t, sid] == closed
         bounds = bucket_bounds(ts[:closed], tier)
         expected = np.concatenate([np.sort(value[a:b]) for a, b in pairwise(bounds)]
                                   or [np.empty(0)])
-        assert run_values.tolist() == expected.tolist()
+        assert columns.ranked[t][start:start + closed].tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("steps", [
@@ -220,30 +204,37 @@ def assert_ranked(series: SeriesPoints) -> None:
     [(0, 7200, 1), (1800, 1900, 1)],  # late points into a closed hour
     [(0, 600, 1)] + [(600 + i, 601 + i, 1) for i in range(200)],  # one point at a time
     [(0, 7200, 1), (100, 101, 1), (7200, 9000, 1)],  # late, then in order again
+    [(0, 10, 1)] + [(10 + 30 * i, 11 + 30 * i, 1) for i in range(300)],  # sparse: 2 a minute
 ])
 def test_ranked_buckets_equal_a_fresh_sort_after_appends(
         steps: list[tuple[int, int, int]]) -> None:
     rng = np.random.default_rng(2)
-    series = SeriesPoints()
+    columns = SeriesColumns()
+    columns.add_series(3)
     for lo, hi, step in steps:
         ts = START + np.arange(lo, hi, step, dtype=np.int64) * SECOND
         values = rng.normal(size=len(ts)).round(2)
-        if len(ts) == 1 and series.append_one(int(ts[0]), float(values[0])):
-            pass
-        else:
-            series.append(ts, values)
-        assert_ranked(series)
+        for sid in (0, 2):  # two series moving and growing past each other
+            if len(ts) == 1:
+                columns.append_one(sid, int(ts[0]), float(values[0]))
+            else:
+                columns.append(np.full(len(ts), sid), ts, values)
+            assert_ranked(columns, sid)
+    assert columns.count[1] == 0
 
 
 @pytest.mark.parametrize("drop", [1, 59, 60, 61, 3599, 3600, 5000])
 def test_ranked_buckets_after_retention(drop: int) -> None:
-    series = SeriesPoints()
+    columns = SeriesColumns()
+    columns.add_series(2)
     ts = START + np.arange(0, 7300, dtype=np.int64) * SECOND
-    series.append(ts, np.random.default_rng(4).normal(size=len(ts)))
-    series.drop_oldest(drop)
-    assert series.n == 7300 - drop
-    assert series.view()[0][0] == ts[drop]
-    assert_ranked(series)
+    values = np.random.default_rng(4).normal(size=len(ts))
+    columns.append(np.repeat([0, 1], len(ts)), np.tile(ts, 2), np.tile(values, 2))
+    columns.drop_oldest(np.array([drop, 0]))
+    assert columns.count.tolist()[:2] == [7300 - drop, 7300]
+    assert columns.ts[columns.start[0]] == ts[drop]
+    assert_ranked(columns, 0)
+    assert_ranked(columns, 1)
 
 
 def test_retention_keeps_the_newest_points_and_answers_stay_exact() -> None:
@@ -281,3 +272,193 @@ def test_an_append_says_which_series_changed_from_when() -> None:
 
 def series_of(snap: Snapshot, sid: int) -> str:
     return snap.label_values["host"][int(snap.series_labels["host"][sid])]
+
+
+@pytest.mark.parametrize("seed, series, batches, late", [
+    (1, 3, 40, 0.0),  # few series, growing past their room again and again
+    (2, 60, 30, 0.0),  # many series: moves and compactions interleave
+    (3, 60, 30, 0.3),  # and late points into closed buckets
+    (4, 500, 10, 0.1),  # sparse series: about one point each per batch
+])
+def test_shared_columns_hold_every_series_sorted_and_ranked(seed: int, series: int,
+                                                            batches: int, late: float) -> None:
+    """Random batches over many series (one-point batches too): every series reads back as
+    its points sorted by time (equal times in arrival order), ranked buckets equal a fresh
+    sort, and a snapshot taken midway never changes."""
+    rng = np.random.default_rng(seed)
+    columns = SeriesColumns()
+    columns.add_series(series)
+    held: list[list[tuple[int, int, float]]] = [[] for _ in range(series)]  # (ts, arrival, v)
+    clock, arrival, frozen = 0, 0, None
+    for b in range(batches):
+        k = int(rng.integers(1, 200)) if b % 3 else 1
+        sid = rng.integers(0, series, k)
+        ts = START + (clock + rng.integers(0, 120, k)) * SECOND
+        back = rng.random(k) < late
+        ts[back] -= rng.integers(60, 7200, int(back.sum())) * SECOND
+        clock += 60
+        values = rng.normal(size=k).round(1)
+        order = np.lexsort((ts, sid))  # by series, then time: what Dataset hands over
+        if k == 1:
+            columns.append_one(int(sid[0]), int(ts[0]), float(values[0]))
+        else:
+            columns.append(sid[order], ts[order], values[order])
+        for i in order.tolist():
+            held[int(sid[i])].append((int(ts[i]), arrival, float(values[i])))
+            arrival += 1
+        if b == batches // 2:
+            frozen = ([columns.ts[columns.start[i]:columns.start[i] + columns.count[i]].copy()
+                       for i in range(series)], columns.ts, columns.start[:series].copy(),
+                      columns.count[:series].copy())
+    for i in range(series):
+        expected = sorted(held[i])
+        start, count = int(columns.start[i]), int(columns.count[i])
+        assert columns.ts[start:start + count].tolist() == [t for t, _, _ in expected]
+        assert columns.value[start:start + count].tolist() == [v for _, _, v in expected]
+        if count:
+            assert_ranked(columns, i)
+    assert frozen is not None
+    copies, ts_column, starts, counts = frozen
+    for i in range(series):  # what a snapshot kept still reads the same
+        assert ts_column[starts[i]:starts[i] + counts[i]].tolist() == copies[i].tolist()
+
+
+def spaced(pattern: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` sorted instants (ns) of one series: how real series space their points."""
+    if pattern == "steady":  # a point every 10 s
+        return START + np.arange(n) * 10 * SECOND
+    if pattern == "jitter":  # every 10 s, a few seconds early or late
+        return np.sort(START + np.arange(n) * 10 * SECOND + rng.integers(-4, 5, n) * SECOND)
+    if pattern == "bursts":  # a burst of points, then silence
+        return np.sort(START + (np.arange(n) // 50) * 30 * MINUTE
+                       + rng.integers(0, 50, n) * SECOND)
+    if pattern == "on-edges":  # repeated instants, many exactly on a minute
+        return np.sort(START + rng.integers(0, n // 4, n) * 15 * SECOND)
+    return np.sort(START + rng.integers(0, n * 20, n) * SECOND)  # "random"
+
+
+@pytest.mark.parametrize("pattern", ["steady", "jitter", "bursts", "on-edges", "random"])
+@pytest.mark.parametrize("series", [1, 3, 80])  # 80: past LOOP_SERIES, searched all at once
+@pytest.mark.parametrize("width", [MINUTE, HOUR])
+def test_guessed_edge_positions_equal_a_binary_search(pattern: str, series: int,
+                                                      width: int) -> None:
+    rng = np.random.default_rng(7)
+    runs = [spaced(pattern, int(rng.integers(200, 1200)), rng) for _ in range(series)]
+    ts = np.concatenate(runs)
+    start = np.cumsum([len(r) for r in runs]) - [len(r) for r in runs]
+    stop = start + [len(r) for r in runs]
+    first, last = ts[start] // width, ts[stop - 1] // width
+    owner = np.repeat(np.arange(series), last - first)
+    edges = np.concatenate([np.arange(a + 1, b + 1) * width
+                            for a, b in zip(first, last, strict=True)])
+    expected = [int(start[o]) + int(np.searchsorted(runs[o], e))
+                for o, e in zip(owner, edges, strict=True)]
+    assert edge_positions(ts, start, stop, owner, edges).tolist() == expected
+
+
+# -- shapes of data the engine must not get wrong, against pandas ------------------------
+
+def points(ts: np.ndarray, host: list[str] | np.ndarray, value: np.ndarray,
+           metric: str = "cpu") -> pd.DataFrame:
+    return pd.DataFrame({"ts": np.asarray(ts, np.int64), "metric": metric,
+                         "value": np.asarray(value, np.float64), "host": host})
+
+
+def steady(seed: int, hours: int = 4) -> pd.DataFrame:
+    """3 hosts a point every 10 s, a few seconds early or late, for ``hours``: long series
+    whose bucket edges are found by the guessed positions."""
+    rng = np.random.default_rng(seed)
+    n = hours * 360
+    ts = START + np.arange(n) * 10 * SECOND
+    return pd.concat([points(ts + rng.integers(-4, 5, n) * SECOND, [h] * n,
+                             rng.normal(50, 10, n).round(2)) for h in ("a", "b", "c")],
+                     ignore_index=True)
+
+
+def shaped(kind: str) -> pd.DataFrame:
+    """One small dataset per kind of trouble."""
+    if kind == "one point":
+        return points(np.array([START + 61 * SECOND]), ["a"], np.array([4.5]))
+    if kind == "all equal":  # 3 closed hours: the ranked path, every value tied
+        n = 3 * 3600
+        ts = np.tile(START + np.arange(n) * SECOND, 2)
+        return points(ts, ["a"] * n + ["b"] * n, np.full(2 * n, 7.25))
+    if kind == "same instants":  # hosts at one instant, and a host twice at one instant
+        ts = START + np.array([0, 0, 0, 30, 30, 90, 3600, 3600]) * SECOND
+        return points(ts, ["a", "b", "a", "a", "c", "b", "c", "c"],
+                      np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]))
+    if kind == "gap":  # ten minutes, nearly three hours of nothing, ten minutes
+        seconds = np.concatenate([np.arange(0, 600), np.arange(3 * 3600, 3 * 3600 + 600)])
+        n = len(seconds)
+        return points(START + seconds * SECOND, np.array(["a", "b"])[np.arange(n) % 2],
+                      np.random.default_rng(3).normal(size=n).round(3))
+    return steady(seed=8)  # "steady"
+
+
+KINDS = ("one point", "all equal", "same instants", "gap", "steady")
+SHAPED = {kind: (shaped(kind), load(shaped(kind), chunks=3)) for kind in KINDS}
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("by", ["none", "series", "host"])
+@pytest.mark.parametrize("bucket", ["1m", "5m", "1h"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_data_shapes_match_pandas(kind: str, agg: str, by: str, bucket: str) -> None:
+    frame, snap = SHAPED[kind]
+    assert_matches(snap, frame, View(metrics=("cpu",), agg=agg, bucket=bucket, by=by))
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("start, end, buckets", [
+    (START + 20 * MINUTE, START + 2 * HOUR, 0),  # wholly inside the gap: nothing
+    (START + 5 * MINUTE + 30 * SECOND, START + 150 * MINUTE, 5),  # cuts a minute, then gap
+    (START + 90 * MINUTE, START + 3 * HOUR + 2 * MINUTE + 1, 3),  # gap, then cuts a minute
+])
+def test_windows_over_a_gap_match_pandas(agg: str, start: int, end: int, buckets: int) -> None:
+    frame, snap = SHAPED["gap"]
+    view = View(metrics=("cpu",), start=start, end=end, agg=agg, bucket="1m", by="none")
+    assert_matches(snap, frame, view)
+    assert sum(len(t.x) for t in run(snap, view).traces) == buckets
+
+
+def retained(points: int, age: int) -> tuple[pd.DataFrame, Snapshot, pd.DataFrame]:
+    """Six hours of steady points fed in shuffled batches (late points) to a dataset that
+    keeps ``points`` points or ``age`` ns back from the newest: (all the points, its
+    snapshot, the points it kept as a frame)."""
+    frame = steady(seed=9, hours=6)
+    dataset = Dataset("t", SCHEMA, retention=points, max_age_ns=age)
+    shuffled = frame.sample(frac=1.0, random_state=2)
+    for part in np.array_split(np.arange(len(shuffled)), 12):
+        rows = shuffled.iloc[np.sort(part)]
+        dataset.append(batch(rows.ts.to_numpy(), rows.metric.to_numpy(), rows.value.to_numpy(),
+                             rows.host.to_numpy()))
+    snap = dataset.snapshot()
+    held = snap.merged()
+    kept = pd.DataFrame({"ts": held.ts, "metric": "cpu", "value": held.value,
+                         "host": [snap.label_values["host"][c] for c in held.labels["host"]]})
+    return frame, snap, kept
+
+
+KEEPS = {"2,000 points": (2000, 0), "90 minutes": (0, 90 * MINUTE)}
+RETAINED = {name: retained(*keep) for name, keep in KEEPS.items()}
+
+
+@pytest.mark.parametrize("keep", list(KEEPS))
+def test_retention_keeps_the_newest_points(keep: str) -> None:
+    frame, _, kept = RETAINED[keep]
+    assert 0 < len(kept) < len(frame)
+    key = ["ts", "host"]
+    assert kept.set_index(key).index.isin(frame.set_index(key).index).all()
+    dropped = frame[~frame.set_index(key).index.isin(kept.set_index(key).index)]
+    assert len(dropped) + len(kept) == len(frame)
+    assert int(dropped.ts.max()) <= int(kept.ts.min())  # none kept older than one dropped
+
+
+@pytest.mark.parametrize("agg", AGGS)
+@pytest.mark.parametrize("by", ["none", "series"])
+@pytest.mark.parametrize("bucket", ["1m", "1h"])
+@pytest.mark.parametrize("keep", list(KEEPS))
+def test_answers_after_retention_match_pandas_on_the_points_kept(
+        agg: str, by: str, bucket: str, keep: str) -> None:
+    _, snap, kept = RETAINED[keep]
+    assert_matches(snap, kept, View(metrics=("cpu",), agg=agg, bucket=bucket, by=by))

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.data.disk import Disk
 from app.data.folder import DataFolder
+from app.data.ingest import Points
 from app.data.store import Store
 
 HEADER = "timestamp,cpu,host\n"
@@ -252,3 +255,120 @@ def test_appended_lines_read_as_a_fresh_load_of_the_whole_file(tmp_path: Path, f
     assert a.snapshot().merged().value.tolist() == b.snapshot().merged().value.tolist()
     assert (a.skipped, a.warnings) == (b.skipped, b.warnings)
     assert a.skipped + len(a.warnings) > 0  # the stray was named, not read
+
+
+def lines(first: int, count: int, width: int = 0) -> str:
+    """``count`` rows of cpu ``first``.., host ``a`` padded to ``width`` characters."""
+    host = "a".ljust(width, "a") if width else "a"
+    return "".join(f"2024-05-01T{m // 60 % 24:02d}:{m % 60:02d}:00Z,{m},{host}\n"
+                   for m in range(first, first + count))
+
+
+@pytest.mark.parametrize("grown", [False, True], ids=["same-size", "grown"])
+def test_a_rewrite_in_the_middle_of_a_file_is_reloaded_under_a_new_epoch(
+        folder: DataFolder, data_dir: Path, grown: bool) -> None:
+    """Far from the file's first and last 4 KB, which were all that was compared."""
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + lines(100, 900))  # 900 rows of 27 bytes: 24 KB
+    folder.scan()
+    epoch = folder.store.get("cpu").epoch
+    text = path.read_text()
+    middle = text.index("T09:10:00Z,550,a")  # row 450 of 900, 12 KB in
+    with path.open("r+") as handle:  # same inode, same bytes around it
+        handle.seek(middle + len("T09:10:00Z,"))
+        handle.write("9")  # 550 -> 950
+        if grown:
+            handle.seek(0, os.SEEK_END)
+            handle.write(lines(1000, 1))
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    assert folder.scan() == {"cpu"}
+    assert folder.store.get("cpu").epoch != epoch
+    shown = values(folder, "cpu")
+    assert 950.0 in shown and 550.0 not in shown
+    assert len(shown) == 900 + grown
+
+
+def test_a_named_pipe_in_the_folder_is_listed_as_skipped_and_never_opened(
+        folder: DataFolder, data_dir: Path) -> None:
+    write(data_dir / "cpu.csv", HEADER + lines(0, 2))
+    os.mkfifo(data_dir / "pipe.csv")
+    scanning = threading.Thread(target=folder.scan, daemon=True)
+    scanning.start()
+    scanning.join(timeout=10)
+    try:
+        assert not scanning.is_alive(), "the scan waits for a writer of the named pipe"
+    finally:  # let a scan stuck in open() go
+        os.close(os.open(data_dir / "pipe.csv", os.O_WRONLY | os.O_NONBLOCK)) \
+            if scanning.is_alive() else None
+    assert folder.store.error("pipe") == ("pipe.csv is a named pipe (FIFO), not a data file; "
+                                          "data files are regular files")
+    assert values(folder, "cpu") == [0.0, 1.0]
+
+
+class ExternalWriter(Disk):
+    """Another program (a logger) appends ``line`` to the file just before ingest's write."""
+
+    def __init__(self, path: Path, line: str) -> None:
+        self.path, self.line, self.armed = path, line, False
+
+    def _before_write(self) -> None:
+        if self.armed:
+            self.armed = False
+            with self.path.open("a") as logger:
+                logger.write(self.line)
+
+    def append(self, fd: int, data: bytes | memoryview) -> int:
+        self._before_write()
+        return super().append(fd, data)
+
+    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        self._before_write()
+        return super().pwrite(fd, data, offset)
+
+
+def test_lines_another_program_appends_during_ingest_are_kept_and_read(data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + lines(0, 2))
+    disk = ExternalWriter(path, "2024-05-01T05:00:00Z,77,logger\n")
+    folder = DataFolder(Store(), data_dir, disk=disk)
+    folder.scan()
+    disk.armed = True
+    folder.append("cpu", Points([{"timestamp": "2024-05-01T06:00:00Z", "cpu": 88,
+                                  "host": "ingest"}]))
+    assert path.read_text() == (HEADER + lines(0, 2) + "2024-05-01T05:00:00Z,77,logger\n"
+                                + "2024-05-01T06:00:00Z,88.0,ingest\n")
+    folder.scan()
+    assert sorted(values(folder, "cpu")) == [0.0, 1.0, 77.0, 88.0]
+    again = DataFolder(Store(), data_dir)
+    again.scan()
+    assert sorted(values(again, "cpu")) == [0.0, 1.0, 77.0, 88.0]
+
+
+def test_a_slow_reload_of_one_dataset_does_not_hold_up_ingest_into_another(
+        data_dir: Path) -> None:
+    write(data_dir / "slow.csv", HEADER + lines(0, 2))
+    write(data_dir / "busy.csv", HEADER + lines(0, 2))
+    reading, release = threading.Event(), threading.Event()
+
+    def offload(function: Any, *args: Any) -> Any:
+        if threading.current_thread().name == "reloader" and not reading.is_set():
+            reading.set()
+            release.wait(timeout=30)  # a file that takes long to read and parse
+        return function(*args)
+
+    folder = DataFolder(Store(), data_dir, offload)
+    folder.scan()
+    reloader = threading.Thread(target=folder.reload, args=("slow",), name="reloader",
+                                daemon=True)
+    reloader.start()
+    try:
+        assert reading.wait(timeout=10)
+        ingest = threading.Thread(target=folder.append, args=("busy", Points([{
+            "timestamp": "2024-05-01T06:00:00Z", "cpu": 5, "host": "b"}])), daemon=True)
+        ingest.start()
+        ingest.join(timeout=10)
+        assert not ingest.is_alive(), "ingest into busy waited for the reload of slow"
+        assert sorted(values(folder, "busy")) == [0.0, 1.0, 5.0]
+    finally:
+        release.set()
+        reloader.join(timeout=10)

@@ -76,7 +76,40 @@ def test_api_datasets_lists_at_most_1000_values_a_label_with_their_count(
     shown = listed(client, "logins")
     assert shown["label_counts"] == {"user": 1500}
     assert shown["labels"]["user"] == [f"u{n:05d}" for n in range(1000)]
+    assert shown["labels_truncated"] == ["user"]
     assert "(1500)" in client.get("/").get_data(as_text=True)
+
+
+def wide_labels(labels: int, values: int) -> list[dict[str, Any]]:
+    """Points whose ``labels`` labels each hold ``values`` distinct values of 100 characters."""
+    return [{"timestamp": f"2024-05-01T00:00:{n % 60:02d}Z", "cpu": 1,
+             **{f"l{k:02d}": f"{n:04d}" + "x" * 96 for k in range(labels)}}
+            for n in range(values)]
+
+
+def test_api_datasets_lists_at_most_16_kib_of_values_a_label(
+        make_client: Callable[..., FlaskClient]) -> None:
+    client = make_client()
+    assert post(client, "long", wide_labels(3, 300)).status_code == 200
+    shown = listed(client, "long")
+    # A value is 102 bytes of JSON and its comma one more: 16,384 // 103 = 159 of them.
+    assert shown["labels"]["l01"] == [f"{n:04d}" + "x" * 96 for n in range(159)]
+    assert shown["label_counts"] == {"l00": 300, "l01": 300, "l02": 300}
+    assert shown["labels_truncated"] == ["l00", "l01", "l02"]
+
+
+def test_api_datasets_lists_at_most_512_kib_of_values_in_all(
+        make_client: Callable[..., FlaskClient]) -> None:
+    client = make_client()
+    assert post(client, "many", wide_labels(40, 200)).status_code == 200
+    answer = client.get("/api/datasets")
+    # 40 labels x 200 values x 103 bytes were 824 KB; now 32 labels of 159 values (16,378
+    # bytes of JSON each) leave 192 bytes: one more value, then none.
+    assert len(answer.data) < 540_000
+    [shown] = answer.json
+    assert sum(len(values) for values in shown["labels"].values()) == 32 * 159 + 1
+    assert len(shown["labels_truncated"]) == 40
+    assert set(shown["label_counts"].values()) == {200}
 
 
 @pytest.mark.parametrize("stamp", ["1678-01-01T00:00:00Z", "2261-12-31T23:59:59.999999999Z"])

@@ -72,6 +72,18 @@ class FaultyDisk(Disk):
             self._raise()
         return super().pwrite(fd, data, offset)
 
+    def append(self, fd: int, data: bytes | memoryview) -> int:
+        """``torn``: half of it goes, as when the disk fills up mid-write (the next call
+        then fails); ``crash``: the process dies with half of it written."""
+        if self._fault("append", (fd,)):
+            if self.mode == "torn" and len(data) > 1:
+                self.fail_at = self.calls + 1  # and the rest cannot be written either
+                return super().append(fd, data[:len(data) // 2])
+            if self.mode == "crash" and len(data) > 1:
+                super().append(fd, data[:len(data) // 2])
+            self._raise()
+        return super().append(fd, data)
+
 
 def _wrap(op: str) -> Any:
     def call(self: FaultyDisk, *args: Any) -> Any:
@@ -81,7 +93,8 @@ def _wrap(op: str) -> Any:
     return call
 
 
-for _op in ("stat", "lstat", "fstat", "pread", "fsync", "ftruncate", "replace", "unlink"):
+for _op in ("stat", "lstat", "fstat", "pread", "position", "fsync", "ftruncate", "replace",
+            "unlink"):
     setattr(FaultyDisk, _op, _wrap(_op))
 
 
@@ -170,7 +183,7 @@ def test_every_acknowledged_batch_and_no_other_survives_any_single_fault(
             assert rows(folder.store, name) == expected(start, acked), where
             assert len(acked) + len(refused) == BATCHES
             for exc in refused:
-                if disk.fired in ("pwrite", "fsync", "ftruncate"):
+                if disk.fired in ("append", "pwrite", "fsync", "ftruncate"):
                     assert isinstance(exc, StorageFull if code == errno.ENOSPC
                                       else Unavailable), where
                 else:
@@ -190,7 +203,8 @@ def test_every_acknowledged_batch_and_no_other_survives_any_single_fault(
         again = DataFolder(Store(), data_dir)
         again.scan()
         assert rows(again.store, name) == expected(start, [*survivors, 9]), where
-    assert {"pwrite", "fsync", "open", "replace" if target != "file" else "pread"} <= fired
+    assert {"append" if target == "file" else "pwrite", "fsync", "open",
+            "replace" if target != "file" else "pread"} <= fired
 
 
 @pytest.mark.parametrize("restart_first", [True, False])

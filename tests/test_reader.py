@@ -89,6 +89,10 @@ CASES = [
     ("latin1_german.csv", "MDY",
      wide("Temperatur", ("2024-05-01T12:00:00Z", 21.5), ("2024-05-02T12:00:00Z", 19.0)),
      {"Ort": ["Küche", "Büro"]}, 0, ["read as Windows-1252 text"]),
+    # one non-ASCII byte tells no encoding apart: a DOS page (cp775 "Ć") must not win by noise
+    ("windows1252_euro_only.tsv", "MDY",
+     [("1974-01-01T00:00:00Z", "cpu", 0.0)] + [("1974-01-01T00:00:00Z", "temp", 0.0)] * 3,
+     {"host": ["€ per kWh"] * 4}, 0, ["read as Windows-1252 text"]),
     ("utf8_bom.csv", "MDY", wide("cpu", ("2024-05-01T12:00:00Z", 1)), {"ville": ["Orléans"]},
      0, []),
     ("utf16_excel_unicode_text.csv", "MDY",

@@ -47,8 +47,10 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def log(server: RedisServer) -> Iterator[RedisLog]:
-    """A RedisLog on ``server`` with a short connect timeout."""
+    """A RedisLog on ``server`` with a short connect timeout, agreed on the cluster's
+    retention (without that it does not trim)."""
     opened = RedisLog(server.url, timeout=2.0, max_block_ms=500)
+    opened.claim_retention("2000000", str.__eq__)
     yield opened
     opened.close()
 

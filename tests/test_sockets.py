@@ -2,6 +2,8 @@
 origins."""
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -196,3 +198,138 @@ def test_past_the_view_budget_a_new_view_is_refused_and_watched_ones_still_work(
     first.emit("unsubscribe", {"dataset": "hosts", "query": acks[1]["query"]}, callback=True)
     assert second.emit("subscribe", {"dataset": "hosts", "query": "region=eu"},
                        callback=True)["ok"] is True
+
+
+@pytest.mark.parametrize("event, payload, field", [
+    # What a browser sends for a lone surrogate: JSON.stringify("\ud800") is "\\ud800",
+    # valid JSON, but no UTF-8 text.
+    ("subscribe", r'{"dataset": "\ud800", "query": ""}', "dataset"),
+    ("subscribe", r'{"dataset": "hosts", "query": "host=\udc00"}', "query"),
+    ("subscribe", r'{"dataset": "hosts", "query": "\udc00=1"}', "query"),
+    ("unsubscribe", r'{"dataset": "hosts", "query": "host=\ud800x"}', "query"),
+    ("refresh_data", r'{"dataset": "\ud800"}', "dataset"),
+    ("join_dashboard", r'{"name": "demo", "query": "window=\ud83d"}', "query"),
+])
+def test_a_lone_surrogate_in_an_event_gets_an_error_ack(
+        socket_client: SocketIOTestClient, event: str, payload: str, field: str) -> None:
+    # The packet as it comes off the wire, ack id 7: the test client's own encoder (orjson)
+    # cannot even write such a string.
+    socket_client.socketio.server._handle_eio_message(
+        socket_client.eio_sid, f'27["{event}",{payload}]')
+    ack = socket_client.acks
+    assert ack is not None, "no ack: the packet was dropped with a traceback"
+    [answer] = ack["args"]
+    assert answer["ok"] is False
+    assert answer["error"].startswith(f"'{field}' is not valid text: it holds a lone surrogate")
+    # And the connection keeps serving.
+    assert socket_client.emit("subscribe", {"dataset": "hosts", "query": ""},
+                              callback=True)["ok"] is True
+
+
+def socket_from(app: Flask, address: str) -> SocketIOTestClient:
+    """A Socket.IO connection from client ``address``."""
+    http = app.test_client()
+    http.environ_base["REMOTE_ADDR"] = address
+    return app.extensions["socketio"].test_client(app, flask_test_client=http)
+
+
+BUDGET_ERROR = ("your address watches its limit of 3 live views already, over all its "
+                "connections (DASH_MAX_VIEWS_PER_IP); close some pages or views first")
+
+
+def test_the_connections_of_one_address_share_its_budget_of_views(
+        app_config: dict[str, Any], write_csv: Any) -> None:
+    from tests.samples import WIDE_CSV
+
+    write_csv("hosts", WIDE_CSV)
+    app = create_app({**app_config, "MAX_VIEWS_PER_IP": 3})
+    first, second = socket_from(app, "10.0.0.1"), socket_from(app, "10.0.0.1")
+    for query in ("metric=cpu", "host=web-1"):
+        assert first.emit("subscribe", {"dataset": "hosts", "query": query},
+                          callback=True)["ok"] is True
+    # The second connection counted as one view already: its first view costs nothing more.
+    assert second.emit("subscribe", {"dataset": "hosts", "query": "host=web-2"},
+                       callback=True)["ok"] is True
+    refused = second.emit("subscribe", {"dataset": "hosts", "query": "region=eu"},
+                          callback=True)
+    assert refused == {"ok": False, "error": BUDGET_ERROR}
+    # Another address has its own budget; a view given up makes room again.
+    other = socket_from(app, "10.0.0.2")
+    assert other.emit("subscribe", {"dataset": "hosts", "query": "region=eu"},
+                      callback=True)["ok"] is True
+    assert first.emit("unsubscribe", {"dataset": "hosts", "query": "metric=cpu"},
+                      callback=True) == {"ok": True}
+    assert second.emit("subscribe", {"dataset": "hosts", "query": "region=eu"},
+                       callback=True)["ok"] is True
+
+
+def test_a_new_connection_past_the_budget_of_its_address_is_a_429(
+        app_config: dict[str, Any], write_csv: Any) -> None:
+    from tests.samples import WIDE_CSV
+
+    write_csv("hosts", WIDE_CSV)
+    app = create_app({**app_config, "MAX_VIEWS_PER_IP": 3})
+    held = [socket_from(app, "10.0.0.1") for _ in range(3)]  # one view each, so far
+    handshake = "/socket.io/?EIO=4&transport=polling"
+    response = app.test_client().get(handshake, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "5"
+    assert response.json == {"error": f"{BUDGET_ERROR}; try again in 5 s"}
+    websocket = app.test_client().get("/socket.io/?EIO=4&transport=websocket",
+                                      environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert websocket.status_code == 429
+    # A handshake that got past the 429 at the same moment is refused on connecting.
+    assert not socket_from(app, "10.0.0.1").is_connected()
+    assert app.test_client().get(handshake, environ_base={"REMOTE_ADDR": "10.0.0.2"}) \
+        .status_code == 200
+    held[0].disconnect()
+    assert app.test_client().get(handshake, environ_base={"REMOTE_ADDR": "10.0.0.1"}) \
+        .status_code == 200
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_budget(
+        app_config: dict[str, Any], write_csv: Any) -> None:
+    from tests.samples import WIDE_CSV
+
+    write_csv("hosts", WIDE_CSV)
+    app = create_app({**app_config, "MAX_VIEWS_PER_IP": 1, "TRUSTED_PROXIES": ("10.0.0.5",)})
+    http = app.test_client()
+    handshake = "/socket.io/?EIO=4&transport=polling"
+
+    def connect(remote: str, client: str) -> int:
+        """Open a Socket.IO connection over HTTP polling, as a browser does; the status of
+        its handshake."""
+        environ = {"REMOTE_ADDR": remote, "HTTP_X_FORWARDED_FOR": client}
+        opened = http.get(handshake, environ_base=environ)
+        if opened.status_code == 200:
+            sid = json.loads(opened.text[1:])["sid"]
+            assert http.post(f"{handshake}&sid={sid}", data="40",
+                             environ_base=environ).status_code == 200
+        return opened.status_code
+
+    assert connect("10.0.0.5", "203.0.113.9") == 200
+    assert connect("10.0.0.5", "203.0.113.9") == 429  # that client's budget is spent
+    assert connect("10.0.0.5", "203.0.113.10") == 200  # the next one behind the proxy
+    assert connect("192.0.2.1", "203.0.113.11") == 200  # not a proxy: its own address counts
+    assert connect("192.0.2.1", "203.0.113.12") == 429  # whatever it says it forwards
+
+
+@pytest.mark.parametrize("event, payload", [
+    ("subscribe", lambda i: {"dataset": "hosts", "query": f"window={i + 1}m"}),
+    ("join_dashboard", lambda i: {"name": "nope", "query": f"window={i + 1}m"}),
+])
+def test_subscribes_and_joins_are_limited_per_connection(
+        app: Flask, state: AppState, event: str, payload: Callable[[int], Any]) -> None:
+    now = [1000.0]
+    state.clock = lambda: now[0]
+    spammer, other = new_client(app), new_client(app)
+    limit = ("a connection may subscribe or join at most 5 times a second (after 20 at "
+             "once); try again in a moment")
+    acks = [spammer.emit(event, payload(i), callback=True) for i in range(21)]
+    assert all(ack.get("error") != limit for ack in acks[:20])
+    assert acks[20] == {"ok": False, "error": limit}
+    # Other connections are served; the spammer gets one more every 0.2 s.
+    assert other.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)["ok"]
+    now[0] += 0.2
+    assert spammer.emit(event, payload(30), callback=True).get("error") != limit
+    assert spammer.emit(event, payload(31), callback=True) == {"ok": False, "error": limit}

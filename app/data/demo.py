@@ -80,12 +80,13 @@ class Demo:
         """Go on from each walk's newest value in ``snap`` (written by another process)."""
         hosts = snap.label_values.get("host", ())
         codes = snap.series_labels.get("host")
-        for i, values in enumerate(snap.series_value):
-            if not len(values) or codes is None or codes[i] < 0:
-                continue
+        if codes is None:
+            return
+        newest = snap.series_start + snap.series_count - 1
+        for i in np.flatnonzero((snap.series_count > 0) & (codes >= 0)).tolist():
             key = (snap.metrics[snap.series_metric[i]], hosts[codes[i]])
             if key in self.level:
-                self.level[key] = float(values[-1])
+                self.level[key] = float(snap.value[newest[i]])
 
     def tick(self, now: float | None = None) -> int:
         """Append one tick of points and notify; returns the new version."""

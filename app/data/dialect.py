@@ -21,6 +21,13 @@ DELIMITERS = (",", ";", "\t", "|")
 ENCODING_NAMES = {"cp1252": "Windows-1252", "latin_1": "Latin-1 (ISO-8859-1)",
                   "iso8859_15": "Latin-9 (ISO-8859-15)", "cp1250": "Windows-1250",
                   "mac_roman": "Mac Roman", "cp437": "DOS (CP437)", "cp850": "DOS (CP850)"}
+# IBM/DOS console code pages: what `type` printed in a DOS window, not what spreadsheets,
+# loggers or exports write (Windows programs write the cp125x "ANSI" pages). On a short
+# file they win by noise: a lone "\x80" (Windows-1252 "€") came out as Baltic DOS cp775
+# "Ć". They are chosen only when no other page reads the file.
+DOS_CODE_PAGES = frozenset({"cp437", "cp720", "cp737", "cp775", "cp850", "cp852", "cp855",
+                            "cp856", "cp857", "cp858", "cp860", "cp861", "cp862", "cp863",
+                            "cp864", "cp865", "cp866", "cp869", "cp1125"})
 NUMERIC_LOOKING = re.compile(r"[+-]?[\d.,\s'\u00a0\u202f]*\d[\d.,\s'\u00a0\u202f]*")
 
 
@@ -59,6 +66,7 @@ def _encoding_of(data: bytes) -> str:
                and not m.encoding.startswith(("mac_", "hp_"))]
     if not matches:
         raise SchemaError("cannot tell the file's text encoding: save it as UTF-8")
+    matches = [m for m in matches if m.encoding not in DOS_CODE_PAGES] or matches
     best = matches[0]
     # On a short file the detector's language guesses are noise: a lone "ß" came out as
     # Shift-JIS, "XXa\xe0" as Polish cp1257. Windows-1252, the Western default, is kept

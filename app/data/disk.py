@@ -6,9 +6,13 @@ import os
 import stat as stat_mode
 from pathlib import Path
 
-READ = os.O_RDONLY | os.O_CLOEXEC
+# O_NONBLOCK: opening a named pipe (``mkfifo x.csv``) for reading waits for a writer, and
+# the whole server waited with it; opened at once, it is then refused as no regular file.
+READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 # Ingest writes only into the regular file it loaded: never through a symbolic link.
-WRITE = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+WRITE = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# Batches go at the end, wherever another program's appends have put it (``Disk.append``).
+APPEND = WRITE | os.O_APPEND
 CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -42,6 +46,15 @@ class Disk:
     def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> int:
         """Write at ``offset``; returns how many bytes were written (may be fewer)."""
         return os.pwrite(fd, data, offset)
+
+    def append(self, fd: int, data: bytes | memoryview) -> int:
+        """One ``write`` at the end of a file opened with ``APPEND``; how many bytes went
+        (fewer when the disk fills up). Nothing is written when it raises."""
+        return os.write(fd, data)
+
+    def position(self, fd: int) -> int:
+        """Where the next write of ``fd`` goes (after an ``append``: the end of its bytes)."""
+        return os.lseek(fd, 0, os.SEEK_CUR)
 
     def fsync(self, fd: int) -> None:
         """Flush ``fd``'s data and size to the device."""

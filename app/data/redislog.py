@@ -10,6 +10,8 @@ Keys, under a prefix (``dash:`` by default) shared by every process of one produ
   what ``trim`` reads instead of the entries' megabytes
 - ``<p>registry``        STREAM ``event`` create|drop, ``name``, ``epoch``, ``schema``: how
   readers learn of datasets created (or re-created: a new epoch) at other processes
+- ``<p>retention``       STRING the cluster's ``DASH_RETENTION``, recorded by its first process:
+  one retention for every process, so that no process trims what another still keeps
 
 Every entry carries its version, so a process that starts after older entries were trimmed
 still derives the versions every other process has. An epoch is made when a dataset is
@@ -42,6 +44,13 @@ PAGE = 500  # entries per XRANGE page while replaying
 READ_COUNT = 64  # entries per stream per XREAD: bounds one reply at 64 batches
 TS_BIAS = 2**63  # int64 ns + 2**63, zero-padded to 20 digits, compares as text in Lua
 RETRY_AFTER = 1  # seconds a client should wait after LogUnavailable
+# Seconds a command may take before Redis counts as away. Writes wait for Redis's fsync
+# (~1-5 ms on an idle disk); 2 s leaves room for a busy one, and bounds what a hung Redis
+# (SIGSTOP, a frozen VM) costs each ingest: a 503 after 2.0 s, not 5.
+TIMEOUT = 2.0
+# A blocking XREAD may take its block and this much more before the reader gives up on
+# Redis: with the reader's 1 s blocks, a hung Redis shows as down ~2 s after it hung.
+READ_MARGIN = 1.0
 # Redis answers these while it cannot take writes safely (out of memory, AOF write errors,
 # a replica, loading its data at start, a busy script): the batch was not stored.
 UNAVAILABLE_REPLIES = ("OOM", "MISCONF", "READONLY", "LOADING", "BUSY", "NOREPLICAS",
@@ -75,8 +84,16 @@ return {version, epoch, id}
 
 # Drop the oldest entries whose newest point is older than ARGV[1] (biased ts text), in
 # stream order, stopping at the first that is not; the last entry always stays so that a
-# replay ends at the dataset's current version.
+# replay ends at the dataset's current version. Only a process whose retention (ARGV[2])
+# is the cluster's (KEYS[3]) trims: one started before the cluster's retention was changed
+# keeps more or less than the others, and must not cut what they keep.
 TRIM = """#!lua
+local retention = redis.call('GET', KEYS[3])
+if not retention then
+  redis.call('SET', KEYS[3], ARGV[2])
+elseif retention ~= ARGV[2] then
+  return redis.error_reply('RETENTION ' .. retention)
+end
 local removed = 0
 local keep = nil
 local total = redis.call('LLEN', KEYS[2])
@@ -120,6 +137,14 @@ class LogUnavailable(RuntimeError):
 
 class UnsafeDurability(RuntimeError):
     """Redis is configured so that an acknowledged batch could be lost; the message says how."""
+
+
+class RetentionMismatch(RuntimeError):
+    """This process's ``DASH_RETENTION`` is not the cluster's (``stored``, in Redis)."""
+
+    def __init__(self, message: str, stored: str) -> None:
+        super().__init__(message)
+        self.stored = stored
 
 
 class SchemaMismatch(ValueError):
@@ -291,16 +316,18 @@ def _text(value: bytes | str) -> str:
 class RedisLog:
     """Datasets as Redis streams: append batches atomically, replay them, tail them."""
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 5.0,
-                 max_block_ms: int = 5000) -> None:
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = TIMEOUT,
+                 max_block_ms: int = 1000) -> None:
         self.url = redacted(url)  # what messages name; the password stays out of them
         self.prefix = prefix
         self.max_block_ms = max_block_ms
+        self.retention: str | None = None  # the cluster's, once ``claim_retention`` agreed
+        self.problems: list[str] = []  # what the last ``check_durability`` found unsafe
         # Typed Any: redis-py types every reply as a union over decode_responses and RESP
         # versions; with decode_responses=False and RESP2 they are bytes, parsed below.
         self._writer: Any = connect(url, timeout)
         # Blocking reads get their own connections, with room for the longest block.
-        self._reader: Any = connect(url, timeout + max_block_ms / 1000)
+        self._reader: Any = connect(url, max(timeout, max_block_ms / 1000 + READ_MARGIN))
         self._append: Any = self._writer.register_script(APPEND)
         self._trim: Any = self._writer.register_script(TRIM)
         self._drop: Any = self._writer.register_script(DROP)
@@ -344,11 +371,32 @@ class RedisLog:
             problems = [f"cannot read Redis's configuration (CONFIG GET: {exc})"]
         else:
             problems = _durability_problems(settings)
+        self.problems = problems
         if problems and not relaxed:
             raise UnsafeDurability(
                 f"Redis at {self.url} could lose acknowledged points: " + "; ".join(problems)
                 + ". Change these settings, or set DASH_REDIS_DURABILITY=relaxed to run anyway.")
         return problems
+
+    def claim_retention(self, retention: str, same: Callable[[str, str], bool]) -> str:
+        """Record ``retention`` as the cluster's if none is recorded yet; the cluster's.
+
+        ``RetentionMismatch`` (naming both values and how to change the cluster's) when
+        the recorded one is not ``same`` as ``retention``; ``LogUnavailable`` if Redis
+        cannot be reached.
+        """
+        key = f"{self.prefix}retention"
+        self._call(self._writer.set, key, retention, nx=True)
+        stored = _text(self._call(self._writer.get, key) or b"")
+        if not same(stored, retention):
+            raise RetentionMismatch(
+                f"DASH_RETENTION is {retention!r} here but this cluster keeps {stored!r} "
+                f"(recorded in Redis at {key} by its first process): start this process "
+                f"with DASH_RETENTION={stored}, or change the cluster's retention with "
+                f"`redis-cli -u {self.url} SET {key} {retention}` and restart every "
+                f"process with DASH_RETENTION={retention}", stored)
+        self.retention = stored
+        return stored
 
     # -- writing ------------------------------------------------------------
 
@@ -386,10 +434,25 @@ class RedisLog:
         batch keeps the entries after it), and never removes the last entry. Give it the
         oldest timestamp the store kept after its retention: what the log drops, memory
         has dropped too, so a process replaying later ends with the same points.
+        ``RetentionMismatch`` (nothing removed) when the cluster's retention in Redis is
+        no longer the one ``claim_retention`` agreed to.
         """
-        keys = [self.stream_key(name), f"{self.prefix}trim:{name}"]
+        if self.retention is None:
+            raise RetentionMismatch("this process never agreed on the cluster's retention "
+                                    "(claim_retention): it does not trim", "")
+        keys = [self.stream_key(name), f"{self.prefix}trim:{name}", f"{self.prefix}retention"]
         try:
-            return int(self._trim(keys=keys, args=[f"{before_ns + TS_BIAS:020d}"]))
+            return int(self._trim(keys=keys, args=[f"{before_ns + TS_BIAS:020d}",
+                                                   self.retention]))
+        except ResponseError as exc:
+            message = str(exc)
+            if message.startswith("RETENTION "):
+                stored = message.removeprefix("RETENTION ")
+                raise RetentionMismatch(
+                    f"the cluster's retention in Redis is now {stored!r}, this process's "
+                    f"{self.retention!r}: it no longer trims; restart it with "
+                    f"DASH_RETENTION={stored}", stored) from None
+            raise
         except TRANSPORT_ERRORS as exc:
             raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .errors import DatasetFailed, Rejected, UnknownDataset
 from .schema import Batch, Schema
-from .series import SeriesPoints
+from .series import SeriesColumns, run_index, search_runs
 
 MIN_CAPACITY = 1024
 MAX_WARNINGS = 20
@@ -85,7 +85,9 @@ class Snapshot:
     """A consistent read-only view of a dataset at one version (arrays are not copied).
 
     Points are held per series (one metric and one combination of label values), each
-    series in time order: a metric filter or a split picks series, never masks points.
+    series a time-ordered run of the shared columns ``ts``/``value``: series ``i`` is
+    ``ts[series_start[i]:series_start[i] + series_count[i]]``. A metric filter or a
+    split picks series, never masks points.
     """
 
     name: str
@@ -95,11 +97,15 @@ class Snapshot:
     label_values: dict[str, tuple[str, ...]]
     series_metric: np.ndarray  # int32 metric code per series
     series_labels: dict[str, np.ndarray]  # int32 label codes per series; -1 = missing
-    series_ts: tuple[np.ndarray, ...]  # per series: int64 ns, sorted
-    series_value: tuple[np.ndarray, ...]  # per series: float64, aligned with series_ts
-    # Per series, per RANKED_TIERS: values sorted within each closed bucket; the array's
-    # length is how far (in points) the ranking reaches.
-    series_ranked: tuple[tuple[np.ndarray, ...], ...]
+    series_text: tuple[str, ...]  # per series: its label values joined (" · "), or ""
+    series_start: np.ndarray  # int64 per series: where its points start in the columns
+    series_count: np.ndarray  # int64 per series: its points
+    # Per RANKED_TIERS, per series: how many of its values, from series_start on, are
+    # ranked (sorted within each closed bucket) in ``ranked``.
+    series_ranked: np.ndarray  # int64 (tiers, series)
+    ts: np.ndarray  # int64 ns, every series' run (and room nobody reads)
+    value: np.ndarray  # float64, aligned with ts
+    ranked: tuple[np.ndarray, ...]  # per RANKED_TIERS: float64, aligned with ts
     points: int
     start: int | None  # oldest time (ns), None when empty
     end: int | None  # newest time (ns)
@@ -107,21 +113,19 @@ class Snapshot:
     def __len__(self) -> int:
         return self.points
 
-    def merged(self, series: Iterable[int] | None = None,
-               parts: Iterable[slice] | None = None) -> Points:
-        """Points of ``series`` (default all), each cut to its slice in ``parts``, in time order."""
-        ids = np.arange(len(self.series_ts)) if series is None else np.asarray(list(series),
-                                                                                np.int64)
-        cuts = list(parts) if parts is not None else [slice(None)] * len(ids)
-        ts_parts = [self.series_ts[i][cut] for i, cut in zip(ids, cuts, strict=True)]
-        ts = np.concatenate(ts_parts) if ts_parts else np.empty(0, np.int64)
-        sid = np.repeat(ids, [len(t) for t in ts_parts]).astype(np.int64)
-        value = (np.concatenate([self.series_value[i][cut] for i, cut in zip(ids, cuts,
-                                                                               strict=True)])
-                 if ts_parts else np.empty(0))
-        order = np.argsort(ts, kind="stable")  # merges the already sorted runs
-        sid = sid[order]
-        return Points(ts[order], sid, self.series_metric[sid], value[order],
+    def merged(self, series: np.ndarray | None = None, start: np.ndarray | None = None,
+               stop: np.ndarray | None = None) -> Points:
+        """Points of ``series`` (default all), each from column position ``start`` to
+        ``stop`` (default all its points), in time order."""
+        ids = (np.arange(len(self.series_start)) if series is None
+               else np.asarray(series, np.int64))
+        lo = self.series_start[ids] if start is None else start
+        hi = self.series_start[ids] + self.series_count[ids] if stop is None else stop
+        at = run_index(lo, hi - lo)
+        sid = np.repeat(ids, hi - lo)
+        order = np.argsort(self.ts[at], kind="stable")  # merges the already sorted runs
+        at, sid = at[order], sid[order]
+        return Points(self.ts[at], sid, self.series_metric[sid], self.value[at],
                       {name: codes[sid] for name, codes in self.series_labels.items()})
 
 
@@ -146,10 +150,11 @@ class Dataset:
         self.metrics = Categories(schema.metrics)
         self.label_names: tuple[str, ...] = schema.labels
         self.labels = {name: Categories() for name in schema.labels}
-        self.series: list[SeriesPoints] = []
+        self.columns = SeriesColumns()
         self._series_index: dict[tuple[int, ...], int] = {}
-        self._series_codes: list[tuple[int, ...]] = []  # (metric, *label codes) per series
-        self._n = 0
+        # (metric, *label codes) per series, rows past len(self._series_index) unused.
+        self._codes = np.zeros((64, 1 + len(self.label_names)), np.int32)
+        self._texts: list[str] = []  # label values joined, per series
         self._end: int | None = None
         # Series id -> earliest time the last append added: every bucket of that series
         # from the one holding it onwards changed; older buckets did not.
@@ -158,18 +163,19 @@ class Dataset:
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
-        return self._n
+        return self.columns.points
 
     @property
     def start(self) -> int | None:
         """Oldest timestamp in memory (ns), or None when empty."""
-        firsts = [int(s.ts[0]) for s in self.series if s.n]
-        return min(firsts) if firsts else None
+        cols = self.columns
+        held = np.flatnonzero(cols.count[:cols.series])
+        return int(cols.ts[cols.start[held]].min()) if len(held) else None
 
     @property
     def end(self) -> int | None:
         """Newest timestamp in memory (ns), or None when empty."""
-        return self._end if self._n else None
+        return self._end if self.columns.points else None
 
     def admit(self, batch: Batch) -> None:
         """``Rejected`` if ``batch`` would give a label (or, in long form, the metric names)
@@ -191,9 +197,10 @@ class Dataset:
             self.rows += k if batch.rows is None else batch.rows
             self.changed = {}
             if k:
-                if not (k == 1 and self._append_one(batch)):
+                if k == 1:
+                    self._append_one(batch)
+                else:
                     self._append_many(batch)
-                self._n += k
                 newest = int(batch.ts.max()) if k > 1 else int(batch.ts[0])
                 self._end = newest if self._end is None else max(self._end, newest)
                 self._apply_retention()
@@ -205,12 +212,18 @@ class Dataset:
     def _series_id(self, key: tuple[int, ...]) -> int:
         found = self._series_index.get(key)
         if found is None:
-            found = self._series_index[key] = len(self.series)
-            self.series.append(SeriesPoints())
-            self._series_codes.append(key)
+            found = self._series_index[key] = self.columns.add_series()
+            if found == len(self._codes):
+                grown = np.zeros((len(self._codes) * 2, self._codes.shape[1]), np.int32)
+                grown[:found] = self._codes
+                self._codes = grown
+            self._codes[found] = key
+            self._texts.append(" · ".join(self.labels[name].values[code] for name, code in
+                                          zip(self.label_names, key[1:], strict=True)
+                                          if code >= 0))
         return found
 
-    def _append_one(self, batch: Batch) -> bool:
+    def _append_one(self, batch: Batch) -> None:
         """The common live case, one point: dict look-ups and scalar writes, no arrays."""
         codes = [self.metrics.code(str(batch.metric[0]))]
         for name in self.label_names:
@@ -220,11 +233,8 @@ class Dataset:
                 str(value)))
         sid = self._series_id(tuple(codes))
         ts = int(batch.ts[0])
-        series = self.series[sid]
-        if not series.append_one(ts, float(batch.value[0])):
-            series.append(batch.ts[:1], batch.value[:1].astype(np.float64))
+        self.columns.append_one(sid, ts, float(batch.value[0]))
         self.changed = {sid: ts}
-        return True
 
     def _append_many(self, batch: Batch) -> None:
         k = len(batch)
@@ -235,12 +245,10 @@ class Dataset:
         sid = self._series_ids([c[by_time] for c in codes])  # new series in order of time
         order = by_time[np.argsort(sid, kind="stable")]  # by series, then time
         sid = np.sort(sid, kind="stable")
-        ts, value = batch.ts[order], batch.value[order]
-        bounds = np.flatnonzero(np.diff(sid)) + 1
-        for lo, hi in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [k])),
-                          strict=True):
-            self.series[int(sid[lo])].append(ts[lo:hi], value[lo:hi])
-            self.changed[int(sid[lo])] = int(ts[lo])
+        ts = batch.ts[order].astype(np.int64)
+        self.columns.append(sid, ts, batch.value[order].astype(np.float64))
+        first = np.flatnonzero(np.concatenate(([True], sid[1:] != sid[:-1])))
+        self.changed = dict(zip(sid[first].tolist(), ts[first].tolist(), strict=True))
 
     def _series_ids(self, codes: list[np.ndarray]) -> np.ndarray:
         """Series id per point for (metric, *label) code columns, registering new series."""
@@ -270,31 +278,30 @@ class Dataset:
 
     def _apply_retention(self) -> None:
         # Drop the oldest points once 25% over the limit, so the copies are amortised.
-        n = self._n
+        if not (self.retention or self.max_age_ns):
+            return
+        cols = self.columns
+        n = cols.points
         drop = 0
         if self.retention and n > self.retention * 1.25:
             drop = n - self.retention
+        starts, counts = cols.start[:cols.series], cols.count[:cols.series]
         if self.max_age_ns and self._end is not None:
-            cutoff = self._end - self.max_age_ns
-            old = sum(int(np.searchsorted(s.ts[:s.n], cutoff, "left")) for s in self.series)
+            old = int(search_runs(cols.ts, starts, counts, self._end - self.max_age_ns).sum())
             if old > max(MIN_CAPACITY, n // 4):
                 drop = max(drop, old)
         if not drop:
             return
         # The `drop` oldest points: all before the newest time dropped, then at that
         # time as many as needed, series by series.
-        times = np.concatenate([s.ts[:s.n] for s in self.series])
+        times = cols.ts[run_index(starts, counts)]
         last = times[np.argpartition(times, drop - 1)[drop - 1]]
-        before = [int(np.searchsorted(s.ts[:s.n], last, "left")) for s in self.series]
-        at = [int(np.searchsorted(s.ts[:s.n], last, "right")) - b
-              for s, b in zip(self.series, before, strict=True)]
-        extra = drop - sum(before)
-        for series, b, a in zip(self.series, before, at, strict=True):
-            take = min(a, extra)
-            extra -= take
-            series.drop_oldest(b + take)
+        before = search_runs(cols.ts, starts, counts, last)
+        at = search_runs(cols.ts, starts, counts, last, right=True) - before
+        extra = drop - int(before.sum())
+        take = np.clip(extra - (np.cumsum(at) - at), 0, at)
+        cols.drop_oldest(before + take)
         self.rows = round(self.rows * (n - drop) / n)  # rows kept, pro rata
-        self._n = n - drop
 
     def warn(self, sentences: Iterable[str]) -> None:
         """Keep ``sentences`` among the dataset's warnings (the newest ``MAX_WARNINGS``)."""
@@ -331,9 +338,9 @@ class Dataset:
         with self._lock:
             if self._snapshot is not None:
                 return self._snapshot
-            views = [s.view() for s in self.series]
-            codes = (np.array(self._series_codes, dtype=np.int32) if self._series_codes
-                     else np.empty((0, 1 + len(self.label_names)), np.int32))
+            cols = self.columns
+            n = cols.series
+            codes = self._codes[:n]
             self._snapshot = Snapshot(
                 name=self.name,
                 version=self.version,
@@ -343,10 +350,14 @@ class Dataset:
                 series_metric=codes[:, 0].copy(),
                 series_labels={name: codes[:, 1 + i].copy()
                                for i, name in enumerate(self.label_names)},
-                series_ts=tuple(v[0] for v in views),
-                series_value=tuple(v[1] for v in views),
-                series_ranked=tuple(v[2] for v in views),
-                points=self._n,
+                series_text=tuple(self._texts),
+                series_start=cols.start[:n].copy(),
+                series_count=cols.count[:n].copy(),
+                series_ranked=cols.ranked_count[:, :n].copy(),
+                ts=cols.ts,
+                value=cols.value,
+                ranked=tuple(cols.ranked),
+                points=cols.points,
                 start=self.start,
                 end=self.end,
             )

@@ -40,6 +40,7 @@ from .redislog import (
     LogCorrupt,
     LogUnavailable,
     RedisLog,
+    RetentionMismatch,
     SchemaMismatch,
 )
 from .schema import Batch, Schema
@@ -51,6 +52,9 @@ BLOCK_MS = 1000  # the reader's XREAD waits this long for news before looking ar
 APPLIED_WAIT = 2.0  # seconds an ingest waits for its own process to apply its batch
 BACKOFF = (0.05, 2.0)  # seconds the reader waits after a failed read: first, at most
 TRIM_EVERY = 10.0  # seconds between passes trimming the streams to what memory keeps
+# Seconds between readings of Redis's durability settings (one CONFIG GET): a
+# `CONFIG SET appendfsync no` made at run time is refused within this time.
+DURABILITY_EVERY = 5.0
 RETRY_AFTER = 1  # seconds a client should wait after the log was unreachable
 
 
@@ -89,6 +93,7 @@ class Link:
     error: str | None = None
     lag: float = 0.0  # seconds from Redis storing the newest entry applied to applying it
     applied: int = 0  # entries applied since start
+    retention_error: str | None = None  # why this process no longer trims (None: it does)
 
 
 class StreamLog:
@@ -96,8 +101,10 @@ class StreamLog:
 
     def __init__(self, redis_log: RedisLog, store: Store,
                  offload: Callable[..., Any] | None = None,
-                 is_file: Callable[[str], bool] = lambda name: False) -> None:
+                 is_file: Callable[[str], bool] = lambda name: False,
+                 strict: bool = True) -> None:
         self.log = redis_log
+        self.strict = strict  # refuse ingest while Redis could lose it (not relaxed)
         self.store = store
         self.offload = offload or (lambda fn, *args: fn(*args))
         self.is_file = is_file  # True for a name that is a CSV file of this process
@@ -115,6 +122,7 @@ class StreamLog:
         self._skipped: set[str] = set()  # streams named like a file here (warned once)
         self._trimmed: dict[str, int] = {}  # name -> oldest point kept at its last trim
         self._trim_due = 0.0
+        self._durability_due = 0.0
 
     # -- ingest ---------------------------------------------------------------
 
@@ -131,6 +139,10 @@ class StreamLog:
                            "send points to another name")
         if name in self.reserved:
             raise Conflict(self.reserved[name])
+        if self.strict and self.log.problems:
+            raise Unavailable("Redis could lose acknowledged points now ("
+                              + "; ".join(self.log.problems) + "): the batch was not stored; "
+                              "send it again once Redis is configured safely", RETRY_AFTER)
         for _ in range(2):  # a second time if another process created it meanwhile
             stored = self._unavailable(self.log.schema, name)
             validated = self.offload(validate, points,
@@ -222,33 +234,44 @@ class StreamLog:
         return len(events)
 
     def run(self, sleep: Callable[[float], object]) -> None:
-        """Tail every stream forever (the one reader green thread): block on XREAD, apply,
-        trim now and then; while Redis is away, retry with a growing pause."""
+        """Tail every stream forever (the one reader green thread): ``tick`` after tick;
+        while Redis is away, retry with a growing pause."""
         self.following = True
         delay = BACKOFF[0]
         while True:
             try:
-                self.poll(BLOCK_MS)
-                if not self.link.up:
-                    log.warning("redis reachable again", extra={"event": "redis", "up": True})
-                    self.link.up, self.link.since, self.link.error = True, time.time(), None
-                    if self.on_link is not None:
-                        self.on_link(True)
-                delay = BACKOFF[0]
-                self.trim()
-            except LogUnavailable as exc:
-                if self.link.up:
-                    log.warning("redis unreachable; retrying", extra={
-                        "event": "redis", "up": False, "error": str(exc)})
-                    self.link.up, self.link.since = False, time.time()
-                    if self.on_link is not None:
-                        self.on_link(False)
-                self.link.error = str(exc)
-                sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
+                if self.tick():
+                    delay = BACKOFF[0]
+                    continue
             except Exception:  # the reader must outlive anything one entry does
                 log.exception("stream reader failed", extra={"event": "error"})
-                sleep(BACKOFF[1])
+                delay = BACKOFF[1]
+            sleep(delay)
+            delay = min(delay * 2, BACKOFF[1])
+
+    def tick(self) -> bool:
+        """One step of the reader: block on XREAD (``BLOCK_MS``), apply, trim and check
+        Redis's durability now and then. False when Redis could not be reached: the link
+        is marked down (pages are told), within ``BLOCK_MS`` + ``READ_MARGIN`` of a hang."""
+        try:
+            self.poll(BLOCK_MS)
+            if not self.link.up:
+                log.warning("redis reachable again", extra={"event": "redis", "up": True})
+                self.link.up, self.link.since, self.link.error = True, time.time(), None
+                if self.on_link is not None:
+                    self.on_link(True)
+            self.trim()
+            self.check_durability()
+        except LogUnavailable as exc:
+            if self.link.up:
+                log.warning("redis unreachable; retrying", extra={
+                    "event": "redis", "up": False, "error": str(exc)})
+                self.link.up, self.link.since = False, time.time()
+                if self.on_link is not None:
+                    self.on_link(False)
+            self.link.error = str(exc)
+            return False
+        return True
 
     def trim(self, now: float | None = None) -> int:
         """At most every ``TRIM_EVERY`` s: drop from each stream the entries whose points
@@ -259,14 +282,43 @@ class StreamLog:
             return 0
         self._trim_due = now + TRIM_EVERY
         removed = 0
-        for name in list(self.cursors.epochs):
-            dataset = self.store.find(name)
-            start = dataset.start if dataset is not None and dataset.source == SOURCE else None
-            if start is None or self._trimmed.get(name) == start:
-                continue
-            removed += self.log.trim(name, start)
-            self._trimmed[name] = start
+        try:
+            for name in list(self.cursors.epochs):
+                dataset = self.store.find(name)
+                start = (dataset.start if dataset is not None and dataset.source == SOURCE
+                         else None)
+                if start is None or self._trimmed.get(name) == start:
+                    continue
+                removed += self.log.trim(name, start)
+                self._trimmed[name] = start
+        except RetentionMismatch as exc:
+            if self.link.retention_error != str(exc):
+                log.error("not trimming: the cluster's retention changed", extra={
+                    "event": "retention", "error": str(exc)})
+            self.link.retention_error = str(exc)
+            return removed
+        self.link.retention_error = None
         return removed
+
+    def check_durability(self, now: float | None = None) -> list[str]:
+        """At most every ``DURABILITY_EVERY`` s: read Redis's settings again (one may have
+        been changed at run time); what could lose acknowledged points now. While that
+        is not empty and durability is strict, ``append`` refuses (503).
+        ``LogUnavailable`` if Redis cannot be reached."""
+        now = time.monotonic() if now is None else now
+        if now < self._durability_due:
+            return self.log.problems
+        self._durability_due = now + DURABILITY_EVERY
+        before = self.log.problems
+        problems = self.log.check_durability(relaxed=True)
+        if problems and problems != before:
+            log.warning("redis may lose acknowledged points" + (
+                "; ingest refused until it is safe again" if self.strict else ""),
+                extra={"event": "redis_durability", "problems": problems})
+        elif before and not problems:
+            log.warning("redis keeps acknowledged points safely again",
+                        extra={"event": "redis_durability", "problems": []})
+        return problems
 
     def _handle(self, events: list[Event]) -> set[str]:
         """Apply ``events`` in order (each dataset's run of entries at once); the names."""
@@ -359,4 +411,7 @@ class StreamLog:
         """The link to Redis as ``/healthz`` shows it."""
         return {"connected": self.link.up, "since": round(self.link.since, 3),
                 "error": self.link.error, "lag_s": round(self.link.lag, 4),
-                "applied": self.link.applied, "streams": len(self.cursors.epochs)}
+                "applied": self.link.applied, "streams": len(self.cursors.epochs),
+                "durability": "strict" if self.strict else "relaxed",
+                "unsafe": self.log.problems, "retention": self.log.retention,
+                "retention_error": self.link.retention_error}

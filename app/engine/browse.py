@@ -13,7 +13,9 @@ import orjson
 
 from ..data.store import Snapshot
 from ..instants import DURATION_UNITS, SECOND, format_instants_in, parse_duration
-from .compute import Result, Selection, aggregate, codes_of, member, series_mask, time_parts
+from .cells import reduce_runs
+from .compute import Result, aggregate_rows
+from .selection import Selection, codes_of, member, series_mask, time_bounds
 from .view import View
 
 FACET_LIMIT = 30
@@ -48,21 +50,27 @@ def facets(snap: Snapshot, view: View, limit: int = FACET_LIMIT) -> list[Facet]:
     # Counted per series (points in range), then summed per label value: no per-point work.
     metric_ok = np.flatnonzero(member(snap.series_metric, codes_of(snap.metrics, view.metrics)))
     in_range = np.zeros(len(snap.series_metric), dtype=np.int64)
-    in_range[metric_ok] = [p.stop - p.start for p in time_parts(snap, view, metric_ok)]
+    start, stop = time_bounds(snap, view, metric_ok)
+    in_range[metric_ok] = stop - start
     out = []
     for label, names in snap.label_values.items():
         keep = series_mask(snap, view, skip=label)
         counts = np.bincount(snap.series_labels[label] + 1, weights=in_range * keep,
                              minlength=len(names) + 1)[1:].astype(np.int64)
+        shown = np.flatnonzero(counts)
+        hidden = max(0, len(shown) - limit)
+        if hidden:  # only values at least as frequent as the limit-th can be shown
+            cut = np.partition(counts[shown], hidden)[hidden]
+            shown = shown[counts[shown] >= cut]
+        ranked = sorted(shown.tolist(), key=lambda i: (-counts[i], names[i]))[:limit]
         selected = set(view.filter_values(label))
-        shown = [i for i in np.flatnonzero(counts)]
-        shown.sort(key=lambda i: (-counts[i], names[i]))
-        values = [FacetValue(names[i], int(counts[i]), names[i] in selected) for i in shown]
-        hidden = max(0, len(values) - limit)
-        values = values[:limit]
+        values = [FacetValue(names[i], int(counts[i]), names[i] in selected) for i in ranked]
         present = {v.value for v in values}
-        values += [FacetValue(v, 0 if v not in names else int(counts[names.index(v)]), True)
-                   for v in sorted(selected - present)]
+        missing = sorted(selected - present)
+        codes = codes_of(names, tuple(missing)).tolist()
+        found = dict(zip([names[c] for c in codes], codes, strict=True))
+        values += [FacetValue(v, int(counts[found[v]]) if v in found else 0, True)
+                   for v in missing]
         out.append(Facet(label, tuple(values), hidden))
     return out
 
@@ -122,21 +130,23 @@ def stats(snap: Snapshot, sel: Selection) -> list[Stats]:
     """Count, min, mean, max and last value per trace, over raw (not aggregated) points."""
     n = len(sel.names)
     out = [Stats(name, 0, None, None, None, None, None) for name in sel.names]
-    found: list[list[tuple[int, float, float, float, int, float]]] = [[] for _ in range(n)]
-    for sid, part, g in zip(sel.series.tolist(), sel.parts, sel.group.tolist(), strict=True):
-        values = snap.series_value[sid][part]
-        found[g].append((len(values), float(values.sum()), float(values.min()),
-                         float(values.max()), int(snap.series_ts[sid][part.stop - 1]),
-                         float(values[-1])))
-    for g, parts in enumerate(found):
-        if not parts:
-            continue
-        count = sum(p[0] for p in parts)
-        # The newest point; at equal times the later series, as merged rows order them.
-        newest = max(range(len(parts)), key=lambda i: (parts[i][4], i))
-        out[g] = Stats(sel.names[g], count, min(p[2] for p in parts),
-                       sum(p[1] for p in parts) / count, max(p[3] for p in parts),
-                       parts[newest][5], parts[newest][4])
+    if not len(sel.series):
+        return out
+    group = sel.group
+    count = np.bincount(group, weights=sel.counts, minlength=n).astype(np.int64)
+    total = np.bincount(group, weights=reduce_runs(snap.value, sel.start, sel.stop, np.add),
+                        minlength=n)
+    low, high = np.full(n, np.inf), np.full(n, -np.inf)
+    np.minimum.at(low, group, reduce_runs(snap.value, sel.start, sel.stop, np.minimum))
+    np.maximum.at(high, group, reduce_runs(snap.value, sel.start, sel.stop, np.maximum))
+    # The newest point; at equal times the later series, as merged rows order them.
+    last_at = snap.ts[sel.stop - 1]
+    order = np.lexsort((np.arange(len(group)), last_at, group))
+    newest = order[np.searchsorted(group[order], np.arange(n), side="right") - 1]
+    for g in np.flatnonzero(count).tolist():
+        i = int(newest[g])
+        out[g] = Stats(sel.names[g], int(count[g]), float(low[g]), float(total[g] / count[g]),
+                       float(high[g]), float(snap.value[sel.stop[i] - 1]), int(last_at[i]))
     return out
 
 
@@ -167,7 +177,7 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
     """The rows behind the chart: raw points when it draws points, else aggregated buckets."""
     labels = tuple(snap.label_values)
     if result.agg == "raw":
-        points = snap.merged(sel.series, sel.parts)
+        points = snap.merged(sel.series, sel.start, sel.stop)
         newest_first = np.arange(len(points.ts))[::-1]
 
         def get_raw(start: int, stop: int) -> list[tuple[Any, ...]]:
@@ -183,11 +193,7 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
 
     if result.truncated:  # the chart kept only the newest buckets; the rows keep all
         assert result.bucket_ns is not None
-        traces = aggregate(snap, sel, result.bucket_ns, result.agg)
-        group = np.concatenate([np.full(len(x), i) for i, (x, _) in enumerate(traces)]
-                               or [np.empty(0, np.int64)])
-        starts = np.concatenate([x for x, _ in traces] or [np.empty(0, np.int64)])
-        out = np.concatenate([y for _, y in traces] or [np.empty(0)])
+        group, starts, out = aggregate_rows(snap, sel, result.bucket_ns, result.agg)
     else:  # the chart's traces are the aggregated rows already
         group = np.concatenate([np.full(len(t.x), i) for i, t in enumerate(result.traces)]
                                or [np.empty(0, np.int64)])

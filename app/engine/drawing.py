@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from tsdownsample import MinMaxDownsampler
 
+from ..data.series import run_index
 from ..data.store import Snapshot
 from ..instants import DAY, HOUR, MINUTE, SECOND, format_duration
 from .compute import Limits, Result, Selection, Trace, aggregate, run
@@ -44,13 +45,12 @@ class Drawing:
 
 def spacing(snap: Snapshot, sel: Selection) -> int | None:
     """The data's own step in ns: the median gap between a series' consecutive points."""
-    gaps = []
-    for sid, part in zip(sel.series.tolist(), sel.parts, strict=True):
-        ts = snap.series_ts[sid][part][-SPACING_SAMPLE - 1:]
-        if len(ts) > 1:
-            step = np.diff(ts)
-            gaps.append(step[step > 0])
-    pooled = np.concatenate(gaps) if gaps else np.empty(0, np.int64)
+    counts = np.minimum(sel.counts, SPACING_SAMPLE + 1)
+    ts = snap.ts[run_index(sel.stop - counts, counts)]
+    step = np.diff(ts)
+    within = np.ones(len(step), dtype=bool)  # gaps between two series' runs are no gaps
+    within[(np.cumsum(counts) - 1)[:-1]] = False
+    pooled = step[within & (step > 0)]
     return int(np.median(pooled)) if len(pooled) else None
 
 
@@ -66,11 +66,10 @@ def auto_bucket(first: int, last: int, max_buckets: int, step: int | None) -> in
 
 
 def _span(snap: Snapshot, sel: Selection) -> tuple[int, int]:
-    firsts = [int(snap.series_ts[s][p.start]) for s, p in zip(sel.series.tolist(), sel.parts,
-                                                              strict=True)]
-    lasts = [int(snap.series_ts[s][p.stop - 1]) for s, p in zip(sel.series.tolist(), sel.parts,
-                                                                strict=True)]
-    return min(firsts, default=0), max(lasts, default=0)
+    """(first, last) instant in ns of the selected points; (0, 0) for none."""
+    if len(sel.start) == 0:
+        return 0, 0
+    return int(snap.ts[sel.start].min()), int(snap.ts[sel.stop - 1].max())
 
 
 def _raw_fits(result: Result, max_points: int) -> bool:

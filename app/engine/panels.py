@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 
 from ..data.store import Snapshot
 from . import browse
+from .cells import reduce_runs
 from .compute import Selection
 
 REDUCERS = ("last", "mean", "min", "max", "sum", "count")
@@ -45,11 +46,10 @@ def reduce_traces(snap: Snapshot, sel: Selection, reduce: str) -> list[tuple[str
     if reduce == "count":
         return [(stat.name, float(stat.count)) for stat in stats]
     if reduce == "sum":  # summed per series, then per trace: no mean x count rounding
-        sums = [0.0] * len(sel.names)
-        for sid, part, group in zip(sel.series.tolist(), sel.parts, sel.group.tolist(),
-                                    strict=True):
-            sums[group] += float(snap.series_value[sid][part].sum())
-        return [(stat.name, sums[i] if stat.count else None) for i, stat in enumerate(stats)]
+        sums = np.bincount(sel.group, minlength=len(sel.names),
+                           weights=reduce_runs(snap.value, sel.start, sel.stop, np.add))
+        return [(stat.name, float(sums[i]) if stat.count else None)
+                for i, stat in enumerate(stats)]
     return [(stat.name, getattr(stat, reduce)) for stat in stats]
 
 

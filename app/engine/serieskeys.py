@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.series import run_index
 from ..data.store import Snapshot
 from .compute import Selection, select
 from .view import View
@@ -33,9 +34,9 @@ def _combine(key: np.ndarray, codes: np.ndarray) -> np.ndarray:
 def _metric_keys(snap: Snapshot, sids: np.ndarray) -> list[str]:
     """The labels that key the stored series ``sids`` (all of one metric)."""
     tail = max(MIN_TAIL, SAMPLE_POINTS // max(len(sids), 1))
-    parts = [snap.series_ts[s][-tail:] for s in sids.tolist()]
-    ts = np.concatenate(parts)
-    sid = np.repeat(sids, [len(p) for p in parts])
+    counts = np.minimum(snap.series_count[sids], tail)
+    ts = snap.ts[run_index(snap.series_start[sids] + snap.series_count[sids] - counts, counts)]
+    sid = np.repeat(sids, counts)
     order = np.argsort(ts, kind="stable")
     ts, sid = ts[order], sid[order]
     instant = np.concatenate(([0], np.cumsum(ts[1:] != ts[:-1])))
@@ -90,8 +91,7 @@ def key_labels(snap: Snapshot) -> tuple[str, ...]:
     """
     found: set[str] = set()
     for code in range(len(snap.metrics)):
-        sids = np.flatnonzero((snap.series_metric == code)
-                              & np.array([len(t) > 0 for t in snap.series_ts], dtype=bool))
+        sids = np.flatnonzero((snap.series_metric == code) & (snap.series_count > 0))
         if len(sids) > 1:
             found.update(_metric_keys(snap, sids))
     return tuple(name for name in snap.series_labels if name in found)
@@ -196,5 +196,5 @@ def select_series(snap: Snapshot, view: View, labels: Sequence[str],
     order = sorted(range(len(rows)), key=lambda i: (int(rows[i][0]), names[i]))
     position = np.empty(len(rows), np.int64)
     position[order] = np.arange(len(rows))
-    return (Selection(base.series, base.parts, position[inverse],
+    return (Selection(base.series, base.start, base.stop, position[inverse],
                       tuple(names[i] for i in order)), None)

@@ -11,7 +11,7 @@ from ..engine.delta import LiveCharts
 from .boards import Boards
 from .fanout import Fanout
 from .figures import Figures
-from .rooms import MAX_VIEWS, Rooms
+from .rooms import MAX_VIEWS, MAX_VIEWS_PER_CLIENT, Rooms
 from .transport import SharedFrameManager, Transport
 from .waiting import Waiters
 
@@ -30,13 +30,14 @@ class Live:
     @classmethod
     def build(cls, socketio: Any, manager: SharedFrameManager, store: Store, charts: LiveCharts,
               max_updates_per_second: float,
-              offload: Callable[..., Any] | None = None, max_views: int = MAX_VIEWS) -> Live:
+              offload: Callable[..., Any] | None = None, max_views: int = MAX_VIEWS,
+              max_views_per_client: int = MAX_VIEWS_PER_CLIENT) -> Live:
         """Wire the live pieces for ``socketio`` (whose client manager is ``manager``); views'
         figures are drawn by ``charts``."""
         transport = Transport(socketio, manager)
         transport.check()
         figures = Figures(store, charts, offload)
-        rooms = Rooms(transport, max_views=max_views)
+        rooms = Rooms(transport, max_views=max_views, max_per_client=max_views_per_client)
         waiters = Waiters(store, transport)
         fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
         boards = Boards(transport, waiters, store)

@@ -12,15 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, stream_with_context
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import (
-    BadRequest,
-    ClientDisconnected,
-    Forbidden,
-    LengthRequired,
-    RequestEntityTooLarge,
-    Unauthorized,
-    UnsupportedMediaType,
-)
+from werkzeug.exceptions import Forbidden, Unauthorized, UnsupportedMediaType
 
 from ..data.errors import Rejected
 from ..data.ingest import CONTENT_TYPES, decode
@@ -29,8 +21,10 @@ from ..engine import browse
 from ..engine.drawing import analyse
 from ..engine.view import ViewError
 from ..state import app_state
+from .bodies import whole_body
 from .catalog import describe
 from .errors import json_response
+from .exports import neutralised
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger("dash.api")
@@ -93,7 +87,7 @@ def rows(name: str) -> Response:
     table = browse.rows(snap, view, sel, result)
     body: Iterator[str] | Iterator[bytes]
     if fmt == "csv":
-        body = browse.csv_chunks(table)
+        body = browse.csv_chunks(neutralised(table))
     else:
         body = browse.json_chunks(table, {"dataset": name, "query": view.at_page(1).query,
                                           "version": snap.version, "epoch": snap.epoch})
@@ -116,31 +110,6 @@ def _authorise(token: str | None) -> None:
                            www_authenticate=WWWAuthenticate("bearer"))
 
 
-def _whole_body(limit: int) -> bytes:
-    """The request body, all of it: 413 past ``limit`` bytes (before reading when the
-    Content-Length says so), 400 when it ends before its Content-Length or last chunk
-    (the client went away: nothing may be stored), 411 for chunks the server cannot end."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise RequestEntityTooLarge(f"body of {length} bytes is over the limit of {limit} "
-                                    "(DASH_MAX_BODY_BYTES)")
-    if request.headers.get("Transfer-Encoding") and \
-            not request.environ.get("wsgi.input_terminated"):
-        # A WSGI server that does not end chunked bodies itself: they would read as empty.
-        raise LengthRequired("this server cannot read chunked bodies: send a Content-Length")
-    # Werkzeug reads a body to its Content-Length (ClientDisconnected if it ends sooner),
-    # and a chunked one to its last chunk (app.web.bodies: 413 past the limit).
-    request.max_content_length = limit
-    try:
-        return request.get_data(cache=False)
-    except ClientDisconnected:
-        sent = f"its Content-Length of {length} bytes" if length is not None else "its last chunk"
-        raise BadRequest(f"the body ended before {sent}: nothing was stored") from None
-    except RequestEntityTooLarge:
-        raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes "
-                                    "(DASH_MAX_BODY_BYTES)") from None
-
-
 @bp.post("/api/d/<name>/points")
 def points(name: str) -> Response:
     """Ingest a batch: all or nothing, durable (fsync) before the 200."""
@@ -154,7 +123,7 @@ def points(name: str) -> Response:
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"charset {charset!r} is not supported: send UTF-8")
-    body = _whole_body(settings["MAX_BODY_BYTES"])
+    body = whole_body(settings["MAX_BODY_BYTES"], "DASH_MAX_BODY_BYTES")
     state = app_state()
     decoded = state.offload(decode, request.mimetype, body, settings["MAX_BATCH_POINTS"])
     started = time.perf_counter()

@@ -1,11 +1,18 @@
-"""Request bodies read whole or refused: Flask's request with a strict size limit."""
+"""Request bodies read whole or refused: Flask's request with a strict size limit, and
+``whole_body``, the one reader of raw bodies (ingest, dashboard documents)."""
 from __future__ import annotations
 
 import io
 from typing import IO, Any, cast
 
 import flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import request
+from werkzeug.exceptions import (
+    BadRequest,
+    ClientDisconnected,
+    LengthRequired,
+    RequestEntityTooLarge,
+)
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
@@ -44,3 +51,34 @@ class Request(flask.Request):
             return get_input_stream(self.environ, max_content_length=limit)
         strict = AtMost(get_input_stream(self.environ, max_content_length=limit + 1), limit)
         return cast(IO[bytes], strict)
+
+
+def whole_body(limit: int, setting: str) -> bytes:
+    """The current request's body, all of it: 413 past ``limit`` bytes (before reading when
+    the Content-Length says so; ``setting`` names what sets the limit), 400 when it ends
+    before its Content-Length or last chunk (the client went away: nothing may be stored),
+    411 for chunks the server cannot end.
+
+    Every raw body goes through here: a dashboard PUT took what one ``read`` returned, so
+    a document cut short that still parsed was stored, and one sent in two pieces was
+    refused.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge(f"body of {length} bytes is over the limit of {limit} "
+                                    f"({setting})")
+    if request.headers.get("Transfer-Encoding") and \
+            not request.environ.get("wsgi.input_terminated"):
+        # A WSGI server that does not end chunked bodies itself: they would read as empty.
+        raise LengthRequired("this server cannot read chunked bodies: send a Content-Length")
+    # Werkzeug reads a body to its Content-Length (ClientDisconnected if it ends sooner),
+    # and a chunked one to its last chunk (``Request.stream``: 413 past the limit).
+    request.max_content_length = limit
+    try:
+        return request.get_data(cache=False)
+    except ClientDisconnected:
+        sent = f"its Content-Length of {length} bytes" if length is not None else "its last chunk"
+        raise BadRequest(f"the body ended before {sent}: nothing was stored") from None
+    except RequestEntityTooLarge:
+        raise RequestEntityTooLarge(f"body is over the limit of {limit} bytes "
+                                    f"({setting})") from None

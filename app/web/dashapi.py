@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.exceptions import UnsupportedMediaType
 
 from ..data.dashboards import (
     BrokenDashboard,
@@ -24,6 +24,7 @@ from ..live.boards import board_room
 from ..state import AppState, PanelView, app_state, panel_problem
 from .api import DEFAULT_POLL_TIMEOUT, MAX_POLL_TIMEOUT
 from .auth import require_admin
+from .bodies import whole_body
 from .errors import json_response
 
 bp = Blueprint("dashapi", __name__)
@@ -60,12 +61,7 @@ def _body() -> Any:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'!r} is not "
                                    "application/json")
-    if request.content_length is not None and request.content_length > MAX_FILE_BYTES:
-        raise RequestEntityTooLarge(f"a dashboard is at most {MAX_FILE_BYTES} bytes")
-    data = request.stream.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise RequestEntityTooLarge(f"a dashboard is at most {MAX_FILE_BYTES} bytes")
-    return decode_json(data)
+    return decode_json(whole_body(MAX_FILE_BYTES, "a dashboard's largest file"))
 
 
 @bp.put("/api/dashboards/<name>")

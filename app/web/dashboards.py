@@ -23,7 +23,7 @@ from ..data.dashboards import (
     Panel,
     parse_overrides,
 )
-from ..data.errors import UnknownDataset
+from ..data.errors import Unavailable, UnknownDataset
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
 from ..engine.compute import Limits
@@ -251,9 +251,13 @@ def panel_fragment(name: str, panel_id: str) -> BaseResponse:
     return vary(missing)
 
 
-def dashboard_entries() -> list[Any]:
-    """The dashboards a view page offers to add a panel to (those that load)."""
-    return [entry for entry in app_state().dashboards.list() if entry.error is None]
+def dashboard_entries() -> list[Any] | None:
+    """The dashboards a view page offers to add a panel to (those that load); None while
+    they cannot be read (cluster mode with Redis away): the page says so and still shows."""
+    try:
+        return [entry for entry in app_state().dashboards.list() if entry.error is None]
+    except Unavailable:
+        return None
 
 
 def register(app: Flask) -> None:

@@ -41,6 +41,9 @@ def on_join_dashboard(data: Any = None) -> dict[str, Any]:
     """
     state, sid = app_state(), current_sid()
     live = state.live
+    refusal = state.join_refusal(sid)
+    if refusal is not None:
+        return {"ok": False, "error": refusal}
     name: str | None = None
     try:
         name, query = _fields(data, "name", "query")

@@ -34,8 +34,14 @@ def _is_api() -> bool:
 
 
 def data_error(exc: DataError) -> Response:
-    """A refused request: its status, the message, and the problems one by one."""
+    """A refused request: its status, the message, and the problems one by one (a page
+    saying so when a browser's page is what cannot be served now)."""
     status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    if isinstance(exc, Unavailable) and not _is_api():
+        page = Response(render_template("unavailable.html", message=exc.message), 503,
+                        mimetype="text/html")
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     body: dict[str, Any] = {"error": exc.message}
     if isinstance(exc, Rejected) and exc.errors:
         body["errors"] = exc.errors

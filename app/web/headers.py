@@ -18,10 +18,13 @@ from ``static/`` and htmx's settings are a ``<meta>`` (which also turns off htmx
 """
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 WSGIApp = Callable[[dict[str, Any], Any], Any]
+log = logging.getLogger("dash.web")
 
 
 def content_security_policy(frame_ancestors: Iterable[str] = ()) -> str:
@@ -32,12 +35,19 @@ def content_security_policy(frame_ancestors: Iterable[str] = ()) -> str:
             f"base-uri 'self'; form-action 'self'; frame-ancestors {embedders}")
 
 
+def fixed_headers(frame_ancestors: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """CSP, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin``: what
+    every answer carries (the HTTP protocol's own answers too: ``wsgi.py`` passes them on)."""
+    return [("Content-Security-Policy", content_security_policy(frame_ancestors)),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "same-origin")]
+
+
 def security_headers(app: WSGIApp, frame_ancestors: Iterable[str] = ()) -> WSGIApp:
-    """Add CSP, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin``
-    to every response that does not set them itself."""
-    added = [("Content-Security-Policy", content_security_policy(frame_ancestors)),
-             ("X-Content-Type-Options", "nosniff"),
-             ("Referrer-Policy", "same-origin")]
+    """Add ``fixed_headers`` to every response that does not set them itself; an error
+    that escapes ``app`` before it answered is a 500 with them too (eventlet's own 500
+    has none)."""
+    added = fixed_headers(frame_ancestors)
 
     def wrap(environ: dict[str, Any], start_response: Any) -> Any:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -45,5 +55,14 @@ def security_headers(app: WSGIApp, frame_ancestors: Iterable[str] = ()) -> WSGIA
             headers.extend(h for h in added if h[0].lower() not in present)
             return start_response(status, headers, exc_info) if exc_info is not None \
                 else start_response(status, headers)
-        return app(environ, start)
+        try:
+            return app(environ, start)
+        except Exception:
+            log.exception("unhandled error", extra={"event": "error",
+                                                    "path": environ.get("PATH_INFO")})
+            body = b"internal server error\n"
+            start("500 Internal Server Error", [("Content-Type", "text/plain"),
+                                                ("Content-Length", str(len(body)))],
+                  sys.exc_info())
+            return [body]
     return wrap

@@ -37,6 +37,11 @@ def _fields(data: Any, *names: str) -> list[str]:
         value = data.get(name, "" if name == "query" else None)
         if not isinstance(value, str):
             raise BadMessage(f"'{name}' must be a string")
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate: no text any part of us can keep
+            raise BadMessage(f"'{name}' is not valid text: it holds a lone surrogate "
+                             f"({value[exc.start]!r} at character {exc.start})") from None
         values.append(value)
     return values
 
@@ -53,6 +58,14 @@ def on_connect(auth: Any = None) -> None:
     """Log a new connection; in cluster mode, say so if this process lost Redis."""
     log.info("connect", extra={"event": "connect", "sid": current_sid(),
                                "transport": request.args.get("transport")})
+    # The address after trusted proxies (ProxyFix ran on the handshake's environ). Checked
+    # again here: handshakes at the same moment all passed the 429 before any arrived
+    # (256 connections of one address for a budget of 128).
+    rooms, client = app_state().live.rooms, request.remote_addr or ""
+    refusal = rooms.arrival_refusal(client)
+    if refusal is not None:
+        raise ConnectionRefusedError(refusal)
+    rooms.arrive(current_sid(), client)
     streams = app_state().streams
     if streams is not None and not streams.link.up:
         emit("link", {"up": False}, ignore_queue=True)
@@ -64,6 +77,7 @@ def on_disconnect(*_: Any) -> None:
     live.rooms.drop(current_sid())
     live.fanout.forget(current_sid())
     live.boards.forget(current_sid())
+    app_state().forget(current_sid())
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 
@@ -72,6 +86,9 @@ def on_disconnect(*_: Any) -> None:
 def on_subscribe(data: Any = None) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
     live = app_state().live
+    refusal = app_state().join_refusal(current_sid())
+    if refusal is not None:
+        return {"ok": False, "error": refusal}
     try:
         name, query = _fields(data, "dataset", "query")
         _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
@@ -127,7 +144,7 @@ def on_refresh_data(data: Any = None) -> dict[str, Any]:
         # The shared log is the truth and this process follows it: a version of its own
         # would differ from every other process's.
         return {"ok": True, "version": dataset.version, "epoch": dataset.epoch}
-    if not state.folder.reload(name):
+    if not state.reload(name):
         dataset.touch()  # a memory dataset: nothing to read, but viewers still get a fresh push
         state.store.changed(name)
     log.info("refresh", extra={"event": "reload", "sid": current_sid(), "dataset": name})

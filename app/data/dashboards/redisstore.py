@@ -31,23 +31,30 @@ RETRY_AFTER = 1  # seconds a client should wait while Redis is unreachable
 class RedisDashboardStore:
     """Dashboards as Redis hashes with a version each, and their changes as a stream."""
 
-    def __init__(self, boards: redisdashboards.RedisDashboards, check_query: CheckQuery) -> None:
+    def __init__(self, boards: redisdashboards.RedisDashboards, check_query: CheckQuery,
+                 reachable: Callable[[], bool] = lambda: True) -> None:
         self.boards = boards
         self.check_query = check_query
+        self.reachable = reachable  # False while this process's reader has lost Redis
         self._cursor: str | None = None  # the changes stream, read up to here
         self._seen: dict[str, int] = {}  # name -> version at the last scan
         self._own: set[tuple[str, int]] = set()  # (name, version) saved by this process
         self._lock = threading.Lock()
 
     def _call(self, method: Callable[..., T], *args: Any) -> T:
-        """``method(*args)`` with Redis away as the ``Unavailable`` (503) clients see."""
+        """``method(*args)`` with Redis away as the ``Unavailable`` (503) clients see; at
+        once while the reader knows Redis is away (a hung Redis would hold a page for
+        the whole timeout)."""
+        unavailable = Unavailable("dashboards are kept in Redis, which cannot be reached "
+                                  "right now; try again in a moment", RETRY_AFTER)
+        if not self.reachable():
+            raise unavailable
         try:
             return method(*args)
         except LogUnavailable as exc:
             log.debug("redis unavailable for dashboards", extra={"event": "redis",
                                                                  "error": str(exc)})
-            raise Unavailable("dashboards are kept in Redis, which cannot be reached right "
-                              "now; try again in a moment", RETRY_AFTER) from None
+            raise unavailable from None
 
     def list(self) -> builtins.list[Entry]:
         """Every dashboard by name; one that no longer loads here is listed with its error."""

@@ -15,10 +15,13 @@ the libraries' public paths (slower, but correct).
 """
 from __future__ import annotations
 
+import errno
+import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import socketio
@@ -251,14 +254,19 @@ def install_websockets(sio: Any) -> bool:
     return True
 
 
-def http_protocol(header_timeout: float, direct_websockets: bool) -> Any:
-    """eventlet's HTTP protocol class for ``wsgi.py``: a header timeout and strict body
-    framing (``http.Protocol``), and with ``direct_websockets`` one that hands upgraded
-    WebSockets to a green thread of their own (``websocket.Protocol``)."""
+def http_protocol(header_timeout: float, direct_websockets: bool, min_rate: float = 500.0,
+                  security_headers: Sequence[tuple[str, str]] = (), pool: Any = None) -> Any:
+    """eventlet's HTTP protocol class for ``wsgi.py``: a header timeout, paced bodies and
+    answers, strict body framing and ``security_headers`` on its own answers
+    (``http.Protocol``), waiting connections known to ``pool`` (an ``http.Pool``), and with
+    ``direct_websockets`` one that hands upgraded WebSockets to a green thread of their
+    own (``websocket.Protocol``)."""
     from . import http, websocket
 
     base = websocket.Protocol if direct_websockets else http.Protocol
-    return type("Protocol", (base,), {"header_timeout": header_timeout})
+    return type("Protocol", (base,), {"header_timeout": header_timeout, "min_rate": min_rate,
+                                      "security_headers": tuple(security_headers),
+                                      "pool": pool})
 
 
 # Connections the kernel queues for accept(): eventlet.listen's default (50) overflowed
@@ -266,26 +274,57 @@ def http_protocol(header_timeout: float, direct_websockets: bool) -> Any:
 LISTEN_BACKLOG = 2048
 
 
-def serve(app: Any, settings: Mapping[str, Any]) -> None:
+def serve(app: Any, settings: Mapping[str, Any],
+          security_headers: Sequence[tuple[str, str]] = ()) -> None:
     """Serve ``app`` with eventlet's WSGI server until stopped (``wsgi.py``, eventlet only).
 
-    What ``SocketIO.run`` does, plus: a listen backlog of ``LISTEN_BACKLOG``, eventlet's
-    pool sized by ``DASH_MAX_CONNECTIONS`` with the soft ``RLIMIT_NOFILE`` raised (up to
-    the hard one) to hold it and as many detached WebSockets (eventlet's accept loop
-    dies on EMFILE), and ``http_protocol``'s header timeout and framing checks.
+    What ``SocketIO.run`` does, plus: a listen backlog of ``LISTEN_BACKLOG``; a port of its
+    own (``SystemExit`` naming it when another process listens there: eventlet's default,
+    ``SO_REUSEPORT``, let a second server start silently and the kernel split the
+    connections between the two); eventlet's pool sized by ``DASH_MAX_CONNECTIONS``, at
+    most ``DASH_MAX_CONNECTIONS_PER_IP`` of it per client address (trusted proxies aside),
+    with the soft ``RLIMIT_NOFILE`` raised (up to the hard one) to hold it and as many
+    detached WebSockets (eventlet's accept loop dies on EMFILE); and ``http_protocol``'s
+    timeouts, pace and framing checks, its own answers carrying ``security_headers``.
     """
     import eventlet
     import eventlet.green.socket
     import eventlet.wsgi
 
-    pool = int(settings["MAX_CONNECTIONS"])
-    _raise_open_files(2 * pool + 1024)  # the pool, as many WebSockets, files, the rest
+    from . import http
+    from .framing import error_answer
+
+    size = int(settings["MAX_CONNECTIONS"])
+    _raise_open_files(2 * size + 1024)  # the pool, as many WebSockets, files, the rest
     family, _, _, _, address = eventlet.green.socket.getaddrinfo(
         settings["HOST"], settings["PORT"], type=socket.SOCK_STREAM)[0]
-    listener = eventlet.listen(address, family, backlog=LISTEN_BACKLOG)
-    eventlet.wsgi.server(listener, app, max_size=pool, log_output=settings["DEBUG"],
-                         protocol=http_protocol(settings["HEADER_TIMEOUT"],
-                                                settings["DIRECT_WEBSOCKETS"]))
+    try:
+        listener = eventlet.listen(address, family, backlog=LISTEN_BACKLOG, reuse_port=False)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise SystemExit(f"cannot listen on {settings['HOST']}:{settings['PORT']}: another "
+                         "process listens there already (another realtime-dash?); stop it "
+                         "or set DASH_PORT") from None
+    proxies = [ipaddress.ip_network(p.strip(), strict=False)
+               for p in settings["TRUSTED_PROXIES"] if p.strip()]
+    refusal = error_answer(503, "too many connections from your address "
+                                "(DASH_MAX_CONNECTIONS_PER_IP); try again in a moment",
+                           [*security_headers, ("Retry-After", "5")])
+    pool = http.Pool(size, int(settings["MAX_CONNECTIONS_PER_IP"]),
+                     partial(_among, proxies), refusal)
+    protocol = http_protocol(settings["HEADER_TIMEOUT"], settings["DIRECT_WEBSOCKETS"],
+                             settings["MIN_TRANSFER_RATE"], security_headers, pool)
+    eventlet.wsgi.server(listener, app, custom_pool=pool, log_output=settings["DEBUG"],
+                         protocol=protocol)
+
+
+def _among(networks: Sequence[Any], address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _raise_open_files(wanted: int) -> None:

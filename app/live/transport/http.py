@@ -1,81 +1,298 @@
-"""eventlet's HTTP protocol with the limits a public server needs (eventlet only).
+"""eventlet's HTTP protocol and connection pool with the limits a public server needs
+(eventlet only; what is decided from a request's head alone is in ``framing``).
 
 - **Header timeout**: a request line and headers that do not arrive within
   ``header_timeout`` seconds close the connection, and so does a keep-alive
   connection idle that long. eventlet waits forever: 1,100 half-open requests held
   every one of its 1,024 request slots, and ``/healthz`` took 35-69 s.
-- **Stalls**: once the headers are in, a body that stops arriving, or a client that
-  stops reading its answer, is dropped after ``header_timeout`` seconds without
-  progress (WebSockets keep their own heartbeat timeouts).
-- **Body framing** (RFC 9112 section 6): differing ``Content-Length`` headers are a
-  400 (eventlet used the first); a transfer coding other than ``chunked`` is a 501
-  (eventlet read such a body as empty and the rest as the next request). Chunked
-  bodies are marked ``wsgi.input_terminated``: eventlet ends them at the last chunk,
-  so Werkzeug reads them whole, up to the app's size limit (it read them as empty).
+- **Pace**: once the headers are in, a request's body must keep arriving, and its answer
+  must keep being read, at ``min_rate`` bytes a second on average after the first
+  ``header_timeout`` seconds (Apache's ``RequestReadTimeout body=...,MinRate=500``, for
+  both directions). A timeout per read only caught clients that stopped: a body sent a
+  byte every 4 s, or an export read 2 bytes a second, held a request slot for hours.
+  WebSockets keep their own heartbeat timeouts instead; only a real handshake to
+  ``/socket.io/`` is one (``framing.is_websocket_handshake``).
+- **Body framing** (``framing.framing_problem``): what eventlet and the standard library
+  could read two ways is a 400 or a 501, and so is a header section that ended without
+  its blank line (the client went away, or was shown the door). Chunked bodies are
+  marked ``wsgi.input_terminated``: eventlet ends them at the last chunk, so Werkzeug
+  reads them whole, up to the app's size limit (it read them as empty).
+- **Its own answers** (414, 431, 400 and 501 above, and the standard library's errors)
+  carry the security headers every other answer has.
+- **The pool** (``Pool``): one client address holds at most ``per_client`` connections
+  (past that: 503 at once), and when every slot is taken, the connection that has waited
+  longest for a request (idle keep-alive, or headers not finished) makes room for the new
+  one, instead of the server stopping to accept.
 """
 from __future__ import annotations
 
+import math
 import socket
+import struct
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import eventlet
 import eventlet.wsgi
+
+from .framing import error_answer, framing_problem, is_websocket_handshake
+
+Headers = Sequence[tuple[str, str]]
+ABORT = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
 
 
 class HeaderTimeout(socket.timeout):
     """The request's headers did not arrive in time (eventlet closes the connection)."""
 
 
-def framing_problem(headers: Any) -> tuple[int, str] | None:
-    """(status, reason) when a request's body framing cannot be trusted, else None."""
-    lengths = {value.strip() for value in headers.get_all("Content-Length") or ()}
-    if len(lengths) > 1:
-        return 400, "conflicting Content-Length headers"
-    coding = headers.get_all("Transfer-Encoding")
-    if coding and (len(coding) > 1 or coding[0].strip().lower() != "chunked"):
-        return 501, "the only transfer coding accepted is chunked"
-    return None
+class Pace:
+    """Deadlines for one connection's reads and writes, hooked into its green socket.
+
+    eventlet bounds each wait for the socket by ``gettimeout()``; here that is the time
+    left before the current direction's deadline, which starts ``timeout`` seconds after
+    the request began (reads) or after the answer's first write (writes) and moves on by
+    one second for every ``min_rate`` bytes that go through. ``remove`` gives the socket
+    its own timeouts back (a WebSocket's).
+    """
+
+    __slots__ = ("_socket", "min_rate", "read_by", "reading", "timeout", "write_by")
+
+    def __init__(self, sock: Any, timeout: float, min_rate: float) -> None:
+        self._socket = sock
+        self.timeout, self.min_rate = timeout, min_rate
+        self.reading = True
+        self.read_by = time.monotonic() + timeout
+        self.write_by: float | None = None
+        kind = type(sock)
+
+        def recv_into(buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+            self.reading = True
+            count: int = kind.recv_into(sock, buffer, nbytes, flags)
+            self.read_by += count / self.min_rate
+            return count
+
+        def send(data: Any, flags: int = 0) -> int:
+            self.reading = False
+            if self.write_by is None:
+                self.write_by = time.monotonic() + self.timeout
+            try:
+                count: int = kind.send(sock, data, flags)
+            except TimeoutError:
+                # Given up on: reset rather than close, or the kernel would go on sending
+                # what it holds (up to its send buffer) as slowly as the client reads.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, ABORT)
+                self.write_by = -math.inf  # and the writes still to come fail at once
+                raise
+            self.write_by += count / self.min_rate
+            return count
+
+        def gettimeout() -> float:
+            deadline = self.read_by if self.reading or self.write_by is None else self.write_by
+            # Never more than ``timeout`` for one wait either: bytes the kernel buffered
+            # count as sent, and its buffers hold megabytes.
+            return min(self.timeout, max(deadline - time.monotonic(), 0.001))
+
+        # Instance attributes win over GreenSocket's methods: SocketIO's reads and writes,
+        # and eventlet's waits for the socket, all go through these.
+        sock.recv_into, sock.send, sock.gettimeout = recv_into, send, gettimeout
+
+    def request(self) -> None:
+        """A new request starts: its reads get ``timeout`` seconds plus their bytes' due."""
+        self.reading = True
+        self.read_by = time.monotonic() + self.timeout
+        self.write_by = None
+
+    def remove(self) -> None:
+        """Unhook from the socket (a WebSocket now, or closed): its own timeouts apply."""
+        for name in ("recv_into", "send", "gettimeout"):
+            self._socket.__dict__.pop(name, None)
+
+
+class _Watch:
+    """The header reader, noting whether the header section ended at end of input."""
+
+    def __init__(self, lines: Any) -> None:
+        self._lines, self.ended = lines, False
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self._lines.readline(size)
+        self.ended = self.ended or not line
+        return line
+
+
+def turn_away(sock: Any, answer: bytes) -> None:
+    """Answer a connection that is not served with ``answer`` (a whole HTTP answer), then
+    close it once the client has read it (reading what it sent, so the close is no reset)."""
+    try:
+        sock.settimeout(1.0)
+        sock.sendall(answer)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+class Pool(eventlet.GreenPool):  # type: ignore[misc]
+    """eventlet's pool of request green threads (one a connection until it becomes a
+    WebSocket), which one client address cannot fill and idle connections never keep full.
+
+    ``exempt(address)`` is True for addresses with no cap of their own (trusted proxies:
+    every client behind one shares its address).
+    """
+
+    def __init__(self, size: int, per_client: int, exempt: Callable[[str], bool],
+                 refusal: bytes) -> None:
+        super().__init__(size)
+        self.per_client, self.exempt, self.refusal = per_client, exempt, refusal
+        self.by_client: dict[str, int] = {}
+        self.waiting: dict[Any, None] = {}  # protocols waiting for a request, oldest first
+        self.turned_away = 0
+        self.evicted = 0
+
+    def spawn(self, function: Callable[..., Any], connection: list[Any]) -> Any:
+        """Serve ``connection`` (eventlet's ``[address, socket, state]``) in the pool; a
+        503 instead past the cap of its address; room made first if the pool is full."""
+        address, sock = connection[0], connection[1]
+        client = str(address[0] if isinstance(address, tuple) else address)
+        if self.by_client.get(client, 0) >= self.per_client and not self.exempt(client):
+            self.turned_away += 1
+            return eventlet.spawn(turn_away, sock, self.refusal)
+        if self.free() <= 0 and self.waiting:
+            oldest = next(iter(self.waiting))
+            del self.waiting[oldest]
+            self.evicted += 1
+            oldest.evict()
+        self.by_client[client] = self.by_client.get(client, 0) + 1
+        thread = super().spawn(function, connection)
+        thread.link(self._done, client)
+        return thread
+
+    def _done(self, _thread: Any, client: str) -> None:
+        left = self.by_client.get(client, 1) - 1
+        if left > 0:
+            self.by_client[client] = left
+        else:
+            self.by_client.pop(client, None)
 
 
 class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
-    """eventlet's HTTP protocol with a header timeout and strict body framing."""
+    """eventlet's HTTP protocol with a header timeout, paced bodies and answers, strict
+    framing, and security headers on the answers it writes itself."""
 
-    header_timeout = 10.0  # seconds; set per server by ``app.live.transport.http_protocol``
+    # Set per server by ``app.live.transport.http_protocol``.
+    header_timeout = 10.0  # seconds
+    min_rate = 500.0  # bytes a second
+    security_headers: Headers = ()
+    pool: Pool | None = None
     _deadline: Any = None
+    pace: Pace | None = None
+
+    def evict(self) -> None:
+        """Close this connection, idle between requests, to make room (``Pool``)."""
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def setup(self) -> None:
+        """eventlet's setup, with Nagle's algorithm off for this connection (TCP_NODELAY)."""
+        # An answer over eventlet's 16 KB write buffer goes out as two writes, headers then
+        # body; with Nagle on, the body's last segment waited for the client's delayed ACK
+        # of the headers: every 30-58 KB figure GET on a keep-alive connection took 44 ms
+        # (bench/keepalive.py). WebSocket frames, one write each, go out at once too.
+        try:
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):  # not TCP (a Unix socket), or already gone
+            pass
+        super().setup()
 
     def handle_one_request(self) -> None:
         """One request, its line and headers read within ``header_timeout`` seconds."""
+        if self.pace is None:  # the first request, or after a WebSocket handshake refused
+            self.pace = Pace(self.connection, self.header_timeout, self.min_rate)
+        self.pace.request()
+        if self.pool is not None:
+            self.pool.waiting[self] = None
         self._deadline = eventlet.Timeout(self.header_timeout, HeaderTimeout())
         try:
             super().handle_one_request()
         finally:
             self._deadline.cancel()
+            if self.pool is not None:
+                self.pool.waiting.pop(self, None)
+
+    def _read_request_line(self) -> str:
+        line: str = super()._read_request_line()
+        if len(line) >= self.server.url_length_limit:  # eventlet's own 414 has no headers
+            self._refuse(414, "the request line is too long")
+            return ""
+        return line
 
     def parse_request(self) -> bool:
         """eventlet's (the standard library's) parsing, then the framing checks."""
-        parsed = bool(super().parse_request())
-        self._deadline.cancel()  # the headers are in
+        watch = _Watch(self.rfile)
+        self.rfile: Any = watch
+        try:
+            parsed = bool(super().parse_request())
+        except (eventlet.wsgi.HeaderLineTooLong, eventlet.wsgi.HeadersTooLarge):
+            self._refuse(431, "the request's headers are too large")
+            return False
+        finally:
+            self._deadline.cancel()  # the headers are in
+            if self.pool is not None:
+                self.pool.waiting.pop(self, None)
         if not parsed:
+            return False
+        if watch.ended:  # no blank line: the client (or Pool) closed mid-headers
+            self.close_connection = 1
             return False
         problem = framing_problem(self.headers)
         if problem is not None:
             self._refuse(*problem)
             return False
-        websocket = (self.headers.get("Upgrade") or "").lower() == "websocket"
-        self.connection.settimeout(None if websocket else self.header_timeout)
+        if self.pace is not None and is_websocket_handshake(self.command, self.path,
+                                                            self.headers):
+            self.pace.remove()  # the WebSocket's heartbeat decides from here
+            self.pace = None
+            self.connection.settimeout(None)
         return True
 
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """The standard library's error answers (bad request line, too many headers...),
+        always with a status line and headers: a request line it could not read counts as
+        HTTP/0.9, whose answers have neither."""
+        if self.request_version == "HTTP/0.9":  # type: ignore[has-type]
+            self.request_version = "HTTP/1.0"
+        # The standard phrase in the status line; the detail (which may quote the client's
+        # bytes) only in the escaped HTML body.
+        super().send_error(code, None, explain or message)
+
+    def end_headers(self) -> None:
+        """Headers end: the security headers go in first (only ``send_error`` gets here)."""
+        for name, value in self.security_headers:
+            self.send_header(name, value)
+        super().end_headers()
+
     def _refuse(self, status: int, reason: str) -> None:
-        body = f"{reason}\n".encode()
-        phrase = {400: "Bad Request", 501: "Not Implemented"}[status]
-        self.wfile.write(f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n"
-                         f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n"
-                         .encode() + body)
+        self.wfile.write(error_answer(status, reason, self.security_headers))
         self.wfile.flush()
         self.close_connection = 1
 
     def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environ()
-        if (self.headers.get("Transfer-Encoding") or "").strip().lower() == "chunked":
+        if (self.headers.get("Transfer-Encoding") or "").strip(" \t").lower() == "chunked":
             environ["wsgi.input_terminated"] = True
         return environ
+
+    def finish(self) -> None:
+        """eventlet's, and the socket's pace unhooked."""
+        try:
+            super().finish()
+        finally:
+            if self.pace is not None:
+                self.pace.remove()

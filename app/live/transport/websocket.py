@@ -384,7 +384,7 @@ _INTERNALS: tuple[tuple[str, Any, str], ...] = (
     ("eventlet.websocket.WebSocket", eventlet.websocket.WebSocket,
      "_pack_message _send_closing_frame wait send close"),
     ("eventlet.wsgi.HttpProtocol", eventlet.wsgi.HttpProtocol,
-     "get_environ finish handle_one_request parse_request"),
+     "get_environ finish handle_one_request parse_request _read_request_line"),
     ("engineio.Socket", _EioSocket, "receive close send schedule_ping"),
 )
 
