@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.data.schema import Batch, Schema
-from app.data.store import Dataset
+from app.data.store import Dataset, Snapshot
 from app.engine.delta import LiveCharts, changes, extended, extension
 from app.engine.drawing import ChartLimits, Drawing
 from app.engine.serieskeys import SeriesKeys
@@ -30,7 +30,7 @@ SCHEMA = Schema("timestamp", "long", (), ("host", "region"))
 # per minute with min-max bands, and no trace is thinned for the screen.
 LIMITS = ChartLimits(auto_max_points=200, raw_max_points=50_000, max_series=20)
 AGGREGATIONS = ("mean", "sum", "min", "max", "count", "p50", "p95", "p99", "auto")
-SPLITS = ("host", "series", "none")
+SPLITS = ("host", "series", "none", "region")  # region: two series a trace
 FILTERS = ("", "&region=eu")
 
 
@@ -42,17 +42,22 @@ def points(*rows: tuple[int, str, str, float]) -> Batch:
                   "region": np.array([HOSTS.get(r[2], "ap") for r in rows], object)})
 
 
-def fleet() -> Dataset:
+def fleet_points() -> Batch:
     """Two hours of cpu and mem from four hosts every 10 s, values with ties (one decimal)."""
     rng = np.random.default_rng(7)
     ts = np.repeat(START + np.arange(INSTANTS) * STEP, 8)
     hosts = np.tile(np.repeat(list(HOSTS), 2), INSTANTS)
     metrics = np.tile(["cpu", "mem"], 4 * INSTANTS)
     values = np.round(rng.normal(50, 10, len(ts)), 1)
+    return Batch(ts, metrics.astype(object), values,
+                 {"host": hosts.astype(object),
+                  "region": np.array([HOSTS[h] for h in hosts], object)})
+
+
+def fleet() -> Dataset:
+    """The dataset of ``fleet_points``."""
     dataset = Dataset("fleet", SCHEMA)
-    dataset.append(Batch(ts, metrics.astype(object), values,
-                         {"host": hosts.astype(object),
-                          "region": np.array([HOSTS[h] for h in hosts], object)}))
+    dataset.append(fleet_points())
     return dataset
 
 
@@ -121,6 +126,12 @@ CHEAP = {
     "a late point half an hour back": append((END - 30 * MINUTE + 1, "cpu", "web-3", 7.0)),
     "only another metric": append((END + 5 * SECOND, "mem", "web-1", 3.0)),
     "a point equal to the last bucket's": append((END, "cpu", "web-4", 50.0)),
+    # Two points a host in a new minute. The whole view (~6 points a series cell) sums
+    # by series cell, (0.1 + 0.1) + (0.1 + 2.3) = 2.6; the new minute alone (2 points a
+    # cell) would sum point by point, 0.1 + 0.1 + 0.1 + 2.3 = 2.5999999999999996.
+    "sums that round by their order": append(
+        *[(END + MINUTE // 2 + k * SECOND, "cpu", h, (0.1, 2.3 if i % 2 else 0.1)[k])
+          for i, h in enumerate(HOSTS) for k in range(2)]),
 }
 
 
@@ -209,6 +220,23 @@ def test_retention_trimming_redraws_the_first_bucket(query: str) -> None:
     assert delta is not None
 
 
+def test_a_view_whose_summing_order_changes_is_drawn_whole() -> None:
+    # Two hosts, ten minutes: nine of 4 points a host, the last of 3. 78 points in 20
+    # series cells is under 4 a cell: the whole view sums point by point. Two more points
+    # make it 80, 4 a cell: the whole view now sums by series cell, so the nine kept
+    # minutes, summed the other way before, must be recomputed too.
+    rng = np.random.default_rng(11)
+    rows = [(START + m * MINUTE + k * 10 * SECOND, "cpu", host, round(float(rng.normal(50, 9)), 1))
+            for m in range(10) for k in range(4 if m < 9 else 3) for host in ("web-1", "web-2")]
+    dataset = Dataset("pair", SCHEMA)
+    dataset.append(points(*rows))
+    late_in_minute = START + 9 * MINUTE + 45 * SECOND
+    redrawn, _ = follow(dataset, "metric=cpu&agg=sum&bucket=1m&by=none",
+                        append((late_in_minute, "cpu", "web-1", 0.7),
+                               (late_in_minute, "cpu", "web-2", 0.3)))
+    assert not redrawn
+
+
 def test_too_many_series_are_one_line_with_its_band_and_redrawn() -> None:
     charts = LiveCharts(ChartLimits(auto_max_points=200, max_series=2), SeriesKeys())
     redrawn, delta = follow(fleet(), "metric=cpu", CHEAP["a point per host in a new bucket"],
@@ -241,6 +269,107 @@ def test_many_versions_in_a_row_stay_equal() -> None:
     assert dumps(figure["data"]) == dumps(whole["data"])
 
 
+def held(snap: Snapshot) -> list[tuple[np.ndarray, ...]]:
+    """Copies of every series' points as ``snap`` reads them: times, values, and the
+    values ranked in each tier."""
+    out = []
+    for sid in range(len(snap.series_start)):
+        a = int(snap.series_start[sid])
+        b = a + int(snap.series_count[sid])
+        out.append((snap.ts[a:b].copy(), snap.value[a:b].copy(),
+                    *(column[a:a + int(snap.series_ranked[t, sid])].copy()
+                      for t, column in enumerate(snap.ranked))))
+    return out
+
+
+def late_batch(dataset: Dataset) -> None:
+    """Two points of one series 10 minutes back, between two of the held ones."""
+    dataset.append(points((END - 10 * MINUTE + 5 * SECOND, "cpu", "web-1", 1.5),
+                          (END - 10 * MINUTE + 6 * SECOND, "cpu", "web-1", 2.5)))
+
+
+def late_everywhere(dataset: Dataset) -> None:
+    """A point per host and metric 10 minutes back: every series moves (a compaction)."""
+    dataset.append(points(*[(END - 10 * MINUTE + 5 * SECOND, m, h, 1.5)
+                            for h in HOSTS for m in ("cpu", "mem")]))
+
+
+def far_back(dataset: Dataset) -> None:
+    """Half the held points again, 5 s after each: more to move than a compaction costs."""
+    dataset.append(points(*[(START + i * STEP + 5 * SECOND, "cpu", h, float(i % 9))
+                            for i in range(INSTANTS // 2, INSTANTS) for h in HOSTS]))
+
+
+def growth(dataset: Dataset) -> None:
+    """300 points more of one series, one by one: past its room, so it moves."""
+    for k in range(1, 301):
+        dataset.append(points((END + k * SECOND, "cpu", "web-3", float(k))))
+
+
+# Changes below the newest points, or that make the store move points: the store must
+# leave every point a snapshot holds as it was (``changes`` reads a series still at its
+# place in the same columns as unchanged up to the snapshot's count, without comparing),
+# and a redraw must still equal the whole recomputation. (change, same columns after)
+BELOW = {
+    "one late point into an old bucket": (append((END - 20 * MINUTE + 5 * SECOND, "cpu",
+                                                  "web-1", 1.0)), True),
+    "a late point at a held instant": (append((END - 20 * MINUTE, "cpu", "web-2", 1.0)), True),
+    "a point at the newest instant again": (append((END, "cpu", "web-1", 2.0)), True),
+    "a late batch of one series": (late_batch, True),
+    "a late point per series": (late_everywhere, False),
+    "late points enough to compact": (far_back, False),
+    "a series outgrowing its room": (growth, True),
+    "retention": (append((END + SECOND, "cpu", "web-1", 5.0), retention=0.8), False),
+}
+
+
+@pytest.mark.parametrize("change", BELOW)
+def test_the_store_never_writes_below_what_a_snapshot_holds(change: str) -> None:
+    apply, same_columns = BELOW[change]
+    dataset = fleet()
+    before = dataset.snapshot()
+    kept = held(before)
+    apply(dataset)
+    snap = dataset.snapshot()
+    assert (snap.ts is before.ts) == same_columns  # the case takes the path it names
+    for sid, (old, now) in enumerate(zip(kept, held(before), strict=True)):
+        for a, b in zip(old, now, strict=True):
+            assert np.array_equal(a, b, equal_nan=True), (change, sid)
+
+
+@pytest.mark.parametrize("change", BELOW)
+@pytest.mark.parametrize("query, whole", [
+    # Points an hour back change half the view: drawn whole.
+    ("metric=cpu&agg=p95&bucket=1m&by=host", {"late points enough to compact"}),
+    ("metric=cpu&agg=mean&bucket=1m&by=none", {"late points enough to compact"}),
+    # Retention shortens the span: a finer auto bucket.
+    ("metric=cpu&agg=auto&by=region", {"late points enough to compact", "retention"}),
+    ("metric=cpu&metric=mem&agg=sum&bucket=5m&by=host&window=1h",
+     {"late points enough to compact"}),
+])
+def test_points_below_the_newest_are_redrawn_equal(query: str, whole: set[str],
+                                                   change: str) -> None:
+    redrawn, _ = follow(fleet(), query, BELOW[change][0])  # equal whenever redrawn
+    assert redrawn == (change not in whole)
+
+
+@pytest.mark.parametrize("change, earliest", [
+    ("one late point into an old bucket", END - 20 * MINUTE + 5 * SECOND),
+    ("a late point at a held instant", END - 20 * MINUTE),
+    ("a point at the newest instant again", END),
+    ("a late batch of one series", END - 10 * MINUTE + 5 * SECOND),
+    ("a late point per series", END - 10 * MINUTE + 5 * SECOND),
+    ("a series outgrowing its room", END + SECOND),
+])
+def test_changes_reach_back_to_the_earliest_point_written(change: str, earliest: int) -> None:
+    dataset = fleet()
+    before = dataset.snapshot()
+    BELOW[change][0](dataset)
+    snap = dataset.snapshot()
+    every = np.arange(len(snap.series_start))
+    assert changes(before, snap, every) == (None, earliest)
+
+
 @pytest.mark.parametrize("rows, expected", [
     ([], (None, None)),  # nothing new
     ([(END + SECOND, "cpu", "web-1", 1.0)], (None, END + SECOND)),
@@ -265,7 +394,7 @@ def test_changes_name_the_last_instant_retention_took() -> None:
     dataset.append(points((END + SECOND, "cpu", "web-1", 1.0)))
     snap = dataset.snapshot()
     dropped, since = changes(before, snap, np.array([0]))
-    first = int(snap.series_ts[0][0])
+    first = int(snap.ts[snap.series_start[0]])
     assert dropped == first - STEP  # the point before the new first one
     assert since == END + SECOND
 

@@ -4,26 +4,44 @@ figures of a view (new points appended, trailing points replaced, old ones dropp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
+from ..data.series import search_runs
 from ..data.store import Snapshot
+from .cells import (
+    bucket_range,
+    cells_of,
+    few_points_per_cell,
+    point_cells,
+    reduce_runs,
+    trace_cells,
+)
 from .charts import figure
-from .compute import Result, Selection, Trace, aggregate
+from .compute import Result, Selection, Trace, aggregate, bucket_starts
 from .drawing import ChartLimits, Drawing, auto_bucket, draw, max_series, spacing
+from .percentiles import PERCENTILES
 from .serieskeys import SeriesKeys, key_labels, select_series
 from .view import View
 
 # Trace keys that are the points themselves; every other key must be equal for a delta.
 POINTS = ("x", "y")
+# A redraw recomputes at most this share of the view's points; past it, drawing the view
+# whole costs hardly more (a late point far back, a window moved by half its span).
+REDRAW_SHARE = 0.5
 
 
-def _starts_alike(old: np.ndarray, new: np.ndarray) -> bool:
-    """True when ``new`` begins at ``old``'s first element in memory: the store only ever
-    writes past the end of what a snapshot holds (``SeriesPoints``), and ``old`` keeps its
-    buffer alive, so ``new[:len(old)]`` is ``old`` without comparing a value."""
-    return len(new) >= len(old) and old.ctypes.data == new.ctypes.data
+def _runs(snap: Snapshot, series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, count) of each id in ``series`` in ``snap``'s columns; (0, 0) for ids it
+    does not know yet."""
+    known = series < len(snap.series_start)
+    start = np.zeros(len(series), np.int64)
+    count = np.zeros(len(series), np.int64)
+    start[known] = snap.series_start[series[known]]
+    count[known] = snap.series_count[series[known]]
+    return start, count
 
 
 def changes(before: Snapshot, snap: Snapshot,
@@ -33,30 +51,36 @@ def changes(before: Snapshot, snap: Snapshot,
     earliest instant from which points may differ (appends, late points); None for none.
 
     Every point strictly between the two is in both, so every bucket strictly between
-    them is unchanged. Appends in time order cost nothing to find (the buffers are
-    shared); buffers the store copied (growth, late points, retention) are compared
-    element by element, past the points that left.
+    them is unchanged. The store only ever writes past what a snapshot holds (past a
+    series' count inside its room, or into room never handed out; late points, growth
+    and retention move a series elsewhere or copy every series into new columns): a
+    series still at the same place of the same columns kept its first points, and
+    only its new points are read. Series that moved are compared point by point.
     """
+    old_start, old_count = _runs(before, series)
+    new_start, new_count = _runs(snap, series)
+    same_columns = snap.ts is before.ts and snap.value is before.value
+    kept = (new_start == old_start) & (new_count >= old_count) if same_columns else \
+        np.zeros(len(series), dtype=bool)
+    grew = kept & (new_count > old_count)
+    earliest: int | None = (int(snap.ts[(new_start + old_count)[grew]].min())
+                            if grew.any() else None)
     dropped: int | None = None
-    earliest: int | None = None
-    for sid in series.tolist():
-        new_t, new_v = snap.series_ts[sid], snap.series_value[sid]
-        if sid >= len(before.series_ts):
-            old_t, old_v = new_t[:0], new_v[:0]
-        else:
-            old_t, old_v = before.series_ts[sid], before.series_value[sid]
-        if _starts_alike(old_t, new_t) and _starts_alike(old_v, new_v):
-            left, first = 0, len(old_t)
-        else:
-            left = int(np.searchsorted(old_t, new_t[0], "left")) if len(new_t) else len(old_t)
-            n = min(len(old_t) - left, len(new_t))
-            a_t, a_v, b_t, b_v = old_t[left:left + n], old_v[left:left + n], new_t[:n], new_v[:n]
-            same = (a_t == b_t) & ((a_v == b_v) | (np.isnan(a_v) & np.isnan(b_v)))
-            first = int(np.argmin(same)) if not same.all() else n
-            if left:
-                last = int(old_t[left - 1])
-                dropped = last if dropped is None else max(dropped, last)
-        instants = [int(t[i]) for t, i in ((old_t, left + first), (new_t, first)) if i < len(t)]
+    for i in np.flatnonzero(~kept).tolist():
+        a, b = int(old_start[i]), int(new_start[i])
+        old_t, old_v = before.ts[a:a + int(old_count[i])], before.value[a:a + int(old_count[i])]
+        new_t, new_v = snap.ts[b:b + int(new_count[i])], snap.value[b:b + int(new_count[i])]
+        # Retention took the points before the new first one (and perhaps some at its
+        # instant, which then differ below and are recomputed).
+        left = int(np.searchsorted(old_t, new_t[0], "left")) if len(new_t) else len(old_t)
+        n = min(len(old_t) - left, len(new_t))
+        a_t, a_v, b_t, b_v = old_t[left:left + n], old_v[left:left + n], new_t[:n], new_v[:n]
+        same = (a_t == b_t) & ((a_v == b_v) | (np.isnan(a_v) & np.isnan(b_v)))
+        first = int(np.argmin(same)) if not same.all() else n
+        if left:
+            last = int(old_t[left - 1])
+            dropped = last if dropped is None else max(dropped, last)
+        instants = [int(t[j]) for t, j in ((old_t, left + first), (new_t, first)) if j < len(t)]
         if instants:
             earliest = min(instants) if earliest is None else min(earliest, *instants)
     return dropped, earliest
@@ -64,24 +88,21 @@ def changes(before: Snapshot, snap: Snapshot,
 
 def _span(snap: Snapshot, sel: Selection) -> tuple[int, int]:
     """The first and last instant (ns) of the selection: what ``auto_bucket`` spans."""
-    pairs = [(int(snap.series_ts[s][p.start]), int(snap.series_ts[s][p.stop - 1]))
-             for s, p in zip(sel.series.tolist(), sel.parts, strict=True)]
-    return min((a for a, _ in pairs), default=0), max((b for _, b in pairs), default=0)
+    if len(sel.start) == 0:
+        return 0, 0
+    return int(snap.ts[sel.start].min()), int(snap.ts[sel.stop - 1].max())
 
 
 def narrowed(snap: Snapshot, sel: Selection, lo: int | None, hi: int | None) -> Selection:
     """``sel`` cut to the instants ``lo``..``hi`` (ns, both included; None is open): the
     same traces, only the series with points there."""
-    keep, parts = [], []
-    for i, (sid, part) in enumerate(zip(sel.series.tolist(), sel.parts, strict=True)):
-        ts = snap.series_ts[sid]
-        a = part.start if lo is None else max(part.start, int(np.searchsorted(ts, lo, "left")))
-        b = part.stop if hi is None else min(part.stop, int(np.searchsorted(ts, hi, "right")))
-        if b > a:
-            keep.append(i)
-            parts.append(slice(a, b))
-    index = np.array(keep, dtype=np.int64)
-    return Selection(sel.series[index], tuple(parts), sel.group[index], sel.names)
+    start, stop = sel.start, sel.stop
+    if lo is not None:
+        start = sel.start + search_runs(snap.ts, sel.start, sel.counts, lo)
+    if hi is not None:
+        stop = sel.start + search_runs(snap.ts, sel.start, sel.counts, hi, right=True)
+    keep = stop > start
+    return Selection(sel.series[keep], start[keep], stop[keep], sel.group[keep], sel.names)
 
 
 def _same_traces(a: Selection, b: Selection) -> bool:
@@ -89,14 +110,57 @@ def _same_traces(a: Selection, b: Selection) -> bool:
             and a.names == b.names)
 
 
+def _one_each(sel: Selection) -> bool:
+    """Every trace one series (``trace_cells`` then merges nothing)."""
+    return len(sel.group) == 0 or int(np.bincount(sel.group).max()) <= 1
+
+
+def aggregate_as(snap: Snapshot, sel: Selection, width: int, agg: str, by_point: bool,
+                 one_each: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``compute.aggregate`` of a part of a view, summed in the order the whole view's
+    ``aggregate_rows`` sums it: point by point when ``by_point`` (what
+    ``few_points_per_cell`` says of the whole view), else series cell by series cell,
+    merged per trace unless the whole view has ``one_each`` series a trace. Per trace:
+    (bucket starts in ns, values).
+
+    A sum's last bit depends on its order ((a+b)+(c+d) is not ((a+b)+c)+d), and a part
+    (the last bucket, 1-3 points a series) would often go the other way than the whole
+    view (~6): this keeps the redrawn buckets equal to the bit. Percentiles are exact
+    order statistics whichever way they are found: ``aggregate`` as it is.
+    """
+    if agg in PERCENTILES:
+        return aggregate(snap, sel, width, agg)
+    if by_point:
+        at, merged = point_cells(snap, sel, width)
+        y = merged.count.astype(np.float64) if agg == "count" else \
+            merged.combine(snap.value[at], agg)
+    else:
+        cells = cells_of(snap, sel, width)
+        merged = trace_cells(sel, sel.group[cells.member], cells.bucket, cells.counts,
+                             bucket_range(snap, sel, width))
+        if agg == "count":
+            y = merged.count.astype(np.float64)
+        else:
+            ufunc = {"min": np.minimum, "max": np.maximum}.get(agg, np.add)
+            y = merged.combine(reduce_runs(snap.value, cells.start, cells.stop, ufunc), agg)
+            if merged.one_each and not one_each and agg in ("sum", "mean"):
+                y = y + 0.0  # the whole view's bincount starts each sum at 0.0: -0.0 -> 0.0
+    if agg == "mean":
+        y = y / merged.count
+    x = bucket_starts(merged.bucket, width)
+    bounds = np.searchsorted(merged.group, np.arange(len(sel.names) + 1)).tolist()
+    return [(x[a:b], y[a:b]) for a, b in pairwise(bounds)]
+
+
 def redraw(before: Snapshot, drawing: Drawing, snap: Snapshot, view: View,
            limits: ChartLimits, labels: tuple[str, ...]) -> Drawing | None:
     """The drawing of ``view`` over ``snap``, made from ``drawing`` (the same view over
     ``before``, an older version of the same epoch) by recomputing only the buckets the
     change touched: from the bucket of the earliest changed point on, and the bucket a
-    moving window's start now falls in. Equal to ``draw(snap, view, ...)``, or None when it
-    cannot be made so cheaply: raw points, new or vanished traces, another auto bucket, a
-    change reaching back to the window's start, or half the view's points to recompute.
+    moving window's start now falls in. Equal to ``draw(snap, view, ...)`` to the bit, or
+    None when it cannot be made so cheaply: raw points, new or vanished traces, another
+    auto bucket, another summing order, a change reaching back to the window's start, or
+    more than ``REDRAW_SHARE`` of the view's points to recompute.
     """
     result = drawing.result
     width = result.bucket_ns
@@ -115,6 +179,10 @@ def redraw(before: Snapshot, drawing: Drawing, snap: Snapshot, view: View,
                                            spacing(snap, sel))
     if chosen != width:
         return None  # a growing span or new spacing changed the auto bucket
+    by_point = few_points_per_cell(snap, sel, width, result.agg)
+    if result.agg not in PERCENTILES and \
+            by_point != few_points_per_cell(before, drawing.sel, width, result.agg):
+        return None  # the kept buckets were summed in another order than a whole draw's
     old_lo, _ = view.time_range(before.end)
     lo, hi = view.time_range(snap.end)
     dropped, since = changes(before, snap, sel.series)
@@ -137,10 +205,13 @@ def redraw(before: Snapshot, drawing: Drawing, snap: Snapshot, view: View,
         pieces.append(narrowed(snap, sel, lo, keep_from - 1))
     if keep_to is not None:
         pieces.append(narrowed(snap, sel, keep_to, hi))
-    if 2 * sum(int(p.counts.sum()) for p in pieces) > int(sel.counts.sum()):
+    if sum(int(p.counts.sum()) for p in pieces) > REDRAW_SHARE * int(sel.counts.sum()):
         return None  # a late point far back: drawing it whole costs hardly more
+    one_each = _one_each(sel)
     aggs = [result.agg] + (["min", "max"] if drawing.bands is not None else [])
-    fresh = [[aggregate(snap, piece, width, agg) for agg in aggs] for piece in pieces]
+    fresh = [[aggregate_as(snap, piece, width, agg,
+                           few_points_per_cell(snap, sel, width, agg), one_each)
+              for agg in aggs] for piece in pieces]
     left = fresh[0] if keep_from is not None else None
     right = fresh[-1] if keep_to is not None else None
     traces, bands = [], []
