@@ -2,6 +2,8 @@
 figure, every change gives exactly what a whole recomputation draws."""
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 from itertools import product
 from urllib.parse import parse_qsl
@@ -10,12 +12,13 @@ import numpy as np
 import pytest
 
 from app.data.schema import Batch, Schema
-from app.data.store import Dataset, Snapshot
+from app.data.store import Dataset, Snapshot, Store
 from app.engine.delta import LiveCharts, changes, extended, extension
 from app.engine.drawing import ChartLimits, Drawing
 from app.engine.serieskeys import SeriesKeys
 from app.engine.view import View, parse_view
 from app.jsoncodec import dumps
+from app.live.figures import Figures
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -368,6 +371,33 @@ def test_changes_reach_back_to_the_earliest_point_written(change: str, earliest:
     snap = dataset.snapshot()
     every = np.arange(len(snap.series_start))
     assert changes(before, snap, every) == (None, earliest)
+
+
+def test_old_columns_are_let_go_one_version_after_a_compaction() -> None:
+    store = Store()
+    dataset = store.create("fleet", SCHEMA)
+    dataset.append(fleet_points())
+    figures = Figures(store, LiveCharts(LIMITS, SeriesKeys()))
+    views = [view_of(dataset, q) for q in ("metric=cpu&agg=p95&bucket=1m&by=host",
+                                           "metric=cpu&agg=mean&bucket=1m&by=none")]
+    lagging = view_of(dataset, "metric=cpu&agg=max&bucket=1m&by=region")
+    for view in [*views, lagging]:
+        figures.get("fleet", view)
+    old_columns = weakref.ref(dataset.snapshot().ts)
+    dataset.retention = int(len(dataset) * 0.8)
+    store.append("fleet", points((END + SECOND, "cpu", "web-1", 5.0)))  # copies every series
+    assert old_columns() is not None and dataset.snapshot().ts is not old_columns()
+    for view in views:  # both redrawn from the version before, on the old columns
+        figures.get("fleet", view)
+    assert figures.redraws == 2
+    store.append("fleet", points((END + 2 * SECOND, "cpu", "web-1", 6.0)))
+    for view in views:
+        figures.get("fleet", view)
+    assert figures.redraws == 4
+    figures.get("fleet", lagging)  # two versions behind, across the compaction: whole
+    assert figures.redraws == 4
+    gc.collect()
+    assert old_columns() is None  # nothing pins a whole old copy of the points
 
 
 @pytest.mark.parametrize("rows, expected", [

@@ -17,8 +17,9 @@ from ..jsoncodec import dumps
 
 CACHE_SIZE = 256
 # Snapshots kept per dataset to redraw from: the versions the figures were last built at
-# (the fan-out builds every watched view at one version). Each pins its arrays, so a
-# buffer the store copied (growth, retention) lives on until the next version replaces it.
+# (the fan-out builds every watched view at one version). Each pins the columns it reads;
+# after the store copied every series into new columns (a compaction: growth, retention),
+# the old ones (32 bytes a point held, and their spare room) stay pinned one version only.
 BASES = 4
 # Datasets smaller than this are charted on the event loop (a few ms at most).
 INLINE_ROWS = 50_000
@@ -132,17 +133,20 @@ class Figures:
             return self._bases.get(dataset, OrderedDict()).get((hit.epoch, hit.version))
 
     def _keep_base(self, snap: Snapshot) -> None:
-        """Keep ``snap`` to redraw from, with the newest ``BASES`` of its dataset and epoch;
-        forget those of datasets that went away (lock held)."""
+        """Keep ``snap`` to redraw from, with the newest ``BASES`` of its dataset and epoch:
+        those on the newest one's columns, and the one before it (views built at that
+        version redraw from it, whatever columns it reads); forget those of datasets that
+        went away (lock held)."""
         for name in [n for n in self._bases if self.store.find(n) is None]:
             del self._bases[name]
         bases = self._bases.setdefault(snap.name, OrderedDict())
-        for key in [k for k in bases if k[0] != snap.epoch]:
-            del bases[key]
         bases[(snap.epoch, snap.version)] = snap
-        bases.move_to_end((snap.epoch, snap.version))
-        while len(bases) > BASES:
-            bases.popitem(last=False)
+        by_version = sorted((k for k in bases if k[0] == snap.epoch), key=lambda k: k[1])
+        newest = bases[by_version[-1]]
+        previous = by_version[-2] if len(by_version) > 1 else None
+        keep = [k for k in by_version[-BASES:] if bases[k].ts is newest.ts or k == previous]
+        for key in [k for k in bases if k not in keep]:
+            del bases[key]
 
     def payload(self, dataset: str, view: View) -> dict[str, Any]:
         """The ``update_chart`` payload: dataset, query, version, epoch, figure."""
