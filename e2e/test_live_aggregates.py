@@ -97,3 +97,47 @@ def test_a_dashboard_panel_after_replaced_buckets_shows_what_a_reload_shows(
     expect(section).to_have_attribute("data-drawn", "plotly")
     expect(section).to_have_attribute("data-version", str(version))
     assert drawn(section.locator(".panel-chart")) == live
+
+
+def test_a_moving_window_whose_first_bucket_is_cut_shows_what_a_reload_shows(
+        page: Page, live_server: Server) -> None:
+    query = "metric=cpu&agg=mean&bucket=1m&by=host&window=2m"
+    first = history(live_server)
+    frames = Frames(page)
+    page.goto(f"{live_server.url}/d/agg?{query}")
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-version", str(first))
+    # The newest point moves from 00:02:50 to 00:03:05, the window's start from 00:00:50
+    # to 00:01:05: the 00:00 minute leaves, the 00:01 minute keeps its points from :10 on.
+    version = int(live_server.post_points("agg", [point(185, 5.0, "web-1")])["version"])
+    expect(chart).to_have_attribute("data-version", str(version))
+    live = drawn(chart)
+    assert any('"extend_chart"' in text and '"head"' in text for text in frames.texts)
+    # web-1 at 00:01:10 .. 00:01:50: 3 * (s % 7) = 0, 9, 18, 6, 15, a mean of 9.6.
+    assert live[0]["x"][0] == "2024-05-01T00:01:00"
+    assert abs(live[0]["y"][0] - 9.6) < 1e-9
+    page.reload()
+    expect(chart).to_have_attribute("data-version", str(version))
+    assert drawn(chart) == live
+
+
+def test_a_dashboard_panel_with_a_cut_first_bucket_shows_what_a_reload_shows(
+        page: Page, live_server: Server) -> None:
+    first = history(live_server)
+    live_server.put_dashboard("moving", {"title": "moving", "window": "2m", "panels": [
+        {"id": "cpu", "title": "cpu mean", "type": "timeseries", "dataset": "agg",
+         "query": "metric=cpu&agg=mean&bucket=1m&by=host"}]})
+    frames = Frames(page)
+    page.goto(f"{live_server.url}/dashboards/moving")
+    section = page.locator("#panel-cpu")
+    expect(section).to_have_attribute("data-drawn", "plotly")
+    expect(section).to_have_attribute("data-version", str(first))
+    version = int(live_server.post_points("agg", [point(185, 5.0, "web-1")])["version"])
+    expect(section).to_have_attribute("data-version", str(version))
+    live = drawn(section.locator(".panel-chart"))
+    assert any('"extend_chart"' in text and '"head"' in text for text in frames.texts)
+    assert abs(live[0]["y"][0] - 9.6) < 1e-9  # as on the view page above
+    page.reload()
+    expect(section).to_have_attribute("data-drawn", "plotly")
+    expect(section).to_have_attribute("data-version", str(version))
+    assert drawn(section.locator(".panel-chart")) == live

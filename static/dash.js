@@ -265,10 +265,13 @@
 
   // An extend_chart change (app/engine/delta.py): per trace, drop its `replace` trailing
   // points (an aggregated view's buckets that changed), append x and y, keep the newest
-  // max_points. Nothing replaced: Plotly's own extendTraces.
+  // max_points, then give its first points the y values of `head` (a moving window's
+  // first bucket, cut by the window's start). Nothing replaced: Plotly's own
+  // extendTraces.
   function applyChange(el, change) {
     const replace = change.replace || [];
-    if (!replace.some((n) => n > 0)) {
+    const head = change.head || [];
+    if (!replace.some((n) => n > 0) && !head.some((h) => h.length)) {
       window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
                                  {x: change.max_points, y: change.max_points});
       return;
@@ -280,7 +283,11 @@
       return all.slice(Math.max(0, all.length - change.max_points[i]));
     };
     const xs = change.traces.map((t, i) => spliced(el.data[t].x, i, change.x[i]));
-    const ys = change.traces.map((t, i) => spliced(el.data[t].y, i, change.y[i]));
+    const ys = change.traces.map((t, i) => {
+      const y = spliced(el.data[t].y, i, change.y[i]);
+      Array.from(head[i] || []).forEach((value, k) => { y[k] = value; });
+      return y;
+    });
     window.Plotly.restyle(el, {x: xs, y: ys}, change.traces);
   }
 

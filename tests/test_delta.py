@@ -223,6 +223,25 @@ def test_retention_trimming_redraws_the_first_bucket(query: str) -> None:
     assert delta is not None
 
 
+@pytest.mark.parametrize("query, cut", [
+    ("metric=cpu&agg=p50&bucket=1m&window=30m&by=host", True),
+    ("metric=cpu&agg=mean&bucket=1m&window=30m&by=none", True),
+    ("metric=cpu&agg=auto&bucket=1m&window=30m&by=none", True),  # mean, min and max bands
+    # 360 points a trace: auto's 10 s buckets, one instant each, never cut
+    ("metric=cpu&agg=auto&window=30m&by=region", False),
+])
+def test_a_moving_window_sends_its_cut_first_bucket_as_head(query: str, cut: bool) -> None:
+    # The newest point 25 s later moves the window's start from 01:29:50 to 01:30:15:
+    # the 01:30 minute keeps the points from :20 on, 4 of its 6, a new value.
+    redrawn, delta = follow(fleet(), query, append((END + 25 * SECOND, "cpu", "web-1", 3.0)))
+    assert redrawn and delta is not None
+    if not cut:
+        assert "head" not in delta
+        return
+    heads = delta["head"]  # a band's min or max may stay as it was
+    assert isinstance(heads, list) and max(map(len, heads)) == 1
+
+
 def test_a_view_whose_summing_order_changes_is_drawn_whole() -> None:
     # Two hosts, ten minutes: nine of 4 points a host, the last of 3. 78 points in 20
     # series cells is under 4 a cell: the whole view sums point by point. Two more points
@@ -438,6 +457,16 @@ def test_changes_name_the_last_instant_retention_took() -> None:
     ([1, 2, 3], [2, 3, 4], {"x": [[4]], "replace": [0], "max_points": [3]}),
     # nothing changed: an empty change (the version moves on)
     ([1, 2, 3], [1, 2, 3], {"x": [[]], "replace": [0], "max_points": [3]}),
+    # a moving window's first bucket lost points: its new value in head, one appended
+    ([1, 2, 3], [2.5, 3, 4], {"x": [[4]], "replace": [0], "max_points": [3],
+                              "head": [[2.5]]}),
+    # the first and the last bucket changed: both
+    ([1, 2, 3], [1.5, 2, 3.5, 4], {"x": [[3, 4]], "replace": [1], "max_points": [4],
+                                   "head": [[1.5]]}),
+    # a one-point trace changed: as big as the whole figure
+    ([1], [1.5], None),
+    # the first and the second point changed: not a head, all replaced, the whole figure
+    ([1, 2, 3], [1.5, 2.5, 3], None),
     # everything changed: no delta, the whole figure
     ([1, 2, 3], [5, 6], None),
 ])
@@ -458,4 +487,5 @@ def test_extension_replaces_only_what_changed(old: list[float], new: list[float]
     assert [list(x) for x in change["x"]] == expected["x"]
     assert change["replace"] == expected["replace"]
     assert change["max_points"] == expected["max_points"]
+    assert [list(h) for h in change.get("head", [[]])] == expected.get("head", [[]])
     assert list(extended(fig(old), change)["data"][0]["y"]) == new

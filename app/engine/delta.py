@@ -271,15 +271,18 @@ def extension(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None
 
     Per trace (all of them, in order): ``replace`` trailing points of the old trace are
     removed, the points of ``x``/``y`` appended, and the newest ``max_points`` kept (which
-    drops what left a moving window at the start). With every ``replace`` 0 this is
-    exactly ``Plotly.extendTraces(el, {x, y}, traces, max_points)``. None when the figures
-    differ elsewhere (layout, trace settings, notice), when a trace was thinned for the
-    screen (its kept points move), or when the change is as big as the figure.
+    drops what left a moving window at the start); then, only when some trace needs it,
+    ``head`` gives new y values of its first points (a moving window's first bucket,
+    partly past the window's start, changes as the window moves). With every ``replace``
+    0 and no ``head`` this is exactly ``Plotly.extendTraces(el, {x, y}, traces,
+    max_points)``. None when the figures differ elsewhere (layout, trace settings,
+    notice), when a trace was thinned for the screen (its kept points move), or when the
+    change is as big as the figure.
     """
     if old["layout"] != new["layout"] or len(old["data"]) != len(new["data"]) or \
             old.get("notice") != new.get("notice"):
         return None
-    xs, ys, keep, replace = [], [], [], []
+    xs, ys, keep, replace, heads = [], [], [], [], []
     for before, after in zip(old["data"], new["data"], strict=True):
         if {k: v for k, v in before.items() if k not in POINTS} != \
                 {k: v for k, v in after.items() if k not in POINTS}:
@@ -299,15 +302,21 @@ def extension(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None
         same = (old_x[begin:begin + n] == new_x[:n]) & (
             (old_y[begin:begin + n] == new_y[:n])
             | (np.isnan(old_y[begin:begin + n]) & np.isnan(new_y[:n])))
+        head = new_y[:0]
+        if n > 1 and not same[0] and same[1]:  # only the first point's value changed
+            head, same[0] = new_y[:1], True
         common = int(np.argmin(same)) if not same.all() else n
         xs.append(new_x[common:])
         ys.append(new_y[common:])
         keep.append(len(new_x))
         replace.append(len(old_x) - begin - common)
-    if sum(len(x) for x in xs) >= max(1, sum(keep)):
+        heads.append(head)
+    if sum(len(x) + len(h) for x, h in zip(xs, heads, strict=True)) >= max(1, sum(keep)):
         return None  # no smaller than the whole figure
     change: dict[str, Any] = {"traces": list(range(len(xs))), "x": xs, "y": ys,
                               "max_points": keep, "replace": replace}
+    if any(len(h) for h in heads):
+        change["head"] = heads
     if "summary" in new:  # the text alternative names the last values: keep it true
         change["summary"] = new["summary"]
     return change
@@ -316,15 +325,18 @@ def extension(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None
 def extended(figure: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     """``figure`` with ``change`` applied as the browser applies it (tests and tools): per
     trace, drop ``replace`` trailing points, append ``x``/``y``, keep the newest
-    ``max_points``."""
+    ``max_points``, then set its first y values to ``head``'s."""
     data = [dict(t) for t in figure["data"]]
     replace = change.get("replace") or [0] * len(change["traces"])
-    for index, x, y, keep, cut in zip(change["traces"], change["x"], change["y"],
-                                      change["max_points"], replace, strict=True):
+    heads = change.get("head") or [[]] * len(change["traces"])
+    for index, x, y, keep, cut, head in zip(change["traces"], change["x"], change["y"],
+                                            change["max_points"], replace, heads,
+                                            strict=True):
         trace = data[index]
         for key, added in (("x", x), ("y", y)):
             points = list(trace[key])
             points = points[:len(points) - cut] + list(added)
             trace[key] = points[max(0, len(points) - keep):]
+        trace["y"][:len(head)] = list(head)
     return {**figure, "data": data, **({"summary": change["summary"]}
                                        if "summary" in change else {})}
