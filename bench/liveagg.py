@@ -239,6 +239,63 @@ def in_process(points: int, updates: int) -> dict[str, float]:
             "parts_bytes": statistics.median(parts_b)}
 
 
+# The demo's views as pages and the demo dashboard watch them: /d/demo (whole history,
+# agg=auto, by=series), and the dashboard's panels under its 15-minute window.
+DEMO_VIEWS = ("metric=cpu", "metric=cpu&agg=p95&by=host",
+              "metric=cpu&agg=p95&by=host&window=15m", "metric=mem&by=host&window=15m",
+              "metric=latency_ms&agg=mean&by=region&window=15m",
+              "metric=cpu&agg=raw&window=15m",
+              "metric=latency_ms&agg=mean&bucket=1m&by=region&window=1h")  # a cut first minute
+
+
+def demo_pushes(minutes: int, ticks: int) -> list[dict[str, Any]]:
+    """Per view of ``DEMO_VIEWS`` over the demo stream after ``minutes`` of ticks, then
+    ``ticks`` more (one a second, as the demo runs): how many ticks it was redrawn by
+    parts and sent as ``extend_chart``, what the fan-out sends each viewer per tick
+    (median and max bytes) and what the whole figure would weigh (median bytes)."""
+    from urllib.parse import parse_qsl
+
+    from app.data.demo import Demo
+    from app.data.store import Store
+    from app.engine.delta import LiveCharts, extension
+    from app.engine.drawing import ChartLimits
+    from app.engine.serieskeys import SeriesKeys
+    from app.engine.view import parse_view
+    from app.jsoncodec import dumps
+    from app.live.figures import Figures
+
+    store = Store()
+    demo = Demo(store, history=minutes * 60)
+    now = float(START_S)
+    demo.install(now)
+    figures = Figures(store, LiveCharts(ChartLimits(), SeriesKeys()))
+    snap = store.get("demo").snapshot()
+    views = [parse_view(parse_qsl(q), snap.metrics, tuple(snap.label_values))
+             for q in DEMO_VIEWS]
+    sent: list[dict[str, Any]] = [figures.payload("demo", v) for v in views]
+    sizes: list[list[int]] = [[] for _ in views]
+    whole: list[list[int]] = [[] for _ in views]
+    deltas = [0] * len(views)
+    redrawn = [0] * len(views)
+    for tick in range(1, ticks + 1):
+        demo.tick(now + tick)
+        for i, view in enumerate(views):
+            redraws = figures.redraws
+            payload = figures.payload("demo", view)
+            redrawn[i] += figures.redraws - redraws
+            change = extension(sent[i]["figure"], payload["figure"])
+            message = payload if change is None else {
+                "dataset": "demo", "query": payload["query"], "version": payload["version"],
+                "base_version": sent[i]["version"], "epoch": payload["epoch"], **change}
+            deltas[i] += change is not None
+            sizes[i].append(len(dumps(message)))
+            whole[i].append(len(dumps(payload)))
+            sent[i] = payload
+    return [{"query": view.query, "deltas": deltas[i], "redrawn": redrawn[i], "ticks": ticks,
+             "bytes": statistics.median(sizes[i]), "max_bytes": max(sizes[i]),
+             "whole_bytes": statistics.median(whole[i])} for i, view in enumerate(views)]
+
+
 def main() -> None:
     """Measure and print one table row per checkout, then the in-process costs."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -248,6 +305,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--updates", type=int, default=40)
     parser.add_argument("--interval", type=float, default=0.3)
+    parser.add_argument("--demo-minutes", type=int, default=35,
+                        help="minutes of demo history before its views are measured")
     parser.add_argument("--root", action="append", type=Path,
                         help="run the server of this checkout (repeatable; default: this one)")
     args = parser.parse_args()
@@ -275,6 +334,15 @@ def main() -> None:
           f"{cost['whole_ms']:.2f} ms, by parts {cost['parts_ms']:.2f} ms (max "
           f"{cost['parts_max_ms']:.2f} ms), equal to the last byte; update_chart "
           f"{cost['whole_bytes']:,.0f} B, extend_chart {cost['parts_bytes']:,.0f} B")
+    print(f"\n# the demo's views after {args.demo_minutes} min of ticks, {args.updates} ticks "
+          "more: bytes a viewer gets per tick")
+    print("| view | redrawn by parts | extend_chart | per tick (median, max) "
+          "| the whole figure (median) |")
+    print("|---|---|---|---|---|")
+    for row in demo_pushes(args.demo_minutes, args.updates):
+        print(f"| `{row['query']}` | {row['redrawn']}/{row['ticks']} | "
+              f"{row['deltas']}/{row['ticks']} | {row['bytes']:,.0f} B, "
+              f"{row['max_bytes']:,} B | {row['whole_bytes']:,.0f} B |")
 
 
 if __name__ == "__main__":
