@@ -18,8 +18,8 @@ from ..jsoncodec import dumps
 CACHE_SIZE = 256
 # Snapshots kept per dataset to redraw from: the versions the figures were last built at
 # (the fan-out builds every watched view at one version). Each pins the columns it reads;
-# after the store copied every series into new columns (a compaction: growth, retention),
-# the old ones (32 bytes a point held, and their spare room) stay pinned one version only.
+# after the store copied every series into new columns (a compaction: growth, retention)
+# views are drawn whole (``redraw``), so bases on old columns are let go at once.
 BASES = 4
 # Datasets smaller than this are charted on the event loop (a few ms at most).
 INLINE_ROWS = 50_000
@@ -133,18 +133,16 @@ class Figures:
             return self._bases.get(dataset, OrderedDict()).get((hit.epoch, hit.version))
 
     def _keep_base(self, snap: Snapshot) -> None:
-        """Keep ``snap`` to redraw from, with the newest ``BASES`` of its dataset and epoch:
-        those on the newest one's columns, and the one before it (views built at that
-        version redraw from it, whatever columns it reads); forget those of datasets that
-        went away (lock held)."""
+        """Keep ``snap`` to redraw from, with the newest ``BASES`` of its dataset and epoch
+        that read the newest one's columns; forget those of datasets that went away (lock
+        held)."""
         for name in [n for n in self._bases if self.store.find(n) is None]:
             del self._bases[name]
         bases = self._bases.setdefault(snap.name, OrderedDict())
         bases[(snap.epoch, snap.version)] = snap
         by_version = sorted((k for k in bases if k[0] == snap.epoch), key=lambda k: k[1])
         newest = bases[by_version[-1]]
-        previous = by_version[-2] if len(by_version) > 1 else None
-        keep = [k for k in by_version[-BASES:] if bases[k].ts is newest.ts or k == previous]
+        keep = [k for k in by_version[-BASES:] if bases[k].ts is newest.ts]
         for key in [k for k in bases if k not in keep]:
             del bases[key]
 
