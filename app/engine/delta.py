@@ -124,8 +124,9 @@ def aggregate_as(snap: Snapshot, sel: Selection, width: int, agg: str, by_point:
     (bucket starts in ns, values).
 
     A sum's last bit depends on its order ((a+b)+(c+d) is not ((a+b)+c)+d), and a part
-    (the last bucket, 1-3 points a series) would often go the other way than the whole
-    view (~6): this keeps the redrawn buckets equal to the bit. Percentiles are exact
+    (a new bucket, 1-3 points a series cell) would often go the other way than the whole
+    view (6 a cell in tests/test_delta.py's fleet): this keeps the redrawn buckets equal
+    to the bit. Percentiles are exact
     order statistics whichever way they are found: ``aggregate`` as it is.
     """
     if agg in PERCENTILES:
