@@ -27,7 +27,7 @@ from .data.log import IngestLog
 from .data.redislog import LogUnavailable
 from .data.store import Store
 from .data.streams import StreamLog
-from .engine import charts
+from .engine.delta import LiveCharts
 from .engine.drawing import ChartLimits
 from .engine.serieskeys import SeriesKeys
 from .jsoncodec import SocketCodec
@@ -171,7 +171,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                          settings["MAX_SERIES"])
     keys = SeriesKeys()
     live = Live.build(socketio, manager, store,
-                      partial(charts.build, limits=limits, keys=keys),
+                      LiveCharts(limits, keys),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload,
                       max_views=settings["MAX_VIEWS"],
                       max_views_per_client=settings["MAX_VIEWS_PER_IP"])

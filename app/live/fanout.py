@@ -8,7 +8,7 @@ from typing import Any
 
 from ..data.errors import UnknownDataset
 from ..data.store import Store
-from ..engine.charts import delta
+from ..engine.delta import extension
 from .figures import Figures
 from .rooms import Rooms
 from .transport import Transport
@@ -52,9 +52,10 @@ class Fanout:
     def flush(self, datasets: set[str]) -> int:
         """Compute each watched view of ``datasets`` once, send it to its room, wake pollers.
 
-        A view that only grew gets ``extend_chart`` (the new points since what the
-        room was sent last) instead of the whole figure; clients on another version
-        ask for the whole figure. Returns the number of rooms sent to.
+        A view whose figure changed by parts gets ``extend_chart`` (what turns the figure
+        the room was sent last into this one: raw points appended, an aggregated view's
+        last buckets replaced and new ones appended) instead of the whole figure; clients
+        on another version ask for the whole figure. Returns the number of rooms sent to.
         """
         sent = 0
         for room, watched in self.rooms.watching(datasets):
@@ -70,7 +71,7 @@ class Fanout:
                 continue  # this room already has this version
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
-                change = delta(previous["figure"], payload["figure"])
+                change = extension(previous["figure"], payload["figure"])
             if previous is not None and change is not None:
                 self.deltas += 1
                 self.transport.emit_room(room, "extend_chart", {
