@@ -117,7 +117,8 @@ async def clients(url: str, count: int) -> dict[str, Any]:
 
         client.on("update_chart", record("update_chart"))
         client.on("extend_chart", record("extend_chart"))
-        await client.connect(url, transports=["websocket"], wait_timeout=30)
+        await client.connect(url, transports=["websocket"], wait_timeout=30,
+                             auth={"parts": True})
         await client.call("subscribe", {"dataset": "fleet", "query": VIEW}, timeout=60)
         await asyncio.wait_for(first.wait(), 60)
         connected.append(client)

@@ -462,7 +462,7 @@
   }
 
   function startSocket() {
-    socket = window.io({reconnectionDelayMax: 5000});
+    socket = window.io({reconnectionDelayMax: 5000, auth: {parts: true}});
     socket.on("connect", () => {
       failures = 0;
       linkDown = false; // the server says so on connect when it is not

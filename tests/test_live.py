@@ -166,7 +166,7 @@ def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: AppStat
 def test_an_aggregated_room_gets_its_last_bucket_replaced_and_shows_what_a_reload_shows(
         app: Flask, state: AppState) -> None:
     query = "metric=cpu&agg=p95&bucket=1m&by=host"
-    watcher = app.extensions["socketio"].test_client(app)
+    watcher = app.extensions["socketio"].test_client(app, auth={"parts": True})
     watcher.emit("subscribe", {"dataset": "hosts", "query": query}, callback=True)
     [first] = watcher.get_received()
     redraws = state.live.figures.redraws
@@ -182,6 +182,29 @@ def test_an_aggregated_room_gets_its_last_bucket_replaced_and_shows_what_a_reloa
     reloaded = app.test_client().get(f"/api/d/hosts/figure?{query}").json
     assert reloaded["version"] == version
     assert as_lists(shown) == as_lists(reloaded["figure"])
+
+
+@pytest.mark.parametrize("auth", [None, {}, {"parts": "yes"}])
+def test_a_client_of_specs_appending_extend_chart_gets_the_whole_figure_for_a_change_by_parts(
+        app: Flask, state: AppState, auth: dict[str, object] | None) -> None:
+    query = "metric=cpu&agg=p95&bucket=1m&by=host"
+    socketio = app.extensions["socketio"]
+    plain = socketio.test_client(app, auth=auth)
+    parts = socketio.test_client(app, auth={"parts": True})
+    for client in (plain, parts):
+        client.emit("subscribe", {"dataset": "hosts", "query": query}, callback=True)
+        client.get_received()
+    version = state.store.append("hosts", cpu((150, 30.0, "web-1")))
+    [whole], [change] = plain.get_received(), parts.get_received()
+    assert (whole["name"], change["name"]) == ("update_chart", "extend_chart")
+    assert whole["args"][0]["version"] == change["args"][0]["version"] == version
+    # web-1's 00:02 bucket held 12; now 12 and 30: its p95 is 12 + 0.95 * 18 = 29.1.
+    assert whole["args"][0]["figure"]["data"][0]["y"][-1] == pytest.approx(29.1)
+    # Points that only append reach both as extend_chart, as SPEC describes it.
+    state.store.append("hosts", cpu((180, 13.0, "web-1")))
+    [grew], [grew_too] = plain.get_received(), parts.get_received()
+    assert grew["name"] == grew_too["name"] == "extend_chart"
+    assert grew["args"][0]["replace"] == [0, 0]
 
 
 def test_a_long_poll_gets_the_whole_figure_computed_by_parts(app: Flask, state: AppState

@@ -55,7 +55,9 @@ class Fanout:
         A view whose figure changed by parts gets ``extend_chart`` (what turns the figure
         the room was sent last into this one: raw points appended, an aggregated view's
         last buckets replaced and new ones appended) instead of the whole figure; clients
-        on another version ask for the whole figure. Returns the number of rooms sent to.
+        on another version ask for the whole figure. Sockets that did not opt in to
+        ``replace``/``head`` at connect get the whole figure for such a change. Returns the
+        number of rooms sent to.
         """
         sent = 0
         for room, watched in self.rooms.watching(datasets):
@@ -74,10 +76,14 @@ class Fanout:
                 change = extension(previous["figure"], payload["figure"])
             if previous is not None and change is not None:
                 self.deltas += 1
+                whole = (self.rooms.appending_only(room)
+                         if any(change["replace"]) or "head" in change else [])
                 self.transport.emit_room(room, "extend_chart", {
                     "dataset": payload["dataset"], "query": payload["query"],
                     "version": payload["version"], "base_version": previous["version"],
-                    "epoch": payload["epoch"], **change})
+                    "epoch": payload["epoch"], **change}, skip=whole)
+                for sid in whole:
+                    self.transport.emit_to(sid, "update_chart", payload)
             else:
                 self.transport.emit_room(room, "update_chart", payload)
             sent += 1

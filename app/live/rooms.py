@@ -94,12 +94,18 @@ class Rooms:
         # summed on every connect, 1,100 connections of one address took O(n^2) and the
         # first clients missed their pings.
         self._load: dict[str, int] = {}
+        # Sockets that did not say at connect that they apply extend_chart's ``replace``
+        # and ``head`` (SPEC's extend_chart only appends): they get whole figures instead.
+        self._appending_only: set[str] = set()
 
     # -- clients: the budget of views per address ----------------------------------------
 
-    def arrive(self, sid: str, client: str) -> None:
-        """Connection ``sid`` comes from address ``client`` (after trusted proxies)."""
+    def arrive(self, sid: str, client: str, parts: bool = False) -> None:
+        """Connection ``sid`` comes from address ``client`` (after trusted proxies);
+        ``parts``: it applies ``extend_chart``'s ``replace`` and ``head``."""
         self._client[sid] = client
+        if not parts:
+            self._appending_only.add(sid)
         self._views[sid] = 0
         self._load[client] = self._load.get(client, 0) + 1
 
@@ -180,6 +186,13 @@ class Rooms:
         self._count(sid, len(after))
         return rooms
 
+    def appending_only(self, room: str) -> list[str]:
+        """The members of ``room`` that apply only SPEC's appending ``extend_chart``
+        (no ``replace``/``head``): a change by parts reaches them as the whole figure."""
+        if not self._appending_only:
+            return []
+        return [sid for sid in self.transport.members(room) if sid in self._appending_only]
+
     def welcome(self, sid: str, room: str, figures: Payloads) -> dict[str, Any]:
         """Send ``sid``, just joined to view room ``room``, the view's figure now
         (``update_chart``, straight to it: never through a message queue) and return it;
@@ -203,6 +216,7 @@ class Rooms:
     def drop(self, sid: str) -> None:
         """Forget the views only a disconnecting ``sid`` watched (it leaves its rooms next),
         and its place in its address's budget."""
+        self._appending_only.discard(sid)
         client = self._client.pop(sid, None)
         if client is not None:
             left = self._load[client] - max(1, self._views.pop(sid))

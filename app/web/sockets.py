@@ -29,7 +29,10 @@ def on_connect(auth: Any = None) -> None:
     refusal = rooms.arrival_refusal(client)
     if refusal is not None:
         raise ConnectionRefusedError(refusal)
-    rooms.arrive(current_sid(), client)
+    # ``auth: {"parts": true}``: the client applies extend_chart's replace and head (our
+    # pages do); a client of SPEC's appending extend_chart alone gets whole figures instead.
+    parts = isinstance(auth, dict) and auth.get("parts") is True
+    rooms.arrive(current_sid(), client, parts)
     streams = app_state().streams
     if streams is not None and not streams.link.up:
         emit("link", {"up": False}, ignore_queue=True)

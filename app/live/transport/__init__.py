@@ -23,7 +23,7 @@ import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -199,10 +199,13 @@ class Transport:
         """The sockets of ``room`` connected to this process."""
         return [sid for sid, _ in self.manager.get_participants(NAMESPACE, room)]
 
-    def emit_room(self, room: str, event: str, data: Any) -> None:
-        """Send ``event`` to this process's members of ``room`` (never through a message
-        queue: in cluster mode every process fans out its own rooms)."""
-        self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True)
+    def emit_room(self, room: str, event: str, data: Any,
+                  skip: Collection[str] = ()) -> None:
+        """Send ``event`` to this process's members of ``room`` but the sockets in ``skip``
+        (never through a message queue: in cluster mode every process fans out its own
+        rooms)."""
+        self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True,
+                           skip_sid=list(skip) or None)
 
     def broadcast(self, event: str, data: Any) -> None:
         """Send ``event`` to every socket of this process."""
