@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import Conflict, Unavailable
-from .ingest import Points, validate
+from .ingest import DecodedBody, validate
 from .log import Receipt
 from .redislog import (
     Broken,
@@ -126,7 +126,7 @@ class StreamLog:
 
     # -- ingest ---------------------------------------------------------------
 
-    def append(self, name: str, points: Points) -> Receipt:
+    def append(self, name: str, points: DecodedBody) -> Receipt:
         """Validate ``points`` against dataset ``name``'s schema in Redis (inferred from
         them for a new dataset), append them, and return Redis's version and epoch.
 
