@@ -19,12 +19,12 @@ from app.data.redislog import (
     Created,
     Cursors,
     Dropped,
-    Entry,
     Event,
     LogCorrupt,
     LogUnavailable,
     RedisLog,
     SchemaMismatch,
+    StreamBatch,
     UnsafeDurability,
     decode_batch,
     encode_batch,
@@ -78,7 +78,7 @@ def drain(log: RedisLog, cursors: Cursors) -> list[Event]:
 
 def versions(events: list[Event]) -> list[tuple[str, int, str]]:
     """(dataset, version, epoch) of each entry among ``events``."""
-    return [(e.dataset, e.version, e.epoch) for e in events if isinstance(e, Entry)]
+    return [(e.dataset, e.version, e.epoch) for e in events if isinstance(e, StreamBatch)]
 
 
 # -- the entry format ------------------------------------------------------

@@ -35,13 +35,13 @@ from .redislog import (
     Created,
     Cursors,
     Dropped,
-    Entry,
     Event,
     LogCorrupt,
     LogUnavailable,
     RedisLog,
     RetentionMismatch,
     SchemaMismatch,
+    StreamBatch,
 )
 from .schema import Batch, Schema
 from .store import Store
@@ -323,9 +323,9 @@ class StreamLog:
     def _handle(self, events: list[Event]) -> set[str]:
         """Apply ``events`` in order (each dataset's run of entries at once); the names."""
         changed: set[str] = set()
-        runs: dict[str, list[Entry]] = {}
+        runs: dict[str, list[StreamBatch]] = {}
         for event in events:
-            if isinstance(event, Entry):
+            if isinstance(event, StreamBatch):
                 runs.setdefault(event.dataset, []).append(event)
                 continue
             name = event.dataset
@@ -389,7 +389,7 @@ class StreamLog:
             self.cursors.streams[name] = entries[-1].id
         return True
 
-    def _apply(self, name: str, entries: list[Entry]) -> bool:
+    def _apply(self, name: str, entries: list[StreamBatch]) -> bool:
         """Apply one dataset's entries (in stream order) as one batch at the last one's
         version; False if they are not for the dataset the store has."""
         dataset = self.store.find(name)
