@@ -15,9 +15,9 @@ import pytest
 from app.data.dashboards import (
     BrokenDashboard,
     Dashboard,
+    DashboardListing,
     DashboardNotFound,
     DocumentError,
-    Entry,
     FileDashboardStore,
     OverrideError,
     Overrides,
@@ -617,7 +617,7 @@ def test_put_creates_then_replaces_atomically(store: FileDashboardStore, folder:
     assert store.put("fleet", doc("Fleet 2"), 1) == 2
     dashboard, version = store.get("fleet")
     assert (dashboard.title, version) == ("Fleet 2", 2)
-    assert store.list() == [Entry("fleet", 2, "Fleet 2", 3)]
+    assert store.list() == [DashboardListing("fleet", 2, "Fleet 2", 3)]
     assert "fleet.json" in files(folder) and not [f for f in files(folder) if f.endswith(".tmp")]
 
 
@@ -754,13 +754,15 @@ def test_a_broken_file_is_listed_with_its_error_and_breaks_nothing_else(
     (folder / "dir.json").mkdir()
     os.mkfifo(folder / "fifo.json")  # opened blocking, it would hang every reader
     assert store.list() == [
-        Entry("broken", 1, error="panel 'x': type: 'pie' is not one of timeseries, stat, table"),
-        Entry("dir", 0, error="cannot be read: not a regular file"),
-        Entry("fifo", 0, error="cannot be read: not a regular file"),
-        Entry("fleet", 1, "Fleet", 3),
-        Entry("half", 1, error="document: is not JSON: Expecting value at line 1 column 11"),
-        Entry("my dash", 0, error="the file name is not <name>.json with a name of 1 to 64 of "
-                                  "A-Z a-z 0-9 _ -"),
+        DashboardListing("broken", 1, error="panel 'x': type: 'pie' is not one of timeseries, "
+                                            "stat, table"),
+        DashboardListing("dir", 0, error="cannot be read: not a regular file"),
+        DashboardListing("fifo", 0, error="cannot be read: not a regular file"),
+        DashboardListing("fleet", 1, "Fleet", 3),
+        DashboardListing("half", 1, error="document: is not JSON: Expecting value at line 1 "
+                                          "column 11"),
+        DashboardListing("my dash", 0, error="the file name is not <name>.json with a name of 1 "
+                                             "to 64 of A-Z a-z 0-9 _ -"),
     ]
     with pytest.raises(BrokenDashboard) as caught:
         store.get("broken")
@@ -775,7 +777,7 @@ def test_a_file_over_the_size_limit_is_listed_as_broken(folder: Path) -> None:
     store = FileDashboardStore(folder, check_query, max_bytes=100)
     folder.mkdir()
     (folder / "big.json").write_text(json.dumps({**doc(), "description": "x" * 200}))
-    assert store.list() == [Entry("big", 1, error="the file is larger than 100 bytes")]
+    assert store.list() == [DashboardListing("big", 1, error="the file is larger than 100 bytes")]
 
 
 def test_delete(store: FileDashboardStore, folder: Path) -> None:

@@ -21,7 +21,13 @@ from ..redislog import LogUnavailable
 from .document import CheckQuery, Dashboard, DocumentError, parse_document
 from .fields import NAME, shown
 from .fileform import decode_json, dump_document, load_document
-from .store import MAX_FILE_BYTES, BrokenDashboard, DashboardNotFound, Entry, VersionConflict
+from .store import (
+    MAX_FILE_BYTES,
+    BrokenDashboard,
+    DashboardListing,
+    DashboardNotFound,
+    VersionConflict,
+)
 
 log = logging.getLogger("dash.dashboards")
 T = TypeVar("T")
@@ -56,13 +62,14 @@ class RedisDashboardStore:
                                                                  "error": str(exc)})
             raise unavailable from None
 
-    def list(self) -> builtins.list[Entry]:
+    def list(self) -> builtins.list[DashboardListing]:
         """Every dashboard by name; one that no longer loads here is listed with its error."""
         entries = []
         for name, stored in self._call(self.boards.all).items():
             loaded = self._parse(stored.document)
-            entries.append(Entry(name, stored.version, error=loaded) if isinstance(loaded, str)
-                           else Entry(name, stored.version, loaded.title, len(loaded.panels)))
+            entries.append(
+                DashboardListing(name, stored.version, error=loaded) if isinstance(loaded, str)
+                else DashboardListing(name, stored.version, loaded.title, len(loaded.panels)))
         return entries
 
     def get(self, name: str) -> tuple[Dashboard, int]:
