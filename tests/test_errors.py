@@ -68,15 +68,21 @@ def test_an_unforeseen_data_error_is_logged_by_kind(app: Flask,
     assert [r.kind for r in caplog.records] == ["Unforeseen"]  # type: ignore[attr-defined]
 
 
-def test_a_view_error_is_the_one_kind_of_url_parameter_error() -> None:
+def test_view_and_dashboard_url_errors_are_the_one_kind_of_url_parameter_error() -> None:
     from app.data.dashboards import OverrideError
+    from app.data.errors import ParamError
     from app.engine.view import ViewError
 
     error = ViewError("window", "'3x' is not a duration", [("window", "'3x' is not a duration"),
                                                            ("agg", "'median' is not one")])
-    assert isinstance(error, OverrideError)
+    assert isinstance(error, ParamError) and not isinstance(error, OverrideError)
     assert (error.param, error.message) == ("window", "'3x' is not a duration")
+    assert error.params == ("window", "agg")
     assert str(error) == "window: '3x' is not a duration; agg: 'median' is not one"
+    override = OverrideError("tz", "'Mars' is not an IANA time zone")
+    assert isinstance(override, ParamError)
+    assert override.problems == (("tz", "'Mars' is not an IANA time zone"),)
+    assert str(override) == "tz: 'Mars' is not an IANA time zone"
 
 
 @pytest.mark.parametrize("poll", ["/api/d/hosts/poll", "/api/dashboards/fleet/poll"])

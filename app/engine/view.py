@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from ..data.dashboards.overrides import OverrideError
+from ..data.errors import ParamError
 from ..instants import (
     DAY,
     FIRST_INSTANT,
@@ -41,25 +41,11 @@ T = TypeVar("T")
 PAGE = re.compile(r"[0-9]{1,7}")  # ASCII digits only: "²".isdigit() is True
 
 
-class ViewError(OverrideError):
-    """Query parameters that are not allowed: ``problems`` is every (param, message), in the
-    order given; ``param`` and ``message`` are the first (one line of a 400 names each).
+class ViewError(ParamError):
+    """Query parameters of a view that are not allowed: ``problems`` is every (param,
+    message), in the order given; ``param`` and ``message`` are the first."""
 
-    The one kind of "URL parameter not allowed": an ``OverrideError`` (what a dashboard's URL
-    is refused with; the data layer cannot import this module) that names every bad
-    parameter of a view at once. Catching or mapping ``OverrideError`` covers both.
-    """
-
-    def __init__(self, param: str, message: str,
-                 problems: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(param, message)
-        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((param, message),)
-        self.args = ("; ".join(f"{p}: {m}" for p, m in self.problems),)
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        """The names of the bad parameters, each once."""
-        return tuple(dict.fromkeys(p for p, _ in self.problems))
+    names_every = True  # parse_view checks every parameter before it refuses
 
 
 @dataclass(frozen=True)

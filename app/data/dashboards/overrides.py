@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode
 
+from ..errors import ParamError
 from .document import Dashboard, Panel
 from .fields import (
     MAX_FILTER_LABELS,
@@ -45,13 +46,9 @@ SETTINGS = ("window", "start", "end", "tz")  # what a dashboard URL may set besi
 LabelsOf = Callable[[str], Collection[str] | None]
 
 
-class OverrideError(ValueError):
-    """A dashboard URL parameter that is not allowed; ``param`` names it for the 400."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+class OverrideError(ParamError):
+    """A dashboard URL parameter that is not allowed; ``param`` names it for the 400 (the
+    first found: a URL is refused at its first bad parameter)."""
 
 
 @dataclass(frozen=True)
