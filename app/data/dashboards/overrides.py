@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from ..errors import ParamError
@@ -39,6 +39,7 @@ from .fields import (
     instant_ns,
 )
 
+T = TypeVar("T")
 TIME = ("window", "start", "end")
 SETTINGS = ("window", "start", "end", "tz")  # what a dashboard URL may set besides labels
 
@@ -122,8 +123,9 @@ def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()
     if len(filters) > MAX_FILTER_LABELS:
         raise OverrideError(sorted(filters)[MAX_FILTER_LABELS],
                             f"more than {MAX_FILTER_LABELS} labels are filtered")
-    for key, check in (("window", check_window), ("start", instant_ns), ("end", instant_ns),
-                       ("tz", check_tz)):
+    if "window" in single:  # canonical, as a view writes it: one URL per meaning
+        single["window"] = _check("window", check_window, single["window"])
+    for key, check in (("start", instant_ns), ("end", instant_ns), ("tz", check_tz)):
         if key in single:
             _check(key, check, single[key])
     if "start" in single and "end" in single and (
@@ -136,9 +138,9 @@ def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()
                                    for label, values in sorted(filters.items())))
 
 
-def _check(param: str, check: Callable[..., object], *args: object) -> None:
+def _check(param: str, check: Callable[..., T], *args: object) -> T:
     try:
-        check(*args)
+        return check(*args)
     except ValueError as exc:
         raise OverrideError(param, str(exc)) from None
 
