@@ -441,6 +441,7 @@ def test_a_hand_edit_is_picked_up_by_the_scan(app: Flask, client: FlaskClient,
     ("window=all&start=&end=&tz=&host=&region=", "/dashboards/fleet"),  # the form, unchanged
     ("region=eu&window=all&host=", "/dashboards/fleet?region=eu"),
     ("tz=Asia/Tokyo&window=5m", "/dashboards/fleet?window=5m&tz=Asia/Tokyo"),
+    ("window=300s", "/dashboards/fleet?window=5m"),  # one spelling of each duration
 ])
 def test_the_form_lands_on_the_shortest_url_that_means_the_same(
         client: FlaskClient, query: str, location: str) -> None:

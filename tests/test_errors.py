@@ -68,15 +68,21 @@ def test_an_unforeseen_data_error_is_logged_by_kind(app: Flask,
     assert [r.kind for r in caplog.records] == ["Unforeseen"]  # type: ignore[attr-defined]
 
 
-def test_a_view_error_is_the_one_kind_of_url_parameter_error() -> None:
+def test_view_and_dashboard_url_errors_are_the_one_kind_of_url_parameter_error() -> None:
     from app.data.dashboards import OverrideError
+    from app.data.errors import ParamError
     from app.engine.view import ViewError
 
     error = ViewError("window", "'3x' is not a duration", [("window", "'3x' is not a duration"),
                                                            ("agg", "'median' is not one")])
-    assert isinstance(error, OverrideError)
+    assert isinstance(error, ParamError) and not isinstance(error, OverrideError)
     assert (error.param, error.message) == ("window", "'3x' is not a duration")
+    assert error.params == ("window", "agg")
     assert str(error) == "window: '3x' is not a duration; agg: 'median' is not one"
+    override = OverrideError("tz", "'Mars' is not an IANA time zone")
+    assert isinstance(override, ParamError)
+    assert override.problems == (("tz", "'Mars' is not an IANA time zone"),)
+    assert str(override) == "tz: 'Mars' is not an IANA time zone"
 
 
 @pytest.mark.parametrize("poll", ["/api/d/hosts/poll", "/api/dashboards/fleet/poll"])
@@ -89,15 +95,25 @@ def test_both_long_polls_refuse_the_same_timeouts(app: Flask, poll: str, timeout
                                          "message": "seconds from 0 to 60"}]}
 
 
-# A dashboard URL's window and a view's are refused in words of their own.
-WINDOW = "window: '3x' is not 'all' or a duration such as 90s, 15m, 6h, 7d or 2w"
-VIEW_WINDOW = ("window: '3x' is not a duration: a whole number and a unit, s, m, h, d or w "
-               "(90s, 15m, 2h, 7d), at most 100 years; or all")
+DURATION_RULE = ("is not a duration: a whole number and a unit, s, m, h, d or w "
+                 "(90s, 15m, 2h, 7d), at most 100 years; or all")
+WINDOW = f"window: '3x' {DURATION_RULE}"  # a dashboard URL's and a view's alike
+
+
+@pytest.mark.parametrize("window", ["2x", "-1h", "0s"])
+def test_a_dashboard_url_and_a_view_refuse_a_window_in_the_same_words(
+        app: Flask, window: str) -> None:
+    client = app.test_client()
+    view = client.get(f"/api/d/hosts/figure?window={window}")
+    dashboard = client.get(f"/api/dashboards/fleet/poll?window={window}&timeout=0")
+    message = f"window: '{window}' {DURATION_RULE}"
+    assert (view.status_code, view.json["error"]) == (400, message)
+    assert (dashboard.status_code, dashboard.json["error"]) == (400, message)
 
 
 @pytest.mark.parametrize("url, headers, message, fragment", [
     ("/dashboards/fleet/panels/cpu?window=3x", {"HX-Request": "true"}, WINDOW, True),
-    ("/page?window=3x", {}, VIEW_WINDOW, False),  # a page that lets the error through
+    ("/page?window=3x", {}, WINDOW, False),  # a page that lets the error through
 ])
 def test_a_bad_parameter_on_a_page_is_an_html_page_with_its_status_and_message(
         app: Flask, url: str, headers: dict[str, str], message: str, fragment: bool) -> None:
@@ -119,8 +135,8 @@ def test_a_bad_parameter_on_a_page_is_an_html_page_with_its_status_and_message(
 
 @pytest.mark.parametrize("url, body", [
     ("/api/d/hosts/figure?window=3x",
-     {"error": VIEW_WINDOW, "param": "window", "errors": [
-         {"param": "window", "message": VIEW_WINDOW.removeprefix("window: ")}]}),
+     {"error": WINDOW, "param": "window", "errors": [
+         {"param": "window", "message": WINDOW.removeprefix("window: ")}]}),
     ("/api/dashboards/fleet/poll?window=3x&timeout=0", {"error": WINDOW, "param": "window"}),
 ])
 def test_a_bad_parameter_of_the_api_stays_json(app: Flask, url: str,

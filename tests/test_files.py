@@ -11,7 +11,7 @@ import pytest
 from app.data import reader
 from app.data.disk import Disk
 from app.data.folder import DataFolder
-from app.data.ingest import Points
+from app.data.ingest import DecodedBody
 from app.data.store import Store
 
 HEADER = "timestamp,cpu,host\n"
@@ -334,8 +334,8 @@ def test_lines_another_program_appends_during_ingest_are_kept_and_read(data_dir:
     folder = DataFolder(Store(), data_dir, disk=disk)
     folder.scan()
     disk.armed = True
-    folder.append("cpu", Points([{"timestamp": "2024-05-01T06:00:00Z", "cpu": 88,
-                                  "host": "ingest"}]))
+    folder.append("cpu", DecodedBody([{"timestamp": "2024-05-01T06:00:00Z", "cpu": 88,
+                                       "host": "ingest"}]))
     assert path.read_text() == (HEADER + lines(0, 2) + "2024-05-01T05:00:00Z,77,logger\n"
                                 + "2024-05-01T06:00:00Z,88.0,ingest\n")
     folder.scan()
@@ -364,7 +364,7 @@ def test_a_slow_reload_of_one_dataset_does_not_hold_up_ingest_into_another(
     reloader.start()
     try:
         assert reading.wait(timeout=10)
-        ingest = threading.Thread(target=folder.append, args=("busy", Points([{
+        ingest = threading.Thread(target=folder.append, args=("busy", DecodedBody([{
             "timestamp": "2024-05-01T06:00:00Z", "cpu": 5, "host": "b"}])), daemon=True)
         ingest.start()
         ingest.join(timeout=10)
@@ -400,8 +400,8 @@ def ingest_while_parsing(folder: DataFolder, slow: SlowParse, name: str,
 
     def ingest() -> None:
         for cpu in cpus:
-            folder.append(name, Points([{"timestamp": f"2024-05-02T00:{cpu:02d}:00Z",
-                                         "cpu": cpu, "host": "ingest"}]))
+            folder.append(name, DecodedBody([{"timestamp": f"2024-05-02T00:{cpu:02d}:00Z",
+                                              "cpu": cpu, "host": "ingest"}]))
             acknowledged.append(cpu)
 
     writer = threading.Thread(target=ingest, daemon=True)
@@ -439,8 +439,8 @@ def test_ingest_during_a_slow_reload_is_not_held_up_lost_or_doubled(data_dir: Pa
     assert sorted(values(folder, "cpu")) == [0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 13.0]
     assert [p for p in path.read_text().splitlines() if ",ingest" in p] == [
         f"2024-05-02T00:{cpu}:00Z,{cpu}.0,ingest" for cpu in (10, 11, 12, 13)]
-    folder.append("cpu", Points([{"timestamp": "2024-05-03T00:00:00Z", "cpu": 14,
-                                  "host": "ingest"}]))
+    folder.append("cpu", DecodedBody([{"timestamp": "2024-05-03T00:00:00Z", "cpu": 14,
+                                       "host": "ingest"}]))
     assert folder.scan() == set()  # the swap left the state where the file ends
     assert sorted(values(folder, "cpu"))[-2:] == [13.0, 14.0]
     again = DataFolder(Store(), data_dir)
@@ -502,8 +502,9 @@ def test_cutting_the_last_line_of_an_acknowledged_batch_drops_no_other_line(
         data_dir: Path) -> None:
     folder = DataFolder(Store(), data_dir)
     for first, count in ((0, 2), (2, 5)):  # a new file, then a batch of 5 appended to it
-        folder.append("cpu", Points([{"timestamp": f"2024-05-01T00:00:{n:02d}Z", "cpu": n,
-                                      "host": "a"} for n in range(first, first + count)]))
+        folder.append("cpu", DecodedBody([{"timestamp": f"2024-05-01T00:00:{n:02d}Z",
+                                           "cpu": n, "host": "a"}
+                                          for n in range(first, first + count)]))
     path = data_dir / "cpu.csv"
     text = path.read_bytes()
     os.truncate(path, text.rstrip(b"\n").rfind(b"\n") + 1)  # its last line removed by hand

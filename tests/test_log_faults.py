@@ -14,7 +14,7 @@ import pytest
 from app.data.disk import Disk
 from app.data.errors import Conflict, DataError, StorageFull, Unavailable
 from app.data.folder import DataFolder
-from app.data.ingest import Points
+from app.data.ingest import DecodedBody
 from app.data.store import Store
 
 HEADER = "timestamp,cpu,host\n"
@@ -98,11 +98,12 @@ for _op in ("stat", "lstat", "fstat", "pread", "position", "fsync", "ftruncate",
     setattr(FaultyDisk, _op, _wrap(_op))
 
 
-def batch(n: int) -> Points:
+def batch(n: int) -> DecodedBody:
     """Batch ``n``: two points, cpu 100n and 100n+1, host h<n>."""
-    return Points([{"timestamp": f"2024-05-01T01:{n:02d}:00Z", "cpu": 100 * n, "host": f"h{n}"},
-                   {"timestamp": f"2024-05-01T01:{n:02d}:30Z", "cpu": 100 * n + 1,
-                    "host": f"h{n}"}])
+    return DecodedBody([{"timestamp": f"2024-05-01T01:{n:02d}:00Z", "cpu": 100 * n,
+                         "host": f"h{n}"},
+                        {"timestamp": f"2024-05-01T01:{n:02d}:30Z", "cpu": 100 * n + 1,
+                         "host": f"h{n}"}])
 
 
 def rows(store: Store, name: str) -> list[float]:

@@ -19,12 +19,12 @@ from app.data.redislog import (
     Created,
     Cursors,
     Dropped,
-    Entry,
     Event,
     LogCorrupt,
     LogUnavailable,
     RedisLog,
     SchemaMismatch,
+    StreamBatch,
     UnsafeDurability,
     decode_batch,
     encode_batch,
@@ -78,7 +78,7 @@ def drain(log: RedisLog, cursors: Cursors) -> list[Event]:
 
 def versions(events: list[Event]) -> list[tuple[str, int, str]]:
     """(dataset, version, epoch) of each entry among ``events``."""
-    return [(e.dataset, e.version, e.epoch) for e in events if isinstance(e, Entry)]
+    return [(e.dataset, e.version, e.epoch) for e in events if isinstance(e, StreamBatch)]
 
 
 # -- the entry format ------------------------------------------------------
@@ -320,14 +320,14 @@ def test_a_hung_redis_holds_a_dashboard_read_for_one_second_not_five() -> None:
     with socket.socket() as hung:  # connections are taken (the backlog), never answered
         hung.bind(("127.0.0.1", 0))
         hung.listen(8)
-        boards = RedisDashboards(f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
+        documents = RedisDashboards(f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
         took = []
-        for read in (lambda: boards.get("fleet"), lambda: boards.changes("0-0", 0)):
+        for read in (lambda: documents.get("fleet"), lambda: documents.changes("0-0", 0)):
             began = time.monotonic()
             with pytest.raises(LogUnavailable, match="unreachable"):
                 read()
             took.append(time.monotonic() - began)
-        boards.close()
+        documents.close()
     # The page's read: the 1 s timeout cluster mode had always passed (the default was
     # 5.0 s); the changes read, without blocking: 1 s and its 1 s margin (was 10 s).
     assert 0.9 < took[0] < 2.0 and took[1] < 3.0, took

@@ -24,7 +24,7 @@ from . import reader
 from .dialect import header_end
 from .disk import APPEND, READ, WRITE, Disk, durable_write, fsync_dir, read_upto, read_whole
 from .errors import Conflict, Rejected, StorageFull, Unavailable
-from .ingest import Points, Validated, validate
+from .ingest import DecodedBody, Validated, validate
 from .prefix import Prefix
 from .reader import Reading
 from .schema import ReadingChanged, Schema, SchemaError, is_valid_name
@@ -658,7 +658,7 @@ class DataFolder:
 
     # -- ingest: the CSV files are the log -------------------------------------
 
-    def append(self, name: str, points: Points) -> Dataset:
+    def append(self, name: str, points: DecodedBody) -> Dataset:
         """Validate ``points`` for dataset ``name``, make them durable, then apply them.
 
         The file must be the regular file the dataset was read from, with the same

@@ -70,7 +70,7 @@ def check_values(column: str, known: Categories, values: np.ndarray, limit: int)
 
 
 @dataclass(frozen=True)
-class Points:
+class MergedPoints:
     """Points of some series merged into time order (equal times in series order)."""
 
     ts: np.ndarray  # int64 ns, sorted
@@ -114,7 +114,7 @@ class Snapshot:
         return self.points
 
     def merged(self, series: np.ndarray | None = None, start: np.ndarray | None = None,
-               stop: np.ndarray | None = None) -> Points:
+               stop: np.ndarray | None = None) -> MergedPoints:
         """Points of ``series`` (default all), each from column position ``start`` to
         ``stop`` (default all its points), in time order."""
         ids = (np.arange(len(self.series_start)) if series is None
@@ -125,8 +125,8 @@ class Snapshot:
         sid = np.repeat(ids, hi - lo)
         order = np.argsort(self.ts[at], kind="stable")  # merges the already sorted runs
         at, sid = at[order], sid[order]
-        return Points(self.ts[at], sid, self.series_metric[sid], self.value[at],
-                      {name: codes[sid] for name, codes in self.series_labels.items()})
+        return MergedPoints(self.ts[at], sid, self.series_metric[sid], self.value[at],
+                            {name: codes[sid] for name, codes in self.series_labels.items()})
 
 
 class Dataset:

@@ -24,7 +24,7 @@ from ..data.dashboards import (
     Panel,
     parse_overrides,
 )
-from ..data.errors import Unavailable, UnknownDataset
+from ..data.errors import ParamError, Unavailable, UnknownDataset
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
 from ..engine.drawing import ChartLimits, analyse
@@ -228,6 +228,7 @@ def show(name: str) -> BaseResponse:
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("X-Dash-Freshness")
         return vary(response)
+    error: ParamError | None
     overrides, error = overrides_of(request.args.items(multi=True))
     overrides = tidy(overrides, dashboard)
     if not error and not is_htmx() and request.query_string and \
@@ -235,7 +236,7 @@ def show(name: str) -> BaseResponse:
         return vary(redirect(dashboard_url(name, overrides), 302))  # one URL per meaning
     try:
         views = state.panel_views(dashboard, overrides)
-    except OverrideError as exc:  # or a ViewError: a range the data cannot show
+    except ParamError as exc:  # an OverrideError, or a ViewError: a range the data cannot show
         error = exc
         overrides, views = Overrides(), state.panel_views(dashboard, Overrides())
     context = {

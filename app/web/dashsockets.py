@@ -12,16 +12,16 @@ from urllib.parse import parse_qsl
 
 from flask_socketio import SocketIO
 
-from ..data.dashboards import DashboardNotFound, OverrideError, parse_overrides
+from ..data.dashboards import DashboardNotFound, parse_overrides
 from ..data.dashboards.store import BrokenDashboard
-from ..data.errors import UnknownDataset
+from ..data.errors import ParamError, UnknownDataset
 from ..live.rooms import TooManyViews
 from ..state import app_state
 from .messages import BadMessage, current_sid, fields, refused
 
 log = logging.getLogger("dash.sockets")
-# OverrideError covers ViewError (a view's query the data cannot show).
-REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, OverrideError, UnknownDataset,
+# ParamError: a URL setting refused (OverrideError) or one the data cannot show (ViewError).
+REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, ParamError, UnknownDataset,
            TooManyViews)
 
 

@@ -8,18 +8,18 @@ from flask import Flask, Response, render_template, request
 from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
-from ..data.dashboards import BrokenDashboard, DashboardNotFound, OverrideError, VersionConflict
+from ..data.dashboards import BrokenDashboard, DashboardNotFound, VersionConflict
 from ..data.errors import (
     Conflict,
     DataError,
     DatasetFailed,
+    ParamError,
     Rejected,
     StorageFull,
     TooLarge,
     Unavailable,
     UnknownDataset,
 )
-from ..engine.view import ViewError
 from ..jsoncodec import dumps
 from .pages import is_htmx
 
@@ -63,11 +63,11 @@ def data_error(exc: DataError) -> Response:
     return response
 
 
-def bad_parameter(exc: OverrideError) -> Response:
-    """400 naming the bad URL parameter and what is allowed (``param``); a view's
-    (``ViewError``) lists every bad one in ``errors`` as well, ``param`` the first. A page
-    gets the same status and message as an HTML page (HTMX: its ``problem`` fragment)."""
-    problems = exc.problems if isinstance(exc, ViewError) else ((exc.param, exc.message),)
+def bad_parameter(exc: ParamError) -> Response:
+    """400 naming the bad URL parameter and what is allowed (``param``); where every one was
+    checked (a view's) ``errors`` lists each as well, ``param`` the first. A page gets the
+    same status and message as an HTML page (HTMX: its ``problem`` fragment)."""
+    problems = exc.problems
     if not _is_api():
         context = {"title": "This address needs a change", "message": str(exc),
                    "problems": problems}
@@ -77,7 +77,7 @@ def bad_parameter(exc: OverrideError) -> Response:
         response.vary.add("HX-Request")
         return response
     body: dict[str, Any] = {"error": str(exc), "param": exc.param}
-    if isinstance(exc, ViewError):
+    if exc.names_every:
         body["errors"] = [{"param": param, "message": message} for param, message in problems]
     return json_response(body, 400)
 
@@ -126,7 +126,7 @@ def http_error(exc: HTTPException) -> Response | HTTPException:
 def register(app: Flask) -> None:
     """Install the mapping on ``app``."""
     app.register_error_handler(DataError, data_error)
-    app.register_error_handler(OverrideError, bad_parameter)  # and ViewError, its subclass
+    app.register_error_handler(ParamError, bad_parameter)  # dashboard URLs' and views'
     app.register_error_handler(DashboardNotFound, unknown_dashboard)
     app.register_error_handler(BrokenDashboard, broken_dashboard)
     app.register_error_handler(UnknownDataset, unknown_dataset)
