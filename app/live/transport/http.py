@@ -23,6 +23,10 @@
   (past that: 503 at once), and when every slot is taken, the connection that has waited
   longest for a request (idle keep-alive, or headers not finished) makes room for the new
   one, instead of the server stopping to accept.
+- **WebSockets** (``places.WebSocketPlaces``): a handshake takes a place before it is
+  upgraded, or is answered 503 (the server's are taken) or 429 (its address's are), with
+  ``Retry-After``; the request gives the place back when it ends, unless
+  ``websocket.Protocol`` handed it to the connection's reader with the connection.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ import eventlet
 import eventlet.wsgi
 
 from .framing import error_answer, framing_problem, is_websocket_handshake
+from .places import RETRY_AFTER, Place, Refused, WebSocketPlaces
 
 Headers = Sequence[tuple[str, str]]
 ABORT = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
@@ -188,8 +193,10 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
     min_rate = 500.0  # bytes a second
     security_headers: Headers = ()
     pool: Pool | None = None
+    websockets: WebSocketPlaces | None = None
     _deadline: Any = None
     pace: Pace | None = None
+    place: Place | None = None  # this connection's WebSocket place, while the request holds it
 
     def evict(self) -> None:
         """Close this connection, idle between requests, to make room (``Pool``)."""
@@ -224,6 +231,9 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
             self._deadline.cancel()
             if self.pool is not None:
                 self.pool.waiting.pop(self, None)
+            if self.place is not None:  # the upgrade failed, or its WebSocket closed here
+                self.place.release()
+                self.place = None
 
     def _read_request_line(self) -> str:
         line: str = super()._read_request_line()
@@ -254,11 +264,26 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
         if problem is not None:
             self._refuse(*problem)
             return False
-        if self.pace is not None and is_websocket_handshake(self.command, self.path,
-                                                            self.headers):
-            self.pace.remove()  # the WebSocket's heartbeat decides from here
-            self.pace = None
-            self.connection.settimeout(None)
+        if is_websocket_handshake(self.command, self.path, self.headers):
+            if not self._take_place():
+                return False
+            if self.pace is not None:
+                self.pace.remove()  # the WebSocket's heartbeat decides from here
+                self.pace = None
+                self.connection.settimeout(None)
+        return True
+
+    def _take_place(self) -> bool:
+        """A WebSocket place for this handshake; False once refused (503 or 429 written)."""
+        if self.websockets is None:
+            return True
+        address = self.conn_state[0]
+        taken = self.websockets.take(str(address[0] if isinstance(address, tuple)
+                                         else address))
+        if isinstance(taken, Refused):
+            self._refuse(taken.status, taken.reason, (("Retry-After", str(RETRY_AFTER)),))
+            return False
+        self.place = taken
         return True
 
     def send_error(self, code: int, message: str | None = None,
@@ -278,8 +303,8 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
             self.send_header(name, value)
         super().end_headers()
 
-    def _refuse(self, status: int, reason: str) -> None:
-        self.wfile.write(error_answer(status, reason, self.security_headers))
+    def _refuse(self, status: int, reason: str, extra: Headers = ()) -> None:
+        self.wfile.write(error_answer(status, reason, [*self.security_headers, *extra]))
         self.wfile.flush()
         self.close_connection = 1
 
@@ -296,3 +321,4 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
         finally:
             if self.pace is not None:
                 self.pace.remove()
+
