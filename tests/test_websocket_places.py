@@ -1,8 +1,14 @@
-"""Open WebSockets counted (app.live.transport.places)."""
+"""Open WebSockets counted (app.live.transport.places), and the listener that rides out a
+shortage of open files (app.live.transport.http.Listener)."""
 from __future__ import annotations
+
+import errno
+import logging
+from typing import Any
 
 import pytest
 
+from app.live.transport.http import Listener
 from app.live.transport.places import Place, Refused, WebSocketPlaces, websockets_that_fit
 
 A, B, PROXY = "192.0.2.1", "192.0.2.2", "10.0.0.1"
@@ -69,3 +75,80 @@ def test_a_place_comes_back_once_however_often_it_is_released() -> None:
 def test_websockets_that_fit_the_open_files_limit(open_files: int | None, connections: int,
                                                   wanted: int, fit: int) -> None:
     assert websockets_that_fit(open_files, connections, wanted) == fit
+
+
+class Socket:
+    """A listening socket whose accepts fail with ``errors`` (errno values) first."""
+
+    family = "AF_TEST"
+
+    def __init__(self, errors: list[int]) -> None:
+        self.errors = list(errors)
+
+    def accept(self) -> tuple[str, str]:
+        if self.errors:
+            code = self.errors.pop(0)
+            raise OSError(code, f"errno {code}")
+        return "connection", "address"
+
+
+class Clock:
+    """Seconds that pass only when the listener sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def listener(errors: list[int], clock: Clock, log: logging.Logger,
+             first_pause: float = 0.005) -> Listener:
+    return Listener(Socket(errors), first_pause=first_pause, longest_pause=1.0,
+                    log_every=10.0, sleep=clock.sleep, clock=lambda: clock.now, log=log)
+
+
+@pytest.mark.parametrize(("errors", "pauses"), [
+    ([], []),
+    ([errno.EMFILE], [0.005]),
+    # doubling from 5 ms up to 1 s, like Go's net/http
+    ([errno.EMFILE] * 10, [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.0, 1.0]),
+    ([errno.ENFILE, errno.ENOBUFS, errno.ENOMEM], [0.005, 0.01, 0.02]),
+    # a connection gone before it was accepted: the next one, at once
+    ([errno.ECONNABORTED, errno.EPROTO, errno.ECONNRESET], []),
+])
+def test_accept_waits_out_a_shortage(errors: list[int], pauses: list[float]) -> None:
+    clock = Clock()
+    sock = listener(errors, clock, logging.getLogger("test.listener"))
+    assert sock.accept() == ("connection", "address")
+    assert clock.pauses == pytest.approx(pauses)
+    assert sock.failures == len(pauses)
+    assert sock.family == "AF_TEST"  # everything else is the socket's own
+
+
+def test_a_shortage_is_logged_at_once_then_at_most_every_ten_seconds(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    sock = listener([errno.EMFILE] * 40, clock, logging.getLogger("test.listener"),
+                    first_pause=1 / 128)  # every time below is exact in binary
+    with caplog.at_level(logging.WARNING, logger="test.listener"):
+        sock.accept()
+    # Pauses double from 1/128 s to 1 s (the 8th), so failure k >= 8 comes at
+    # 127/128 + (k - 8) s. Logged: failure 1 at 0 s; failure 18 at 10 127/128 s (17 since
+    # the last line); 28 and 38 exactly 10 s after it and after each other (10 since
+    # each); 39 and 40 not yet.
+    records: list[Any] = caplog.records
+    assert [r.failed for r in records] == [1, 17, 10, 10]
+    assert all(r.event == "accept_error" and r.errno == "EMFILE" for r in records)
+    assert "EMFILE" in records[0].getMessage()
+
+
+@pytest.mark.parametrize("code", [errno.EBADF, errno.EINVAL, errno.ENOTSOCK])
+def test_other_accept_errors_are_raised(code: int) -> None:
+    clock = Clock()
+    sock = listener([code], clock, logging.getLogger("test.listener"))
+    with pytest.raises(OSError) as raised:
+        sock.accept()
+    assert raised.value.errno == code and clock.pauses == []

@@ -299,7 +299,8 @@ def serve(app: Any, settings: Mapping[str, Any],
     address (trusted proxies aside), which left the pool; the soft ``RLIMIT_NOFILE``
     raised (up to the hard one) to hold the pool, the WebSockets and
     ``places.FILES_RESERVE``, and fewer WebSockets when it cannot be
-    (``places.websockets_that_fit``); and ``http_protocol``'s timeouts, pace and framing checks, its
+    (``places.websockets_that_fit``); accepting again after running short of open files
+    (``http.Listener``); and ``http_protocol``'s timeouts, pace and framing checks, its
     own answers carrying ``security_headers``.
     """
     import eventlet
@@ -340,8 +341,8 @@ def serve(app: Any, settings: Mapping[str, Any],
                              partial(_among, proxies))
     protocol = http_protocol(settings["HEADER_TIMEOUT"], settings["DIRECT_WEBSOCKETS"],
                              settings["MIN_TRANSFER_RATE"], security_headers, pool, places)
-    eventlet.wsgi.server(listener, app, custom_pool=pool, log_output=settings["DEBUG"],
-                         protocol=protocol)
+    eventlet.wsgi.server(http.Listener(listener, log=log), app, custom_pool=pool,
+                         log_output=settings["DEBUG"], protocol=protocol)
 
 
 def _among(networks: Sequence[Any], address: str) -> bool:

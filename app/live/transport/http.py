@@ -27,9 +27,14 @@
   upgraded, or is answered 503 (the server's are taken) or 429 (its address's are), with
   ``Retry-After``; the request gives the place back when it ends, unless
   ``websocket.Protocol`` handed it to the connection's reader with the connection.
+- **Accepting** (``Listener``): out of open files (EMFILE, ENFILE) or kernel memory, the
+  server waits and accepts again, logging it at most every ``log_every`` seconds; eventlet
+  re-raised the error and the process exited.
 """
 from __future__ import annotations
 
+import errno
+import logging
 import math
 import socket
 import struct
@@ -322,3 +327,74 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
             if self.pace is not None:
                 self.pace.remove()
 
+
+# accept() failing because the process or the system is short of something for now: this
+# process's open files (EMFILE), the system's (ENFILE), kernel memory (ENOBUFS, ENOMEM).
+# eventlet.wsgi.server re-raised them and the process exited for good.
+SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# A connection that failed before it was accepted: accept(2) says to retry at once.
+# eventlet.wsgi.server re-raised ECONNABORTED too, and stopped serving on ECONNRESET.
+CONNECTION_GONE = frozenset({errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO,
+                             errno.EPERM, errno.ENETDOWN, errno.ENOPROTOOPT,
+                             errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH,
+                             errno.EOPNOTSUPP, errno.ENETUNREACH})
+
+
+class Listener:
+    """The listening socket as ``eventlet.wsgi.server`` sees it, whose ``accept`` rides out
+    a shortage instead of raising it.
+
+    Short of files or memory, ``accept`` waits (``first_pause`` seconds, doubling up to
+    ``longest_pause``: Go's net/http does the same) and tries again, while the connections
+    already open are served and, closing, free what was short; the connections that arrive
+    meanwhile wait in the listen backlog. A warning is logged at once, then at most every
+    ``log_every`` seconds with the number of failed accepts since the last one. A connection
+    gone before it was accepted is skipped. Everything else is the socket's own.
+    """
+
+    def __init__(self, sock: Any, first_pause: float = 0.005, longest_pause: float = 1.0,
+                 log_every: float = 10.0, sleep: Callable[[float], Any] = eventlet.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 log: logging.Logger | None = None) -> None:
+        self.socket = sock
+        self.first_pause, self.longest_pause, self.log_every = (first_pause, longest_pause,
+                                                                log_every)
+        self._sleep, self._clock = sleep, clock
+        self._log = log or logging.getLogger("dash.transport")
+        self.failures = 0  # accepts that failed short of something, in all
+        self._unreported = 0
+        self._reported_at: float | None = None
+
+    def accept(self) -> tuple[Any, Any]:
+        """The next connection and its address, once one can be accepted."""
+        pause = 0.0
+        while True:
+            try:
+                connection: tuple[Any, Any] = self.socket.accept()
+                return connection
+            except OSError as exc:
+                if exc.errno in CONNECTION_GONE:
+                    continue
+                if exc.errno not in SHORT_OF:
+                    raise
+                pause = min(max(2 * pause, self.first_pause), self.longest_pause)
+                self._short_of(exc, pause)
+                self._sleep(pause)
+
+    def _short_of(self, exc: OSError, pause: float) -> None:
+        self.failures += 1
+        self._unreported += 1
+        now = self._clock()
+        if self._reported_at is not None and now - self._reported_at < self.log_every:
+            return
+        name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        self._log.warning(
+            f"cannot accept connections ({name}: {exc.strerror}); waiting for open ones to "
+            "close (DASH_MAX_CONNECTIONS and DASH_MAX_WEBSOCKETS must fit the open-files "
+            "limit)",
+            extra={"event": "accept_error", "errno": name, "failed": self._unreported,
+                   "pause": pause})
+        self._reported_at, self._unreported = now, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.socket, name)
