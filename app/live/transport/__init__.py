@@ -33,6 +33,7 @@ from engineio import packet as eio_packet
 from ...jsoncodec import dumps
 from . import internals
 from .internals import MissingInternals, require_http_protocol
+from .places import FILES_RESERVE, WebSocketPlaces, websockets_that_fit
 
 __all__ = ["NAMESPACE", "Message", "MissingInternals", "SharedFrameManager",
            "SharedFrameRedisManager", "Transport", "http_protocol", "install_websockets",
@@ -267,18 +268,20 @@ def install_websockets(sio: Any) -> bool:
 
 
 def http_protocol(header_timeout: float, direct_websockets: bool, min_rate: float = 500.0,
-                  security_headers: Sequence[tuple[str, str]] = (), pool: Any = None) -> Any:
+                  security_headers: Sequence[tuple[str, str]] = (), pool: Any = None,
+                  websockets: WebSocketPlaces | None = None) -> Any:
     """eventlet's HTTP protocol class for ``wsgi.py``: a header timeout, paced bodies and
     answers, strict body framing and ``security_headers`` on its own answers
-    (``http.Protocol``), waiting connections known to ``pool`` (an ``http.Pool``), and with
-    ``direct_websockets`` one that hands upgraded WebSockets to a green thread of their
-    own (``websocket.Protocol``)."""
+    (``http.Protocol``), waiting connections known to ``pool`` (an ``http.Pool``),
+    WebSocket handshakes taking a place in ``websockets`` (503/429 when there is none),
+    and with ``direct_websockets`` one that hands upgraded WebSockets, with their place,
+    to a green thread of their own (``websocket.Protocol``)."""
     from . import http, websocket
 
     base = websocket.Protocol if direct_websockets else http.Protocol
     return type("Protocol", (base,), {"header_timeout": header_timeout, "min_rate": min_rate,
                                       "security_headers": tuple(security_headers),
-                                      "pool": pool})
+                                      "pool": pool, "websockets": websockets})
 
 
 # Connections the kernel queues for accept(): eventlet.listen's default (50) overflowed
@@ -294,10 +297,14 @@ def serve(app: Any, settings: Mapping[str, Any],
     own (``SystemExit`` naming it when another process listens there: eventlet's default,
     ``SO_REUSEPORT``, let a second server start silently and the kernel split the
     connections between the two); eventlet's pool sized by ``DASH_MAX_CONNECTIONS``, at
-    most ``DASH_MAX_CONNECTIONS_PER_IP`` of it per client address (trusted proxies aside),
-    with the soft ``RLIMIT_NOFILE`` raised (up to the hard one) to hold it and as many
-    detached WebSockets (eventlet's accept loop dies on EMFILE); and ``http_protocol``'s
-    timeouts, pace and framing checks, its own answers carrying ``security_headers``.
+    most ``DASH_MAX_CONNECTIONS_PER_IP`` of it per client address (trusted proxies aside);
+    at most ``DASH_MAX_WEBSOCKETS`` open WebSockets, ``DASH_MAX_WEBSOCKETS_PER_IP`` per
+    address (trusted proxies aside), which left the pool; the soft ``RLIMIT_NOFILE``
+    raised (up to the hard one) to hold the pool, the WebSockets and
+    ``places.FILES_RESERVE``, and fewer WebSockets when it cannot be
+    (``places.websockets_that_fit``); accepting again after running short of open files
+    (``http.Listener``); and ``http_protocol``'s timeouts, pace and framing checks, its
+    own answers carrying ``security_headers``.
     """
     import eventlet
     import eventlet.green.socket
@@ -307,7 +314,15 @@ def serve(app: Any, settings: Mapping[str, Any],
     from .framing import error_answer
 
     size = int(settings["MAX_CONNECTIONS"])
-    _raise_open_files(2 * size + 1024)  # the pool, as many WebSockets, files, the rest
+    wanted = int(settings["MAX_WEBSOCKETS"])
+    open_files = _raise_open_files(size + wanted + FILES_RESERVE)
+    websockets = websockets_that_fit(open_files, size, wanted)
+    if websockets < wanted:
+        log.warning(f"the open files limit ({open_files}) holds {websockets} WebSockets "
+                    f"beside DASH_MAX_CONNECTIONS ({size}), not DASH_MAX_WEBSOCKETS "
+                    f"({wanted}): raise the hard limit (ulimit -Hn, systemd's LimitNOFILE) "
+                    "or lower the settings",
+                    extra={"event": "rlimit", "websockets": websockets})
     family, _, _, _, address = eventlet.green.socket.getaddrinfo(
         settings["HOST"], settings["PORT"], type=socket.SOCK_STREAM)[0]
     try:
@@ -325,10 +340,12 @@ def serve(app: Any, settings: Mapping[str, Any],
                            [*security_headers, ("Retry-After", "5")])
     pool = http.Pool(size, int(settings["MAX_CONNECTIONS_PER_IP"]),
                      partial(_among, proxies), refusal)
+    places = WebSocketPlaces(websockets, int(settings["MAX_WEBSOCKETS_PER_IP"]),
+                             partial(_among, proxies))
     protocol = http_protocol(settings["HEADER_TIMEOUT"], settings["DIRECT_WEBSOCKETS"],
-                             settings["MIN_TRANSFER_RATE"], security_headers, pool)
-    eventlet.wsgi.server(listener, app, custom_pool=pool, log_output=settings["DEBUG"],
-                         protocol=protocol)
+                             settings["MIN_TRANSFER_RATE"], security_headers, pool, places)
+    eventlet.wsgi.server(http.Listener(listener, log=log), app, custom_pool=pool,
+                         log_output=settings["DEBUG"], protocol=protocol)
 
 
 def _among(networks: Sequence[Any], address: str) -> bool:
@@ -339,16 +356,28 @@ def _among(networks: Sequence[Any], address: str) -> bool:
     return any(ip in network for network in networks)
 
 
-def _raise_open_files(wanted: int) -> None:
+def _raise_open_files(wanted: int) -> int | None:
+    """Raise the soft open-files limit to ``wanted`` (within the hard one); the limit
+    then (None: unlimited, or unknown)."""
     try:
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < wanted:
-            raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
-            log.info("raised the open files limit", extra={
-                "event": "rlimit", "from": soft, "to": raised})
     except (ImportError, ValueError, OSError) as exc:
-        log.warning("cannot raise the open files limit", extra={"event": "rlimit",
-                                                                "error": str(exc)})
+        log.warning("cannot read the open files limit", extra={"event": "rlimit",
+                                                               "error": str(exc)})
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    if soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open files limit", extra={"event": "rlimit",
+                                                                    "error": str(exc)})
+            return int(soft)
+        log.info("raised the open files limit", extra={
+            "event": "rlimit", "from": soft, "to": raised})
+        soft = raised
+    return int(soft)
