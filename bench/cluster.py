@@ -31,7 +31,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.fanout import VIEW, percentile, point, post, spawn
+from bench.fanout import MANY_CLIENTS_ONE_ADDRESS, VIEW, percentile, point, post, spawn
 from bench.servers import cpu_seconds, fanout_ms, server, wait_ready
 from e2e.services import redis_server
 
@@ -52,7 +52,8 @@ def run(label: str, processes: int, clients_each: int, cluster: bool, updates: i
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         # DEBUG: each process logs how long each fan-out took, from change to last write.
-        env = {"DASH_MAX_UPDATES_PER_SECOND": "100", "DASH_LOG_LEVEL": "DEBUG"}
+        env = {"DASH_MAX_UPDATES_PER_SECOND": "100", "DASH_LOG_LEVEL": "DEBUG",
+               **MANY_CLIENTS_ONE_ADDRESS}
         pids = []
         logs = []
         if cluster:

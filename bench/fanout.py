@@ -54,8 +54,11 @@ JS_TRANSPORTS = {
 }
 # Every client connects from 127.0.0.1, and each long-poll (and each client on Socket.IO's
 # polling, until its upgrade) holds a waiting GET: the bounds of waiting requests per address
-# (64) and in all (512) are for the open internet, and 200 pollers from one address got 503s.
-MANY_CLIENTS_ONE_ADDRESS = {"DASH_MAX_WAITING": "2048", "DASH_MAX_WAITING_PER_IP": "2048"}
+# (64) and in all (512) are for the open internet, and 200 pollers from one address got 503s;
+# so are the open WebSockets per address (256).
+MANY_CLIENTS_ONE_ADDRESS = {"DASH_MAX_WAITING": "2048", "DASH_MAX_WAITING_PER_IP": "2048",
+                            "DASH_MAX_WEBSOCKETS_PER_IP": "4096", "DASH_MAX_VIEWS_PER_IP": "4096",
+                            "DASH_MAX_CONNECTIONS_PER_IP": "4096"}
 
 
 def post(url: str, points: list[dict[str, Any]]) -> dict[str, Any]:
