@@ -373,3 +373,31 @@ def test_views_outlive_a_file_losing_the_label_they_filter_on(
     assert watcher.emit("unsubscribe", {"dataset": "hosts", "query": ack["query"]},
                         callback=True) == {"ok": True}
     assert state.live.rooms.watched == {}
+
+
+def test_a_figure_built_before_a_newer_one_was_sent_is_not_sent_back(
+        app: Flask, state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A flush whose build ran in the thread pool can resume holding version V-1 after a
+    # joiner was welcomed with V: sending it would take the room back a version.
+    watcher = app.extensions["socketio"].test_client(app, auth={"parts": True})
+    watcher.emit("subscribe", {"dataset": "hosts", "query": "metric=cpu&by=host"},
+                 callback=True)
+    [welcome] = watcher.get_received()
+    newest = welcome["args"][0]
+    older = {**newest, "version": newest["version"] - 1}
+    monkeypatch.setattr(state.live.figures, "payload", lambda *_: older)
+    state.live.fanout.flush({"hosts"})
+    assert watcher.get_received() == []
+    [watched] = state.live.rooms.watched.values()
+    assert watched.sent is not None and watched.sent["version"] == newest["version"]
+
+
+@pytest.mark.parametrize(("old", "new"), [([0.0, 1.0], [-0.0, 1.0]), ([1.0, -0.0], [1.0, 0.0])])
+def test_a_value_that_changed_sign_at_zero_reaches_the_client_as_drawn(
+        old: list[float], new: list[float]) -> None:
+    def figure(y: list[float]) -> dict[str, object]:
+        return {"data": [{"type": "scatter", "x": ["2024-05-01T00:00:00", "2024-05-01T00:01:00"],
+                          "y": y}], "layout": {"title": "t"}}
+    change = extension(figure(old), figure(new))
+    shown = figure(new) if change is None else extended(figure(old), change)  # None: sent whole
+    assert [str(y) for y in shown["data"][0]["y"]] == [str(y) for y in new]

@@ -305,9 +305,11 @@ def extension(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None
                  else np.empty(0, np.int64))
         begin = int(found[0]) if len(found) else len(old_x)
         n = min(len(old_x) - begin, len(new_x))
+        # 0.0 == -0.0, but a min or max that changed sign must reach the client as drawn
         same = (old_x[begin:begin + n] == new_x[:n]) & (
             (old_y[begin:begin + n] == new_y[:n])
-            | (np.isnan(old_y[begin:begin + n]) & np.isnan(new_y[:n])))
+            | (np.isnan(old_y[begin:begin + n]) & np.isnan(new_y[:n]))) & (
+            np.signbit(old_y[begin:begin + n]) == np.signbit(new_y[:n]))
         head = new_y[:0]
         if n > 1 and not same[0] and same[1]:  # only the first point's value changed
             head, same[0] = new_y[:1], True

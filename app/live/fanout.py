@@ -68,9 +68,13 @@ class Fanout:
             except Exception:  # one broken view must not stop the others
                 log.exception("view update failed", extra={"event": "error", "room": room})
                 continue
-            previous, watched.sent = watched.sent, payload
+            previous = watched.sent
             if previous is payload:
                 continue  # this room already has this version
+            if previous is not None and previous["epoch"] == payload["epoch"] and \
+                    payload["version"] < previous["version"]:
+                continue  # built before a newer figure a joiner was welcomed with
+            watched.sent = payload
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
                 change = extension(previous["figure"], payload["figure"])
