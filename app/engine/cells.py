@@ -53,35 +53,50 @@ def _cells_by_point(snap: Snapshot, sel: Selection, members: np.ndarray,
 def edge_positions(ts: np.ndarray, start: np.ndarray, stop: np.ndarray, owner: np.ndarray,
                    edges: np.ndarray) -> np.ndarray:
     """Per edge ``edges[i]`` (int64 ns, ascending within each run): the position of the
-    first point at or after it in run ``ts[start[owner[i]]:stop[owner[i]]]``.
+    first point at or after it in run ``ts[start[owner[i]]:stop[owner[i]]]``. Every edge
+    must lie inside its run's time range: after its first point, at or before its last.
 
     Each position is first guessed from the run's average spacing and checked against
     its two neighbours, moved a point at a time for a few rounds, and only the edges
     still misplaced are binary-searched. Metrics come at a steady pace, so the guess is
-    nearly always right: 110,000 edges of 40 runs of 166,000 points in ~5 ms, against
+    nearly always right: 110,000 edges of 40 runs of 166,000 points in ~2 ms, against
     ~15 ms of binary searches whose first probes, far apart, each miss the cache.
     """
     length = stop - start
     rate = (length - 1) / np.maximum(ts[stop - 1] - ts[start], 1).astype(np.float64)
-    lo, hi = start[owner], stop[owner]
-    offset = ((edges - ts[lo]).astype(np.float64) * rate[owner]).astype(np.int64) + 1
-    at: np.ndarray = lo + np.clip(offset, 0, length[owner])
-    last = len(ts) - 1
+    lo = start[owner] + 1  # the edge is after the run's first point: never at it
+    # Points at a steady pace t0 + i * step: the first at or after the edge is
+    # i = ceil((edge - t0) / step). The 1e-6 keeps a product that rounds to just above
+    # an integer (an edge exactly on a point) from being pushed one point too far.
+    offset = np.ceil((edges - ts[lo - 1]).astype(np.float64) * rate[owner] - 1e-6)
+    # Inside [lo, stop - 1]: the edge is at or before the last point, so both
+    # neighbours read below are points of the run and no bounds are checked.
+    at: np.ndarray = np.clip(offset.astype(np.int64) + (lo - 1), lo, stop[owner] - 1)
+    wrong = np.arange(len(at))
     for _ in range(GUESS_ROUNDS):
-        early = (at < hi) & (ts[np.minimum(at, last)] < edges)  # a point before the edge
-        late = (at > lo) & (ts[np.maximum(at - 1, 0)] >= edges)  # the one before is not
-        wrong = early | late
-        if not wrong.any():
+        guess = at[wrong]
+        wanted = edges[wrong]
+        early = ts[guess] < wanted  # a point before the edge: move right
+        late = ts[guess - 1] >= wanted  # the one before is not: move left
+        moved = early | late
+        if not moved.any():
             return at
-        at = at + early - late
-    bad = np.flatnonzero(wrong)
-    if len(np.unique(owner[bad])) <= LOOP_SERIES:
-        for i in np.unique(owner[bad]).tolist():
+        wrong = wrong[moved]
+        at[wrong] = guess[moved] + early[moved] - late[moved]
+    guess = at[wrong]
+    wanted = edges[wrong]
+    bad = wrong[(ts[guess] < wanted) | (ts[guess - 1] >= wanted)]
+    if not len(bad):
+        return at
+    runs = np.unique(owner[bad])
+    if len(runs) <= LOOP_SERIES:
+        for i in runs.tolist():
             picked = bad[owner[bad] == i]
             a, b = int(start[i]), int(stop[i])
             at[picked] = a + np.searchsorted(ts[a:b], edges[picked])
     else:
-        at[bad] = lo[bad] + search_runs(ts, lo[bad], (hi - lo)[bad], edges[bad])
+        first = start[owner[bad]]
+        at[bad] = first + search_runs(ts, first, length[owner[bad]], edges[bad])
     return at
 
 
@@ -93,22 +108,24 @@ def _cells_by_edges(snap: Snapshot, sel: Selection, members: np.ndarray,
     spans = snap.ts[stop - 1] // width - first + 1
     inner = spans - 1  # edges inside each series' range
     owner = np.repeat(np.arange(len(members)), inner)
-    edges = run_index(first + 1, inner) * width
-    found = edge_positions(snap.ts, start, stop, owner, edges)
-    # Per series: start, its inner edges, stop; cell j spans boundaries j .. j + 1.
-    bounds = np.empty(len(found) + 2 * len(members), np.int64)
+    found = edge_positions(snap.ts, start, stop, owner, run_index(first + 1, inner) * width)
+    # Per series: start, its inner edges, stop; cell j of series s spans boundaries
+    # j + s .. j + s + 1 (each series adds one boundary more than cells).
     head = np.cumsum(spans + 1) - (spans + 1)
-    bounds[head] = start
-    bounds[head + spans] = stop
+    bounds = np.empty(len(found) + 2 * len(members), np.int64)
     inside = np.ones(len(bounds), dtype=bool)
     inside[head] = False
     inside[head + spans] = False
+    bounds[head] = start
+    bounds[head + spans] = stop
     bounds[inside] = found
-    cell_lo = np.delete(bounds, head + spans)
-    cell_hi = np.delete(bounds, head)
-    filled = cell_hi > cell_lo
+    at = np.arange(int(spans.sum())) + np.repeat(np.arange(len(members)), spans)
+    cell_lo, cell_hi = bounds[at], bounds[at + 1]
     bucket = run_index(first, spans)
     owner = np.repeat(members, spans)
+    filled = cell_hi > cell_lo
+    if filled.all():
+        return Cells(owner, cell_lo, cell_hi, bucket)
     return Cells(owner[filled], cell_lo[filled], cell_hi[filled], bucket[filled])
 
 
