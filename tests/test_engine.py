@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.data.buckets import RECORD_POINTS, RECORD_SLACK
 from app.data.schema import Batch, Schema
 from app.data.series import RANKED_TIERS, SeriesColumns, bucket_bounds, sort_segments
 from app.data.store import Dataset, Snapshot
@@ -196,6 +197,25 @@ def assert_ranked(columns: SeriesColumns, sid: int = 0) -> None:
         expected = np.concatenate([np.sort(value[a:b]) for a, b in pairwise(bounds)]
                                   or [np.empty(0)])
         assert columns.ranked[t][start:start + closed].tolist() == expected.tolist()
+        assert_records(columns, sid, t, closed)
+
+
+def assert_records(columns: SeriesColumns, sid: int, t: int, closed: int) -> None:
+    """A series' records of tier ``t``, if it keeps them, are its closed buckets exactly:
+    where each starts, its number and its sum, recomputed from the raw points."""
+    records, tier = columns.records[t], RANKED_TIERS[t]
+    a, c = int(records.start[sid]), int(records.count[sid])
+    if not records.kept[sid]:
+        assert c == 0
+        return
+    start = int(columns.start[sid])
+    ts, value = columns.ts[start:start + closed], columns.value[start:start + closed]
+    heads = bucket_bounds(ts, tier)[:-1] if closed else np.zeros(0, np.int64)
+    assert records.offset[a:a + c].tolist() == heads.tolist()
+    assert records.bucket[a:a + c].tolist() == (ts[heads] // tier).tolist()
+    sums = [float(value[x:y].sum()) for x, y in pairwise([*heads.tolist(), closed])]
+    np.testing.assert_allclose(records.total[a:a + c], sums, rtol=1e-12, atol=1e-12)
+    assert c <= closed // RECORD_POINTS + RECORD_SLACK  # only dense series keep them
 
 
 @pytest.mark.parametrize("steps", [

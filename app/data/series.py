@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..instants import HOUR, MINUTE
+from .buckets import BucketRecords
 from .runs import (
     bucket_bounds,
     copy_runs,
@@ -57,6 +58,9 @@ class SeriesColumns:
     past a series' count inside its room, or into room never handed out. Late points,
     growth past the room and retention move a series to fresh room; moving everything
     into new arrays (compaction) happens when the columns run out of room.
+
+    ``records[t]`` holds, for series dense enough, where each of those closed buckets
+    starts, its number and its sum (``buckets.BucketRecords``), kept with the ranking.
     """
 
     def __init__(self) -> None:
@@ -68,6 +72,7 @@ class SeriesColumns:
         self.room = _zeros(0, np.int64)
         self.count = _zeros(0, np.int64)
         self.ranked_count = np.zeros((len(RANKED_TIERS), 0), np.int64)
+        self.records = [BucketRecords() for _ in RANKED_TIERS]
         self.used = 0  # room handed out so far (regions are never reused in place)
         self.points = 0
 
@@ -83,6 +88,8 @@ class SeriesColumns:
             ranked = np.zeros((len(RANKED_TIERS), size), np.int64)
             ranked[:, :first] = self.ranked_count[:, :first]
             self.ranked_count = ranked
+        for records in self.records:
+            records.add_series(k)
         self.series = first + k
         return first
 
@@ -184,6 +191,9 @@ class SeriesColumns:
         put_runs(self.ts, to, written, new_ts)
         put_runs(self.value, to, written, new_value)
         self.count[series] = total
+        if late.any():  # the records of the buckets ranked again go with them
+            for t, records in enumerate(self.records):
+                records.cut(series[late], keep_ranked[t, late])
         self.ranked_count[:, series] = keep_ranked
         self.points += k
         self._rank(series)
@@ -243,7 +253,7 @@ class SeriesColumns:
         self.start[:n] += drop
         self.count[:n] -= drop
         self.room[:n] -= drop
-        ranked = self.ranked_count[:, :n]
+        ranked = self.ranked_count[:, :n].copy()
         self.ranked_count[:, :n] = np.maximum(ranked - drop, 0)
         self.points -= int(drop.sum())
         self._compact(0)  # never write where snapshots read
@@ -256,6 +266,8 @@ class SeriesColumns:
             at = run_index(starts, end)
             self.ranked[t][at] = sort_segments(self.value[at],
                                                np.concatenate(([0], np.cumsum(end))))
+        for t, records in enumerate(self.records):
+            records.drop_front(drop, ranked[t], self.value, self.start[:n])
 
     def _rank_before(self, sid: int, tier_index: int, close: int) -> None:
         """Rank series ``sid``'s points ``[ranked_count, close)``: all in closed buckets."""
@@ -264,12 +276,16 @@ class SeriesColumns:
             return
         s = self.start.item(sid)
         column = self.ranked[tier_index]
+        records = self.records[tier_index]
+        tier = RANKED_TIERS[tier_index]
         if close - lo == 1:  # a sparse series: its one point closed a bucket
-            column[s + lo] = self.value.item(s + lo)
+            value = self.value.item(s + lo)
+            column[s + lo] = value
+            records.extend_one(sid, lo, self.ts.item(s + lo) // tier, value, close)
         elif close - lo > SMALL_RANK:
-            self._rank_runs(tier_index, np.array([s + lo]), np.array([close - lo]))
+            self._rank_runs(tier_index, np.array([s + lo]), np.array([close - lo]),
+                            np.array([sid]), np.array([close]))
         else:
-            tier = RANKED_TIERS[tier_index]
             times = self.ts[s + lo:s + close].tolist()
             values = self.value[s + lo:s + close].tolist()
             ranked: list[float] = []
@@ -279,6 +295,7 @@ class SeriesColumns:
                 while j < len(times) and times[j] // tier == times[i] // tier:
                     j += 1
                 ranked += sorted(values[i:j])
+                records.extend_one(sid, lo + i, times[i] // tier, sum(values[i:j]), close)
                 i = j
             column[s + lo:s + close] = ranked
         self.ranked_count[tier_index, sid] = close
@@ -305,20 +322,37 @@ class SeriesColumns:
             first = starts[todo] + lo[todo]
             closed = search_runs(self.ts, first, count[todo] - lo[todo],
                                  last[todo] // tier * tier)
-            self._rank_runs(t, first, closed)
+            self._rank_runs(t, first, closed, series[todo], lo[todo] + closed)
             self.ranked_count[t, series[todo]] = lo[todo] + closed
 
-    def _rank_runs(self, tier_index: int, start: np.ndarray, lengths: np.ndarray) -> None:
-        """Rank the runs ``start[i]`` .. ``start[i] + lengths[i]``, each made of closed
-        buckets: every bucket's values sorted into ``ranked``."""
+    def _rank_runs(self, tier_index: int, start: np.ndarray, lengths: np.ndarray,
+                   series: np.ndarray, covered: np.ndarray) -> None:
+        """Rank the runs ``start[i]`` .. ``start[i] + lengths[i]`` of ``series[i]``, each
+        made of closed buckets: every bucket's values sorted into ``ranked``, and recorded
+        (its series then has ``covered[i]`` points in closed buckets)."""
         tier = RANKED_TIERS[tier_index]
         column = self.ranked[tier_index]
         if int(lengths.sum()) >= SLICE_RANK * len(lengths):  # long runs: one sort each
+            heads, totals, buckets = [], [], []
             for a, n in zip(start.tolist(), lengths.tolist(), strict=True):
-                column[a:a + n] = sort_segments(self.value[a:a + n],
-                                                bucket_bounds(self.ts[a:a + n], tier))
-            return
-        at = run_index(start, lengths)
-        runs = np.cumsum(lengths) - lengths
-        bounds = segment_bounds(self.ts[at] // tier, runs)
-        column[at] = sort_segments(self.value[at], bounds)
+                keys = self.ts[a:a + n] // tier
+                bounds = segment_bounds(keys, np.zeros(1, np.int64))
+                column[a:a + n] = sort_segments(self.value[a:a + n], bounds)
+                heads.append(a + bounds[:-1])
+                totals.append(np.add.reduceat(self.value[a:a + n], bounds[:-1]))
+                buckets.append(keys[bounds[:-1]])
+            per_run = np.array([len(h) for h in heads], np.int64)
+            first, total, bucket = map(np.concatenate, (heads, totals, buckets))
+        else:
+            at = run_index(start, lengths)
+            runs = np.cumsum(lengths) - lengths
+            keys = self.ts[at] // tier
+            bounds = segment_bounds(keys, runs)
+            values = self.value[at]
+            column[at] = sort_segments(values, bounds)
+            head = bounds[:-1]
+            per_run = np.diff(np.append(np.searchsorted(head, runs), len(head)))
+            first, total, bucket = at[head], np.add.reduceat(values, head), keys[head]
+        self.records[tier_index].extend(series, per_run,
+                                        first - np.repeat(self.start[series], per_run),
+                                        bucket, total, covered)
