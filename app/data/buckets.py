@@ -9,8 +9,10 @@ records instead of finding every bucket edge among the points and summing every 
 Records are kept only for series whose closed buckets hold ``RECORD_POINTS`` points or
 more on average: there they cost at most 24 B per ``RECORD_POINTS`` points (a point a
 second: 0.4 B a point for minutes). A sparse series (a point a minute has one a minute
-bucket) stops keeping them for good the first time it falls below, and its views read
-its points as before: records would cost as much as the points and save nothing.
+bucket) stops keeping them when it falls below, and its views read its points as
+before: records would cost as much as the points and save nothing. It keeps them again
+(``SeriesColumns`` records its closed buckets afresh) once its points are twice as dense
+as needed over its whole span: a file loaded out of order looks sparse at first.
 """
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ from .runs import put_runs, run_index, search_runs
 
 RECORD_POINTS = 16  # points per closed bucket, on average, for a series to keep records
 RECORD_SLACK = 2  # buckets it may have beyond that (its first is often cut short)
+# Points per bucket of its span for a series that dropped its records to record again:
+# twice the bar to keep them, so a series near it does not record everything anew again
+# and again (each time costs all its points; each needs 16 points a bucket more first).
+RECORD_AGAIN = 2 * RECORD_POINTS
 MIN_RECORD_ROOM = 4
 RECORD_GROWTH = 1.5
 
@@ -96,8 +102,7 @@ class BucketRecords:
             return
         c = int(self.count[sid]) + 1
         if self._over(c, covered):
-            self.kept[sid] = False
-            self.count[sid] = 0
+            self._drop(np.array([sid]))
             return
         if c > self.room[sid]:
             self._move(np.array([sid]), np.array([c]))
@@ -116,8 +121,7 @@ class BucketRecords:
         total_count = self.count[series] + lengths
         over = kept & self._over(total_count, covered)
         if over.any():
-            self.kept[series[over]] = False
-            self.count[series[over]] = 0
+            self._drop(series[over])
         write = kept & ~over & (lengths > 0)
         if not write.any():
             return
@@ -139,6 +143,19 @@ class BucketRecords:
         put_runs(self.bucket, to, lengths, bucket)
         put_runs(self.total, to, lengths, total)
         self.count[series] = total_count
+
+    def _drop(self, series: np.ndarray) -> None:
+        """``series`` stop keeping records. Their room goes too: records written again
+        later go to fresh room, never over what a snapshot still reads."""
+        self.kept[series] = False
+        self.count[series] = 0
+        self.room[series] = 0
+
+    def restart(self, series: np.ndarray) -> None:
+        """``series`` (keeping none) keep records again, from none (fresh room)."""
+        self.kept[series] = True
+        self.count[series] = 0
+        self.room[series] = 0
 
     @staticmethod
     def _grown(total: np.ndarray) -> np.ndarray:

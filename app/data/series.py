@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..instants import HOUR, MINUTE
-from .buckets import BucketRecords
+from .buckets import RECORD_AGAIN, BucketRecords
 from .runs import (
     bucket_bounds,
     copy_runs,
@@ -295,10 +295,17 @@ class SeriesColumns:
                 while j < len(times) and times[j] // tier == times[i] // tier:
                     j += 1
                 ranked += sorted(values[i:j])
-                records.extend_one(sid, lo + i, times[i] // tier, sum(values[i:j]), close)
+                # Summed as reduce_runs sums a cell (reduceat: neither sum() nor
+                # ndarray.sum() gives the same last bit), so a view reads the same sum
+                # whether from records or from the points.
+                total = float(np.add.reduceat(self.value[s + lo + i:s + lo + j], [0])[0])
+                records.extend_one(sid, lo + i, times[i] // tier, total, close)
                 i = j
             column[s + lo:s + close] = ranked
         self.ranked_count[tier_index, sid] = close
+        if not records.kept[sid] and close >= RECORD_AGAIN * (
+                self.ts.item(s + close - 1) // tier - self.ts.item(s) // tier + 1):
+            self._record_again(tier_index, np.array([sid]))
 
     def _rank(self, series: np.ndarray) -> None:
         """Sort the values of every bucket of ``series`` closed since they were last ranked."""
@@ -324,12 +331,29 @@ class SeriesColumns:
                                  last[todo] // tier * tier)
             self._rank_runs(t, first, closed, series[todo], lo[todo] + closed)
             self.ranked_count[t, series[todo]] = lo[todo] + closed
+            dropped = series[todo][~self.records[t].kept[series[todo]]]
+            if len(dropped):
+                self._record_again(t, dropped)
+
+    def _record_again(self, tier_index: int, series: np.ndarray) -> None:
+        """Record every closed bucket afresh for those of ``series`` (keeping no records)
+        whose closed buckets are now ``RECORD_AGAIN`` points a bucket of their span."""
+        tier = RANKED_TIERS[tier_index]
+        covered = self.ranked_count[tier_index, series]
+        starts = self.start[series]
+        span = self.ts[starts + np.maximum(covered, 1) - 1] // tier - self.ts[starts] // tier + 1
+        dense = (covered > 0) & (covered >= RECORD_AGAIN * span)
+        if dense.any():
+            self.records[tier_index].restart(series[dense])
+            self._rank_runs(tier_index, starts[dense], covered[dense], series[dense],
+                            covered[dense], sort=False)
 
     def _rank_runs(self, tier_index: int, start: np.ndarray, lengths: np.ndarray,
-                   series: np.ndarray, covered: np.ndarray) -> None:
+                   series: np.ndarray, covered: np.ndarray, sort: bool = True) -> None:
         """Rank the runs ``start[i]`` .. ``start[i] + lengths[i]`` of ``series[i]``, each
-        made of closed buckets: every bucket's values sorted into ``ranked``, and recorded
-        (its series then has ``covered[i]`` points in closed buckets)."""
+        made of closed buckets: every bucket's values sorted into ``ranked`` (unless not
+        ``sort``: already done), and recorded (its series then has ``covered[i]`` points
+        in closed buckets)."""
         tier = RANKED_TIERS[tier_index]
         column = self.ranked[tier_index]
         if int(lengths.sum()) >= SLICE_RANK * len(lengths):  # long runs: one sort each
@@ -337,7 +361,8 @@ class SeriesColumns:
             for a, n in zip(start.tolist(), lengths.tolist(), strict=True):
                 keys = self.ts[a:a + n] // tier
                 bounds = segment_bounds(keys, np.zeros(1, np.int64))
-                column[a:a + n] = sort_segments(self.value[a:a + n], bounds)
+                if sort:
+                    column[a:a + n] = sort_segments(self.value[a:a + n], bounds)
                 heads.append(a + bounds[:-1])
                 totals.append(np.add.reduceat(self.value[a:a + n], bounds[:-1]))
                 buckets.append(keys[bounds[:-1]])
@@ -349,7 +374,8 @@ class SeriesColumns:
             keys = self.ts[at] // tier
             bounds = segment_bounds(keys, runs)
             values = self.value[at]
-            column[at] = sort_segments(values, bounds)
+            if sort:
+                column[at] = sort_segments(values, bounds)
             head = bounds[:-1]
             per_run = np.diff(np.append(np.searchsorted(head, runs), len(head)))
             first, total, bucket = at[head], np.add.reduceat(values, head), keys[head]

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.series import run_index, search_runs, segment_bounds
+from ..data.series import RANKED_TIERS, run_index, search_runs, segment_bounds
 from ..data.store import Snapshot
-from .percentiles import BRACKET_MIN, PERCENTILES
+from .percentiles import BRACKET_MIN, PERCENTILES, whole_ranked
 from .selection import Selection
 
 # A series' cells come from binary searches of its bucket edges when it has more than
@@ -30,6 +30,9 @@ class Cells:
     start: np.ndarray  # int64 column position of the cell's first point
     stop: np.ndarray  # int64 one past its last
     bucket: np.ndarray  # int64 bucket number (time // width)
+    # float64 sum of the cell's values where a bucket record gave it, NaN where not;
+    # None: none did (``cell_sums`` sums the points).
+    total: np.ndarray | None = None
 
     @property
     def counts(self) -> np.ndarray:
@@ -129,25 +132,152 @@ def _cells_by_edges(snap: Snapshot, sel: Selection, members: np.ndarray,
     return Cells(owner[filled], cell_lo[filled], cell_hi[filled], bucket[filled])
 
 
+def record_tier(width: int) -> int | None:
+    """The index of the coarsest ``RANKED_TIERS`` tier whose buckets tile ``width``-ns
+    buckets (a 5-minute bucket is 5 whole minutes), or None."""
+    for t in reversed(range(len(RANKED_TIERS))):
+        if width % RANKED_TIERS[t] == 0:
+            return t
+    return None
+
+
+def _cells_by_records(snap: Snapshot, sel: Selection, members: np.ndarray, width: int,
+                      t: int) -> Cells:
+    """Cells of series that keep bucket records of tier ``t`` (which tiles ``width``).
+
+    A series' range is cut into pieces: the part of a closed bucket before its first
+    record in range (a window starting mid-bucket), its records' buckets (the last maybe
+    cut by the window's end) and the part after its closed buckets (the open bucket, in
+    one ``width`` bucket). No point is read but the first of a cut piece. Pieces of one
+    ``width`` bucket are then merged. A cell that is one whole record keeps its sum;
+    the others' sums are left to ``cell_sums``: a sum of records would not be summed in
+    the order ``reduce_runs`` sums the points, and views must not depend on which was
+    used (``delta`` recomputes some cells from the points).
+    """
+    tier = RANKED_TIERS[t]
+    records = snap.bucket_records[t]
+    n = len(members)
+    sid = sel.series[members]
+    first = snap.series_start[sid]
+    lo, hi = sel.start[members] - first, sel.stop[members] - first  # from each series' start
+    closed = snap.series_ranked[t, sid]  # records cover points [0, closed)
+    rstart, rcount = records.start[sid], records.count[sid]
+    j0 = np.zeros(n, np.int64)  # the first record starting at or after lo
+    cut = lo > 0
+    if cut.any():
+        j0[cut] = search_runs(records.offset, rstart[cut], rcount[cut], lo[cut])
+    j1 = rcount.copy()  # one past the last record starting before hi
+    cut = hi < closed
+    if cut.any():
+        j1[cut] = search_runs(records.offset, rstart[cut], rcount[cut], hi[cut])
+    last = len(records.offset) - 1
+    # The closed bucket lo falls in, when it is not a record's first point: its end.
+    head_end = np.where(j0 < rcount, records.offset[np.minimum(rstart + j0, last)], closed)
+    head = (j0 > 0) & (lo < head_end)
+    tail = hi > np.maximum(lo, closed)  # points of the open bucket in range
+    whole = np.maximum(j1 - j0, 0)
+    pieces = head + whole + tail
+    # Every piece read from the records as if it were one: the record before the first in
+    # range for a head, the one after the last for a tail (both fixed below, n of them),
+    # so that the 100,000 records are gathered, never scattered (~3x slower).
+    at = np.minimum(run_index(rstart + j0 - head, pieces), last)
+    p_start = records.offset[at]
+    p_stop = np.empty(len(at), np.int64)
+    p_stop[:-1] = p_start[1:]  # each record ends where the next begins
+    p_bucket = records.bucket[at]
+    if width != tier:
+        p_bucket = p_bucket * tier // width
+    p_total = records.total[at]
+    base = np.cumsum(pieces) - pieces
+    has = np.flatnonzero(whole)  # the last record in range: ends at the next or at closed
+    end = np.where(j1 < rcount, records.offset[np.minimum(rstart + j1, last)], closed)[has]
+    tip = base[has] + head[has] + whole[has] - 1
+    p_stop[tip] = np.minimum(end, hi[has])
+    p_total[tip[end > hi[has]]] = np.nan  # cut by the window's end
+    for mask, slots, a, b in ((head, base, lo, np.minimum(head_end, hi)),
+                              (tail, base + pieces - 1, np.maximum(lo, closed), hi)):
+        where = slots[mask]
+        p_start[where] = a[mask]
+        p_stop[where] = b[mask]
+        p_total[where] = np.nan
+        p_bucket[where] = snap.ts[(first + a)[mask]] // width
+    shift = np.repeat(first, pieces)
+    p_start += shift
+    p_stop += shift
+    member = np.repeat(members, pieces)
+    if width == tier:  # every piece a bucket of its own
+        return Cells(member, p_start, p_stop, p_bucket, p_total)
+    bounds = segment_bounds(p_bucket, base)
+    heads = bounds[:-1]
+    return Cells(member[heads], p_start[heads], p_stop[bounds[1:] - 1], p_bucket[heads],
+                 np.where(np.diff(bounds) == 1, p_total[heads], np.nan))
+
+
 def cells_of(snap: Snapshot, sel: Selection, width: int) -> Cells:
-    """The non-empty (series, bucket) cells of the selection, ``width`` ns buckets."""
+    """The non-empty (series, bucket) cells of the selection, ``width`` ns buckets:
+    from bucket records where the series keep them, else from the points."""
     counts = sel.counts
     if len(counts) == 0:
         empty = np.empty(0, np.int64)
         return Cells(empty, empty, empty, empty)
     spans = snap.ts[sel.stop - 1] // width - snap.ts[sel.start] // width + 1
     long = spans * EDGE_COST < counts
+    by_records = np.zeros(len(counts), dtype=bool)
+    t = record_tier(width)
+    if t is not None and snap.bucket_records:
+        records = snap.bucket_records[t]
+        by_records = records.kept[sel.series] & (records.count[sel.series] > 0)
     parts = []
-    if not long.all():
-        parts.append(_cells_by_point(snap, sel, np.flatnonzero(~long), width))
+    if by_records.any():
+        parts.append(_cells_by_records(snap, sel, np.flatnonzero(by_records), width,
+                                       t or 0))
+    short, long = ~long & ~by_records, long & ~by_records
+    if short.any():
+        parts.append(_cells_by_point(snap, sel, np.flatnonzero(short), width))
     if long.any():
         parts.append(_cells_by_edges(snap, sel, np.flatnonzero(long), width))
     if len(parts) == 1:
         return parts[0]
     member = np.concatenate([p.member for p in parts])
     order = np.argsort(member, kind="stable")
-    return Cells(member[order], *(np.concatenate([getattr(p, f) for p in parts])[order]
-                                  for f in ("start", "stop", "bucket")))
+    total = None
+    if any(p.total is not None for p in parts):
+        total = np.concatenate([np.full(len(p.member), np.nan) if p.total is None
+                                else p.total for p in parts])[order]
+    start, stop, bucket = (np.concatenate([getattr(p, f) for p in parts])[order]
+                           for f in ("start", "stop", "bucket"))
+    return Cells(member[order], start, stop, bucket, total)
+
+
+def cell_sums(values: np.ndarray, cells: Cells) -> np.ndarray:
+    """The sum of each cell's values: its record's where it has one, else its points'."""
+    if cells.total is None:
+        return reduce_runs(values, cells.start, cells.stop, np.add)
+    out = cells.total.copy()
+    todo = np.flatnonzero(np.isnan(out))
+    if len(todo):
+        out[todo] = reduce_runs(values, cells.start[todo], cells.stop[todo], np.add)
+    return out
+
+
+def cell_extremes(snap: Snapshot, sel: Selection, cells: Cells, width: int,
+                  agg: str) -> np.ndarray:
+    """The min (``agg`` "min") or max of each cell's values. A cell that is a whole
+    closed bucket of a ranked tier reads it from the bucket's sorted values (its first
+    or last), the rest from the points. A zero is read again from the points: sorting
+    does not order -0.0 and 0.0, and views must not depend on the way taken."""
+    ufunc = np.minimum if agg == "min" else np.maximum
+    if width not in RANKED_TIERS or not len(cells.start):
+        return reduce_runs(snap.value, cells.start, cells.stop, ufunc)
+    t = RANKED_TIERS.index(width)
+    ready = whole_ranked(snap, sel.series, cells.member, cells.start, cells.stop,
+                         cells.bucket, width, t)
+    out = np.empty(len(cells.start))
+    out[ready] = snap.ranked[t][cells.start[ready] if agg == "min" else cells.stop[ready] - 1]
+    todo = np.flatnonzero(~ready | (out == 0))
+    if len(todo):
+        out[todo] = reduce_runs(snap.value, cells.start[todo], cells.stop[todo], ufunc)
+    return out
 
 
 def reduce_runs(values: np.ndarray, start: np.ndarray, stop: np.ndarray,

@@ -19,10 +19,11 @@ from ..data.store import Snapshot
 from ..instants import FIRST_INSTANT, SECOND, format_duration
 from .cells import (
     bucket_range,
+    cell_extremes,
+    cell_sums,
     cells_of,
     few_points_per_cell,
     point_cells,
-    reduce_runs,
     trace_cells,
 )
 from .percentiles import PERCENTILES, cell_quantiles, quantiles_by_owner
@@ -128,9 +129,10 @@ def aggregate_rows(snap: Snapshot, sel: Selection, width: int, agg: str) -> Rows
                                PERCENTILES[agg], merged.one_each)
         elif agg == "count":
             y = merged.count.astype(np.float64)
+        elif agg in ("min", "max"):
+            y = merged.combine(cell_extremes(snap, sel, cells, width, agg), agg)
         else:
-            ufunc = {"min": np.minimum, "max": np.maximum}.get(agg, np.add)
-            y = merged.combine(reduce_runs(snap.value, cells.start, cells.stop, ufunc), agg)
+            y = merged.combine(cell_sums(snap.value, cells), agg)
     if agg == "mean":
         y = y / merged.count
     return Rows(merged.group, bucket_starts(merged.bucket, width), y)

@@ -198,7 +198,7 @@ def run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
     return slots.quantiles(column[run_index(start[order], lengths[order])], q)
 
 
-def _whole_ranked(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
+def whole_ranked(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
                   stop: np.ndarray, bucket: np.ndarray, width: int, tier: int) -> np.ndarray:
     """Cells that are whole closed buckets of their series, so ``ranked[start:stop]`` holds
     their values sorted. Only a series' first and last cells in range can be cut by the
@@ -275,7 +275,7 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
         tier = RANKED_TIERS.index(width)
         ranked = snap.ranked[tier]
         if one_each:  # every trace cell one series cell: no runs to count per cell
-            single = np.flatnonzero(_whole_ranked(snap, series, member, start, stop, bucket,
+            single = np.flatnonzero(whole_ranked(snap, series, member, start, stop, bucket,
                                                   width, tier))
             several = np.zeros(n, dtype=bool)
         else:
@@ -284,7 +284,7 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
             # Ranked runs only help a cell of one run, or of several long ones.
             hopeful = np.flatnonzero(((runs == 1) | long_runs)[owner])
             ready = np.zeros(len(owner), dtype=bool)
-            ready[hopeful] = _whole_ranked(snap, series, member[hopeful], start[hopeful],
+            ready[hopeful] = whole_ranked(snap, series, member[hopeful], start[hopeful],
                                            stop[hopeful], bucket[hopeful], width, tier)
             all_ready = np.bincount(owner, weights=(~ready).astype(np.float64),
                                     minlength=n) == 0
