@@ -7,7 +7,7 @@ import numpy as np
 
 from ..data.series import RANKED_TIERS, run_index, search_runs, segment_bounds
 from ..data.store import Snapshot
-from .percentiles import BRACKET_MIN, PERCENTILES, whole_ranked
+from .percentiles import BRACKET_MIN, PERCENTILES, whole_cells
 from .selection import Selection
 
 # A series' cells come from binary searches of its bucket edges when it has more than
@@ -39,6 +39,14 @@ class Cells:
         """Points per cell."""
         counts: np.ndarray = self.stop - self.start
         return counts
+
+    def whole(self, width: int) -> np.ndarray | None:
+        """Cells known to be whole closed buckets of the ranked tier ``width``: those a
+        record gave (a sum from a record is a whole bucket's); None: none known."""
+        if self.total is None or width not in RANKED_TIERS:
+            return None
+        known: np.ndarray = ~np.isnan(self.total)
+        return known
 
 
 def _cells_by_point(snap: Snapshot, sel: Selection, members: np.ndarray,
@@ -270,8 +278,8 @@ def cell_extremes(snap: Snapshot, sel: Selection, cells: Cells, width: int,
     if width not in RANKED_TIERS or not len(cells.start):
         return reduce_runs(snap.value, cells.start, cells.stop, ufunc)
     t = RANKED_TIERS.index(width)
-    ready = whole_ranked(snap, sel.series, cells.member, cells.start, cells.stop,
-                         cells.bucket, width, t)
+    ready = whole_cells(snap, sel.series, cells.member, cells.start, cells.stop,
+                        cells.bucket, width, t, cells.whole(width))
     out = np.empty(len(cells.start))
     out[ready] = snap.ranked[t][cells.start[ready] if agg == "min" else cells.stop[ready] - 1]
     todo = np.flatnonzero(~ready | (out == 0))

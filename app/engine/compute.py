@@ -126,7 +126,7 @@ def aggregate_rows(snap: Snapshot, sel: Selection, width: int, agg: str) -> Rows
         if agg in PERCENTILES:
             y = cell_quantiles(snap, sel.series, cells.member, cells.start, cells.stop,
                                cells.bucket, merged.owner, len(merged.group), width,
-                               PERCENTILES[agg], merged.one_each)
+                               PERCENTILES[agg], merged.one_each, cells.whole(width))
         elif agg == "count":
             y = merged.count.astype(np.float64)
         elif agg in ("min", "max"):
