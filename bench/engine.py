@@ -250,7 +250,8 @@ def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
 
 def memory(n: int) -> dict[str, float]:
     """Bytes per point that ``n`` points of 20 hosts x 3 metrics hold: the columns' filled
-    part (time, value and a ranked value per tier), their whole allocation (with each
+    part (time, value and a ranked value per tier, and the bucket records), their whole
+    allocation (with each
     series' room to grow: address space until written), and what the process's resident
     memory grew by loading them. Run first: memory freed by earlier cases would be reused."""
     import psutil
@@ -264,7 +265,13 @@ def memory(n: int) -> dict[str, float]:
     cols = dataset.columns
     arrays = [cols.ts, cols.value, *cols.ranked]
     books = [cols.start, cols.room, cols.count, cols.ranked_count]
-    return {"rows": n, "filled": cols.points * sum(a.itemsize for a in arrays) / n,
+    for r in cols.records:  # bucket records: 24 B each, their own columns and bookkeeping
+        books += [r.offset, r.bucket, r.total, r.kept, r.start, r.room, r.count]
+    records = sum(r.held * (r.offset.itemsize + r.bucket.itemsize + r.total.itemsize)
+                  for r in cols.records)
+    return {"rows": n,
+            "filled": (cols.points * sum(a.itemsize for a in arrays) + records) / n,
+            "records": records / n,
             "allocated": sum(a.nbytes for a in arrays + books) / n, "resident": grown / n}
 
 
@@ -362,7 +369,8 @@ def main() -> None:
         print(f"| {row['data']} | {row['shape']} | {row['agg']} | {ours} | {cpu} | "
               f"{row['duckdb']:.2f} | {row['polars']:.2f} | {ratio} |")
     for m in held:
-        print(f"\nMemory at {m['rows']:,} points: {m['filled']:.1f} B a point filled, "
+        print(f"\nMemory at {m['rows']:,} points: {m['filled']:.1f} B a point filled "
+              f"({m['records']:.2f} of them bucket records), "
               f"{m['allocated']:.1f} B allocated, resident memory grew "
               f"{m['resident']:.1f} B a point")
     if args.json:

@@ -359,13 +359,12 @@ class SeriesColumns:
         if int(lengths.sum()) >= SLICE_RANK * len(lengths):  # long runs: one sort each
             heads, totals, buckets = [], [], []
             for a, n in zip(start.tolist(), lengths.tolist(), strict=True):
-                keys = self.ts[a:a + n] // tier
-                bounds = segment_bounds(keys, np.zeros(1, np.int64))
+                bounds = bucket_bounds(self.ts[a:a + n], tier)
                 if sort:
                     column[a:a + n] = sort_segments(self.value[a:a + n], bounds)
                 heads.append(a + bounds[:-1])
                 totals.append(np.add.reduceat(self.value[a:a + n], bounds[:-1]))
-                buckets.append(keys[bounds[:-1]])
+                buckets.append(self.ts[a + bounds[:-1]] // tier)
             per_run = np.array([len(h) for h in heads], np.int64)
             first, total, bucket = map(np.concatenate, (heads, totals, buckets))
         else:
