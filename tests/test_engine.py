@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.data.buckets import RECORD_POINTS, RECORD_SLACK
+from app.data.buckets import RECORD_POINTS, RECORD_SLACK, Records
 from app.data.schema import Batch, Schema
 from app.data.series import RANKED_TIERS, SeriesColumns, bucket_bounds, sort_segments
 from app.data.store import Dataset, Snapshot
@@ -332,6 +332,8 @@ def test_shared_columns_hold_every_series_sorted_and_ranked(seed: int, series: i
             frozen = ([columns.ts[columns.start[i]:columns.start[i] + columns.count[i]].copy()
                        for i in range(series)], columns.ts, columns.start[:series].copy(),
                       columns.count[:series].copy())
+            records = [r.frozen() for r in columns.records]
+            record_copies = [[record_lists(r, i) for i in range(series)] for r in records]
     for i in range(series):
         expected = sorted(held[i])
         start, count = int(columns.start[i]), int(columns.count[i])
@@ -343,6 +345,15 @@ def test_shared_columns_hold_every_series_sorted_and_ranked(seed: int, series: i
     copies, ts_column, starts, counts = frozen
     for i in range(series):  # what a snapshot kept still reads the same
         assert ts_column[starts[i]:starts[i] + counts[i]].tolist() == copies[i].tolist()
+        for r, kept in zip(records, record_copies, strict=True):
+            assert record_lists(r, i) == kept[i]
+
+
+def record_lists(records: Records, sid: int) -> tuple[list[int], list[int], list[float]]:
+    """A series' records as a snapshot reads them: offsets, bucket numbers, sums."""
+    a, c = int(records.start[sid]), int(records.count[sid])
+    return (records.offset[a:a + c].tolist(), records.bucket[a:a + c].tolist(),
+            records.total[a:a + c].tolist())
 
 
 def spaced(pattern: str, n: int, rng: np.random.Generator) -> np.ndarray:
