@@ -2,9 +2,10 @@
 
 Every step works on arrays over all selected series at once (no Python loop per
 series), so 10,000 series cost about what 10 do per point: a window's edges are one
-vectorised binary search, a bucket's cells are found per point for short series and
-by binary search of the bucket edges for long ones, and reductions run over runs of
-the shared columns (``reduceat``) without copying points.
+vectorised binary search, a bucket's cells are read from the series' bucket records
+where a ranked tier tiles the bucket (whole closed buckets' sums included), else found
+per point for short series and from the bucket edges' positions for long ones, and
+reductions run over runs of the shared columns (``reduceat``) without copying points.
 """
 from __future__ import annotations
 
