@@ -27,12 +27,12 @@ from .data.log import IngestLog
 from .data.redislog import LogUnavailable
 from .data.store import Store
 from .data.streams import StreamLog
-from .engine import charts
+from .engine.delta import LiveCharts
 from .engine.drawing import ChartLimits
 from .engine.serieskeys import SeriesKeys
 from .jsoncodec import SocketCodec
 from .live import Live
-from .live.transport import SharedFrameManager, install_websockets
+from .live.transport import SharedFrameManager, install_websockets, require_http_protocol
 from .metrics import Metrics
 from .state import AppState, canonical_query, inline
 from .web.admission import Admission
@@ -157,8 +157,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                         http_compression=settings["COMPRESSION"],
                         ping_interval=settings["PING_INTERVAL"],
                         ping_timeout=settings["PING_TIMEOUT"])
-    if settings["ASYNC_MODE"] == "eventlet" and settings["DIRECT_WEBSOCKETS"]:
-        install_websockets(socketio)
+    if settings["ASYNC_MODE"] == "eventlet":
+        require_http_protocol()  # MissingInternals (a RuntimeError): wsgi.py says why, exit 1
+        if settings["DIRECT_WEBSOCKETS"]:
+            install_websockets(socketio)
     admission = Admission(settings["MAX_WAITING"], settings["MAX_WAITING_PER_IP"])
     app.wsgi_app = edge(app.wsgi_app, settings, admission)  # type: ignore[method-assign]
     offload = _offloader(settings["ASYNC_MODE"]) or inline
@@ -169,12 +171,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                          settings["MAX_SERIES"])
     keys = SeriesKeys()
     live = Live.build(socketio, manager, store,
-                      partial(charts.build, limits=limits, keys=keys),
+                      LiveCharts(limits, keys),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload,
                       max_views=settings["MAX_VIEWS"],
                       max_views_per_client=settings["MAX_VIEWS_PER_IP"])
     admission.arrivals = live.rooms.arrival_refusal
-    boards: DashboardStore
+    dashboard_store: DashboardStore
     ingest_log: IngestLog
     streams = None
     if redis_log is not None:
@@ -182,16 +184,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                             strict=settings["REDIS_DURABILITY"] != "relaxed")
         ingest_log = streams
         link = streams.link
-        boards = cluster.dashboards(settings, partial(canonical_query, store),
-                                    reachable=lambda: link.up)
+        dashboard_store = cluster.dashboards(settings, partial(canonical_query, store),
+                                             reachable=lambda: link.up)
     else:
         ingest_log = folder
-        boards = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
-                                    partial(canonical_query, store))
+        dashboard_store = FileDashboardStore(Path(settings["DATA_DIR"]) / "dashboards",
+                                             partial(canonical_query, store))
     metrics = Metrics()
     state = AppState(store=store, folder=folder, live=live, demo=None, limits=limits, keys=keys,
-                     dashboards=boards, log=ingest_log, metrics=metrics, streams=streams,
-                     offload=offload)
+                     dashboards=dashboard_store, log=ingest_log, metrics=metrics,
+                     streams=streams, offload=offload)
     app.extensions["dash"] = state
     live.figures.on_build = metrics.figure_seconds.observe
     live.fanout.on_flush = metrics.fanout_seconds.observe
@@ -202,10 +204,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         streams.on_link = partial(link_changed, live)
     metrics.watch(live, store, streams)
 
-    from .web import api, assets, dashboards, dashsockets, errors, helpers, pages, sockets
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-    dashboards.register(app)
+    from .web import (
+        api,
+        assets,
+        auth,
+        dashapi,
+        dashboards,
+        dashedit,
+        dashsockets,
+        errors,
+        helpers,
+        pages,
+        sockets,
+    )
+    app.register_blueprint(pages.bp)  # view pages and their fragments
+    app.register_blueprint(api.bp)  # the JSON API of datasets
+    auth.register(app)  # CSRF (checked where require_admin asks), sign-ins, admin()
+    app.register_blueprint(auth.bp)  # /login, /logout
+    app.register_blueprint(dashboards.bp)  # dashboard pages and panel fragments
+    app.register_blueprint(dashedit.bp)  # editing dashboards with forms
+    app.register_blueprint(dashapi.bp)  # dashboards' JSON API and long-poll
+    app.add_template_global(dashboards.dashboard_entries)
     errors.register(app)
     helpers.register(app)
     assets.register(app)
@@ -229,8 +248,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         else:
             state.demo = Demo(store, settings["DEMO_INTERVAL"])
             state.demo.install()
-    if isinstance(boards, cluster.RedisDashboardStore):
-        boards.seed(Path(settings["DATA_DIR"]) / "dashboards")  # a fresh cluster's examples
+    if isinstance(dashboard_store, cluster.RedisDashboardStore):  # a fresh cluster's examples
+        dashboard_store.seed(Path(settings["DATA_DIR"]) / "dashboards")
     state.dashboards.scan()  # what is there at start is no change to announce
     if settings["BACKGROUND"]:
         start_background(socketio, state, settings["SCAN_INTERVAL"])

@@ -34,9 +34,6 @@ log = logging.getLogger("dash")
 # demo over within this time when the writer dies.
 DEMO_LEASE_TICKS = 3
 DEMO_LEASE_MIN = 2.0  # seconds
-# Dashboards are read while a page waits: a hung Redis costs a page at most this long
-# (and nothing once the reader has noticed, see ``dashboards``).
-DASHBOARD_TIMEOUT = 1.0
 
 
 class ClusterRefused(RuntimeError):
@@ -83,9 +80,9 @@ def dashboards(settings: Mapping[str, Any], check_query: CheckQuery,
                reachable: Callable[[], bool] = lambda: True) -> RedisDashboardStore:
     """The dashboards in Redis; while ``reachable()`` is False (the reader lost Redis)
     they answer ``Unavailable`` at once instead of waiting for a timeout."""
-    boards = RedisDashboards(settings["REDIS_URL"], prefix=settings["REDIS_PREFIX"],
-                             timeout=DASHBOARD_TIMEOUT)
-    return RedisDashboardStore(boards, check_query, reachable)
+    # redisdashboards.TIMEOUT (1 s) bounds what a hung Redis costs a page
+    documents = RedisDashboards(settings["REDIS_URL"], prefix=settings["REDIS_PREFIX"])
+    return RedisDashboardStore(documents, check_query, reachable)
 
 
 def shared_demo(settings: Mapping[str, Any], store: Store, redis_log: RedisLog) -> SharedDemo:

@@ -69,6 +69,15 @@ class Config:
     # all 1,024 of eventlet's slots with requests that never finished, and every other
     # client waited for minutes.
     MAX_CONNECTIONS_PER_IP = 256
+    # Open WebSockets, in all and from one client address (DASH_TRUSTED_PROXIES have no
+    # cap of their own). Upgraded, they leave the pool above and keep a file open each:
+    # unbounded, 1,300 idle ones from one address used up a server's 1,200 open files and
+    # it exited. Past either, a handshake gets 503 (all) or 429 (the address) with
+    # Retry-After, and the page's Socket.IO stays on long-polling. The open-files limit is
+    # raised to hold MAX_CONNECTIONS + MAX_WEBSOCKETS + 1,024; where it cannot be, fewer
+    # WebSockets are let in (logged at start).
+    MAX_WEBSOCKETS = 4096
+    MAX_WEBSOCKETS_PER_IP = 256
     # Seconds for a request's line and headers to arrive (and for a keep-alive connection
     # to send its next request, a body to make progress); then the connection is closed.
     HEADER_TIMEOUT = 10.0
@@ -188,6 +197,8 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DASH_HEADER_TIMEOUT": ("HEADER_TIMEOUT", _positive(float)),
     "DASH_MIN_TRANSFER_RATE": ("MIN_TRANSFER_RATE", _positive(float)),
     "DASH_MAX_CONNECTIONS_PER_IP": ("MAX_CONNECTIONS_PER_IP", _positive(int)),
+    "DASH_MAX_WEBSOCKETS": ("MAX_WEBSOCKETS", _positive(int)),
+    "DASH_MAX_WEBSOCKETS_PER_IP": ("MAX_WEBSOCKETS_PER_IP", _positive(int)),
     "DASH_MAX_WAITING": ("MAX_WAITING", _positive(int)),
     "DASH_MAX_WAITING_PER_IP": ("MAX_WAITING_PER_IP", _positive(int)),
     "DASH_MAX_VIEWS": ("MAX_VIEWS", _positive(int)),

@@ -62,13 +62,28 @@ DURATION = re.compile(r"([1-9][0-9]{0,8})([smhdw])")
 MAX_DURATION = 100 * 365 * DAY  # a century: int64 ns hold ~292 years
 
 
-def parse_duration(text: str) -> int:
-    """``90s``, ``2h``, ``7d``, ``1w`` as int64 ns; ``ValueError`` saying the form otherwise."""
-    match = DURATION.fullmatch(text.strip())
+def parse_duration(text: object) -> int:
+    """``90s``, ``2h``, ``7d``, ``1w`` as int64 ns; ``ValueError`` saying the form otherwise
+    (for any other value too: a dashboard document's JSON may hold a number)."""
+    match = DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None or int(match[1]) * DURATION_UNITS[match[2]] > MAX_DURATION:
-        raise ValueError(f"{text!r} is not a duration: a whole number and a unit, s, m, h, d "
+        quoted = repr(text)  # cut: a document may hold a megabyte where a duration goes
+        quoted = quoted if len(quoted) <= 66 else quoted[:64] + "..."
+        raise ValueError(f"{quoted} is not a duration: a whole number and a unit, s, m, h, d "
                          "or w (90s, 15m, 2h, 7d), at most 100 years")
     return int(match[1]) * DURATION_UNITS[match[2]]
+
+
+def duration_or(value: object, keyword: str) -> str:
+    """``keyword``, or a duration written canonically (``120m`` -> ``2h``); ``ValueError``
+    naming both forms otherwise. The one reading of a view's and a dashboard's ``window``
+    (keyword ``all``: a URL, a document) and of a view's ``bucket`` (``auto``)."""
+    if value == keyword:
+        return keyword
+    try:
+        return format_duration(parse_duration(value))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or {keyword}") from None
 
 
 def format_duration(ns: int) -> str:

@@ -18,7 +18,7 @@ from .data.folder import DataFolder
 from .data.log import IngestLog
 from .data.store import Snapshot, Store
 from .data.streams import StreamLog
-from .engine.compute import Limits
+from .engine.drawing import ChartLimits
 from .engine.serieskeys import SeriesKeys
 from .engine.view import View, ViewError, parse_view
 from .live import Live
@@ -110,7 +110,7 @@ class AppState:
     folder: DataFolder
     live: Live
     demo: Demo | SharedDemo | None
-    limits: Limits
+    limits: ChartLimits
     # Files in <DATA_DIR>/dashboards; cluster mode puts a Redis store behind the same protocol.
     dashboards: DashboardStore
     # Where ingest batches go: the data folder's CSV files, or Redis streams (cluster mode).
@@ -184,7 +184,7 @@ class AppState:
         each to the pages and long-polls showing it; {name: version or ``None``}."""
         changed = self.dashboards.scan()
         for name, version in changed.items():
-            self.live.boards.announce(name, version)
+            self.live.dashboard_rooms.announce(name, version)
         return changed
 
     def refresh_refusal(self, name: str, client: str) -> str | None:

@@ -2,8 +2,9 @@
 
 Runs the in-process benchmarks (figures, view queries, facets, appends, bytes on
 the wire), every view shape against DuckDB and polars, durable ingest against the
-real server, WebSocket / long-poll fan-out, and fan-out over two processes in
-cluster mode; each prints its own table. Pass --quick to skip the 10M-row cases.
+real server, WebSocket / long-poll fan-out, live aggregated views (one point into 2M,
+20 clients of a p95 view), and fan-out over two processes in cluster mode; each prints
+its own table. Pass --quick to skip the 10M-row cases.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def main() -> None:
         ["bench.ingest", "--batches", "300"],
         ["bench.ingest", "--batches", "300", "--clients", "4"],
         ["bench.fanout"],
+        ["bench.liveagg"],
         ["bench.cluster"],
     ]
     for step in steps:

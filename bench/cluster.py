@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -32,8 +31,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.fanout import VIEW, cpu_seconds, percentile, point, post, spawn
-from bench.ingest import start_server
+from bench.fanout import MANY_CLIENTS_ONE_ADDRESS, VIEW, percentile, point, post, spawn
+from bench.servers import cpu_seconds, fanout_ms, server, wait_ready
 from e2e.services import redis_server
 
 CLIENT_PROCESSES = 2  # client processes per product process
@@ -53,7 +52,8 @@ def run(label: str, processes: int, clients_each: int, cluster: bool, updates: i
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         # DEBUG: each process logs how long each fan-out took, from change to last write.
-        env = {"DASH_MAX_UPDATES_PER_SECOND": "100", "DASH_LOG_LEVEL": "DEBUG"}
+        env = {"DASH_MAX_UPDATES_PER_SECOND": "100", "DASH_LOG_LEVEL": "DEBUG",
+               **MANY_CLIENTS_ONE_ADDRESS}
         pids = []
         logs = []
         if cluster:
@@ -61,15 +61,15 @@ def run(label: str, processes: int, clients_each: int, cluster: bool, updates: i
             env["DASH_REDIS_URL"] = redis.url
             assert redis.process is not None
             pids.append(redis.process.pid)
-        servers: list[tuple[subprocess.Popen[bytes], str]] = []
-        try:
+        with ExitStack() as running:  # the product processes, stopped before the logs are read
+            urls = []
             for index in range(processes):
                 data = work / f"data-{index}"
                 data.mkdir()
                 logs.append(stack.enter_context((work / f"server-{index}.log").open("w+b")))
-                servers.append(start_server(str(data), env, log=logs[-1]))
-            urls = [url for _, url in servers]
-            pids += [server.pid for server, _ in servers]
+                process, url = running.enter_context(server(str(data), env, log=logs[-1]))
+                urls.append(url)
+                pids.append(process.pid)
             post(urls[0], [point(i) for i in range(100)])
             deadline = time.monotonic() + 30
             while any(version_of(url) < 1 for url in urls):  # set-up only
@@ -77,46 +77,33 @@ def run(label: str, processes: int, clients_each: int, cluster: bool, updates: i
                 time.sleep(0.1)
             per = clients_each // CLIENT_PROCESSES
             procs = [spawn("ws", url, per) for url in urls for _ in range(CLIENT_PROCESSES)]
-            deadline = time.monotonic() + READY_TIMEOUT
-            for proc in procs:
-                assert proc.stdout is not None
-                line = proc.stdout.readline().strip()
-                if line != "ready" or time.monotonic() > deadline:
-                    raise SystemExit(f"a client process did not get ready: {line!r}")
-            before = sum(cpu_seconds(pid) for pid in pids)
+            wait_ready(procs, READY_TIMEOUT)
+            before = sum(cpu_seconds(pid)[0] for pid in pids)
             acked: dict[str, float] = {}
             for n in range(updates):
                 answer = post(urls[0], [point(100 + n)])
                 acked[str(answer["version"])] = time.time()
                 time.sleep(interval)
             time.sleep(1.0)  # bounded wait for the last deliveries
-            used = sum(cpu_seconds(pid) for pid in pids) - before
+            used = sum(cpu_seconds(pid)[0] for pid in pids) - before
             latencies: list[float] = []
             delivered = 0
             for proc in procs:
                 out, _ = proc.communicate("stop\n", timeout=120)
-                seen = json.loads(out.strip().splitlines()[-1])
+                seen = json.loads(out.strip().splitlines()[-1])["seen"]
                 for version, times in seen.items():
                     if version in acked:
                         delivered += len(times)
                         latencies += [(t - acked[version]) * 1000 for t in times]
-        finally:
-            for server, _ in servers:
-                server.terminate()
-                server.wait(10)
-        fanout_ms = []  # every process's fan-outs during the updates
-        for log_file in logs:
-            log_file.seek(0)
-            fanout_ms += [json.loads(line)["ms"] for line in log_file
-                          if b'"event": "fanout"' in line]
+        fanouts = [ms for log_file in logs for ms in fanout_ms(log_file)]  # every process's
     expected = processes * per * CLIENT_PROCESSES * updates
     return {"label": label, "delivered": delivered, "expected": expected,
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": percentile(latencies, 0.99) if latencies else float("nan"),
             "max": max(latencies) if latencies else float("nan"),
             "cpu_us": used / max(delivered, 1) * 1e6,
-            "fanout_ms": statistics.median(fanout_ms) if fanout_ms else float("nan"),
-            "fanout_max_ms": max(fanout_ms) if fanout_ms else float("nan")}
+            "fanout_ms": statistics.median(fanouts) if fanouts else float("nan"),
+            "fanout_max_ms": max(fanouts) if fanouts else float("nan")}
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import ROOT, TOKEN, start_server
+from bench.servers import ROOT, TOKEN, cpu_seconds, fanout_ms, server, wait_ready
 
 VIEW = "metric=v&agg=raw&window=5m"
 CONNECT_TIMEOUT = 120.0  # seconds for every client of a process to connect and subscribe
@@ -54,8 +54,11 @@ JS_TRANSPORTS = {
 }
 # Every client connects from 127.0.0.1, and each long-poll (and each client on Socket.IO's
 # polling, until its upgrade) holds a waiting GET: the bounds of waiting requests per address
-# (64) and in all (512) are for the open internet, and 200 pollers from one address got 503s.
-MANY_CLIENTS_ONE_ADDRESS = {"DASH_MAX_WAITING": "2048", "DASH_MAX_WAITING_PER_IP": "2048"}
+# (64) and in all (512) are for the open internet, and 200 pollers from one address got 503s;
+# so are the open WebSockets per address (256).
+MANY_CLIENTS_ONE_ADDRESS = {"DASH_MAX_WAITING": "2048", "DASH_MAX_WAITING_PER_IP": "2048",
+                            "DASH_MAX_WEBSOCKETS_PER_IP": "4096", "DASH_MAX_VIEWS_PER_IP": "4096",
+                            "DASH_MAX_CONNECTIONS_PER_IP": "4096"}
 
 
 def post(url: str, points: list[dict[str, Any]]) -> dict[str, Any]:
@@ -188,14 +191,6 @@ def spawn(kind: str, url: str, count: int,
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """CPU seconds process ``pid`` has used: (in all, in the kernel)."""
-    import psutil
-
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system, times.system
-
-
 def rss(pid: int) -> int:
     import psutil
 
@@ -215,22 +210,15 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
     with tempfile.TemporaryDirectory() as data_dir, \
             open(os.path.join(data_dir, "server.log"), "w+b") as server_log:
         # DEBUG: the server logs how long each fan-out took, from change to last write.
-        server, url = start_server(data_dir, {"DASH_MAX_UPDATES_PER_SECOND": "100",
-                                              "DASH_LOG_LEVEL": "DEBUG",
-                                              **MANY_CLIENTS_ONE_ADDRESS, **(env or {})},
-                                   log=server_log, root=Path(server_root or ROOT))
-        try:
+        with server(data_dir, {"DASH_MAX_UPDATES_PER_SECOND": "100", "DASH_LOG_LEVEL": "DEBUG",
+                               **MANY_CLIENTS_ONE_ADDRESS, **(env or {})},
+                    log=server_log, root=Path(server_root or ROOT)) as (process, url):
             post(url, [point(i) for i in range(100)])
-            before_rss = rss(server.pid)
+            before_rss = rss(process.pid)
             per = [clients // processes + (i < clients % processes) for i in range(processes)]
             procs = [spawn(kind, url, n, node_profile) for n in per if n]
-            deadline = time.monotonic() + CONNECT_TIMEOUT
-            for proc in procs:
-                assert proc.stdout is not None
-                line = proc.stdout.readline().strip()
-                if line != "ready" or time.monotonic() > deadline:
-                    raise SystemExit(f"a client process did not get ready: {line!r}")
-            idle_rss = rss(server.pid)
+            wait_ready(procs, CONNECT_TIMEOUT)
+            idle_rss = rss(process.pid)
             for n in range(WARMUP):  # not counted: first-time work (the node clients' JIT)
                 post(url, [point(100 + n)])
                 time.sleep(interval)
@@ -238,16 +226,16 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
             seconds = str(int(updates * interval) + 2)
             if profile and profile.endswith(".perf"):  # the kernel's side too (Linux perf)
                 profiler = subprocess.Popen(
-                    ["perf", "record", "-g", "-e", "cpu-clock", "-p", str(server.pid),
+                    ["perf", "record", "-g", "-e", "cpu-clock", "-p", str(process.pid),
                      "-o", profile, "--", "sleep", seconds],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             elif profile:
                 profiler = subprocess.Popen(
                     [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record",
-                     "--pid", str(server.pid), "--format", "raw", "--rate", "200",
+                     "--pid", str(process.pid), "--format", "raw", "--rate", "200",
                      "--output", profile, "--duration", seconds],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before = cpu_seconds(process.pid)
             posted: dict[str, float] = {}  # version -> just before its POST
             acked: dict[str, float] = {}  # version -> its 200 read
             for n in range(updates):
@@ -257,7 +245,7 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
                 posted[str(answer["version"])] = before
                 time.sleep(interval)
             time.sleep(1.0)  # bounded wait for the last deliveries
-            cpu_after = cpu_seconds(server.pid)
+            cpu_after = cpu_seconds(process.pid)
             cpu_used, sys_used = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
             if profiler is not None:
                 profiler.wait(60)
@@ -277,16 +265,11 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
                         latencies += mine
                         from_ack += [(t - acked[version]) * 1000 for t in stamps]
                         per_update.setdefault(version, []).extend(mine)
-        finally:
-            server.terminate()
-            server.wait(10)
-        server_log.seek(0)
         if keep_log:  # the server's own log of this run, for a closer look
+            server_log.seek(0)
             with open(keep_log, "ab") as kept:
                 kept.write(f"# {label}\n".encode() + server_log.read())
-            server_log.seek(0)
-        fanout_ms = [json.loads(line)["ms"] for line in server_log
-                     if b'"event": "fanout"' in line]
+        fanouts = fanout_ms(server_log)
     expected = clients * updates
     return {
         "label": label, "clients": clients, "updates": updates,
@@ -301,8 +284,8 @@ def run(kind: str, clients: int, processes: int, updates: int, interval: float,
         "sys_us_per_message": sys_used / max(delivered, 1) * 1e6,
         "idle_kb_per_connection": (idle_rss - before_rss) / max(clients, 1) / 1024,
         # the server's own part: from taking the change to the last client's write
-        "server_fanout_ms": statistics.median(fanout_ms) if fanout_ms else float("nan"),
-        "server_fanout_max_ms": max(fanout_ms) if fanout_ms else float("nan"),
+        "server_fanout_ms": statistics.median(fanouts) if fanouts else float("nan"),
+        "server_fanout_max_ms": max(fanouts) if fanouts else float("nan"),
         "slowest_by_update_ms": [round(max(v)) for _, v in sorted(
             per_update.items(), key=lambda kv: int(kv[0]))],
         # where an update's time goes (medians over updates): POST to 200, 200 to the

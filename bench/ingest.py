@@ -8,50 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-token"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(data_dir: str, extra: dict[str, str] | None = None,
-                 log: Any = subprocess.DEVNULL,
-                 root: Path = ROOT) -> tuple[subprocess.Popen[bytes], str]:
-    """Run ``root``'s wsgi.py (its stderr to ``log``) and wait (at most 20 s) for /healthz."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
-    env.update(DASH_PORT=str(port), DASH_DATA_DIR=data_dir, DASH_INGEST_TOKEN=TOKEN,
-               DASH_SECRET_KEY=secrets.token_hex(16), DASH_LOG_LEVEL="WARNING")
-    env.update(extra or {})
-    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=root, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-            return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("server did not start")
+from bench.servers import TOKEN, server
 
 
 def iso_body(batch: int, size: int) -> bytes:
@@ -79,17 +41,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1)
     args = parser.parse_args()
     bodies = [iso_body(i, args.size) for i in range(args.batches)]
-    with tempfile.TemporaryDirectory() as data_dir:
-        process, url = start_server(data_dir)
-        try:
-            send(url, bodies[0])  # creates the dataset
-            started = time.perf_counter()
-            with ThreadPoolExecutor(args.clients) as pool:
-                list(pool.map(lambda b: send(url, b), bodies[1:]))
-            elapsed = time.perf_counter() - started
-        finally:
-            process.terminate()
-            process.wait(10)
+    with tempfile.TemporaryDirectory() as data_dir, server(data_dir) as (_, url):
+        send(url, bodies[0])  # creates the dataset
+        started = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(lambda b: send(url, b), bodies[1:]))
+        elapsed = time.perf_counter() - started
     points = (args.batches - 1) * args.size
     print(f"durable ingest: {points:,} points in {elapsed:.2f} s = {points / elapsed:,.0f} "
           f"points/s ({args.size} per batch, {args.clients} client(s), "

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.ingest import ROOT, TOKEN, start_server
+from bench.servers import ROOT, TOKEN, start_server
 
 STALL_MS = 30.0  # a delayed ACK is 40 ms on Linux; nothing else here takes this long
 # Points per raw view, chosen so the figure JSON is about 8, 15, 30, 45 and 58 KB.

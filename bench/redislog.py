@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from app.data.redislog import Entry, RedisLog, decode_batch, encode_batch
+from app.data.redislog import RedisLog, StreamBatch, decode_batch, encode_batch
 from app.data.schema import Batch
 from e2e.services import redis_server
 
@@ -69,7 +69,7 @@ def reader_lag(url: str, count: int) -> list[float]:
     def tail() -> None:
         while not done.is_set():
             for event in reader.read(cursors, block_ms=200):
-                if isinstance(event, Entry) and event.dataset == "lag":
+                if isinstance(event, StreamBatch) and event.dataset == "lag":
                     arrived[event.version] = time.perf_counter()
                     got.set()
 

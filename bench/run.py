@@ -23,6 +23,7 @@ from app.data.schema import Batch, Schema
 from app.data.store import Dataset
 from app.engine import browse, charts
 from app.engine import compute as query
+from app.engine.delta import extension
 from app.engine.view import parse_view
 from app.instants import SECOND
 from app.jsoncodec import dumps
@@ -188,7 +189,7 @@ def bench_wire(rows: list[tuple[str, ...]]) -> None:
                     np.linspace(40, 60, len(hosts)),
                     {"host": hosts, "region": np.array(["eu"] * len(hosts), object)}))
     after = charts.build(ds.snapshot(), view)
-    change = charts.delta(before, after)
+    change = extension(before, after)
     assert change is not None
     full = len(dumps({"figure": after}))
     small = len(dumps(change))

@@ -571,6 +571,11 @@ def test_dev_cluster_refuses_a_second_cluster_restarts_a_dead_process_and_stops_
         dev_cluster: DevCluster) -> None:
     dev_cluster.start(2)
     port = dev_cluster.port
+    said = dev_cluster.said("Ctrl-C stops all")
+    # The token came from the environment (before: "the admin token in .dash-admin-token").
+    assert (f"To edit dashboards, sign in at http://127.0.0.1:{port}/login with the admin "
+            "token you set in DASH_ADMIN_TOKEN.") in said
+    assert ".dash-admin-token" not in said
     # The same folder (another Redis port): refused at once, the first one's logs intact.
     logs = (dev_cluster.folder / "logs" / "process-1.log").read_bytes()
     second = dev_cluster.run(2, DASH_PORT=str(free_ports(3)),

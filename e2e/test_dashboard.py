@@ -55,7 +55,7 @@ def test_demo_chart_draws_and_grows_by_itself(page: Page, demo_server: Server) -
     expect(status).to_have_attribute("data-state", "live")
     expect(status).to_have_attribute("data-transport", "websocket")
     # Plain words; the transport and version are in the details.
-    expect(status).to_have_text(re.compile(r"^Live · updated (just now|\d+ s ago)$"))
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
     expect(status).to_have_attribute("title", re.compile(r"^WebSocket · showing version \d+"))
 
 
@@ -114,7 +114,7 @@ def test_csv_dropped_in_is_listed_and_opens_as_a_chart(page: Page,
     chart_drawn(page)
     # One row per instant: the default view (cpu, auto) draws every row as a point.
     expect(page.locator("#chart")).to_have_attribute("data-points", str(FLEET_ROWS))
-    expect(page.locator("#live-status")).to_have_text(re.compile(r"^Live · updated "))
+    expect(page.locator("#live-status")).to_have_text(re.compile(r"^Live · newest point "))
     expect(page.locator("#live-status")).to_have_attribute("data-transport",
                                                           re.compile(r"^(websocket|polling)$"))
 

@@ -90,12 +90,12 @@ def test_dark_scheme_colours_the_page_and_the_chart(browser: Browser,
         plotly_drawn(page)
         assert page.locator("#chart").evaluate("el => el._fullLayout.paper_bgcolor") == \
             "#161b26"
-        # The toggle switches to light, redraws the chart, and is remembered.
-        toggle = page.get_by_role("button", name="dark theme")
-        expect(toggle).to_have_attribute("aria-pressed", "true")
-        toggle.click()
+        # The theme box switches to light, redraws the chart, and is remembered.
+        choice = page.get_by_label("theme")
+        expect(choice).to_have_value("system")
+        expect(choice.locator("option:checked")).to_have_text("as the system (dark)")
+        choice.select_option("light")
         expect(page.locator("html")).to_have_attribute("data-theme", "light")
-        expect(toggle).to_have_attribute("aria-pressed", "false")
         assert background(page, "html") == "rgb(248, 249, 251)"
         assert page.locator("#chart").evaluate("el => el._fullLayout.paper_bgcolor") == \
             "#ffffff"
@@ -104,6 +104,16 @@ def test_dark_scheme_colours_the_page_and_the_chart(browser: Browser,
         plotly_drawn(page, ".panel-chart")
         assert page.locator(".panel-chart").first.evaluate(
             "el => el._fullLayout.paper_bgcolor") == "#ffffff"
+        # ...and "as the system" goes back to following the system, remembered too.
+        expect(page.get_by_label("theme")).to_have_value("light")
+        page.get_by_label("theme").select_option("system")
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        page.wait_for_function("() => document.querySelector('.panel-chart')"
+                               "._fullLayout.paper_bgcolor === '#161b26'")
+        page.reload()
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(page.get_by_label("theme")).to_have_value("system")
+        assert page.evaluate("localStorage.getItem('dash-theme')") is None
     finally:
         context.close()
 

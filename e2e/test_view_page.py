@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, Route, ViewportSize, expect
+from playwright.sync_api import Locator, Page, Route, ViewportSize, WebSocketRoute, expect
 
 from e2e.conftest import Server
 
@@ -171,12 +171,14 @@ def test_a_live_table_page_stays_put_and_says_how_many_rows_came(page: Page,
     open_view(page, server, "/d/demo?metric=cpu&agg=raw&page=2")
     rows = page.locator("#table tbody tr")
     first = rows.first.inner_text()
+    pager = page.locator(".pager").inner_text()
     news = page.locator("#table-news")
     expect(news).to_have_text(re.compile(r"^\d+ new rows since this page was shown"),
                               timeout=LIVE_TIMEOUT)
     wait_for_versions(page, "version", chart_version(page) + 3)
     expect(news).to_have_text(re.compile(r"^([4-9]|\d\d+) new rows"))  # 4 hosts a tick
     assert rows.first.inner_text() == first  # page 2 did not shift under the reader
+    assert page.locator(".pager").inner_text() == pager  # nor did its count of pages
     page.get_by_role("link", name="show the newest").click()
     expect(page).to_have_url(re.compile(r"/d/demo\?metric=cpu&agg=raw$"))
     expect(rows.first).not_to_have_text(first)
@@ -236,19 +238,24 @@ def minute_of(stamp: str) -> datetime:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
-                                                             server: Server) -> None:
-    open_view(page, server, "/d/steps?metric=cpu")
+def drag_zoom(page: Page, left: float = 0.25, right: float = 0.75) -> None:
+    """Drag across the plot from ``left`` to ``right`` (shares of its width)."""
     plot = page.locator("#chart .nsewdrag").first
     expect(plot).to_be_visible()
     box = plot.bounding_box()
     assert box is not None
     y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] * 0.25, y)
+    page.mouse.move(box["x"] + box["width"] * left, y)
     page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.5, y + 2, steps=5)
-    page.mouse.move(box["x"] + box["width"] * 0.75, y + 4, steps=5)
+    page.mouse.move(box["x"] + box["width"] * (left + right) / 2, y + 2, steps=5)
+    page.mouse.move(box["x"] + box["width"] * right, y + 4, steps=5)
     page.mouse.up()
+
+
+def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
+                                                             server: Server) -> None:
+    open_view(page, server, "/d/steps?metric=cpu")
+    drag_zoom(page)
     expect(page).to_have_url(re.compile(r"start=2024-05-01T10:\d\d:\d\dZ"
                                         r"&end=2024-05-01T10:\d\d:\d\dZ$"))
     found = re.search(r"start=([^&]+)&end=([^&]+)$", page.url)
@@ -263,6 +270,31 @@ def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
     minutes = [m for m in range(60) if start <= TEN + timedelta(minutes=m) <= end]
     expect(page.locator("#stats tbody tr").first).to_be_visible()
     assert counted(page) == len(minutes) * 3  # the stats and table follow the zoom
+
+
+@pytest.mark.parametrize("how", ["double-click", "Reset axes"])
+def test_zooming_out_goes_back_to_the_view_before_the_zoom(page: Page, server: Server,
+                                                           how: str) -> None:
+    open_view(page, server, "/d/steps?metric=cpu&window=30m")
+    drag_zoom(page)
+    expect(page).to_have_url(re.compile(r"metric=cpu&start=[^&]+&end=[^&]+$"))
+    first = page.url
+    expect(page.locator("#chart")).to_have_attribute("data-query", first.split("?")[1])
+    drag_zoom(page, 0.4, 0.6)  # a second zoom, inside the first
+    expect(page).not_to_have_url(first)
+    expect(page.locator("#chart")).to_have_attribute("data-query", page.url.split("?")[1])
+    for _ in range(2):  # one step back each time, to the view the page began with
+        before = page.url
+        if how == "double-click":
+            page.locator("#chart .nsewdrag").first.dblclick()
+        else:
+            page.locator("#chart .modebar-btn[data-title='Reset axes']").click()
+        expect(page).not_to_have_url(before)
+        expect(page.locator("#chart")).to_have_attribute(
+            "data-query", page.url.split("?")[1])
+    expect(page).to_have_url(re.compile(r"/d/steps\?metric=cpu&window=30m$"))
+    expect(range_line(page)).to_contain_text("Last 30 min of data")
+    assert counted(page) == 31 * 3
 
 
 # -- the status line -------------------------------------------------------------------------
@@ -290,12 +322,69 @@ def test_the_status_says_live_and_never_reconnecting_while_long_polling(
     open_view(page, server, "/d/demo?metric=cpu")
     status = page.locator("#live-status")
     expect(status).to_have_attribute("data-transport", transport, timeout=LIVE_TIMEOUT)
-    expect(status).to_have_text(re.compile(r"^Live · updated (just now|\d s ago)$"))
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
     record_status(page)
     wait_for_versions(page, "version", chart_version(page) + 20)  # 10 s of ticks
     states: list[str] = page.evaluate("window.__states")
-    assert [s for s in states if not s.startswith("live Live · updated")] == []
+    assert [s for s in states if not s.startswith("live Live · newest point")] == []
     expect(status).to_have_attribute("title", re.compile(r"HTTP (long-)?poll"))
+
+
+def drop_pushes(page: Page) -> dict[str, bool]:
+    """Route the page's WebSocket through the test: while ``["drop"]`` is set, the server's
+    chart pushes are dropped and everything else (pings, acks) passes: a link that stalls
+    without closing, or a server whose pushes queue up."""
+    switch = {"drop": False}
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else ""
+            if switch["drop"] and ("update_chart" in text or "extend_chart" in text):
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/socket\.io/.*"), route)
+    return switch
+
+
+def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
+                                                             server: Server) -> None:
+    """"Live · newest point just now" is the age of the data, not of the last push: when the
+    pushes stop arriving while the data goes on, the status says the page is behind."""
+    switch = drop_pushes(page)
+    open_view(page, server, "/d/demo?metric=cpu")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-transport", "websocket", timeout=LIVE_TIMEOUT)
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
+    expect(status).to_have_attribute("data-freshness", "fresh")
+    switch["drop"] = True
+    shown = chart_version(page)
+    # No push for 10 s: the page asks the server, which holds newer data; 5 s on, "Behind".
+    expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
+    expect(status).to_have_attribute("data-freshness", "behind")
+    expect(status).to_have_attribute("data-state", "live")  # connected all along
+    assert chart_version(page) == shown
+    switch["drop"] = False  # the next push does not fit: the whole figure, and caught up
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
+                                timeout=LIVE_TIMEOUT)
+    assert chart_version(page) > shown
+
+
+def test_the_status_of_old_data_says_how_old(page: Page, server: Server) -> None:
+    """The steps file was loaded a moment ago, but its newest point is of 2024-05-01."""
+    open_view(page, server, "/d/steps?metric=cpu")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live")
+    expect(status).to_have_text(re.compile(r"^Live · newest point [\d,]+ d ago$"))
+    expect(status).to_have_attribute("data-freshness", "old")
+    found = re.search(r"([\d,]+) d ago", status.inner_text())
+    assert found is not None
+    days = (datetime.now(UTC) - datetime(2024, 5, 1, 10, 59, tzinfo=UTC)).days
+    assert abs(int(found[1].replace(",", "")) - days) <= 1
 
 
 def test_no_javascript_message_while_scripts_load(page: Page, server: Server) -> None:
@@ -379,6 +468,41 @@ def test_the_400_page_lists_every_bad_parameter_and_keeps_the_good_ones(
     expect(page.get_by_role("alert")).to_have_count(0)
 
 
+# -- hover ---------------------------------------------------------------------------------
+
+def test_hover_lists_every_metric_of_small_multiples_with_the_zone(page: Page,
+                                                                  server: Server) -> None:
+    """cpu (%) and latency_ms (ms) are drawn one above the other; hovering the lower one
+    names both, and the time says its zone."""
+    lines = ["time,cpu,latency_ms"] + [f"2024-05-01 10:{m:02d}:00,{m},{100 + m}"
+                                       for m in range(30)]
+    server.write_csv("units", "\n".join(lines) + "\n")
+    open_view(page, server, "/d/units?metric=cpu&metric=latency_ms&tz=Asia/Tokyo")
+    plots = page.locator("#chart .nsewdrag")
+    expect(plots).to_have_count(2)  # two rows
+    lower = max((plots.nth(i).bounding_box() for i in range(2)), key=lambda b: b["y"] if b else 0)
+    assert lower is not None
+    page.mouse.move(lower["x"] + lower["width"] / 2, lower["y"] + lower["height"] / 2)
+    hover = page.locator("#chart .hoverlayer")
+    expect(hover).to_contain_text("latency_ms")
+    expect(hover).to_contain_text("cpu")
+    expect(hover).to_contain_text(re.compile(r"2024-05-01 19:\d\d:00 Asia/Tokyo"))
+
+
+# -- the chart to screen readers -----------------------------------------------------------
+
+def test_the_live_chart_is_one_named_image_not_its_tick_labels(page: Page,
+                                                              server: Server) -> None:
+    open_view(page, server, "/d/steps?metric=cpu")
+    expect(page.locator("#chart .main-svg").first).to_be_visible()
+    chart = page.get_by_role("img", name="Chart of steps: cpu", exact=True)
+    expect(chart).to_have_count(1)
+    tree = page.locator("#chart").aria_snapshot()
+    assert "10:30" not in tree and "web-1" not in tree  # no tick or legend text read out
+    assert 'img "Chart of steps: cpu"' in tree
+    expect(page.locator("#chart-summary")).to_contain_text("Last values: web-1 59.00")
+
+
 # -- metric checkboxes --------------------------------------------------------------------
 
 def test_metrics_are_checkboxes(page: Page, server: Server) -> None:
@@ -414,3 +538,32 @@ def test_the_page_works_under_the_content_security_policy(page: Page, server: Se
     page.get_by_role("link", name="← newer").click()
     expect(page.locator(".pager")).to_contain_text("page 1 of 2")
     assert page.evaluate("window.__violations") == []
+
+
+def test_a_typed_end_survives_a_slow_answer_to_the_typed_start(page: Page,
+                                                                server: Server) -> None:
+    """The answer to "from" arrives after "to" was typed and left: the form it brings must
+    not empty "to", and the next request sends what was typed."""
+    open_view(page, server, "/d/steps?metric=cpu")
+    held: list[Route] = []
+
+    def hold_first(route: Route) -> None:
+        if not held and route.request.headers.get("hx-request") and "start=" in route.request.url:
+            held.append(route)  # answered below, once "to" is typed
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/d/steps\?.*"), hold_first)
+    with page.expect_request(lambda request: "start=" in request.url):
+        page.get_by_label("from (UTC)").fill("2024-05-01 10:30")
+        page.get_by_label("from (UTC)").press("Tab")  # change: the form is sent
+    page.get_by_label("to (UTC)").fill("2024-05-01 10:40")
+    page.get_by_label("to (UTC)").press("Tab")  # change again, while the first is out
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page).to_have_url(re.compile(
+        r"/d/steps\?metric=cpu&start=2024-05-01T10:30:00Z&end=2024-05-01T10:40:00Z$"))
+    expect(page.get_by_label("to (UTC)")).to_have_value(re.compile(r"^2024-05-01 10:40"))
+    expect(range_line(page)).to_contain_text(
+        "From 2024-05-01 10:30:00 to 2024-05-01 10:40:00 UTC.")
+    assert counted(page) == 11 * 3

@@ -300,8 +300,9 @@ def test_more_viewers_than_eventlets_request_pool(tmp_path: Path) -> None:
         pytest.skip(f"the open-files limit ({hard}) is too low for {viewers} connections")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     # Every viewer here shares the loopback address: give it the budget of 1,100 clients.
-    with run_server(tmp_path, demo=False, env={"DASH_MAX_VIEWS_PER_IP": str(2 * viewers)}) \
-            as server, ExitStack() as stack:
+    env = {"DASH_MAX_VIEWS_PER_IP": str(2 * viewers),
+           "DASH_MAX_WEBSOCKETS_PER_IP": str(2 * viewers)}
+    with run_server(tmp_path, demo=False, env=env) as server, ExitStack() as stack:
         server.post_points("m", series(5))
         clients = []
         for _ in range(viewers):

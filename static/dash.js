@@ -9,10 +9,10 @@
 
   const FALLBACK_AFTER_FAILURES = 2; // socket connect errors before long-polling
   const FRAGMENT_REFRESH_MS = 1000; // facets, stats and table refresh at most this often
+  // Without a push for this long, the page asks the server what it holds (the range line):
+  // a socket that stalls while the data goes on is then said ("Behind"), not hidden.
+  const CHECK_MS = 10000;
   const POLL_TIMEOUT_S = 25;
-  const RECENT_S = 60; // "updated 5 s ago" below this; "data last changed 3 h ago" above
-  const TRANSPORTS = {websocket: "WebSocket", polling: "HTTP polling (Socket.IO)",
-                      "long-poll": "HTTP long-poll"};
   const PAUSED_MARK = {
     text: "Paused", name: "paused", showarrow: false, xref: "paper", yref: "paper",
     x: 1, y: 1, xanchor: "right", yanchor: "bottom", font: {size: 14},
@@ -39,7 +39,8 @@
   let longPoll = null; // {stop: bool} while the long-poll loop runs
   let figure = null; // the last whole figure drawn (its layout and config, to redraw)
   let skew = 0; // the server's clock minus this browser's, ms
-  let changedAt = null; // when the data last changed, by the server's clock (ms)
+  // What the server said it holds, version by version (static/livestatus.js).
+  const freshness = window.dashLive ? new window.dashLive.Freshness() : null;
   let statusError = null; // why the server would not let us watch this view
 
   // -- ages -------------------------------------------------------------------
@@ -48,21 +49,10 @@
     return Date.now() + skew;
   }
 
-  // The same words as app/engine/browse.py age_words.
-  function ageWords(seconds) {
-    const whole = Math.abs(seconds);
-    if (whole < 2) return "just now";
-    let text;
-    if (whole < 60) text = Math.floor(whole) + " s";
-    else if (whole < 3600) text = Math.floor(whole / 60) + " min";
-    else if (whole < 2 * 86400) text = Math.floor(whole / 3600) + " h";
-    else text = Math.floor(whole / 86400).toLocaleString("en") + " d";
-    return seconds > 0 ? text + " ago" : text + " from now";
-  }
-
   function updateAges() {
+    if (!window.dashLive) return;
     for (const el of document.querySelectorAll(".ago[data-at]")) {
-      const text = ageWords((serverNow() - Number(el.dataset.at)) / 1000);
+      const text = window.dashLive.ageWords((serverNow() - Number(el.dataset.at)) / 1000);
       if (el.textContent !== text) el.textContent = text;
     }
   }
@@ -72,9 +62,17 @@
     if (meta && meta.dataset.serverNow) skew = Number(meta.dataset.serverNow) - Date.now();
   }
 
-  function readChangedAt() {
+  // The range line says what the server held when it was drawn: its version, epoch, newest
+  // point and when the data last changed (static/livestatus.js judges the page by them).
+  function readFreshness() {
     const range = document.getElementById("range");
-    if (range && range.dataset.changedAt) changedAt = Number(range.dataset.changedAt);
+    const meta = metaEl();
+    if (!freshness || !range || !meta || range.dataset.version === undefined) return;
+    freshness.note(meta.dataset.dataset, {
+      version: Number(range.dataset.version), epoch: range.dataset.epoch,
+      newest: range.dataset.newest ? Number(range.dataset.newest) : null,
+      changedAt: Number(range.dataset.changedAt),
+    });
   }
 
   // -- status -----------------------------------------------------------------
@@ -83,54 +81,47 @@
     if (el && el.textContent !== text) el.textContent = text; // unchanged: not announced again
   }
 
+  // The version the page shows: the chart's, or the server's drawing until Plotly's.
+  function shownVersions() {
+    const meta = metaEl();
+    const shown = new Map();
+    if (version !== null) shown.set(watching ? watching.dataset : meta.dataset.dataset,
+                                     {version: version, epoch: epoch});
+    else if (meta && meta.dataset.version) shown.set(meta.dataset.dataset,
+      {version: Number(meta.dataset.version), epoch: meta.dataset.epoch});
+    return shown;
+  }
+
   function showStatus() {
-    const el = statusEl();
-    if (!el) return;
+    if (!statusEl() || !window.dashLive) return;
     const meta = metaEl();
     const pending = chartEl() && chartEl().dataset.pending;
-    let state;
-    let word;
-    let age = "";
+    const line = {state: "", word: "", age: "", freshness: "", transport: transport};
     if (meta && meta.dataset.error) {
-      state = "error";
-      word = "Not live: fix " + meta.dataset.error + " first";
+      line.state = "error";
+      line.word = "Not live: fix " + meta.dataset.error + " first";
     } else if (statusError) {
-      state = "error";
-      word = "Not live: " + statusError;
+      line.state = "error";
+      line.word = "Not live: " + statusError;
     } else if (paused) {
-      state = "paused";
-      word = "Paused";
-      if (pending) age = " · new data waiting";
+      line.state = "paused";
+      line.word = "Paused";
+      if (pending) line.age = " · new data waiting";
     } else if (connected && !linkDown) {
-      state = "live";
-      word = "Live";
-      if (changedAt !== null) {
-        const seconds = (serverNow() - changedAt) / 1000;
-        age = seconds < RECENT_S ? " · updated " + ageWords(seconds)
-          : " · data last changed " + ageWords(seconds);
-      }
+      line.state = "live";
+      const now = serverNow();
+      Object.assign(line, window.dashLive.liveWords(freshness.judge(shownVersions(), now), now));
     } else if (everConnected) {
-      state = "reconnecting";
-      word = "Reconnecting…";
+      line.state = "reconnecting";
+      line.word = "Reconnecting…";
     } else {
-      state = "connecting";
-      word = "Connecting…";
+      line.state = "connecting";
+      line.word = "Connecting…";
     }
-    el.hidden = false;
-    el.dataset.state = state;
-    el.dataset.transport = transport;
-    setText(document.getElementById("live-state"), word);
-    setText(document.getElementById("live-age"), age);
-    const details = (TRANSPORTS[transport] || "not connected") +
-      (version !== null ? " · showing version " + version : "") +
+    line.details = (version !== null ? "showing version " + version : "") +
       (pending ? " · version " + pending + " waiting" : "") +
       (epoch ? " · epoch " + epoch : "");
-    el.title = details;
-    const box = document.getElementById("live-details");
-    if (box) {
-      box.hidden = false;
-      setText(document.getElementById("live-transport"), details);
-    }
+    window.dashLive.show(line);
     const button = document.getElementById("pause");
     if (button) {
       button.hidden = false;
@@ -175,7 +166,21 @@
     const theme = window.dashTheme;
     if (theme && typeof theme.apply === "function") out = theme.apply(out);
     if (paused) out.annotations = (out.annotations || []).concat([PAUSED_MARK]);
+    hoverWhole(out);
     return out;
+  }
+
+  // The hover box lists every metric at that time, also where metrics in different units
+  // are drawn one above the other (they share the time axis, not the plot), and writes the
+  // time with its zone.
+  function hoverWhole(out) {
+    out.hoversubplots = "axis";
+    const meta = metaEl();
+    const zone = new URLSearchParams(meta ? meta.dataset.query : "").get("tz") || "UTC";
+    const axis = out.xaxis;
+    if (axis && axis.hoverformat && !axis.hoverformat.endsWith(" " + zone)) {
+      axis.hoverformat += " " + zone.replace(/%/g, "%%");
+    }
   }
 
   // The chart in words for screen readers (the figure's "summary": what it shows, its span,
@@ -213,9 +218,7 @@
 
   function drawn(payload, first) {
     const el = chartEl();
-    if (!first && version !== null && payload.epoch === epoch && payload.version > version) {
-      changedAt = serverNow(); // until the range line says exactly when
-    }
+    lastPush = Date.now();
     version = payload.version;
     epoch = payload.epoch;
     el.dataset.version = String(payload.version);
@@ -258,11 +261,37 @@
       resync(); // we missed something: ask for the whole figure
       return;
     }
-    const el = chartEl();
-    window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
-                               {x: change.max_points, y: change.max_points});
+    applyChange(chartEl(), change);
     describe(change.summary);
     drawn(change, false);
+  }
+
+  // An extend_chart change (app/engine/delta.py): per trace, drop its `replace` trailing
+  // points (an aggregated view's buckets that changed), append x and y, keep the newest
+  // max_points, then give its first points the y values of `head` (a moving window's
+  // first bucket, cut by the window's start). Nothing replaced: Plotly's own
+  // extendTraces.
+  function applyChange(el, change) {
+    const replace = change.replace || [];
+    const head = change.head || [];
+    if (!replace.some((n) => n > 0) && !head.some((h) => h.length)) {
+      window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
+                                 {x: change.max_points, y: change.max_points});
+      return;
+    }
+    const spliced = (points, i, added) => {
+      const old = Array.from(points || []);
+      const all = old.slice(0, Math.max(0, old.length - (replace[i] || 0)))
+        .concat(Array.from(added));
+      return all.slice(Math.max(0, all.length - change.max_points[i]));
+    };
+    const xs = change.traces.map((t, i) => spliced(el.data[t].x, i, change.x[i]));
+    const ys = change.traces.map((t, i) => {
+      const y = spliced(el.data[t].y, i, change.y[i]);
+      Array.from(head[i] || []).forEach((value, k) => { y[k] = value; });
+      return y;
+    });
+    window.Plotly.restyle(el, {x: xs, y: ys}, change.traces);
   }
 
   // Ask for the whole figure of the current view, by whichever transport is up.
@@ -292,15 +321,35 @@
     return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
   }
 
+  // The time range of each view a drag-zoom left, newest last (as the URL had it: window,
+  // start, end): a double-click or "Reset axes" goes back to it. The zoomed view's chart
+  // already spans its whole range, so Plotly's own reset would change nothing.
+  const zooms = [];
+
+  function setRange(range) {
+    for (const [name, value] of Object.entries(range)) {
+      const box = document.getElementById("f-" + name);
+      if (box) box.value = value;
+    }
+  }
+
   function zoomTo(from, to) {
     const form = document.getElementById("controls");
     const start = wholeSecond(from, false);
     const end = wholeSecond(to, true);
     if (!form || !start || !end) return;
-    document.getElementById("f-window").value = "";
-    document.getElementById("f-start").value = start;
-    document.getElementById("f-end").value = end;
+    const url = new URLSearchParams(window.location.search);
+    zooms.push({window: url.get("window") || "", start: url.get("start") || "",
+                end: url.get("end") || ""});
+    setRange({window: "", start: start, end: end});
     form.requestSubmit(); // htmx sends it: the URL, stats, table and chart follow
+  }
+
+  function zoomOut() {
+    const form = document.getElementById("controls");
+    if (!form || !zooms.length) return;
+    setRange(zooms.pop());
+    form.requestSubmit();
   }
 
   let zoomable = null;
@@ -311,6 +360,7 @@
       const from = change["xaxis.range[0]"];
       const to = change["xaxis.range[1]"];
       if (from !== undefined && to !== undefined) zoomTo(from, to);
+      else if (change["xaxis.autorange"] === true) zoomOut();
     });
   }
 
@@ -343,7 +393,7 @@
   }
 
   function startSocket() {
-    socket = window.io({reconnectionDelayMax: 5000});
+    socket = window.io({reconnectionDelayMax: 5000, auth: {parts: true}});
     socket.on("connect", () => {
       failures = 0;
       linkDown = false; // the server says so on connect when it is not
@@ -446,6 +496,7 @@
   const onScreen = new Set(LIVE_BLOCKS); // until IntersectionObserver says otherwise
   let refreshTimer = null;
   let lastRefresh = 0;
+  let lastPush = 0; // when the chart last drew a version (this browser's clock)
   let navigations = 0; // user requests (links, the form) started so far
   let navigating = 0; // user requests in flight
   let refreshing = null; // the AbortController of the refresh in flight
@@ -494,6 +545,20 @@
     return !(name === "open" && element.localName === "details");
   }
 
+  // Controls the user changed since the last request went out. The answer to that request
+  // does not know them: morphing it in must leave them as typed (a "to" typed while the
+  // answer to "from" was on its way), and the next request sends them.
+  const edited = new Set();
+
+  function noteEdit(event) {
+    const target = event.target;
+    if (target && target.form && target.form.id === "controls") edited.add(target);
+  }
+
+  function keepEdited(oldNode) {
+    return !edited.has(oldNode);
+  }
+
   function applyFragments(html) {
     const template = document.createElement("template");
     template.innerHTML = html;
@@ -505,7 +570,7 @@
       const now = document.getElementById(fresh.id);
       if (now && window.htmx) window.htmx.process(now); // links whose href changed
     }
-    readChangedAt();
+    readFreshness();
     updateAges();
     showStatus();
   }
@@ -526,7 +591,9 @@
     refreshTimer = null;
     const meta = metaEl();
     if (holding() || navigating || !meta || meta.dataset.error) return;
-    const want = LIVE_BLOCKS.filter((block) => onScreen.has(block) && behind.has(block));
+    // The range line is always asked for, on screen or not: the status line reads it.
+    const want = LIVE_BLOCKS.filter((block) => (onScreen.has(block) || block === "range") &&
+                                               behind.has(block));
     if (!want.length) return;
     want.forEach((block) => behind.delete(block)); // a version drawn meanwhile adds them back
     lastRefresh = Date.now();
@@ -563,6 +630,7 @@
 
   function trackNavigation() {
     document.body.addEventListener("htmx:beforeRequest", () => {
+      edited.clear(); // this request carries what the form holds now
       navigations += 1;
       navigating += 1;
       if (refreshing) refreshing.abort();
@@ -593,7 +661,10 @@
     const id = event.target && event.target.id;
     const clear = (boxId) => {
       const box = document.getElementById(boxId);
-      if (box) box.value = "";
+      if (box && box.value) {
+        box.value = "";
+        edited.add(box); // emptied on the user's behalf: as good as typed
+      }
     };
     if (id === "f-window") {
       clear("f-start");
@@ -624,7 +695,7 @@
     document.body.addEventListener("htmx:afterSettle", () => {
       readClock();
       readShown();
-      readChangedAt();
+      readFreshness();
       updateAges();
       if (socket && socket.connected) {
         subscribe();
@@ -638,6 +709,11 @@
     setInterval(() => {
       updateAges();
       showStatus();
+      // No push for a while: is the server holding newer data than this page shows?
+      if (connected && !holding() && Date.now() - Math.max(lastPush, lastRefresh) > CHECK_MS) {
+        behind.add("range");
+        refreshFragments(true);
+      }
     }, 1000);
   }
 
@@ -647,12 +723,14 @@
       // htmx's morphs (navigation) keep open boxes and what someone is typing, as ours do.
       window.Idiomorph.defaults.ignoreActiveValue = true;
       window.Idiomorph.defaults.callbacks.beforeAttributeUpdated = keepOpen;
+      window.Idiomorph.defaults.callbacks.beforeNodeMorphed = keepEdited;
     }
     readClock();
     readShown();
-    readChangedAt();
+    readFreshness();
     updateAges();
     watchScreen();
+    if (window.dashLive) window.dashLive.labelCharts(document.getElementById("chart-panel"));
     setUp();
     setTransport("none", false);
     if (typeof window.io === "function") {
@@ -688,6 +766,7 @@
     input.value = browserZone();
     input.form.requestSubmit();
   });
+  document.addEventListener("input", noteEdit);
   document.addEventListener("input", keepRangeBoxesApart);
 
   function boot() {

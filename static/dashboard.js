@@ -13,6 +13,10 @@
 
   const FALLBACK_AFTER_FAILURES = 2; // socket connect errors before long-polling
   const FRAGMENT_REFRESH_MS = 1000; // a stat or table panel refreshes at most this often
+  // The status line asks what the server holds (#board-freshness) at most this often after
+  // a push, and after this long without one (a stalled socket is then said, not hidden).
+  const FRESHNESS_MS = 2000;
+  const CHECK_MS = 10000;
   const POLL_TIMEOUT_S = 25;
   const RETRY_MS = 2000;
   // Thresholds further from the data than this many spans of it are named, not drawn
@@ -30,7 +34,13 @@
   let transport = "none"; // websocket | polling | long-poll
   let connected = false;
   let linkDown = false; // cluster mode: the server cannot reach the shared log (Redis)
-  let lastUpdate = 0;
+  let everConnected = false;
+  let lastUpdate = 0; // when a panel last changed (this browser's clock)
+  let lastCheck = 0; // when the status line last asked what the server holds
+  let checkTimer = null;
+  let skew = 0; // the server's clock minus this browser's, ms
+  // What the server said it holds, version by version (static/livestatus.js).
+  const freshness = window.dashLive ? new window.dashLive.Freshness() : null;
   let failures = 0;
   let longPoll = null; // {stop, controller} while the long-poll loop runs
   let problem = null; // a refusal to show in the status line
@@ -43,55 +53,99 @@
   const layoutVersion = () => (panelsEl() ? panelsEl().dataset.version : "");
   const sections = () => Array.from(document.querySelectorAll("#panels .panel"));
 
-  // -- status -------------------------------------------------------------------
+  // -- status: the view page's words (static/livestatus.js) ------------------------
 
-  function ago() {
-    if (!lastUpdate) return "";
-    const seconds = Math.round((Date.now() - lastUpdate) / 1000);
-    return seconds < 2 ? " · just now" : " · " + seconds + " s ago";
+  function serverNow() {
+    return Date.now() + skew;
+  }
+
+  // #board-freshness: what the server held of each dataset when it answered.
+  function readFreshness(el) {
+    if (!el || !freshness) return;
+    if (el.dataset.serverNow) skew = Number(el.dataset.serverNow) - Date.now();
+    let datasets = {};
+    try {
+      datasets = JSON.parse(el.dataset.datasets || "{}");
+    } catch (error) {
+      datasets = {};
+    }
+    for (const [name, info] of Object.entries(datasets)) {
+      freshness.note(name, {version: info.version, epoch: info.epoch, newest: info.newest,
+                            changedAt: info.changed_at});
+    }
+  }
+
+  // Ask what the server holds now (at most every FRESHNESS_MS; at once when it is time).
+  function checkFreshness() {
+    if (checkTimer || !boardEl() || halted || deleted) return;
+    const wait = Math.max(0, lastCheck + FRESHNESS_MS - Date.now());
+    checkTimer = setTimeout(async () => {
+      lastCheck = Date.now();
+      try {
+        const answer = await fetch(window.location.pathname + window.location.search, {
+          headers: {"HX-Request": "true", "X-Dash-Freshness": "1"}, cache: "no-store"});
+        if (answer.ok) {
+          const template = document.createElement("template");
+          template.innerHTML = await answer.text();
+          readFreshness(template.content.getElementById("board-freshness"));
+          showStatus();
+        }
+      } catch (error) {
+        // offline: the socket's state says so; the next push asks again
+      } finally {
+        checkTimer = null;
+      }
+    }, wait);
+  }
+
+  // The version each dataset's panels show: the oldest of them (a panel with a problem
+  // shows none).
+  function shownVersions() {
+    const shown = new Map();
+    for (const el of sections()) {
+      const name = el.dataset.dataset;
+      if (!name || el.hasAttribute("data-problem") || el.dataset.version === "") continue;
+      const at = {version: Number(el.dataset.version), epoch: el.dataset.epoch};
+      const before = shown.get(name);
+      if (!before || (before.epoch === at.epoch && at.version < before.version)) {
+        shown.set(name, at);
+      }
+    }
+    return shown;
   }
 
   function showStatus() {
-    const el = statusEl();
-    if (!el) return;
-    let state;
-    let text;
+    if (!statusEl() || !window.dashLive) return;
+    const line = {state: "", word: "", age: "", freshness: "", transport: transport,
+                  details: "dashboard version " + layoutVersion()};
     if (deleted) {
-      state = "error";
-      text = "this dashboard was deleted";
+      line.state = "error";
+      line.word = "Not live: this dashboard was deleted";
     } else if (headEl() && headEl().dataset.error) {
-      state = "error";
-      text = "fix " + headEl().dataset.error + " to see the dashboard live";
+      line.state = "error";
+      line.word = "Not live: fix " + headEl().dataset.error + " first";
     } else if (problem) {
-      state = "error";
-      text = problem;
+      line.state = "error";
+      line.word = "Not live: " + problem;
     } else if (connected && !linkDown) {
-      state = "live";
-      text = "live · " + transport + " · v" + layoutVersion();
+      line.state = "live";
+      const now = serverNow();
+      Object.assign(line, window.dashLive.liveWords(freshness.judge(shownVersions(), now), now));
+    } else if (everConnected) {
+      line.state = "reconnecting";
+      line.word = "Reconnecting…";
+      line.age = " · showing what was drawn last";
     } else {
-      state = "reconnecting";
-      text = "reconnecting… (showing what was drawn last)";
+      line.state = "connecting";
+      line.word = "Connecting…";
     }
-    el.dataset.state = state;
-    el.dataset.transport = transport;
-    // #live-status is a polite live region: only a change of state is announced, not
-    // the age of the last update ticking every second (aria-hidden).
-    const age = state === "live" ? ago() : "";
-    if (el.dataset.text !== text) {
-      el.dataset.text = text;
-      el.textContent = text;
-      const tail = document.createElement("span");
-      tail.className = "age";
-      tail.setAttribute("aria-hidden", "true");
-      el.append(tail);
-    }
-    const tail = el.querySelector(".age");
-    if (tail && tail.textContent !== age) tail.textContent = age;
+    window.dashLive.show(line);
   }
 
   function setTransport(name, isConnected) {
     transport = name;
     connected = isConnected;
+    if (isConnected) everConnected = true;
     showStatus();
   }
 
@@ -150,6 +204,7 @@
     section.dataset.epoch = payload.epoch;
     if (el) section.dataset.points = String(countPoints(el));
     lastUpdate = Date.now();
+    checkFreshness();
     showStatus();
   }
 
@@ -197,7 +252,36 @@
     drawn(section, payload, el);
   }
 
-  // Points appended to a raw view: extend what is drawn, or ask for everything again.
+  // An extend_chart change (app/engine/delta.py): per trace, drop its `replace` trailing
+  // points (an aggregated view's buckets that changed), append x and y, keep the newest
+  // max_points, then give its first points the y values of `head` (a moving window's
+  // first bucket, cut by the window's start). Nothing replaced: Plotly's own
+  // extendTraces. (dash.js does the same.)
+  function applyChange(el, change) {
+    const replace = change.replace || [];
+    const head = change.head || [];
+    if (!replace.some((n) => n > 0) && !head.some((h) => h.length)) {
+      window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
+                                 {x: change.max_points, y: change.max_points});
+      return;
+    }
+    const spliced = (points, i, added) => {
+      const old = Array.from(points || []);
+      const all = old.slice(0, Math.max(0, old.length - (replace[i] || 0)))
+        .concat(Array.from(added));
+      return all.slice(Math.max(0, all.length - change.max_points[i]));
+    };
+    const xs = change.traces.map((t, i) => spliced(el.data[t].x, i, change.x[i]));
+    const ys = change.traces.map((t, i) => {
+      const y = spliced(el.data[t].y, i, change.y[i]);
+      Array.from(head[i] || []).forEach((value, k) => { y[k] = value; });
+      return y;
+    });
+    window.Plotly.restyle(el, {x: xs, y: ys}, change.traces);
+  }
+
+  // A view that changed by parts (points appended, an aggregated view's last buckets
+  // replaced): change what is drawn, or ask for everything again.
   function extendFigure(change) {
     for (const section of panelsOf(change)) {
       if (section.dataset.type !== "timeseries") {
@@ -210,8 +294,7 @@
         resync(); // we missed something: the whole figures again
         return;
       }
-      window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
-                                 {x: change.max_points, y: change.max_points});
+      applyChange(el, change);
       drawn(section, change, el);
     }
   }
@@ -220,6 +303,16 @@
 
   const timers = new Map(); // panel id -> pending refresh
   const refreshed = new Map(); // panel id -> when it last refreshed
+
+  // Morph a fresh panel into the page (idiomorph): the link or table someone focused keeps
+  // its focus and scroll, as on the view page. Without idiomorph, replace it.
+  function morphPanel(current, fresh) {
+    if (window.Idiomorph) {
+      window.Idiomorph.morph(current, fresh, {morphStyle: "outerHTML"});
+    } else {
+      current.replaceWith(fresh);
+    }
+  }
 
   function refreshPanel(section) {
     const id = section.dataset.panel;
@@ -251,8 +344,9 @@
       if (fresh && current && overridesQuery() === query &&
           (fresh.dataset.query === current.dataset.query ||
            fresh.hasAttribute("data-problem") || current.hasAttribute("data-problem"))) {
-        current.replaceWith(fresh);
+        morphPanel(current, fresh);
         lastUpdate = Date.now();
+        checkFreshness();
         showStatus();
       }
     } finally {
@@ -286,6 +380,7 @@
     }
     halted = false;
     problem = null;
+    readFreshness(template.content.getElementById("board-freshness"));
     for (const id of LAYOUT_BLOCKS) {
       const fresh = template.content.getElementById(id);
       const current = document.getElementById(id);
@@ -367,7 +462,7 @@
   }
 
   function startSocket() {
-    socket = window.io({reconnectionDelayMax: 5000});
+    socket = window.io({reconnectionDelayMax: 5000, auth: {parts: true}});
     socket.on("connect", () => {
       failures = 0;
       linkDown = false; // the server says so on connect when it is not
@@ -490,7 +585,16 @@
     if (!boardEl() || !panelsEl() || typeof window.Plotly === "undefined") return;
     // The overrides form swapped new panels in (htmx): watch what they show.
     document.body.addEventListener("htmx:afterSettle", followLayout);
-    setInterval(() => { if (connected) showStatus(); }, 1000);
+    document.body.addEventListener("htmx:afterSettle", () => {
+      readFreshness(document.getElementById("board-freshness"));
+    });
+    readFreshness(document.getElementById("board-freshness"));
+    if (window.dashLive) window.dashLive.labelCharts(boardEl());
+    setInterval(() => {
+      showStatus();
+      // No change for a while: is the server holding newer data than the panels show?
+      if (connected && Date.now() - Math.max(lastUpdate, lastCheck) > CHECK_MS) checkFreshness();
+    }, 1000);
     setTransport("connecting", false);
     if (typeof window.io === "function" && typeof window.WebSocket === "function") {
       startSocket();

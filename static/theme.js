@@ -1,5 +1,6 @@
 // realtime-dash colour theme: light or dark, by the system's prefers-color-scheme unless
-// the reader chose one with the header's toggle (remembered in localStorage). Loaded
+// the reader chose one in the header's theme box (remembered in localStorage; "as the
+// system" forgets the choice and follows the system again). Loaded
 // early in <head> without defer, so <html data-theme> is set before the first paint and
 // no page flashes in the wrong theme; everything else waits for the DOM.
 //
@@ -14,13 +15,16 @@
   const root = document.documentElement;
   const media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
 
+  let chosen = null; // the choice of this page, where storage is blocked
+
   function stored() {
+    let value = chosen;
     try {
-      const value = window.localStorage.getItem(KEY);
-      return value === "light" || value === "dark" ? value : null;
+      value = window.localStorage.getItem(KEY);
     } catch (error) {
-      return null; // storage blocked: follow the system
+      // storage blocked: this page's own choice, else the system
     }
+    return value === "light" || value === "dark" ? value : null;
   }
 
   function current() {
@@ -66,12 +70,12 @@
   function show() {
     const theme = current();
     root.dataset.theme = theme;
-    const button = document.getElementById("theme-toggle");
-    if (button) {
-      const other = theme === "dark" ? "light" : "dark";
-      button.hidden = false;
-      button.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
-      button.title = "Switch to the " + other + " theme";
+    const choice = document.getElementById("theme-choice");
+    if (choice) {
+      choice.closest("label").hidden = false;
+      choice.value = stored() || "system";
+      const system = media && media.matches ? "dark" : "light";
+      choice.options[0].textContent = "as the system (" + system + ")";
     }
   }
 
@@ -81,15 +85,14 @@
     document.dispatchEvent(new CustomEvent("dash-theme", {detail: {theme: current()}}));
   }
 
-  function toggle() {
-    const next = current() === "dark" ? "light" : "dark";
+  // "light", "dark", or anything else: follow the system again.
+  function choose(value) {
+    chosen = value === "light" || value === "dark" ? value : null;
     try {
-      // Choosing what the system already says forgets the choice: follow the system again.
-      const system = media && media.matches ? "dark" : "light";
-      if (next === system) window.localStorage.removeItem(KEY);
-      else window.localStorage.setItem(KEY, next);
+      if (chosen) window.localStorage.setItem(KEY, chosen);
+      else window.localStorage.removeItem(KEY);
     } catch (error) {
-      root.dataset.theme = next; // storage blocked: this page only
+      // storage blocked: this page only
     }
     changed();
   }
@@ -100,7 +103,7 @@
   window.addEventListener("storage", (event) => { if (event.key === KEY) changed(); });
   document.addEventListener("DOMContentLoaded", () => {
     show();
-    const button = document.getElementById("theme-toggle");
-    if (button) button.addEventListener("click", toggle);
+    const choice = document.getElementById("theme-choice");
+    if (choice) choice.addEventListener("change", () => choose(choice.value));
   });
 })();

@@ -319,7 +319,8 @@ def test_the_log_stops_reading_a_dataset_at_an_entry_it_cannot_read(
     while more := redis_log.read(cursors, 0):
         events += more
     assert [(type(e).__name__, e.dataset) for e in events] == [
-        ("Created", "x"), ("Created", "y"), ("Entry", "x"), ("Broken", "x"), ("Entry", "y")]
+        ("Created", "x"), ("Created", "y"), ("StreamBatch", "x"), ("Broken", "x"),
+        ("StreamBatch", "y")]
     assert isinstance(events[3], Broken) and "format None" in events[3].error
     redis_log.close()
 

@@ -259,9 +259,9 @@ def test_fragments_for_htmx(client: FlaskClient) -> None:
     response = client.get("/dashboards/fleet?region=eu", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert "<html" not in html
-    for block in ("board-head", "overrides", "panels"):
+    for block in ("board-head", "board-freshness", "overrides", "panels"):
         assert f'id="{block}"' in html
-    assert html.count('hx-swap-oob="true"') == 3
+    assert html.count('hx-swap-oob="true"') == 4
     assert response.headers["HX-Push-Url"] == "/dashboards/fleet?region=eu"
     one = client.get("/dashboards/fleet/panels/peak?region=eu", headers={"HX-Request": "true"})
     assert "<html" not in one.get_data(as_text=True)
@@ -441,6 +441,7 @@ def test_a_hand_edit_is_picked_up_by_the_scan(app: Flask, client: FlaskClient,
     ("window=all&start=&end=&tz=&host=&region=", "/dashboards/fleet"),  # the form, unchanged
     ("region=eu&window=all&host=", "/dashboards/fleet?region=eu"),
     ("tz=Asia/Tokyo&window=5m", "/dashboards/fleet?window=5m&tz=Asia/Tokyo"),
+    ("window=300s", "/dashboards/fleet?window=5m"),  # one spelling of each duration
 ])
 def test_the_form_lands_on_the_shortest_url_that_means_the_same(
         client: FlaskClient, query: str, location: str) -> None:
@@ -492,9 +493,15 @@ def test_with_editing_off_pages_say_how_to_turn_it_on(app: Flask,
 
 
 def test_the_start_field_offers_a_hint_not_a_value(client: FlaskClient) -> None:
+    """The same words and hint as the view page: the form of a time, not one."""
     put(client, "fleet", FLEET)
     html = client.get("/dashboards/fleet").get_data(as_text=True)
-    assert 'placeholder="e.g. 2024-05-01T12:00Z"' in html
+    view = client.get("/d/hosts").get_data(as_text=True)
+    for box in ("start", "end"):
+        hint = f'<input id="o-{box}"[^>]*placeholder="YYYY-MM-DD hh:mm"'
+        assert re.search(hint, html, re.S)
+        assert re.search(hint.replace("o-", "f-"), view, re.S)
+    assert "from (each panel&#39;s zone)" in html and "from (UTC)" in view
     put(client, "fleet", {**FLEET, "window": None, "start": "2024-05-01T00:01:00Z"}, version=1)
     html = client.get("/dashboards/fleet").get_data(as_text=True)
     assert 'placeholder="as saved: 2024-05-01T00:01:00Z"' in html
@@ -616,3 +623,28 @@ def test_a_url_label_only_a_missing_dataset_might_have_is_not_refused(
     (data_dir / "dashboards").mkdir()
     board_file(data_dir, "fleet").write_text(json.dumps({"title": "Gone", "panels": [GONE_PANEL]}))
     assert client.get("/dashboards/fleet?zone=a").status_code == 200
+
+
+def test_the_status_line_asks_what_the_server_holds(client: FlaskClient, state: AppState) -> None:
+    """``X-Dash-Freshness``: only the freshness block, each dataset's version, epoch,
+    newest point and when it changed (ms, the server's clock); the page carries it too."""
+    put(client, "fleet", FLEET)
+    answer = client.get("/dashboards/fleet", headers={"HX-Request": "true",
+                                                      "X-Dash-Freshness": "1"})
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    html = answer.get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="board-freshness"') and "panel" not in html
+    found = re.search(r"data-datasets='([^']*)'", html)
+    assert found is not None
+    snap = state.store.get("hosts").snapshot()
+    assert json.loads(found[1]) == {"hosts": {
+        "version": snap.version, "epoch": snap.epoch,
+        "newest": 1_714_521_720_000,  # 2024-05-01T00:02:00Z
+        "changed_at": int(state.store.get("hosts").updated_at * 1000)}}
+    page = client.get("/dashboards/fleet").get_data(as_text=True)
+    assert '<div id="board-freshness" hidden data-server-now=' in page
+
+
+def test_a_dashboard_page_loads_its_stylesheet(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    assert "/static/dashboard.css" in client.get("/dashboards/fleet").get_data(as_text=True)

@@ -15,9 +15,9 @@ import pytest
 from app.data.dashboards import (
     BrokenDashboard,
     Dashboard,
+    DashboardListing,
     DashboardNotFound,
     DocumentError,
-    Entry,
     FileDashboardStore,
     OverrideError,
     Overrides,
@@ -105,6 +105,9 @@ NAME_RULE = "is not 1 to 64 of the characters A-Z a-z 0-9 _ -"
 INSTANT_RULE = ("is not an ISO-8601 instant between the years 1678 and 2261 "
                 "(for example 2024-05-01T12:00:00Z)")
 TZ_RULE = "is not an IANA time zone such as UTC or Europe/Berlin"
+# A view's window is refused in the same words (tests/test_errors.py).
+DURATION_RULE = ("is not a duration: a whole number and a unit, s, m, h, d or w "
+                 "(90s, 15m, 2h, 7d), at most 100 years; or all")
 URL_RULE = ("a dashboard URL sets only window, start, end, tz and label filters; "
             "change the panel's query to change")
 VERSION_RULE = "is not a version (a whole number from 1, as GET answered it)"
@@ -123,11 +126,12 @@ COLOR_RULE = "is not a CSS colour name (red, orange, seagreen...) or #rgb / #rrg
     (top(description="x" * 2001), None, "description",
      "is 2001 characters long; at most 2000 are allowed"),
     (top(description="a\x00b"), None, "description", "must not contain control characters"),
-    (top(window="6 hours"), None, "window",
-     "'6 hours' is not 'all' or a duration such as 90s, 15m, 6h, 7d or 2w"),
-    (top(window="0s"), None, "window",
-     "'0s' is not 'all' or a duration such as 90s, 15m, 6h, 7d or 2w"),
-    (top(window=6), None, "window", "6 is not 'all' or a duration such as 90s, 15m, 6h, 7d or 2w"),
+    (top(window="6 hours"), None, "window", f"'6 hours' {DURATION_RULE}"),
+    (top(window="0s"), None, "window", f"'0s' {DURATION_RULE}"),
+    (top(window=6), None, "window", f"6 {DURATION_RULE}"),
+    (top(window="ALL"), None, "window", f"'ALL' {DURATION_RULE}"),
+    (top(window="101000d"), None, "window", f"'101000d' {DURATION_RULE}"),  # > 100 years
+    (top(window="7" * 1000), None, "window", f"'{'7' * 63}... {DURATION_RULE}"),  # cut
     (top(window="6h", start="2024-05-01"), None, "window",
      "give either window or start/end, not both"),
     (top(start="yesterday"), None, "start", f"'yesterday' {INSTANT_RULE}"),
@@ -257,7 +261,7 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
         (None, "window"), ("cpu", "type"), ("cpu", "width"),
         (None, "panels[2].id"), (None, "panels[2].dataset")]
     assert str(caught.value).startswith(
-        "window: 'soon' is not 'all' or a duration such as 90s, 15m, 6h, 7d or 2w; "
+        f"window: 'soon' {DURATION_RULE}; "
         "panel 'cpu': type: 'pie' is not one of timeseries, stat, table; "
         "panel 'cpu': width: 13 is not 1 to 12; panels[2].id: 'bad id' ")
 
@@ -298,6 +302,8 @@ def test_a_long_list_of_problems_is_cut(mutate: Mutation, listed: int, more: int
     (top(description="one\r\ntwo\tthree"), ("description", "one\ntwo\tthree")),
     (top(window="all"), ("window", "all")),
     (top(window="90s"), ("window", "90s")),
+    (top(window="120m"), ("window", "2h")),  # canonical, as a view writes it
+    (top(window="1w"), ("window", "7d")),
     (top(start="2024-05-01T12:00:00+02:00"), ("start", "2024-05-01T12:00:00+02:00")),
     (top(start="2024-05-01", end="2024-05-01"), ("end", "2024-05-01")),
     (top(tz="Europe/Berlin"), ("tz", "Europe/Berlin")),
@@ -407,6 +413,7 @@ def test_effective_query(dashboard: dict[str, Any], panel_query: str, url: str, 
     ("region=", Overrides(filters=(("region", ()),))),
     ("region=&region=eu", Overrides(filters=(("region", ("eu",)),))),
     ("cursor=12&timeout=5&window=1h", Overrides(window="1h")),
+    ("window=120m", Overrides(window="2h")),  # canonical, as a view writes it
 ])
 def test_parse_overrides(url: str, expected: Overrides) -> None:
     pairs = parse_qsl(url, keep_blank_values=True)
@@ -414,8 +421,7 @@ def test_parse_overrides(url: str, expected: Overrides) -> None:
 
 
 @pytest.mark.parametrize("url, param, message", [
-    ("window=6 hours", "window",
-     "'6 hours' is not 'all' or a duration such as 90s, 15m, 6h, 7d or 2w"),
+    ("window=6 hours", "window", f"'6 hours' {DURATION_RULE}"),
     ("window=1h&window=2h", "window", "given more than once with different values"),
     ("start=today", "start", f"'today' {INSTANT_RULE}"),
     (f"start={OFF}&end={ON}", "start", f"start ({OFF}) is after end ({ON})"),
@@ -617,7 +623,7 @@ def test_put_creates_then_replaces_atomically(store: FileDashboardStore, folder:
     assert store.put("fleet", doc("Fleet 2"), 1) == 2
     dashboard, version = store.get("fleet")
     assert (dashboard.title, version) == ("Fleet 2", 2)
-    assert store.list() == [Entry("fleet", 2, "Fleet 2", 3)]
+    assert store.list() == [DashboardListing("fleet", 2, "Fleet 2", 3)]
     assert "fleet.json" in files(folder) and not [f for f in files(folder) if f.endswith(".tmp")]
 
 
@@ -754,13 +760,15 @@ def test_a_broken_file_is_listed_with_its_error_and_breaks_nothing_else(
     (folder / "dir.json").mkdir()
     os.mkfifo(folder / "fifo.json")  # opened blocking, it would hang every reader
     assert store.list() == [
-        Entry("broken", 1, error="panel 'x': type: 'pie' is not one of timeseries, stat, table"),
-        Entry("dir", 0, error="cannot be read: not a regular file"),
-        Entry("fifo", 0, error="cannot be read: not a regular file"),
-        Entry("fleet", 1, "Fleet", 3),
-        Entry("half", 1, error="document: is not JSON: Expecting value at line 1 column 11"),
-        Entry("my dash", 0, error="the file name is not <name>.json with a name of 1 to 64 of "
-                                  "A-Z a-z 0-9 _ -"),
+        DashboardListing("broken", 1, error="panel 'x': type: 'pie' is not one of timeseries, "
+                                            "stat, table"),
+        DashboardListing("dir", 0, error="cannot be read: not a regular file"),
+        DashboardListing("fifo", 0, error="cannot be read: not a regular file"),
+        DashboardListing("fleet", 1, "Fleet", 3),
+        DashboardListing("half", 1, error="document: is not JSON: Expecting value at line 1 "
+                                          "column 11"),
+        DashboardListing("my dash", 0, error="the file name is not <name>.json with a name of 1 "
+                                             "to 64 of A-Z a-z 0-9 _ -"),
     ]
     with pytest.raises(BrokenDashboard) as caught:
         store.get("broken")
@@ -775,7 +783,7 @@ def test_a_file_over_the_size_limit_is_listed_as_broken(folder: Path) -> None:
     store = FileDashboardStore(folder, check_query, max_bytes=100)
     folder.mkdir()
     (folder / "big.json").write_text(json.dumps({**doc(), "description": "x" * 200}))
-    assert store.list() == [Entry("big", 1, error="the file is larger than 100 bytes")]
+    assert store.list() == [DashboardListing("big", 1, error="the file is larger than 100 bytes")]
 
 
 def test_delete(store: FileDashboardStore, folder: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from app.data.store import Snapshot, Store
 from app.engine import charts
+from app.engine.delta import extension
 from app.engine.drawing import ChartLimits, auto_bucket, draw, spacing, thin
 from app.engine.serieskeys import SeriesKeys, key_labels, select_series
 from app.engine.view import View, parse_view
@@ -195,7 +196,7 @@ def test_raw_views_too_big_for_the_chart_are_thinned_and_never_extended() -> Non
     fig = charts.build(snap, view_of(snap, "agg=raw"))
     [trace] = fig["data"]
     assert len(trace["x"]) <= 2000 and trace["meta"] == "thinned"
-    assert charts.delta(fig, fig) is None
+    assert extension(fig, fig) is None
 
 
 @pytest.mark.parametrize("metric, values, unit", [

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from app.data import reader
 from app.data.disk import Disk
 from app.data.folder import DataFolder
-from app.data.ingest import Points
+from app.data.ingest import DecodedBody
 from app.data.store import Store
 
 HEADER = "timestamp,cpu,host\n"
@@ -333,8 +334,8 @@ def test_lines_another_program_appends_during_ingest_are_kept_and_read(data_dir:
     folder = DataFolder(Store(), data_dir, disk=disk)
     folder.scan()
     disk.armed = True
-    folder.append("cpu", Points([{"timestamp": "2024-05-01T06:00:00Z", "cpu": 88,
-                                  "host": "ingest"}]))
+    folder.append("cpu", DecodedBody([{"timestamp": "2024-05-01T06:00:00Z", "cpu": 88,
+                                       "host": "ingest"}]))
     assert path.read_text() == (HEADER + lines(0, 2) + "2024-05-01T05:00:00Z,77,logger\n"
                                 + "2024-05-01T06:00:00Z,88.0,ingest\n")
     folder.scan()
@@ -363,7 +364,7 @@ def test_a_slow_reload_of_one_dataset_does_not_hold_up_ingest_into_another(
     reloader.start()
     try:
         assert reading.wait(timeout=10)
-        ingest = threading.Thread(target=folder.append, args=("busy", Points([{
+        ingest = threading.Thread(target=folder.append, args=("busy", DecodedBody([{
             "timestamp": "2024-05-01T06:00:00Z", "cpu": 5, "host": "b"}])), daemon=True)
         ingest.start()
         ingest.join(timeout=10)
@@ -372,3 +373,164 @@ def test_a_slow_reload_of_one_dataset_does_not_hold_up_ingest_into_another(
     finally:
         release.set()
         reloader.join(timeout=10)
+
+
+class SlowParse:
+    """An ``offload`` whose first parse of a whole file in thread ``thread`` waits until
+    ``release`` is set (a file that takes long to parse); ``parsing`` says it is waiting."""
+
+    def __init__(self, thread: str) -> None:
+        self.thread = thread
+        self.parsing, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, function: Any, *args: Any) -> Any:
+        if function is reader.read and threading.current_thread().name == self.thread \
+                and not self.parsing.is_set():
+            self.parsing.set()
+            self.release.wait(timeout=30)
+        return function(*args)
+
+
+def ingest_while_parsing(folder: DataFolder, slow: SlowParse, name: str,
+                         cpus: list[int]) -> list[int]:
+    """Ingest one point per cpu value into ``name`` while ``slow`` holds a parse; the cpu
+    values acknowledged, all of them before the parse goes on (else the test fails)."""
+    assert slow.parsing.wait(timeout=10)
+    acknowledged: list[int] = []
+
+    def ingest() -> None:
+        for cpu in cpus:
+            folder.append(name, DecodedBody([{"timestamp": f"2024-05-02T00:{cpu:02d}:00Z",
+                                              "cpu": cpu, "host": "ingest"}]))
+            acknowledged.append(cpu)
+
+    writer = threading.Thread(target=ingest, daemon=True)
+    writer.start()
+    writer.join(timeout=10)  # a safety net: the parse goes on only when the test says so
+    assert not writer.is_alive() and not slow.release.is_set(), \
+        "ingest waited for the file to be parsed"
+    return acknowledged
+
+
+def test_ingest_during_a_slow_reload_is_not_held_up_lost_or_doubled(data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + lines(0, 3))
+    slow = SlowParse("reloader")
+    folder = DataFolder(Store(), data_dir, slow)
+    folder.scan()
+    before = folder.store.get("cpu")
+    reloader = threading.Thread(target=folder.reload, args=("cpu",), name="reloader",
+                                daemon=True)
+    reloader.start()
+    try:
+        acknowledged = ingest_while_parsing(folder, slow, "cpu", [10, 11, 12, 13])
+        assert acknowledged == [10, 11, 12, 13]
+        # Meanwhile the dataset being replaced shows them.
+        assert folder.store.get("cpu") is before
+        assert sorted(values(folder, "cpu")) == [0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 13.0]
+    finally:
+        slow.release.set()
+        reloader.join(timeout=10)
+    assert not reloader.is_alive()
+    after = folder.store.get("cpu")
+    assert after is not before and after.epoch != before.epoch
+    # Each acknowledged point once: the 4 batches were written after the bytes the reload
+    # parsed, and were read from the file at the swap.
+    assert sorted(values(folder, "cpu")) == [0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 13.0]
+    assert [p for p in path.read_text().splitlines() if ",ingest" in p] == [
+        f"2024-05-02T00:{cpu}:00Z,{cpu}.0,ingest" for cpu in (10, 11, 12, 13)]
+    folder.append("cpu", DecodedBody([{"timestamp": "2024-05-03T00:00:00Z", "cpu": 14,
+                                       "host": "ingest"}]))
+    assert folder.scan() == set()  # the swap left the state where the file ends
+    assert sorted(values(folder, "cpu"))[-2:] == [13.0, 14.0]
+    again = DataFolder(Store(), data_dir)
+    again.scan()
+    assert sorted(values(again, "cpu")) == [0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 13.0, 14.0]
+
+
+def test_ingest_while_a_file_rewritten_in_place_is_read_again_lands_in_the_new_data(
+        data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + lines(0, 3))
+    slow = SlowParse("scanner")
+    folder = DataFolder(Store(), data_dir, slow)
+    folder.scan()
+    before = folder.store.get("cpu")
+    write(path, HEADER + lines(50, 2))  # same inode, other rows: read again, a new epoch
+    scanner = threading.Thread(target=folder.scan, name="scanner", daemon=True)
+    scanner.start()
+    try:
+        assert ingest_while_parsing(folder, slow, "cpu", [20, 21]) == [20, 21]
+        # The scanner keeps away from the file while it is read: nothing is taken twice.
+        assert folder.scan() == set()
+    finally:
+        slow.release.set()
+        scanner.join(timeout=10)
+    assert not scanner.is_alive()
+    assert folder.store.get("cpu").epoch != before.epoch
+    assert sorted(values(folder, "cpu")) == [20.0, 21.0, 50.0, 51.0]
+    again = DataFolder(Store(), data_dir)
+    again.scan()
+    assert sorted(values(again, "cpu")) == [20.0, 21.0, 50.0, 51.0]
+
+
+def test_lines_another_program_appends_during_a_slow_reload_are_tailed_after_it(
+        data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + lines(0, 2))
+    slow = SlowParse("reloader")
+    folder = DataFolder(Store(), data_dir, slow)
+    folder.scan()
+    reloader = threading.Thread(target=folder.reload, args=("cpu",), name="reloader",
+                                daemon=True)
+    reloader.start()
+    try:
+        assert slow.parsing.wait(timeout=10)
+        write(path, lines(30, 1) + "2024-05-01T00:31:00Z,3", "a")  # the last line unfinished
+    finally:
+        slow.release.set()
+        reloader.join(timeout=10)
+    assert sorted(values(folder, "cpu")) == [0.0, 1.0]  # read before they came
+    assert folder.scan() == {"cpu"}
+    assert sorted(values(folder, "cpu")) == [0.0, 1.0, 30.0]  # the unfinished line waits
+    write(path, "1,a\n", "a")
+    folder.scan()
+    assert sorted(values(folder, "cpu")) == [0.0, 1.0, 30.0, 31.0]
+
+
+def test_cutting_the_last_line_of_an_acknowledged_batch_drops_no_other_line(
+        data_dir: Path) -> None:
+    folder = DataFolder(Store(), data_dir)
+    for first, count in ((0, 2), (2, 5)):  # a new file, then a batch of 5 appended to it
+        folder.append("cpu", DecodedBody([{"timestamp": f"2024-05-01T00:00:{n:02d}Z",
+                                           "cpu": n, "host": "a"}
+                                          for n in range(first, first + count)]))
+    path = data_dir / "cpu.csv"
+    text = path.read_bytes()
+    os.truncate(path, text.rstrip(b"\n").rfind(b"\n") + 1)  # its last line removed by hand
+    folder.scan()
+    # Before: the file was taken for one torn by a crash mid-batch, and cut back to the
+    # batch's start: [0.0, 1.0], the 4 acknowledged lines left by hand gone too.
+    assert sorted(values(folder, "cpu")) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    again = DataFolder(Store(), data_dir)
+    again.scan()
+    assert sorted(values(again, "cpu")) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_file_rewritten_while_a_reload_parses_it_is_read_again(data_dir: Path) -> None:
+    path = data_dir / "cpu.csv"
+    write(path, HEADER + lines(0, 3))
+    slow = SlowParse("reloader")
+    folder = DataFolder(Store(), data_dir, slow)
+    folder.scan()
+    reloader = threading.Thread(target=folder.reload, args=("cpu",), name="reloader",
+                                daemon=True)
+    reloader.start()
+    try:
+        assert slow.parsing.wait(timeout=10)
+        write(path, HEADER + lines(60, 3))  # in place, while the old bytes are parsed
+    finally:
+        slow.release.set()
+        reloader.join(timeout=10)
+    assert sorted(values(folder, "cpu")) == [60.0, 61.0, 62.0]  # not the bytes read before
+    assert folder.scan() == set()

@@ -1,6 +1,7 @@
 """Long-poll, deltas and coalescing: the live machinery without a browser."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -13,7 +14,9 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.data.schema import Batch
 from app.engine import charts
+from app.engine.delta import extended, extension
 from app.engine.view import parse_view
+from app.jsoncodec import dumps
 from app.state import AppState
 
 SECOND = 1_000_000_000
@@ -86,16 +89,6 @@ def test_poll_unknown_dataset_is_404(client: FlaskClient) -> None:
     assert client.get("/api/d/nope/poll?timeout=0").status_code == 404
 
 
-def extend(figure: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    """What Plotly.extendTraces(..., maxPoints) does to a figure, in Python."""
-    data = [dict(t, x=list(t["x"]), y=list(t["y"])) for t in figure["data"]]
-    for index, x, y, keep in zip(change["traces"], change["x"], change["y"],
-                                 change["max_points"], strict=True):
-        data[index]["x"] = (data[index]["x"] + list(x))[-keep:]
-        data[index]["y"] = (data[index]["y"] + list(y))[-keep:]
-    return {"data": data, "layout": figure["layout"]}
-
-
 def as_lists(figure: dict[str, Any]) -> list[tuple[list[Any], list[Any]]]:
     return [(list(t["x"]), list(t["y"])) for t in figure["data"]]
 
@@ -117,21 +110,42 @@ def test_a_delta_applied_to_the_old_figure_equals_the_new_one(state: AppState, q
         {"host": np.array(["web-1", "web-1", "web-2", "web-2"], object),
          "region": np.array(["eu", "eu", "us", "us"], object)}))
     new = figure_of(state, query)
-    change = charts.delta(old, new)
+    change = extension(old, new)
     assert change is not None
-    assert as_lists(extend(old, change)) == as_lists(new)
+    assert as_lists(extended(old, change)) == as_lists(new)
     assert sum(len(x) for x in change["x"]) < sum(len(t["x"]) for t in new["data"])
 
 
-def test_no_delta_when_a_point_lands_inside_the_window_or_the_view_aggregates(
-        state: AppState) -> None:
+def test_a_point_inside_the_window_replaces_the_points_after_it(state: AppState) -> None:
     old = figure_of(state, "metric=cpu&by=host")
-    state.store.append("hosts", cpu((30, 99.0, "web-1")))  # between existing points
-    assert charts.delta(old, figure_of(state, "metric=cpu&by=host")) is None
+    state.store.append("hosts", cpu((30, 99.0, "web-1")))  # between 00:00 and 00:01
+    new = figure_of(state, "metric=cpu&by=host")
+    change = extension(old, new)
+    assert change is not None
+    # web-1 drops 00:01 and 00:02 and gets 00:00:30, 00:01, 00:02; web-2 is as it was.
+    assert change["replace"] == [2, 0] and [len(x) for x in change["x"]] == [3, 0]
+    assert as_lists(extended(old, change)) == as_lists(new)
+
+
+def test_an_aggregated_view_replaces_its_last_bucket(state: AppState) -> None:
     old = figure_of(state, "metric=cpu&by=none")  # two hosts at each instant: auto averages
-    state.store.append("hosts", cpu((300, 1.0, "web-1")))
     assert [t["meta"] for t in old["data"]] == ["band", "band", "mean"]
-    assert charts.delta(old, figure_of(state, "metric=cpu&by=none")) is None
+    state.store.append("hosts", cpu((150, 30.0, "web-1")))  # into the 00:02 minute
+    new = figure_of(state, "metric=cpu&by=none")
+    change = extension(old, new)
+    assert change is not None
+    # The 00:02 bucket held 12 and 22; now 12, 22 and 30: its min stays 12, its max
+    # becomes 30 and its mean 64/3. Only what changed is sent.
+    assert change["replace"] == [0, 1, 1]
+    assert [list(y) for y in change["y"]] == [[], [30.0], [64 / 3]]
+    assert as_lists(extended(old, change)) == as_lists(new)
+
+
+def test_no_delta_when_the_layout_changes(state: AppState) -> None:
+    old = figure_of(state, "metric=cpu&by=host")
+    state.store.append("hosts", cpu((180, 1e6, "web-1")))  # other decimals on the axis
+    new = figure_of(state, "metric=cpu&by=host")
+    assert old["layout"] != new["layout"] and extension(old, new) is None
 
 
 def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: AppState) -> None:
@@ -146,6 +160,66 @@ def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: AppStat
     assert (change["version"], change["base_version"]) == (version, ack["version"])
     assert change["traces"] == [0, 1] and change["x"] == [["2024-05-01T00:03:00"], []]
     assert change["y"] == [[13.0], []] and change["max_points"] == [4, 3]
+    assert change["replace"] == [0, 0]
+
+
+def test_an_aggregated_room_gets_its_last_bucket_replaced_and_shows_what_a_reload_shows(
+        app: Flask, state: AppState) -> None:
+    query = "metric=cpu&agg=p95&bucket=1m&by=host"
+    watcher = app.extensions["socketio"].test_client(app, auth={"parts": True})
+    watcher.emit("subscribe", {"dataset": "hosts", "query": query}, callback=True)
+    [first] = watcher.get_received()
+    redraws = state.live.figures.redraws
+    version = state.store.append("hosts", cpu((150, 30.0, "web-1")))
+    [message] = watcher.get_received()
+    assert message["name"] == "extend_chart"
+    change = message["args"][0]
+    # web-1's 00:02 bucket held 12; now 12 and 30: its p95 is 12 + 0.95 * 18 = 29.1.
+    assert change["replace"] == [1, 0] and change["y"] == [[pytest.approx(29.1)], []]
+    assert change["x"] == [["2024-05-01T00:02:00"], []]
+    assert state.live.figures.redraws == redraws + 1  # not computed whole
+    shown = extended(first["args"][0]["figure"], change)
+    reloaded = app.test_client().get(f"/api/d/hosts/figure?{query}").json
+    assert reloaded["version"] == version
+    assert as_lists(shown) == as_lists(reloaded["figure"])
+
+
+@pytest.mark.parametrize("auth", [None, {}, {"parts": "yes"}])
+def test_a_client_of_specs_appending_extend_chart_gets_the_whole_figure_for_a_change_by_parts(
+        app: Flask, state: AppState, auth: dict[str, object] | None) -> None:
+    query = "metric=cpu&agg=p95&bucket=1m&by=host"
+    socketio = app.extensions["socketio"]
+    plain = socketio.test_client(app, auth=auth)
+    parts = socketio.test_client(app, auth={"parts": True})
+    for client in (plain, parts):
+        client.emit("subscribe", {"dataset": "hosts", "query": query}, callback=True)
+        client.get_received()
+    version = state.store.append("hosts", cpu((150, 30.0, "web-1")))
+    [whole], [change] = plain.get_received(), parts.get_received()
+    assert (whole["name"], change["name"]) == ("update_chart", "extend_chart")
+    assert whole["args"][0]["version"] == change["args"][0]["version"] == version
+    # web-1's 00:02 bucket held 12; now 12 and 30: its p95 is 12 + 0.95 * 18 = 29.1.
+    assert whole["args"][0]["figure"]["data"][0]["y"][-1] == pytest.approx(29.1)
+    # Points that only append reach both as extend_chart, as SPEC describes it.
+    state.store.append("hosts", cpu((180, 13.0, "web-1")))
+    [grew], [grew_too] = plain.get_received(), parts.get_received()
+    assert grew["name"] == grew_too["name"] == "extend_chart"
+    assert grew["args"][0]["replace"] == [0, 0]
+
+
+def test_a_long_poll_gets_the_whole_figure_computed_by_parts(app: Flask, state: AppState
+                                                             ) -> None:
+    query = "metric=cpu&agg=max&bucket=1m&by=none"
+    client = app.test_client()
+    before = client.get(f"/api/d/hosts/figure?{query}").json
+    redraws = state.live.figures.redraws
+    state.store.append("hosts", cpu((130, 40.0, "web-1")))
+    answer = client.get(f"/api/d/hosts/poll?{query}&since={before['version']}"
+                        f"&epoch={before['epoch']}&timeout=5").json
+    assert state.live.figures.redraws == redraws + 1
+    # The 00:02 minute held 12 and 22; 40 came: its max is 40, the others as they were.
+    assert answer["figure"]["data"][0]["y"] == [20.0, 21.0, 40.0]
+    assert answer["figure"] == json.loads(dumps(figure_of(state, query)))
 
 
 def test_a_flood_of_changes_is_coalesced(app_config: dict[str, Any], write_csv: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 from app.data.disk import Disk
 from app.data.errors import Conflict, DataError, StorageFull, Unavailable
 from app.data.folder import DataFolder
-from app.data.ingest import Points
+from app.data.ingest import DecodedBody
 from app.data.store import Store
 
 HEADER = "timestamp,cpu,host\n"
@@ -98,11 +98,12 @@ for _op in ("stat", "lstat", "fstat", "pread", "position", "fsync", "ftruncate",
     setattr(FaultyDisk, _op, _wrap(_op))
 
 
-def batch(n: int) -> Points:
+def batch(n: int) -> DecodedBody:
     """Batch ``n``: two points, cpu 100n and 100n+1, host h<n>."""
-    return Points([{"timestamp": f"2024-05-01T01:{n:02d}:00Z", "cpu": 100 * n, "host": f"h{n}"},
-                   {"timestamp": f"2024-05-01T01:{n:02d}:30Z", "cpu": 100 * n + 1,
-                    "host": f"h{n}"}])
+    return DecodedBody([{"timestamp": f"2024-05-01T01:{n:02d}:00Z", "cpu": 100 * n,
+                         "host": f"h{n}"},
+                        {"timestamp": f"2024-05-01T01:{n:02d}:30Z", "cpu": 100 * n + 1,
+                         "host": f"h{n}"}])
 
 
 def rows(store: Store, name: str) -> list[float]:
@@ -259,3 +260,22 @@ def test_an_unreadable_file_is_a_409_on_ingest_and_the_error_clears_when_fixed(
     folder.append("cpu", batch(2))
     assert folder.store.error("cpu") is None
     assert rows(folder.store, "cpu") == expected([1.0, 2.0], [2])
+
+
+@pytest.mark.parametrize("dataset", ["cpu", "new"])
+def test_a_read_only_file_system_is_a_503_saying_so_and_nothing_is_stored(
+        tmp_path: Path, dataset: str) -> None:
+    """(A tmpfs cannot be remounted read-only while the server holds files open for writing:
+    the error is injected.) Before: a 409 for an existing file, "fix its permissions"."""
+    (tmp_path / "cpu.csv").write_text(START)
+    disk = FaultyDisk(code=errno.EROFS)
+    folder = DataFolder(Store(), tmp_path, disk=disk)
+    folder.scan()
+    disk.also = lambda op, args: op == "open" and args[1] & (os.O_RDWR | os.O_WRONLY)
+    with pytest.raises(Unavailable, match=rf"^the file system of {dataset}\.csv is read-only: "
+                                          "the batch was not stored") as refused:
+        folder.append(dataset, batch(1))
+    assert refused.value.retry_after == 5
+    assert (tmp_path / "cpu.csv").read_text() == START
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cpu.csv"]
+    assert rows(folder.store, "cpu") == [1.0, 2.0] and folder.store.find("new") is None

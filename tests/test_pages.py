@@ -225,3 +225,100 @@ def test_the_api_names_every_bad_parameter_too(client: FlaskClient) -> None:
     assert [e["param"] for e in response.json["errors"]] == ["window", "agg"]
     assert response.json["error"].startswith("window: '3x' is not a duration")
     assert "; agg: 'median' is not one of" in response.json["error"]
+
+
+def range_data(html: str) -> dict[str, str]:
+    """The data attributes of the range line in ``html``."""
+    found = re.search(r'<p id="range"[^>]*>', html)
+    assert found is not None
+    return dict(re.findall(r'data-([\w-]+)="([^"]*)"', found[0]))
+
+
+MAY_FIRST_0002_MS = 1_714_521_720_000  # 2024-05-01T00:02:00Z, the newest point of hosts
+MAY_FIRST_0003_MS = MAY_FIRST_0002_MS + 60_000
+
+
+def test_the_range_line_says_what_the_server_holds_for_the_status_line(
+        client: FlaskClient, data_dir: Path, state: Any) -> None:
+    """Version, epoch, newest point and when the data changed (ms, the server's clock): the
+    status line tells from them how new the page is and whether it is behind."""
+    page = client.get("/d/hosts?metric=cpu&host=web-1").get_data(as_text=True)
+    shown = range_data(page)
+    snap = state.store.get("hosts").snapshot()
+    assert (shown["version"], shown["epoch"]) == (str(snap.version), snap.epoch)
+    assert shown["newest"] == str(MAY_FIRST_0002_MS)
+    changed = int(shown["changed-at"])
+    assert abs(changed - state.store.get("hosts").updated_at * 1000) < 1
+
+    append_line(data_dir, "2024-05-01T00:03:00Z,23,63,web-2,us", state)  # another host
+    refresh = client.get("/d/hosts?metric=cpu&host=web-1", headers=REFRESH)
+    later = range_data(refresh.get_data(as_text=True))
+    assert int(later["version"]) > int(shown["version"])
+    assert later["newest"] == str(MAY_FIRST_0003_MS)  # the dataset's newest point
+    assert int(later["changed-at"]) >= changed
+
+
+@pytest.mark.parametrize("values, shown", [
+    ([48.0, 45.22, 37.7], ["48.00", "45.22", "37.70"]),  # one number of decimals a column
+    ([48.0, 12.0], ["48", "12"]),
+    ([1_234_567.8], ["1,234,568"]),  # from 100,000 on no decimals...
+    ([1_234_567.8, 2.5], ["1,234,567.80", "2.50"]),  # ...unless a neighbour needs them
+    ([0.5, 0.0123, 3.0], ["0.5000", "0.0123", "3.0000"]),  # 0.0123 needs 4
+    ([None, 5.25, float("nan")], ["", "5.25", "nan"]),
+    ([], []),
+])
+def test_a_column_of_numbers_has_one_number_of_decimals(values: list[float | None],
+                                                         shown: list[str]) -> None:
+    from app.web.helpers import numbers
+
+    assert numbers(values) == shown
+
+
+@pytest.mark.parametrize("values, tz, shown", [
+    (["2024-05-01T12:00:00Z", "2024-05-01T12:00:01Z"], "UTC",
+     ["2024-05-01 12:00:00", "2024-05-01 12:00:01"]),
+    (["2024-05-01T12:00:00.000Z", "2024-05-01T12:00:01.000Z"], "UTC",  # no ".000"
+     ["2024-05-01 12:00:00", "2024-05-01 12:00:01"]),
+    (["2024-05-01T12:00:00.5Z", "2024-05-01T12:00:00.508Z", "2024-05-01T12:00:01Z"], "UTC",
+     ["2024-05-01 12:00:00.500", "2024-05-01 12:00:00.508", "2024-05-01 12:00:01.000"]),
+    ([1_714_564_800_000_001_000, None], "UTC", ["2024-05-01 12:00:00.000001", ""]),
+    (["2024-11-03T05:30:00.25Z", "2024-11-03T06:30:00Z"], "America/New_York",  # clocks go back
+     ["2024-11-03 01:30:00.250 EDT", "2024-11-03 01:30:00.000 EST"]),
+])
+def test_a_column_of_instants_has_one_precision(values: list[Any], tz: str,
+                                                 shown: list[str]) -> None:
+    from app.web.helpers import instants
+
+    assert instants(values, tz) == shown
+
+
+def test_the_stats_and_rows_columns_line_up(client: FlaskClient, data_dir: Path,
+                                            state: Any) -> None:
+    append_line(data_dir, "2024-05-01T00:03:00.5Z,12.25,63,web-1,eu", state)
+    html = client.get("/d/hosts?metric=cpu&agg=raw").get_data(as_text=True)
+    stats = re.search(r'<table class="stats">.*?</table>', html, re.S)
+    assert stats is not None
+    # web-1: count 4, min 10, mean 45.25 / 4 = 11.3125, max and last 12.25; web-2: count 3,
+    # min 20, mean 21, max and last 22. Mean, max and last need decimals for web-1's sake.
+    assert re.findall(r'<td class="num">([^<]*)</td>', stats[0]) == [
+        "4", "10", "11.31", "12.25", "12.25",
+        "3", "20", "21.00", "22.00", "22.00"]
+    html = client.get("/d/hosts?metric=cpu&host=web-1&agg=raw").get_data(as_text=True)
+    rows = re.search(r'<table class="rows">.*?</table>', html, re.S)
+    assert rows is not None
+    assert re.findall(r'<td class="num">([^<]*)</td>', rows[0]) == [
+        "12.25", "12.00", "11.00", "10.00"]
+    assert re.findall(r"<tr><td>([^<]*)</td>", rows[0]) == [
+        "2024-05-01 00:03:00.500", "2024-05-01 00:02:00.000", "2024-05-01 00:01:00.000",
+        "2024-05-01 00:00:00.000"]
+
+
+@pytest.mark.parametrize("url, loads", [
+    ("/", False), ("/d/hosts", False), ("/d/hosts?window=2hours", False), ("/login", False),
+    ("/dashboards", False),
+])
+def test_only_dashboard_pages_load_the_dashboard_stylesheet(client: FlaskClient, url: str,
+                                                            loads: bool) -> None:
+    html = client.get(url).get_data(as_text=True)
+    assert "/static/dash.css" in html
+    assert ("/static/dashboard.css" in html) is loads

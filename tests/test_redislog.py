@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -17,12 +19,12 @@ from app.data.redislog import (
     Created,
     Cursors,
     Dropped,
-    Entry,
     Event,
     LogCorrupt,
     LogUnavailable,
     RedisLog,
     SchemaMismatch,
+    StreamBatch,
     UnsafeDurability,
     decode_batch,
     encode_batch,
@@ -76,7 +78,7 @@ def drain(log: RedisLog, cursors: Cursors) -> list[Event]:
 
 def versions(events: list[Event]) -> list[tuple[str, int, str]]:
     """(dataset, version, epoch) of each entry among ``events``."""
-    return [(e.dataset, e.version, e.epoch) for e in events if isinstance(e, Entry)]
+    return [(e.dataset, e.version, e.epoch) for e in events if isinstance(e, StreamBatch)]
 
 
 # -- the entry format ------------------------------------------------------
@@ -314,8 +316,25 @@ def test_dashboards_are_written_with_a_version_check(server: RedisServer) -> Non
     there.close()
 
 
+def test_a_hung_redis_holds_a_dashboard_read_for_one_second_not_five() -> None:
+    with socket.socket() as hung:  # connections are taken (the backlog), never answered
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        documents = RedisDashboards(f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
+        took = []
+        for read in (lambda: documents.get("fleet"), lambda: documents.changes("0-0", 0)):
+            began = time.monotonic()
+            with pytest.raises(LogUnavailable, match="unreachable"):
+                read()
+            took.append(time.monotonic() - began)
+        documents.close()
+    # The page's read: the 1 s timeout cluster mode had always passed (the default was
+    # 5.0 s); the changes read, without blocking: 1 s and its 1 s margin (was 10 s).
+    assert 0.9 < took[0] < 2.0 and took[1] < 3.0, took
+
+
 def test_dashboards_unreachable(tmp_path: Path) -> None:
-    nowhere = RedisDashboards(f"redis://127.0.0.1:{free_port()}/0", timeout=1.0)
+    nowhere = RedisDashboards(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(LogUnavailable):
         nowhere.put("fleet", b"{}", None)
     with pytest.raises(LogUnavailable):

@@ -126,3 +126,64 @@ def test_the_installed_libraries_have_every_internal_the_fence_uses() -> None:
 
     app = create_app({"TESTING": True, "BACKGROUND": False})
     assert app.extensions["dash"].live.transport.check() == []
+
+
+def test_the_installed_libraries_give_their_instances_every_attribute_the_fence_reads() -> None:
+    """hasattr on a class misses what __init__ sets: each is probed on a real instance."""
+    from app import create_app
+    from app.live.transport import internals
+
+    app = create_app({"TESTING": True, "BACKGROUND": False})
+    server = app.extensions["socketio"].server
+    manager = app.extensions["dash"].live.transport.manager
+    assert internals.room_messages(server, manager) == []
+    assert internals.direct_websockets(server) == []
+    assert internals.http_protocol() == []
+
+
+def engineio_version() -> str:
+    from importlib.metadata import version
+    return version("python-engineio")
+
+
+def test_an_engineio_socket_without_its_queue_is_found_at_start_and_named_with_the_version(
+        ) -> None:
+    from engineio.socket import Socket
+
+    from app.live.transport import internals
+
+    class Renamed(Socket):
+        """A release that calls the send queue something else."""
+
+        def __init__(self, server: Any, sid: str) -> None:
+            super().__init__(server, sid)
+            self.outbox = self.__dict__.pop("queue")
+
+    server = SimpleNamespace(eio=SimpleNamespace(sockets={}), _send_eio_packet=print)
+    missing = internals.room_messages(server, SharedFrameManager(), Renamed)
+    assert missing == ["engineio.Socket.queue"]
+    assert internals.described(missing) == (
+        f"python-engineio {engineio_version()} lacks engineio.Socket.queue")
+
+
+def test_an_http_protocol_without_what_the_fence_uses_refuses_to_start() -> None:
+    """No public path around eventlet's HTTP protocol: the start fails, saying why."""
+    import eventlet.wsgi
+
+    from app.live.transport import MissingInternals, require_http_protocol
+
+    class Renamed(eventlet.wsgi.HttpProtocol):
+        """A release that keeps the connection's state under another name."""
+
+        def __init__(self, conn_state: Any, server: Any) -> None:
+            super().__init__(conn_state, server)
+            self.state = self.__dict__.pop("conn_state")
+
+        _read_request_line = None  # and no longer reads the request line itself
+
+    with pytest.raises(MissingInternals) as refused:
+        require_http_protocol(Renamed)
+    version = eventlet.__version__
+    assert str(refused.value).startswith(
+        f"eventlet {version} lacks eventlet.wsgi.HttpProtocol._read_request_line, "
+        "eventlet.wsgi.HttpProtocol.conn_state: app/live/transport/http.py needs them")

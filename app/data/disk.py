@@ -85,17 +85,22 @@ def read_whole(disk: Disk, path: Path) -> tuple[os.stat_result, bytes]:
             kind = errno.EISDIR if stat_mode.S_ISDIR(status.st_mode) else errno.EINVAL
             raise OSError(kind, "not a regular file" if kind == errno.EINVAL
                           else os.strerror(kind))
-        chunks = []
-        offset = 0
-        while offset < status.st_size:  # pread may return less than asked
-            chunk = disk.pread(fd, status.st_size - offset, offset)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            offset += len(chunk)
-        return status, b"".join(chunks)
+        return status, read_upto(disk, fd, status.st_size)
     finally:
         disk.close(fd)
+
+
+def read_upto(disk: Disk, fd: int, size: int) -> bytes:
+    """The first ``size`` bytes of an open file (fewer if it is shorter now)."""
+    chunks = []
+    offset = 0
+    while offset < size:  # pread may return less than asked
+        chunk = disk.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def write_all(disk: Disk, fd: int, data: bytes, offset: int) -> None:

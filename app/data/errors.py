@@ -1,7 +1,8 @@
 """Domain errors of the data layer; ``app.web.errors`` maps each to one HTTP status."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 
 class DataError(Exception):
@@ -40,6 +41,32 @@ class Unavailable(DataError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ParamError(ValueError):
+    """A parameter of a URL or query string that is not allowed: ``param`` names it and
+    ``message`` says what is allowed (one line of a 400 each); ``problems`` is every
+    (param, message) found, in the order given, the first being ``param``/``message``.
+
+    The one kind of "URL parameter not allowed": a dashboard URL's (``OverrideError``) and a
+    view's (``app.engine.view.ViewError``) are both this, and the web edge maps it once.
+    """
+
+    # True where the parser checks every parameter before refusing (``problems`` is then
+    # complete, and the API lists it); False where it stops at the first.
+    names_every: ClassVar[bool] = False
+
+    def __init__(self, param: str, message: str,
+                 problems: Sequence[tuple[str, str]] = ()) -> None:
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((param, message),)
+        super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
+        self.param = param
+        self.message = message
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The names of the bad parameters, each once."""
+        return tuple(dict.fromkeys(p for p, _ in self.problems))
 
 
 class UnknownDataset(LookupError):

@@ -29,7 +29,7 @@ SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
-class Points:
+class DecodedBody:
     """The body decoded: one dict per point, and whether its values are text (CSV) or JSON."""
 
     items: list[Any]
@@ -65,7 +65,7 @@ def _json(text: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def decode(content_type: str, body: bytes, max_points: int) -> Points:
+def decode(content_type: str, body: bytes, max_points: int) -> DecodedBody:
     """Decode a body of one of ``CONTENT_TYPES`` into raw points; ``Rejected`` or ``TooLarge``."""
     if not body.strip():
         raise Rejected("empty body: send an array of points")
@@ -82,7 +82,7 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
             data = data["points"]
         if not isinstance(data, list):
             raise Rejected('expected a JSON array of points or {"points": [...]}')
-        points = Points(data)
+        points = DecodedBody(data)
     elif content_type == "application/x-ndjson":
         items = []
         # Only "\n" ends a line: str.splitlines() would also split inside strings at
@@ -94,7 +94,7 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
                 items.append(_json(line))
             except ValueError as exc:
                 raise Rejected(f"invalid JSON on line {number}: {exc}") from None
-        points = Points(items)
+        points = DecodedBody(items)
     else:
         # The same dialect rules as files (BOM, comment lines, delimiter and quoting,
         # trailing delimiters, duplicate names); timestamps stay ISO-8601 only.
@@ -108,7 +108,7 @@ def decode(content_type: str, body: bytes, max_points: int) -> Points:
                 items.append(ValueError(f"has {len(row)} cells, the header has {len(header)}"))
             else:
                 items.append(dict(zip(header, row, strict=True)))
-        points = Points(items, text_values=True)
+        points = DecodedBody(items, text_values=True)
     if not points.items:
         raise Rejected("no points in the body")
     if len(points.items) > max_points:
@@ -197,7 +197,7 @@ def _column_problem(name: str) -> str | None:
     return None
 
 
-def _infer(points: Points) -> Schema:
+def _infer(points: DecodedBody) -> Schema:
     """The schema a new dataset's first batch implies: long if points name a metric."""
     dicts = [p for p in points.items if isinstance(p, dict)]
     keys: dict[str, None] = {}
@@ -222,7 +222,7 @@ def _infer(points: Points) -> Schema:
     return Schema("timestamp", "wide", tuple(metrics), tuple(wide_labels))
 
 
-def validate(points: Points, existing: Schema | None) -> Validated:
+def validate(points: DecodedBody, existing: Schema | None) -> Validated:
     """Check every point against the dataset's schema (or the one the batch implies).
 
     Raises ``Rejected`` listing the bad points; nothing is applied then.
@@ -331,7 +331,7 @@ def _values(point: dict[str, Any], schema: Schema, text_values: bool, i: int,
     return values
 
 
-def _csv_rows(schema: Schema, points: Points, good: list[int],
+def _csv_rows(schema: Schema, points: DecodedBody, good: list[int],
               ts: list[int]) -> list[dict[str, str]]:
     """The log lines: one per point as sent, timestamps normalised to UTC."""
     rows = []

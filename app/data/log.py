@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from .ingest import Points
+from .ingest import DecodedBody
 
 
 class Stamped(Protocol):
@@ -42,6 +42,6 @@ class Receipt:
 class IngestLog(Protocol):
     """Stores validated ingest batches durably; the store learns of them from it."""
 
-    def append(self, name: str, points: Points) -> Stamped:
+    def append(self, name: str, points: DecodedBody) -> Stamped:
         """Validate ``points`` for dataset ``name`` (created by its first batch), make them
         durable, and return the version and epoch that hold them."""

@@ -29,6 +29,14 @@ from .redislog import (
 )
 
 CHANGES_MAXLEN = 1000
+# Seconds a command may take before Redis counts as away. Dashboards are read while a page
+# waits: a hung Redis (SIGSTOP, a frozen VM) costs a page at most this long, and nothing
+# once the log's reader has noticed (``RedisDashboardStore``). It was 5 s here while
+# cluster mode passed 1 s: one default now, the cluster's.
+TIMEOUT = 1.0
+# The longest a ``changes`` read may block (the product reads them without blocking); its
+# connection waits this much more than ``TIMEOUT``.
+MAX_BLOCK_MS = 1000
 
 # ARGV[2] is the version the caller saw: '' to create (refused if it exists), else the
 # number it must still be. Checks first, writes after (a Lua error keeps earlier writes).
@@ -94,8 +102,8 @@ class DashboardChange:
 class RedisDashboards:
     """Dashboards' documents in Redis, written with a version check, changes as a stream."""
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 5.0,
-                 max_block_ms: int = 5000) -> None:
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = TIMEOUT,
+                 max_block_ms: int = MAX_BLOCK_MS) -> None:
         self.url = redacted(url)  # what messages name; the password stays out of them
         self.prefix = prefix
         self.max_block_ms = max_block_ms

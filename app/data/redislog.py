@@ -160,7 +160,7 @@ class LogCorrupt(ValueError):
 
 
 @dataclass(frozen=True)
-class Entry:
+class StreamBatch:
     """One batch of a dataset's stream, with the version and epoch Redis gave it."""
 
     dataset: str
@@ -199,7 +199,7 @@ class Broken:
     error: str
 
 
-Event = Entry | Created | Dropped | Broken
+Event = StreamBatch | Created | Dropped | Broken
 
 
 @dataclass
@@ -216,7 +216,7 @@ class Cursors:
         self.streams[created.dataset] = "0-0"
         self.epochs[created.dataset] = created.epoch
 
-    def advance(self, entry: Entry) -> None:
+    def advance(self, entry: StreamBatch) -> None:
         """Mark ``entry`` applied."""
         self.streams[entry.dataset] = entry.id
 
@@ -498,13 +498,13 @@ class RedisLog:
                 for name, (schema, epoch) in zip(names, found, strict=True)
                 if schema is not None and epoch is not None]
 
-    def replay(self, name: str, epoch: str | None = None, after: str = "0-0") -> list[Entry]:
+    def replay(self, name: str, epoch: str | None = None, after: str = "0-0") -> list[StreamBatch]:
         """Dataset ``name``'s entries after entry id ``after``, oldest first.
 
         With ``epoch``, stops before the first entry of another epoch (the dataset was
         re-created meanwhile: the next ``read`` announces it).
         """
-        entries: list[Entry] = []
+        entries: list[StreamBatch] = []
         start = f"({after}" if after != "0-0" else "-"
         while True:
             page = self._call(self._reader.xrange, self.stream_key(name), start, "+", PAGE)
@@ -521,7 +521,7 @@ class RedisLog:
         """What happened since ``cursors`` in every dataset, waiting up to ``block_ms`` ms.
 
         Advances ``cursors`` past what it returns: ``Created`` (start that dataset empty;
-        its entries follow), ``Dropped``, ``Entry`` in stream order per dataset, and
+        its entries follow), ``Dropped``, ``StreamBatch`` in stream order per dataset, and
         ``Broken`` for a dataset whose next entry cannot be decoded (not read further).
         ``LogUnavailable`` when Redis cannot be reached; the next successful call first
         compares ``cursors`` with Redis's datasets (a dataset re-created or lost meanwhile
@@ -603,10 +603,10 @@ class RedisLog:
             raise LogUnavailable(f"Redis at {self.url} is unreachable: {exc}") from exc
 
 
-def _entry(name: str, raw_id: bytes, fields: dict[bytes, bytes]) -> Entry:
+def _entry(name: str, raw_id: bytes, fields: dict[bytes, bytes]) -> StreamBatch:
     try:
         batch = decode_batch(fields[b"h"], fields[b"d"])
-        return Entry(dataset=name, id=_text(raw_id), version=int(fields[b"v"]),
+        return StreamBatch(dataset=name, id=_text(raw_id), version=int(fields[b"v"]),
                      epoch=_text(fields[b"e"]), batch=batch)
     except (KeyError, ValueError) as exc:
         raise LogCorrupt(f"entry {_text(raw_id)} of dataset {name!r}: {exc}") from exc

@@ -71,7 +71,7 @@ def check_values(column: str, known: Categories, values: np.ndarray, limit: int)
 
 
 @dataclass(frozen=True)
-class Points:
+class MergedPoints:
     """Points of some series merged into time order (equal times in series order)."""
 
     ts: np.ndarray  # int64 ns, sorted
@@ -118,7 +118,7 @@ class Snapshot:
         return self.points
 
     def merged(self, series: np.ndarray | None = None, start: np.ndarray | None = None,
-               stop: np.ndarray | None = None) -> Points:
+               stop: np.ndarray | None = None) -> MergedPoints:
         """Points of ``series`` (default all), each from column position ``start`` to
         ``stop`` (default all its points), in time order."""
         ids = (np.arange(len(self.series_start)) if series is None
@@ -129,8 +129,8 @@ class Snapshot:
         sid = np.repeat(ids, hi - lo)
         order = np.argsort(self.ts[at], kind="stable")  # merges the already sorted runs
         at, sid = at[order], sid[order]
-        return Points(self.ts[at], sid, self.series_metric[sid], self.value[at],
-                      {name: codes[sid] for name, codes in self.series_labels.items()})
+        return MergedPoints(self.ts[at], sid, self.series_metric[sid], self.value[at],
+                            {name: codes[sid] for name, codes in self.series_labels.items()})
 
 
 class Dataset:
@@ -431,13 +431,22 @@ class Store:
                epoch: str | None = None) -> Dataset:
         """Register a new empty dataset (replacing any of that name: a new epoch, or
         ``epoch`` when a shared log gave it one)."""
-        dataset = Dataset(name, schema, source, self.retention, self.max_age_ns,
-                          self.max_label_values)
+        dataset = self.build(name, schema, source)
         if epoch is not None:
             dataset.epoch = epoch
-        self._datasets[name] = dataset
-        self._errors.pop(name, None)
+        self.install(dataset)
         return dataset
+
+    def build(self, name: str, schema: Schema, source: str = "memory") -> Dataset:
+        """A new empty dataset with this store's limits, not registered yet: filled while
+        the one it replaces still serves, then ``install``-ed."""
+        return Dataset(name, schema, source, self.retention, self.max_age_ns,
+                       self.max_label_values)
+
+    def install(self, dataset: Dataset) -> None:
+        """Register ``dataset`` under its name, replacing any of that name (and its error)."""
+        self._datasets[dataset.name] = dataset
+        self._errors.pop(dataset.name, None)
 
     def admit(self, schema: Schema, batch: Batch) -> None:
         """``Rejected`` if ``batch`` could not be the first of a dataset of ``schema``

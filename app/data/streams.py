@@ -28,20 +28,20 @@ from typing import Any
 import numpy as np
 
 from .errors import Conflict, Unavailable
-from .ingest import Points, validate
+from .ingest import DecodedBody, validate
 from .log import Receipt
 from .redislog import (
     Broken,
     Created,
     Cursors,
     Dropped,
-    Entry,
     Event,
     LogCorrupt,
     LogUnavailable,
     RedisLog,
     RetentionMismatch,
     SchemaMismatch,
+    StreamBatch,
 )
 from .schema import Batch, Schema
 from .store import Store
@@ -126,7 +126,7 @@ class StreamLog:
 
     # -- ingest ---------------------------------------------------------------
 
-    def append(self, name: str, points: Points) -> Receipt:
+    def append(self, name: str, points: DecodedBody) -> Receipt:
         """Validate ``points`` against dataset ``name``'s schema in Redis (inferred from
         them for a new dataset), append them, and return Redis's version and epoch.
 
@@ -323,9 +323,9 @@ class StreamLog:
     def _handle(self, events: list[Event]) -> set[str]:
         """Apply ``events`` in order (each dataset's run of entries at once); the names."""
         changed: set[str] = set()
-        runs: dict[str, list[Entry]] = {}
+        runs: dict[str, list[StreamBatch]] = {}
         for event in events:
-            if isinstance(event, Entry):
+            if isinstance(event, StreamBatch):
                 runs.setdefault(event.dataset, []).append(event)
                 continue
             name = event.dataset
@@ -389,7 +389,7 @@ class StreamLog:
             self.cursors.streams[name] = entries[-1].id
         return True
 
-    def _apply(self, name: str, entries: list[Entry]) -> bool:
+    def _apply(self, name: str, entries: list[StreamBatch]) -> bool:
         """Apply one dataset's entries (in stream order) as one batch at the last one's
         version; False if they are not for the dataset the store has."""
         dataset = self.store.find(name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -210,24 +212,44 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
     return Rows(("timestamp", "series", result.agg), len(order), get_agg)
 
 
-# A spreadsheet may run a cell starting with one of these as a formula (OWASP's CSV
-# injection list: = + - @, tab, carriage return; line feed and NUL too, and the
-# full-width forms some spreadsheets read as the same) -- also after leading spaces,
-# which Excel and LibreOffice skip.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "\uff1d", "\uff0b", "\uff0d",
-                 "\uff20")
+# CSV injection (OWASP): a spreadsheet may run a text cell whose first character is one of
+# ``= + - @`` (tab, CR, LF and NUL too), also after leading spaces, which Excel and
+# LibreOffice skip. They also read the full-width and small forms (``＝ ＋ － ＠ ﹦ ﹢ ﹣ ﹫``)
+# as the same signs, and skip invisible format characters (zero-width space, word joiner,
+# byte-order mark) and other control characters before one: ``\u200b=1`` or ``\x0b=1``
+# ran. So a text cell is neutralised (a leading ``'``, OWASP's advice) when, after any
+# whitespace, control or format characters, its first character is one of ``= + - @``
+# once NFKC-normalised, or when it starts with a control character at all.
+FORMULA_SIGNS = frozenset("=+-@")
+# Skipped before a formula sign: control (Cc: tab, CR, NUL, VT...), format (Cf: ZWSP, word
+# joiner, BOM...) and space separators (Zs, Zl, Zp).
+SKIPPED = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp"))
+# A text cell that is just a number (a label ``-2``, ``+1.5e3``) is read as that number
+# and runs nothing: it stays as it is, as numbers in value columns do.
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def is_formula(cell: str) -> bool:
+    """True if a spreadsheet could run text ``cell`` as a formula (or its start is hidden)."""
+    if not cell or PLAIN_NUMBER.fullmatch(cell):
+        return False
+    if unicodedata.category(cell[0]) == "Cc":
+        return True
+    for char in cell:
+        if unicodedata.category(char) not in SKIPPED and not char.isspace():
+            return unicodedata.normalize("NFKC", char)[:1] in FORMULA_SIGNS
+    return False
 
 
 def neutralise(cell: Any) -> Any:
-    """A text cell a spreadsheet would execute, made inert with a leading quote."""
-    if isinstance(cell, str) and (cell.startswith(FORMULA_START)
-                                  or cell.lstrip().startswith(FORMULA_START)):
-        return "'" + cell
-    return cell
+    """``cell`` with a leading ``'`` if it is text a spreadsheet could run; else as it is
+    (numbers always)."""
+    return "'" + cell if isinstance(cell, str) and is_formula(cell) else cell
 
 
 def csv_chunks(table: Rows) -> Iterator[str]:
-    """The rows as CSV text (header first), chunk by chunk, formulas neutralised."""
+    """The rows as CSV text (header first), chunk by chunk, every cell through
+    ``neutralise``: the one rule for every CSV the product writes for people."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([neutralise(c) for c in table.columns])

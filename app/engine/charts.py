@@ -1,5 +1,5 @@
-"""Drawings -> Plotly figure dicts (numpy arrays inside; app.jsoncodec encodes them), and
-``extend_chart`` deltas."""
+"""Drawings -> Plotly figure dicts (numpy arrays inside; app.jsoncodec encodes them); the
+``extend_chart`` deltas between two of them are ``app.engine.delta``'s."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import numpy as np
 
 from ..data.store import Snapshot
 from ..instants import clocks_change, format_local, wall_clock_ms
-from .compute import Limits, Result, Trace
+from .compute import Result, Trace
 from .drawing import ChartLimits, Drawing, draw, thin_trace
 from .serieskeys import SeriesKeys
 from .view import View
@@ -263,7 +263,7 @@ def _rgba(colour: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
-def build(snap: Snapshot, view: View, limits: Limits | None = None,
+def build(snap: Snapshot, view: View, limits: ChartLimits | None = None,
           keys: SeriesKeys | None = None) -> dict[str, Any]:
     """The Plotly figure dict of ``view`` over ``snap`` (``data``, ``layout``, ``config``
     and maybe ``notice``, as ``figure`` builds it; numpy arrays inside): its traces
@@ -273,55 +273,4 @@ def build(snap: Snapshot, view: View, limits: Limits | None = None,
     return figure(snap, view, drawing, limits.auto_max_points)
 
 
-def delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
-    """What ``Plotly.extendTraces`` needs to turn figure ``old`` into ``new``, or None.
-
-    Only for figures that drew raw points whole (no bands, nothing thinned) and only
-    grew: same traces, same layout, and each new trace is the tail of the old one
-    followed by new points (a moving window drops points at the start; ``max_points``
-    keeps that many).
-    """
-    if old["layout"] != new["layout"] or len(old["data"]) != len(new["data"]) or \
-            old.get("notice") != new.get("notice"):
-        return None
-    xs, ys, max_points = [], [], []
-    for before, after in zip(old["data"], new["data"], strict=True):
-        if {k: v for k, v in before.items() if k not in ("x", "y")} != \
-                {k: v for k, v in after.items() if k not in ("x", "y")}:
-            return None
-        if before.get("meta") != "raw":
-            return None
-        old_x, new_x = np.asarray(before["x"]), np.asarray(after["x"])
-        old_y, new_y = np.asarray(before["y"]), np.asarray(after["y"])
-        kept = len(new_x) - _grown_by(old_x, new_x, old_y, new_y)
-        if kept < 0:
-            return None
-        xs.append(new_x[kept:])
-        ys.append(new_y[kept:])
-        max_points.append(len(new_x))
-    if not any(len(x) for x in xs):
-        return None
-    change = {"traces": list(range(len(xs))), "x": xs, "y": ys, "max_points": max_points}
-    if "summary" in new:  # the text alternative names the last values: keep it true
-        change["summary"] = new["summary"]
-    return change
-
-
-def _grown_by(old_x: np.ndarray, new_x: np.ndarray, old_y: np.ndarray,
-              new_y: np.ndarray) -> int:
-    """How many points ``new`` appends to a tail of ``old``; -1 if it is not such a figure."""
-    if len(old_x) == 0:
-        return len(new_x)
-    if len(new_x) == 0:
-        return -1
-    start = int(np.searchsorted(old_x, new_x[0], side="left"))  # where new begins in old
-    overlap = len(old_x) - start
-    if overlap > len(new_x):
-        return -1  # points went missing at the end
-    if not (np.array_equal(old_x[start:], new_x[:overlap])
-            and np.array_equal(old_y[start:], new_y[:overlap], equal_nan=True)):
-        return -1  # a point was inserted or changed inside the window
-    return len(new_x) - overlap
-
-
-__all__ = ["CONFIG", "Trace", "build", "delta", "figure", "plotly_text", "unit_of"]
+__all__ = ["CONFIG", "Trace", "build", "figure", "plotly_text", "unit_of"]

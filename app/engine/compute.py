@@ -39,8 +39,8 @@ from .selection import (
 )
 from .view import BUCKETS, View
 
-__all__ = ["Limits", "Result", "Rows", "Selection", "Trace", "aggregate", "aggregate_rows",
-           "analyse", "bucket_starts", "choose_bucket",
+__all__ = ["Result", "Rows", "Selection", "Trace", "aggregate", "aggregate_rows",
+           "bucket_starts", "choose_bucket",
            "codes_of", "label_mask", "member", "raw_points", "run", "select", "series_mask",
            "time_bounds"]
 
@@ -221,18 +221,3 @@ def run(snap: Snapshot, view: View, auto_max_points: int = 5000,
     # tuple.__new__ straight from C: 10,000 traces split by series in 1 ms, not 2.5.
     traces = tuple(map(partial(tuple.__new__, Trace), zip(sel.names, xs, ys, strict=True)))
     return Result(traces, agg, bucket_ns, truncated)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Points per trace: ``auto`` draws raw points up to ``auto_max_points``, ``raw`` keeps
-    the newest ``raw_max_points`` (``DASH_AUTO_MAX_POINTS``, ``DASH_RAW_MAX_POINTS``)."""
-
-    auto_max_points: int = 5000
-    raw_max_points: int = 50000
-
-
-def analyse(snap: Snapshot, view: View, limits: Limits) -> tuple[Selection, Result]:
-    """The view's selected series and its traces, for pages and exports."""
-    sel = select(snap, view)
-    return sel, run(snap, view, limits.auto_max_points, limits.raw_max_points, sel)

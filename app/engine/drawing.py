@@ -10,7 +10,7 @@ from tsdownsample import MinMaxDownsampler
 from ..data.series import run_index
 from ..data.store import Snapshot
 from ..instants import DAY, HOUR, MINUTE, SECOND, format_duration
-from .compute import Limits, Result, Selection, Trace, aggregate, run
+from .compute import Result, Selection, Trace, aggregate, run
 from .serieskeys import SeriesKeys, TooMany, key_labels, select_series
 from .view import View
 
@@ -25,11 +25,15 @@ SPACING_SAMPLE = 1000  # newest gaps looked at per series
 
 
 @dataclass(frozen=True)
-class ChartLimits(Limits):
-    """``Limits`` plus what the chart draws at most: ``max_series`` traces for ``by=series``
-    (``DASH_MAX_SERIES``); ``auto_max_points`` is also the screen's budget per trace."""
+class ChartLimits:
+    """What a view's chart, stats, table and exports draw at most, one value for all of
+    them: ``auto`` draws raw points up to ``auto_max_points`` a trace (also the screen's
+    budget per trace), ``raw`` keeps the newest ``raw_max_points``, ``by=series`` draws
+    ``max_series`` traces (``DASH_AUTO_MAX_POINTS``, ``DASH_RAW_MAX_POINTS``,
+    ``DASH_MAX_SERIES``)."""
 
     auto_max_points: int = 2000
+    raw_max_points: int = 50000
     max_series: int = 20
 
 
@@ -78,12 +82,12 @@ def _raw_fits(result: Result, max_points: int) -> bool:
                for t in result.traces)
 
 
-def max_series(limits: Limits) -> int:
+def max_series(limits: ChartLimits) -> int:
     """The most series ``by=series`` draws one by one under ``limits``."""
-    return limits.max_series if isinstance(limits, ChartLimits) else ChartLimits.max_series
+    return limits.max_series
 
 
-def draw(snap: Snapshot, view: View, limits: Limits,
+def draw(snap: Snapshot, view: View, limits: ChartLimits,
          labels: tuple[str, ...] | None = None) -> Drawing:
     """The traces of ``view`` over ``snap`` and how to draw them.
 
@@ -122,7 +126,7 @@ def draw(snap: Snapshot, view: View, limits: Limits,
     return Drawing(sel, result, bands, too_many)
 
 
-def analyse(snap: Snapshot, view: View, limits: Limits,
+def analyse(snap: Snapshot, view: View, limits: ChartLimits,
             keys: SeriesKeys | None = None) -> tuple[Selection, Result]:
     """The view's selected series and its traces as the chart draws them (for pages,
     stats, tables and exports: the same buckets as the chart). Raises nothing for a valid

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup, escape
 
+from ..data.dashboards.fields import REDUCERS  # what a document may ask, what is computed
 from ..data.store import Snapshot
 from . import browse
 from .cells import reduce_runs
 from .compute import Selection
 
-REDUCERS = ("last", "mean", "min", "max", "sum", "count")
 SPARK_WIDTH, SPARK_HEIGHT = 240, 48
 SPARK_POINTS = 120  # a trend line this small shows no more detail past ~2 points a pixel
 MAX_STATS = 12  # numbers one stat panel shows (one per trace); the rest are counted

@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup, escape
 
-# Plotly's default colour sequence, so the SVG and the live chart agree.
-COLOURS = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A",
-           "#19d3f3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52")
+from .charts import COLOURS  # the live chart's: the SVG and it agree line for line
+
 WIDTH, HEIGHT = 960, 360
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 20, 36
 MAX_POINTS = 1000  # per polyline; more adds bytes, not detail, at this width

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
+from ..data.errors import ParamError
 from ..instants import (
     DAY,
     FIRST_INSTANT,
@@ -16,6 +17,7 @@ from ..instants import (
     MINUTE,
     SECOND,
     UTC,
+    duration_or,
     format_duration,
     format_instant,
     is_time_zone,
@@ -40,21 +42,11 @@ T = TypeVar("T")
 PAGE = re.compile(r"[0-9]{1,7}")  # ASCII digits only: "²".isdigit() is True
 
 
-class ViewError(ValueError):
-    """Query parameters that are not allowed: ``problems`` is every (param, message), in the
-    order given; ``param`` and ``message`` are the first (one line of a 400 names each)."""
+class ViewError(ParamError):
+    """Query parameters of a view that are not allowed: ``problems`` is every (param,
+    message), in the order given; ``param`` and ``message`` are the first."""
 
-    def __init__(self, param: str, message: str,
-                 problems: Sequence[tuple[str, str]] = ()) -> None:
-        self.problems: tuple[tuple[str, str], ...] = tuple(problems) or ((param, message),)
-        super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
-        self.param = param
-        self.message = message
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        """The names of the bad parameters, each once."""
-        return tuple(dict.fromkeys(p for p, _ in self.problems))
+    names_every = True  # parse_view checks every parameter before it refuses
 
 
 @dataclass(frozen=True)
@@ -228,16 +220,6 @@ def _choice(param: str, value: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def _duration(param: str, value: str, keyword: str) -> str:
-    """``keyword`` or a duration, canonical (``120m`` -> ``2h``); ViewError naming ``param``."""
-    if value == keyword:
-        return value
-    try:
-        return format_duration(parse_duration(value))
-    except ValueError as exc:
-        raise ViewError(param, f"{exc}; or {keyword}") from None
-
-
 def _names(names: Iterable[str]) -> str:
     listed = ", ".join(names)
     return listed or "(none)"
@@ -298,16 +280,14 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
         return fallback
 
     tz = check("tz", lambda: _time_zone(single.get("tz", UTC)), UTC)
-    window = check("window", lambda: _duration("window", single.get("window", "all"), "all"),
-                   "all")
+    window = check("window", lambda: duration_or(single.get("window", "all"), "all"), "all")
     start = check("start", lambda: _instant(single["start"], tz), None) \
         if "start" in single else None
     end = check("end", lambda: _instant(single["end"], tz), None) if "end" in single else None
     if start is not None and end is not None and start > end:
         problems["start"] = f"start ({single['start']}) is after end ({single['end']})"
     agg = check("agg", lambda: _choice("agg", single.get("agg", "auto"), AGGREGATIONS), "auto")
-    bucket = check("bucket", lambda: _duration("bucket", single.get("bucket", "auto"), "auto"),
-                   "auto")
+    bucket = check("bucket", lambda: duration_or(single.get("bucket", "auto"), "auto"), "auto")
     by = check("by", lambda: _split(single.get("by", "series"), label_names), "series")
     page = check("page", lambda: _page(single.get("page", "1")), 1)
     if problems:  # in the order the URL gives them

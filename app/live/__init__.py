@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data.store import Store
-from .boards import Boards
+from ..engine.delta import LiveCharts
 from .fanout import Fanout
-from .figures import Compute, Figures
-from .rooms import MAX_VIEWS, MAX_VIEWS_PER_CLIENT, Rooms
+from .figures import Figures
+from .rooms import MAX_VIEWS, MAX_VIEWS_PER_CLIENT, DashboardRooms, Rooms
 from .transport import SharedFrameManager, Transport
 from .waiting import Waiters
 
@@ -24,19 +24,20 @@ class Live:
     rooms: Rooms
     waiters: Waiters
     fanout: Fanout
-    boards: Boards
+    dashboard_rooms: DashboardRooms
 
     @classmethod
-    def build(cls, socketio: Any, manager: SharedFrameManager, store: Store, compute: Compute,
+    def build(cls, socketio: Any, manager: SharedFrameManager, store: Store, charts: LiveCharts,
               max_updates_per_second: float,
               offload: Callable[..., Any] | None = None, max_views: int = MAX_VIEWS,
               max_views_per_client: int = MAX_VIEWS_PER_CLIENT) -> Live:
-        """Wire the live pieces for ``socketio`` (whose client manager is ``manager``)."""
+        """Wire the live pieces for ``socketio`` (whose client manager is ``manager``); views'
+        figures are drawn by ``charts``."""
         transport = Transport(socketio, manager)
         transport.check()
-        figures = Figures(store, compute, offload)
+        figures = Figures(store, charts, offload)
         rooms = Rooms(transport, max_views=max_views, max_per_client=max_views_per_client)
         waiters = Waiters(store, transport)
         fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
-        boards = Boards(transport, waiters, store)
-        return cls(transport, figures, rooms, waiters, fanout, boards)
+        dashboard_rooms = DashboardRooms(rooms, waiters, store)
+        return cls(transport, figures, rooms, waiters, fanout, dashboard_rooms)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..data.errors import UnknownDataset
 from ..data.store import Store
-from ..engine.charts import delta
+from ..engine.delta import extension
 from .figures import Figures
 from .rooms import Rooms
 from .transport import Transport
@@ -52,14 +52,15 @@ class Fanout:
     def flush(self, datasets: set[str]) -> int:
         """Compute each watched view of ``datasets`` once, send it to its room, wake pollers.
 
-        A view that only grew gets ``extend_chart`` (the new points since what the
-        room was sent last) instead of the whole figure; clients on another version
-        ask for the whole figure. Returns the number of rooms sent to.
+        A view whose figure changed by parts gets ``extend_chart`` (what turns the figure
+        the room was sent last into this one: raw points appended, an aggregated view's
+        last buckets replaced and new ones appended) instead of the whole figure; clients
+        on another version ask for the whole figure. Sockets that did not opt in to
+        ``replace``/``head`` at connect get the whole figure for such a change. Returns the
+        number of rooms sent to.
         """
         sent = 0
-        for room, watched in list(self.rooms.watched.items()):
-            if watched.dataset not in datasets or self.rooms.prune(room):
-                continue
+        for room, watched in self.rooms.watching(datasets):
             try:
                 payload = self.figures.payload(watched.dataset, watched.view)
             except UnknownDataset:
@@ -72,13 +73,17 @@ class Fanout:
                 continue  # this room already has this version
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
-                change = delta(previous["figure"], payload["figure"])
+                change = extension(previous["figure"], payload["figure"])
             if previous is not None and change is not None:
                 self.deltas += 1
+                whole = (self.rooms.appending_only(room)
+                         if any(change["replace"]) or "head" in change else [])
                 self.transport.emit_room(room, "extend_chart", {
                     "dataset": payload["dataset"], "query": payload["query"],
                     "version": payload["version"], "base_version": previous["version"],
-                    "epoch": payload["epoch"], **change})
+                    "epoch": payload["epoch"], **change}, skip=whole)
+                for sid in whole:
+                    self.transport.emit_to(sid, "update_chart", payload)
             else:
                 self.transport.emit_room(room, "update_chart", payload)
             sent += 1
@@ -90,10 +95,10 @@ class Fanout:
         """Send the whole current figure to skipped sockets that have drained."""
         sent = 0
         for sid, room in list(self._behind.items()):
-            watched = self.rooms.watched.get(room)
-            if watched is None or watched.sent is None or room not in self.rooms.rooms_of(sid):
+            watched = self.rooms.watched_by(sid, room)
+            if watched is None or watched.sent is None:
                 self._behind.pop(sid, None)
-            elif self.transport.backlog(sid) <= self.transport.manager.max_backlog:
+            elif self.transport.drained(sid):
                 self._behind.pop(sid, None)
                 self.transport.emit_to(sid, "update_chart", watched.sent)
                 sent += 1

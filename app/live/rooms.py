@@ -1,13 +1,18 @@
-"""The watched views: one Socket.IO room each; who is in a room, Socket.IO's manager keeps."""
+"""Socket.IO rooms, in one place: their names, who joins and leaves them, and what each
+was sent last. A room per watched view (``Rooms``), a room per open dashboard
+(``DashboardRooms``); who is in a room, Socket.IO's manager keeps.
+"""
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from typing import Any
+import threading
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from ..data.store import Store
 from ..engine.view import View
-from .figures import room_name
 from .transport import Transport
+from .waiting import Waiters
 
 # Views one socket may watch at once: a view page watches one, a dashboard page one per
 # panel, and a dashboard has at most 24 panels (app.data.dashboards.MAX_PANELS). A page
@@ -24,6 +29,32 @@ MAX_VIEWS = 2000
 # take the server's whole MAX_VIEWS. One address with 300 connections x 16 views took all
 # 2,000, and /healthz answered in 9.8 s, ingest in 5.8 s.
 MAX_VIEWS_PER_CLIENT = 128
+
+
+def query_room(dataset: str, query: str) -> str:
+    """The room of dataset ``dataset``'s view whose canonical query string is ``query`` (what
+    a subscribe ack gave back): also the view's key in the figure cache."""
+    return f"{dataset}?{query}"
+
+
+def room_name(dataset: str, view: View) -> str:
+    """The room of a view, and its key in the figure cache: dataset and canonical query
+    (of the chart: every table page of a view shares its room)."""
+    return query_room(dataset, view.chart.query)
+
+
+def dashboard_room(name: str) -> str:
+    """The room of every page showing dashboard ``name`` (dataset names hold no ``:``),
+    and the long-poll key of its document."""
+    return f"dashboard:{name}"
+
+
+class Payloads(Protocol):
+    """What builds a view's ``update_chart`` payload (``app.live.figures.Figures``)."""
+
+    def payload(self, dataset: str, view: View) -> dict[str, Any]:
+        """Dataset, query, version, epoch and figure; ``UnknownDataset`` if it is gone."""
+        ...
 
 
 class TooManyViews(ValueError):
@@ -45,7 +76,9 @@ class Watched:
 
 
 class Rooms:
-    """Which views are watched (room name -> ``Watched``); membership is Socket.IO's."""
+    """The views' rooms: which views are watched (``watched``: room name -> ``Watched``, to
+    read; it changes through the methods), who may join, and what each room was sent.
+    Membership is Socket.IO's."""
 
     def __init__(self, transport: Transport, max_per_socket: int = MAX_VIEWS_PER_SOCKET,
                  max_views: int = MAX_VIEWS,
@@ -61,12 +94,18 @@ class Rooms:
         # summed on every connect, 1,100 connections of one address took O(n^2) and the
         # first clients missed their pings.
         self._load: dict[str, int] = {}
+        # Sockets that did not say at connect that they apply extend_chart's ``replace``
+        # and ``head`` (SPEC's extend_chart only appends): they get whole figures instead.
+        self._appending_only: set[str] = set()
 
     # -- clients: the budget of views per address ----------------------------------------
 
-    def arrive(self, sid: str, client: str) -> None:
-        """Connection ``sid`` comes from address ``client`` (after trusted proxies)."""
+    def arrive(self, sid: str, client: str, parts: bool = False) -> None:
+        """Connection ``sid`` comes from address ``client`` (after trusted proxies);
+        ``parts``: it applies ``extend_chart``'s ``replace`` and ``head``."""
         self._client[sid] = client
+        if not parts:
+            self._appending_only.add(sid)
         self._views[sid] = 0
         self._load[client] = self._load.get(client, 0) + 1
 
@@ -147,11 +186,24 @@ class Rooms:
         self._count(sid, len(after))
         return rooms
 
-    def welcomed(self, room: str, payload: dict[str, Any]) -> None:
-        """A new watcher got ``payload``: if the room has sent nothing yet, deltas start there."""
-        watched = self.watched.get(room)
-        if watched is not None and watched.sent is None:
+    def appending_only(self, room: str) -> list[str]:
+        """The members of ``room`` that apply only SPEC's appending ``extend_chart``
+        (no ``replace``/``head``): a change by parts reaches them as the whole figure."""
+        if not self._appending_only:
+            return []
+        return [sid for sid in self.transport.members(room) if sid in self._appending_only]
+
+    def welcome(self, sid: str, room: str, figures: Payloads) -> dict[str, Any]:
+        """Send ``sid``, just joined to view room ``room``, the view's figure now
+        (``update_chart``, straight to it: never through a message queue) and return it;
+        if the room has sent nothing yet, its deltas start there. ``UnknownDataset`` (and
+        nothing sent) if the dataset went away, ``KeyError`` for a room nobody watches."""
+        watched = self.watched[room]
+        payload = figures.payload(watched.dataset, watched.view)
+        self.transport.emit_to(sid, "update_chart", payload)
+        if watched.sent is None:
             watched.sent = payload
+        return payload
 
     def leave(self, sid: str, room: str) -> None:
         """Take ``sid`` out of ``room``; the view is forgotten once nobody watches it."""
@@ -164,6 +216,7 @@ class Rooms:
     def drop(self, sid: str) -> None:
         """Forget the views only a disconnecting ``sid`` watched (it leaves its rooms next),
         and its place in its address's budget."""
+        self._appending_only.discard(sid)
         client = self._client.pop(sid, None)
         if client is not None:
             left = self._load[client] - max(1, self._views.pop(sid))
@@ -186,6 +239,21 @@ class Rooms:
         """The view rooms ``sid`` is in."""
         return {room for room in self.transport.rooms_of(sid) if room in self.watched}
 
+    def members(self, room: str) -> list[str]:
+        """The sockets of this process in ``room``."""
+        return self.transport.members(room)
+
+    def watching(self, datasets: Collection[str]) -> list[tuple[str, Watched]]:
+        """The watched views of ``datasets``, each with its room (a copy: sends may make
+        sockets leave); views nobody watches any more are forgotten on the way."""
+        return [(room, watched) for room, watched in list(self.watched.items())
+                if watched.dataset in datasets and not self.prune(room)]
+
+    def watched_by(self, sid: str, room: str) -> Watched | None:
+        """``room``'s view if ``sid`` is still in it, else None."""
+        watched = self.watched.get(room)
+        return watched if watched is not None and room in self.rooms_of(sid) else None
+
     @property
     def clients(self) -> int:
         """Sockets of this process watching at least one view."""
@@ -193,3 +261,141 @@ class Rooms:
         for room in self.watched:
             sids.update(self.transport.members(room))
         return len(sids)
+
+
+@dataclass
+class _Open:
+    """A dashboard some sockets show: its version and which of its datasets were loaded
+    when they last joined (a panel on a missing one shows its error instead)."""
+
+    version: int
+    loaded: dict[str, bool] = field(default_factory=dict)
+    sids: set[str] = field(default_factory=set)
+
+
+class DashboardRooms:
+    """The dashboards' rooms: which view rooms each socket joined for which dashboard, and
+    ``dashboard_changed``.
+
+    A page showing a dashboard is in its room (``dashboard_room``) and in one ordinary view
+    room per distinct panel view (``Rooms``): a panel's view is shared with every page and
+    dashboard that shows it. What is kept here is only which of a socket's view rooms it
+    holds for a dashboard, so that leaving (or a new layout) leaves exactly those and no
+    view another dashboard of the same socket still shows.
+
+    A dataset that appears (ingest creates it, its file comes back or loads again) or goes
+    away while a dashboard on it is open changes what its panels can show, though the
+    document stays the same: its pages get ``dashboard_changed`` with ``datasets`` naming
+    it, and redraw.
+    """
+
+    def __init__(self, rooms: Rooms, waiters: Waiters, store: Store | None = None) -> None:
+        self.rooms = rooms
+        self.transport = rooms.transport
+        self.waiters = waiters
+        self.store = store
+        self._joined: dict[str, dict[str, tuple[str, ...]]] = {}  # sid -> name -> view rooms
+        self._open: dict[str, _Open] = {}  # name -> what its sockets were shown
+        self._announced: dict[str, int] = {}  # name -> announcements so far
+        self._lock = threading.Lock()
+        if store is not None:
+            store.subscribe(self.dataset_changed)
+
+    def join(self, sid: str, name: str, views: Iterable[tuple[str, View]], version: int,
+             loaded: Mapping[str, bool]) -> list[str]:
+        """Put ``sid`` into dashboard ``name``'s room and the room of each distinct
+        (dataset, view) in ``views``, in one step leaving the view rooms it held only for
+        an earlier join of ``name``; the view rooms, in order. ``version`` of the document
+        is shown, drawn while ``loaded`` said which of its datasets were loaded (one that
+        came or went since is announced at once). ``TooManyViews`` (and nothing changed)
+        past a cap of ``Rooms.replace``."""
+        shown: dict[str, tuple[str, View]] = {}
+        for dataset, view in views:
+            shown.setdefault(room_name(dataset, view), (dataset, view))
+        rooms = self.rooms.replace(sid, self._releasable(sid, name), list(shown.values()))
+        self.transport.enter(sid, dashboard_room(name))
+        with self._lock:
+            self._joined.setdefault(sid, {})[name] = tuple(rooms)
+            board = self._open.setdefault(name, _Open(version))
+            board.version = version
+            board.loaded.update(loaded)
+            board.sids.add(sid)
+        for dataset in loaded:
+            self.dataset_changed(dataset)
+        return rooms
+
+    def leave(self, sid: str, name: str, *, keep_listening: bool = False) -> None:
+        """Take ``sid`` out of dashboard ``name``: out of the view rooms no other dashboard
+        of ``sid`` holds, and out of the dashboard's room unless ``keep_listening`` (a page
+        whose dashboard cannot be shown now waits there to hear it is fixed)."""
+        for room in self._left(sid, name):
+            self.rooms.leave(sid, room)
+        if keep_listening:
+            self.transport.enter(sid, dashboard_room(name))
+        else:
+            self.transport.leave(sid, dashboard_room(name))
+
+    def _releasable(self, sid: str, name: str) -> tuple[str, ...]:
+        """The view rooms ``sid`` holds for dashboard ``name`` and for no other dashboard:
+        what a new join of ``name`` may leave."""
+        with self._lock:
+            mine = self._joined.get(sid, {})
+            others = {room for other, held in mine.items() if other != name for room in held}
+            return tuple(room for room in mine.get(name, ()) if room not in others)
+
+    def _left(self, sid: str, name: str) -> tuple[str, ...]:
+        """Forget dashboard ``name`` for ``sid``; the view rooms no other dashboard of
+        ``sid`` holds (to leave)."""
+        with self._lock:
+            mine = self._joined.get(sid, {})
+            before = mine.pop(name, ())
+            still = {room for held in mine.values() for room in held}
+            if not mine:
+                self._joined.pop(sid, None)
+            self._close(sid, name)
+        return tuple(room for room in before if room not in still)
+
+    def forget(self, sid: str) -> None:
+        """A socket went away (Socket.IO takes it out of its rooms)."""
+        with self._lock:
+            for name in self._joined.pop(sid, {}):
+                self._close(sid, name)
+
+    def _close(self, sid: str, name: str) -> None:
+        board = self._open.get(name)
+        if board is not None:
+            board.sids.discard(sid)
+            if not board.sids:
+                del self._open[name]
+
+    def dataset_changed(self, dataset: str) -> None:
+        """A dataset changed: if it appeared or went away under an open dashboard, tell
+        that dashboard's pages (``dashboard_changed`` with ``datasets``). Runs at every
+        change of every dataset, so it only compares one flag per open dashboard."""
+        if self.store is None:
+            return
+        loaded = self.store.find(dataset) is not None
+        told: list[tuple[str, int]] = []
+        with self._lock:
+            for name, board in self._open.items():
+                if board.loaded.get(dataset, loaded) != loaded:
+                    board.loaded[dataset] = loaded
+                    told.append((name, board.version))
+        for name, version in told:
+            self.transport.emit_room(dashboard_room(name), "dashboard_changed",
+                                     {"name": name, "version": version, "datasets": [dataset]})
+
+    def generation(self, name: str) -> int:
+        """How many changes of ``name`` were announced so far: a long-poll compares it
+        instead of reading the document at every data change."""
+        with self._lock:
+            return self._announced.get(name, 0)
+
+    def announce(self, name: str, version: int | None) -> None:
+        """``dashboard_changed`` ``{"name", "version"}`` to every page showing ``name``
+        (``version`` ``None``: deleted), and wake its long-polls."""
+        payload: dict[str, Any] = {"name": name, "version": version}
+        with self._lock:
+            self._announced[name] = self._announced.get(name, 0) + 1
+        self.transport.emit_room(dashboard_room(name), "dashboard_changed", payload)
+        self.waiters.changed(dashboard_room(name))

@@ -24,7 +24,6 @@ from ..state import app_state
 from .bodies import whole_body
 from .catalog import describe
 from .errors import json_response
-from .exports import neutralised
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger("dash.api")
@@ -50,17 +49,25 @@ def figure(name: str) -> Response:
     return Response(live.figures.encoded(name, view), mimetype="application/json")
 
 
+def poll_timeout() -> float:
+    """A long-poll's ``timeout`` parameter in seconds (``DEFAULT_POLL_TIMEOUT`` when not
+    given), or ``ViewError`` naming it unless it is a number from 0 to ``MAX_POLL_TIMEOUT``
+    (for a dataset's poll and a dashboard's alike)."""
+    try:
+        timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
+    except ValueError:
+        timeout = -1.0
+    if not 0 <= timeout <= MAX_POLL_TIMEOUT:  # NaN too
+        raise ViewError("timeout", f"seconds from 0 to {MAX_POLL_TIMEOUT:g}")
+    return timeout
+
+
 def _poll_args() -> tuple[int, str, float]:
     """``since``, ``epoch`` and ``timeout`` of a poll, or a 400 naming the bad one."""
     since_text = request.args.get("since", "")
     if since_text and not VERSION.fullmatch(since_text):
         raise ViewError("since", f"{since_text!r} is not a version (0, 1, 2...)")
-    try:
-        timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
-    except ValueError:
-        timeout = -1.0
-    if not 0 <= timeout <= MAX_POLL_TIMEOUT:
-        raise ViewError("timeout", f"seconds from 0 to {MAX_POLL_TIMEOUT:g}")
+    timeout = poll_timeout()
     return int(since_text) if since_text else -1, request.args.get("epoch", ""), timeout
 
 
@@ -87,7 +94,7 @@ def rows(name: str) -> Response:
     table = browse.rows(snap, view, sel, result)
     body: Iterator[str] | Iterator[bytes]
     if fmt == "csv":
-        body = browse.csv_chunks(neutralised(table))
+        body = browse.csv_chunks(table)
     else:
         body = browse.json_chunks(table, {"dataset": name, "query": view.at_page(1).query,
                                           "version": snap.version, "epoch": snap.epoch})

@@ -181,10 +181,9 @@ def logout() -> BaseResponse:
 
 
 def register(app: Flask) -> None:
-    """CSRF protection (checked only where ``require_admin`` asks), sign-in routes,
-    and the ``admin()`` template global."""
+    """CSRF protection (checked only where ``require_admin`` asks), the sign-in attempts
+    kept, and the ``admin()`` template global (the sign-in routes are ``bp``)."""
     CSRFProtect(app)  # in app.extensions["csrf"]; adds csrf_token() to templates
     app.extensions["dash_logins"] = Logins()
-    app.register_blueprint(bp)
     app.add_template_global(signed_in, "admin")
     app.add_template_global(editing_enabled)

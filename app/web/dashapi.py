@@ -20,9 +20,9 @@ from ..data.dashboards import (
 from ..data.dashboards.store import MAX_FILE_BYTES
 from ..data.errors import UnknownDataset
 from ..engine.view import ViewError
-from ..live.boards import board_room
+from ..live.rooms import dashboard_room
 from ..state import AppState, PanelView, app_state, panel_problem
-from .api import DEFAULT_POLL_TIMEOUT, MAX_POLL_TIMEOUT
+from .api import poll_timeout
 from .auth import require_admin
 from .bodies import whole_body
 from .errors import json_response
@@ -71,7 +71,7 @@ def write(name: str) -> Response:
     doc, expected = split_envelope(_body(), name)
     state = app_state()
     version = state.dashboards.put(name, doc, expected)
-    state.live.boards.announce(name, version)
+    state.live.dashboard_rooms.announce(name, version)
     return json_response({"name": name, "version": version}, 201 if expected is None else 200)
 
 
@@ -87,7 +87,7 @@ def delete(name: str) -> Response:
         expected = int(given)
     state = app_state()
     state.dashboards.delete(name, expected)
-    state.live.boards.announce(name, None)
+    state.live.dashboard_rooms.announce(name, None)
     return Response(status=204)
 
 
@@ -113,16 +113,6 @@ def decode_cursor(text: str) -> tuple[int, dict[str, tuple[int, str]]]:
     if isinstance(version, bool) or not isinstance(version, int):
         raise error
     return version, datasets
-
-
-def _timeout() -> float:
-    try:
-        timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
-    except ValueError:
-        timeout = -1.0
-    if not 0 <= timeout <= MAX_POLL_TIMEOUT:
-        raise ViewError("timeout", f"seconds from 0 to {MAX_POLL_TIMEOUT:g}")
-    return timeout
 
 
 def _now(state: AppState, datasets: list[str]) -> dict[str, tuple[int, str]]:
@@ -165,7 +155,7 @@ def poll(name: str) -> Response:
     dashboard whose file does not load is a 422 with ``error``, ``version`` and a
     ``cursor`` that waits for the file's next change.
     """
-    timeout = _timeout()
+    timeout = poll_timeout()
     given = request.args.get("cursor")
     since = decode_cursor(given) if given else None
     overrides = parse_overrides(request.args.items(multi=True), ignore=POLL_PARAMS)
@@ -178,7 +168,8 @@ def poll(name: str) -> Response:
 
 def _poll(state: AppState, name: str, since: tuple[int, dict[str, tuple[int, str]]] | None,
           overrides: Overrides, timeout: float) -> Response:
-    announced = state.live.boards.generation(name)
+    rooms = state.live.dashboard_rooms
+    announced = rooms.generation(name)
     try:
         dashboard, version = state.dashboards.get(name)
     except BrokenDashboard as exc:
@@ -186,20 +177,18 @@ def _poll(state: AppState, name: str, since: tuple[int, dict[str, tuple[int, str
             raise
         # The page knows it is broken: wait for the file's next change, then answer whole.
         if not state.live.waiters.wait_until(
-                [board_room(name)], lambda: state.live.boards.generation(name) != announced,
-                timeout):
+                [dashboard_room(name)], lambda: rooms.generation(name) != announced, timeout):
             return Response(status=204)
         since = None
         dashboard, version = state.dashboards.get(name)
     datasets = list(dict.fromkeys(panel.dataset for panel in dashboard.panels))
 
     def moved() -> bool:  # cheap: it runs at every change of any of the datasets
-        if since is None or since[0] != version or \
-                state.live.boards.generation(name) != announced:
+        if since is None or since[0] != version or rooms.generation(name) != announced:
             return True
         return _now(state, datasets) != {dataset: since[1].get(dataset) for dataset in datasets}
 
-    if not state.live.waiters.wait_until([*datasets, board_room(name)], moved, timeout):
+    if not state.live.waiters.wait_until([*datasets, dashboard_room(name)], moved, timeout):
         return Response(status=204)
     dashboard, version = state.dashboards.get(name)
     views = state.panel_views(dashboard, overrides)

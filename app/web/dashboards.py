@@ -7,11 +7,12 @@ the panels live.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flask import Blueprint, Flask, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block, render_blocks
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
@@ -23,18 +24,17 @@ from ..data.dashboards import (
     Panel,
     parse_overrides,
 )
-from ..data.errors import Unavailable, UnknownDataset
+from ..data.errors import ParamError, Unavailable, UnknownDataset
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
-from ..engine.compute import Limits
-from ..engine.drawing import analyse
-from ..engine.view import WINDOWS, View, ViewError
+from ..engine.drawing import ChartLimits, analyse
+from ..engine.view import WINDOWS, View
 from ..state import AppState, PanelView, app_state, panel_problem
 from .pages import is_htmx
 
 bp = Blueprint("dashboards", __name__)
 # The blocks of dashboard.html an HTMX request gets back; each swaps itself in by id.
-FRAGMENTS = ["heading", "overrides", "panels"]
+FRAGMENTS = ["heading", "freshness", "overrides", "panels"]
 TABLE_ROWS = 10  # newest rows a table panel shows; the view page has them all
 LABEL_CHOICES = 50  # values of one label offered in the overrides form
 
@@ -84,13 +84,13 @@ def _levels(panel: Panel) -> tuple[tuple[float, str], ...]:
     return tuple((t.value, t.color) for t in panel.thresholds)
 
 
-def _stat(snap: Snapshot, view: View, limits: Limits, reduce: str,
+def _stat(snap: Snapshot, view: View, limits: ChartLimits, reduce: str,
           levels: tuple[tuple[float, str], ...]) -> list[panels.StatValue]:
     sel, _ = analyse(snap, view, limits)
     return panels.stat_values(snap, sel, reduce, levels)
 
 
-def _table(snap: Snapshot, view: View, limits: Limits
+def _table(snap: Snapshot, view: View, limits: ChartLimits
            ) -> tuple[tuple[str, ...], list[tuple[Any, ...]], int]:
     sel, result = analyse(snap, view, limits)
     table = browse.rows(snap, view, sel, result)
@@ -138,6 +138,23 @@ def draw(state: AppState, item: PanelView) -> Box:
         box.columns, box.rows, box.total = state.memo.get(("table", *key), lambda: state.offload(
             _table, snap, view, state.limits))
     return box
+
+
+def freshness(state: AppState, datasets: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What the server holds of each loaded dataset, for the page's status line
+    (``static/livestatus.js``): ``version``, ``epoch``, ``newest`` point and ``changed_at``
+    (when the data last changed), both ms by this server's clock (``newest`` None when empty).
+    ``changed_at`` is read after the snapshot, so it is never earlier than its version."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(datasets):
+        dataset = state.store.find(name)
+        if dataset is None:
+            continue
+        snap = dataset.snapshot()
+        out[name] = {"version": snap.version, "epoch": snap.epoch,
+                     "newest": snap.end // 1_000_000 if snap.end is not None else None,
+                     "changed_at": int(dataset.updated_at * 1000)}
+    return out
 
 
 def overrides_of(args: Iterable[tuple[str, str]]) -> tuple[Overrides, OverrideError | None]:
@@ -204,6 +221,14 @@ def show(name: str) -> BaseResponse:
     page showing the document's own settings with the message."""
     state = app_state()
     dashboard, version = state.dashboards.get(name)
+    if is_htmx() and request.headers.get("X-Dash-Freshness"):  # the status line asks
+        response = make_response(render_block(
+            "dashboard.html", "freshness", oob=False, server_now=int(time.time() * 1000),
+            freshness=freshness(state, (panel.dataset for panel in dashboard.panels))))
+        response.headers["Cache-Control"] = "no-store"
+        response.vary.add("X-Dash-Freshness")
+        return vary(response)
+    error: ParamError | None
     overrides, error = overrides_of(request.args.items(multi=True))
     overrides = tidy(overrides, dashboard)
     if not error and not is_htmx() and request.query_string and \
@@ -211,19 +236,22 @@ def show(name: str) -> BaseResponse:
         return vary(redirect(dashboard_url(name, overrides), 302))  # one URL per meaning
     try:
         views = state.panel_views(dashboard, overrides)
-    except (OverrideError, ViewError) as exc:  # ViewError of a range the data cannot show
-        error = exc if isinstance(exc, OverrideError) else OverrideError(exc.param, str(exc))
+    except ParamError as exc:  # an OverrideError, or a ViewError: a range the data cannot show
+        error = exc
         overrides, views = Overrides(), state.panel_views(dashboard, Overrides())
     context = {
         "name": name, "dashboard": dashboard, "version": version, "overrides": overrides,
         "error": error, "oob": is_htmx(),
         "boxes": [draw(state, item) for item in views],
+        "server_now": int(time.time() * 1000),
+        "freshness": freshness(state, (panel.dataset for panel in dashboard.panels)),
         **form_choices(state, dashboard, overrides),
     }
     status = 400 if error else 200
     if is_htmx():
         response = make_response(render_blocks("dashboard.html", FRAGMENTS, **context), status)
         response.headers["HX-Push-Url"] = dashboard_url(name, overrides) if not error else "false"
+        response.vary.add("X-Dash-Freshness")
         return vary(response)
     return vary(make_response(render_template("dashboard.html", **context), status))
 
@@ -259,12 +287,3 @@ def dashboard_entries() -> list[Any] | None:
     except Unavailable:
         return None
 
-
-def register(app: Flask) -> None:
-    """The dashboard pages, editing, JSON API and sign-in on ``app``."""
-    from . import auth, dashapi, dashedit
-    auth.register(app)
-    app.register_blueprint(bp)
-    app.register_blueprint(dashedit.bp)
-    app.register_blueprint(dashapi.bp)
-    app.add_template_global(dashboard_entries)

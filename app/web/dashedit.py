@@ -194,7 +194,7 @@ def change_panel(name: str, panel_id: str) -> BaseResponse:
                           exc.errors, {panel_id: panels[index]})
     except VersionConflict:
         return _stale(name, panel_id, typed)
-    state.live.boards.announce(name, saved)
+    state.live.dashboard_rooms.announce(name, saved)
     anchor = f"#edit-{panel_id}" if action != "remove" else ""
     return redirect(url_for("dashedit.edit", name=name, saved=panel_id) + anchor, 303)
 
@@ -221,7 +221,7 @@ def delete(name: str) -> BaseResponse:
     except VersionConflict:
         current, now = state.dashboards.get(name)
         return _edit_page(name, current, now, 409, STALE)
-    state.live.boards.announce(name, None)
+    state.live.dashboard_rooms.announce(name, None)
     return redirect(url_for("dashboards.index"), 303)
 
 
@@ -329,7 +329,7 @@ def add() -> BaseResponse:
     if saved is None:
         query = urlencode({**values, **({"refused": refused} if refused else {})})
         return redirect(url_for("dashedit.add_page") + "?" + query, 303)
-    state.live.boards.announce(plan.name, saved)
+    state.live.dashboard_rooms.announce(plan.name, saved)
     return redirect(url_for("dashboards.show", name=plan.name) + f"#panel-{plan.panel_id}", 303)
 
 

@@ -10,21 +10,19 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask_socketio import SocketIO, emit
+from flask_socketio import SocketIO
 
-from ..data.dashboards import DashboardNotFound, OverrideError, parse_overrides
+from ..data.dashboards import DashboardNotFound, parse_overrides
 from ..data.dashboards.store import BrokenDashboard
-from ..data.errors import UnknownDataset
-from ..engine.view import View, ViewError
-from ..live.boards import board_room
-from ..live.figures import room_name
+from ..data.errors import ParamError, UnknownDataset
 from ..live.rooms import TooManyViews
 from ..state import app_state
-from .sockets import BadMessage, _error, _fields, current_sid
+from .messages import BadMessage, current_sid, fields, refused
 
 log = logging.getLogger("dash.sockets")
-REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, OverrideError, UnknownDataset,
-           ViewError, TooManyViews)
+# ParamError: a URL setting refused (OverrideError) or one the data cannot show (ViewError).
+REFUSED = (BadMessage, DashboardNotFound, BrokenDashboard, ParamError, UnknownDataset,
+           TooManyViews)
 
 
 def on_join_dashboard(data: Any = None) -> dict[str, Any]:
@@ -46,38 +44,28 @@ def on_join_dashboard(data: Any = None) -> dict[str, Any]:
         return {"ok": False, "error": refusal}
     name: str | None = None
     try:
-        name, query = _fields(data, "name", "query")
+        name, query = fields(data, "name", "query")
         overrides = parse_overrides(parse_qsl(query, keep_blank_values=True))
         dashboard, version = state.dashboards.get(name)
         views = state.panel_views(dashboard, overrides)
-        shown: dict[str, tuple[str, View]] = {}
-        for item in views:
-            if item.view is not None:
-                shown.setdefault(room_name(item.panel.dataset, item.view),
-                                 (item.panel.dataset, item.view))
-        rooms = live.rooms.replace(sid, live.boards.releasable(sid, name),
-                                   list(shown.values()))  # TooManyViews: nothing changed
+        rooms = live.dashboard_rooms.join(  # TooManyViews: nothing changed
+            sid, name, [(item.panel.dataset, item.view) for item in views
+                        if item.view is not None], version,
+            {item.panel.dataset: item.view is not None or
+             state.store.find(item.panel.dataset) is not None for item in views})
     except REFUSED as exc:
         log.info("join_dashboard refused", extra={"event": "join_dashboard", "sid": sid,
                                                   "error": str(exc)})
         if name is not None and isinstance(exc, (DashboardNotFound, BrokenDashboard)):
-            for room in live.boards.left(sid, name):
-                live.rooms.leave(sid, room)
-            live.transport.enter(sid, board_room(name))
+            live.dashboard_rooms.leave(sid, name, keep_listening=True)
         if isinstance(exc, DashboardNotFound):
             return {"ok": False, "error": str(exc)}
-        return _error(exc)
-    live.transport.enter(sid, board_room(name))
-    live.boards.joined(sid, name, tuple(rooms), version,
-                       {item.panel.dataset: item.view is not None or
-                        state.store.find(item.panel.dataset) is not None for item in views})
-    for room, (dataset, view) in shown.items():
+        return refused(exc)
+    for room in rooms:
         try:
-            payload = live.figures.payload(dataset, view)
+            live.rooms.welcome(sid, room, live.figures)
         except UnknownDataset:
             continue  # removed meanwhile: its panel keeps what the server drew
-        emit("update_chart", payload, ignore_queue=True)
-        live.rooms.welcomed(room, payload)
     log.info("join_dashboard", extra={"event": "join_dashboard", "sid": sid, "dashboard": name,
                                       "panels": len(views), "views": len(rooms)})
     return {"ok": True, "name": name, "version": version, "query": overrides.query,
@@ -89,14 +77,11 @@ def on_join_dashboard(data: Any = None) -> dict[str, Any]:
 
 def on_leave_dashboard(data: Any = None) -> dict[str, Any]:
     """Leave the dashboard's room and the views only it held for this page."""
-    state, sid = app_state(), current_sid()
     try:
-        name, _query = _fields(data, "name", "query")  # one join per dashboard: the name says
+        name, _query = fields(data, "name", "query")  # one join per dashboard: the name says
     except BadMessage as exc:
-        return _error(exc)
-    for room in state.live.boards.left(sid, name):
-        state.live.rooms.leave(sid, room)
-    state.live.transport.leave(sid, board_room(name))
+        return refused(exc)
+    app_state().live.dashboard_rooms.leave(current_sid(), name)
     return {"ok": True}
 
 

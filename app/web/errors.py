@@ -1,27 +1,34 @@
 """Domain errors -> HTTP statuses, in one place: JSON under ``/api/``, pages elsewhere."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
-from ..data.dashboards import BrokenDashboard, DashboardNotFound, OverrideError, VersionConflict
+from ..data.dashboards import BrokenDashboard, DashboardNotFound, VersionConflict
 from ..data.errors import (
     Conflict,
     DataError,
     DatasetFailed,
+    ParamError,
     Rejected,
     StorageFull,
     TooLarge,
     Unavailable,
     UnknownDataset,
 )
-from ..engine.view import ViewError
 from ..jsoncodec import dumps
+from .pages import is_htmx
 
+# The first kind an error is an instance of gives its status. ``DataError`` itself last: a
+# refusal of a kind nobody mapped yet still answers, with its message and a 500 (the
+# mapping is ours to add, and the log says so), never a StopIteration out of the handler.
 STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409,
-                                      StorageFull: 507, Unavailable: 503}
+                                      StorageFull: 507, Unavailable: 503, DataError: 500}
+log = logging.getLogger("dash.errors")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -37,6 +44,9 @@ def data_error(exc: DataError) -> Response:
     """A refused request: its status, the message, and the problems one by one (a page
     saying so when a browser's page is what cannot be served now)."""
     status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    if status == STATUS[DataError]:
+        log.error("a data error without a status of its own", extra={
+            "event": "error", "kind": type(exc).__name__, "error": exc.message})
     if isinstance(exc, Unavailable) and not _is_api():
         page = Response(render_template("unavailable.html", message=exc.message), 503,
                         mimetype="text/html")
@@ -53,11 +63,23 @@ def data_error(exc: DataError) -> Response:
     return response
 
 
-def bad_view(exc: ViewError) -> Response:
-    """400 naming every bad parameter and what is allowed (``param``: the first)."""
-    return json_response({"error": str(exc), "param": exc.param,
-                          "errors": [{"param": param, "message": message}
-                                     for param, message in exc.problems]}, 400)
+def bad_parameter(exc: ParamError) -> Response:
+    """400 naming the bad URL parameter and what is allowed (``param``); where every one was
+    checked (a view's) ``errors`` lists each as well, ``param`` the first. A page gets the
+    same status and message as an HTML page (HTMX: its ``problem`` fragment)."""
+    problems = exc.problems
+    if not _is_api():
+        context = {"title": "This address needs a change", "message": str(exc),
+                   "problems": problems}
+        page = (render_block("error.html", "problem", **context) if is_htmx() else
+                render_template("error.html", **context))
+        response = Response(page, 400, mimetype="text/html")
+        response.vary.add("HX-Request")
+        return response
+    body: dict[str, Any] = {"error": str(exc), "param": exc.param}
+    if exc.names_every:
+        body["errors"] = [{"param": param, "message": message} for param, message in problems]
+    return json_response(body, 400)
 
 
 def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
@@ -65,11 +87,6 @@ def unknown_dataset(exc: UnknownDataset) -> Response | tuple[str, int]:
     if _is_api():
         return json_response({"error": f"unknown dataset {exc.args[0]!r}"}, 404)
     return render_template("missing.html", name=exc.args[0]), 404
-
-
-def bad_override(exc: OverrideError) -> Response:
-    """400 naming the dashboard URL parameter and what is allowed."""
-    return json_response({"error": str(exc), "param": exc.param}, 400)
 
 
 def unknown_dashboard(exc: DashboardNotFound) -> Response | tuple[str, int]:
@@ -109,8 +126,7 @@ def http_error(exc: HTTPException) -> Response | HTTPException:
 def register(app: Flask) -> None:
     """Install the mapping on ``app``."""
     app.register_error_handler(DataError, data_error)
-    app.register_error_handler(ViewError, bad_view)
-    app.register_error_handler(OverrideError, bad_override)
+    app.register_error_handler(ParamError, bad_parameter)  # dashboard URLs' and views'
     app.register_error_handler(DashboardNotFound, unknown_dashboard)
     app.register_error_handler(BrokenDashboard, broken_dashboard)
     app.register_error_handler(UnknownDataset, unknown_dataset)

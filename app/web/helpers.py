@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC as UTC_ZONE
 from datetime import datetime
 
 from flask import Flask, url_for
 
 from ..engine.view import View
-from ..instants import UTC, format_instant, format_local, parse_instant, time_zones
+from ..instants import SECOND, UTC, format_instant, format_local, parse_instant, time_zones
 
 
 def isotime(seconds: float | None) -> str:
@@ -28,22 +29,6 @@ def instant(ns: int | None, tz: str = UTC) -> str:
     return format_local(ns, tz) if ns is not None else ""
 
 
-def wallclock(iso: str, tz: str | None = None) -> str:
-    """An ISO-8601 instant with its offset as people read it: ``2024-05-01 21:00:00``; with
-    ``tz``, as ``instant`` writes it (the zone's abbreviation where clocks change)."""
-    if tz is not None:
-        try:
-            return format_local(parse_instant(iso), tz)
-        except ValueError:
-            pass
-    text = iso.replace("T", " ")
-    for mark in ("Z", "+", "-"):
-        cut = text.rfind(mark)
-        if cut > 10:  # past the date's own dashes
-            return text[:cut]
-    return text
-
-
 def number(value: float | None) -> str:
     """A value for people, thousands separated: whole numbers as they are, two decimals
     from 1 to 100,000 (a column's decimal points line up), none above, three
@@ -60,6 +45,63 @@ def number(value: float | None) -> str:
     if size >= 1:
         return f"{value:,.2f}"
     return f"{value:,.3g}"
+
+
+# The hint in every from/to box (view page and dashboard): the form of a time, not a time
+# that looks typed. An empty box is the data's own start or end.
+TIME_HINT = "YYYY-MM-DD hh:mm"
+MAX_PLACES = 6  # decimals a column ever gets (three significant digits of 0.000123)
+
+
+def places(value: float | None) -> int:
+    """The decimals ``number`` writes ``value`` with: 0 for whole numbers, numbers from
+    100,000 on and None/nan/inf; 2 from 1; below 1, three significant digits (at most 6)."""
+    if value is None or not math.isfinite(value) or value == int(value):
+        return 0
+    size = abs(value)
+    if size >= 100_000:
+        return 0
+    if size >= 1:
+        return 2
+    return min(MAX_PLACES, 2 - math.floor(math.log10(size)))
+
+
+def numbers(values: Iterable[float | None]) -> list[str]:
+    """A column of numbers written with one number of decimals, the most any of them needs
+    (``number``'s rule), so that their decimal points line up: ``48`` beside ``45.22`` is
+    ``48.00``; ``None`` is empty, nan and inf are written as Python does."""
+    values = list(values)
+    digits = max((places(v) for v in values), default=0)
+    return ["" if v is None else str(v) if not math.isfinite(v) else f"{v:,.{digits}f}"
+            for v in values]
+
+
+def _fraction_digits(ns: int) -> int:
+    """0, 3, 6 or 9: the digits of a second that the instant ``ns`` needs."""
+    for digits, step in ((0, SECOND), (3, 10**6), (6, 10**3)):
+        if ns % step == 0:
+            return digits
+    return 9
+
+
+def instants(values: Iterable[int | str | None], tz: str = UTC) -> list[str]:
+    """A column of instants (ns, or ISO-8601 text) as ``instant`` writes them in ``tz``, with
+    one precision: whole seconds unless one needs more, then every one with as many digits
+    (``12:00:00.500`` beside ``12:00:00.508``; never ``.000`` in a column of whole seconds)."""
+    parsed = [parse_instant(v) if isinstance(v, str) else v for v in values]
+    digits = max((_fraction_digits(ns) for ns in parsed if ns is not None), default=0)
+    out = []
+    for ns in parsed:
+        if ns is None:
+            out.append("")
+            continue
+        whole = ns - ns % SECOND
+        text = format_local(whole, tz)
+        if digits:  # the fraction goes after the seconds, before a zone abbreviation
+            fraction = f".{ns % SECOND:09d}"[:digits + 1]
+            text = text[:19] + fraction + text[19:]
+        out.append(text)
+    return out
 
 
 # Offered in the time zone box; any IANA name can be typed.
@@ -99,7 +141,9 @@ def register(app: Flask) -> None:
     app.add_template_filter(localinput)
     app.add_template_filter(instant)
     app.add_template_filter(number)
-    app.add_template_filter(wallclock)
+    app.jinja_env.globals["time_hint"] = TIME_HINT
+    app.add_template_global(numbers)
+    app.add_template_global(instants)
     app.add_template_global(common_zones)
     app.add_template_global(with_current)
     app.add_template_global(view_url)

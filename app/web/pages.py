@@ -22,8 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..data.store import Snapshot
 from ..engine import browse, svg
-from ..engine.compute import Limits
-from ..engine.drawing import analyse
+from ..engine.drawing import ChartLimits, analyse
 from ..engine.view import AGGREGATIONS, BUCKETS, WINDOWS, View, ViewError, parse_view
 from ..instants import format_instant
 from ..state import AppState, app_state
@@ -83,7 +82,7 @@ def browse_context(state: AppState, snap: Snapshot, view: View) -> dict[str, Any
     return context
 
 
-def _browse(snap: Snapshot, view: View, limits: Limits, size: int) -> dict[str, Any]:
+def _browse(snap: Snapshot, view: View, limits: ChartLimits, size: int) -> dict[str, Any]:
     sel, result = analyse(snap, view, limits)
     table = browse.rows(snap, view, sel, result)
     return {
@@ -249,11 +248,15 @@ def view(name: str) -> BaseResponse:
     context["view"] = current
     context.update(time_context(snap, current))
     if status == 200:
+        # The blocks are of this version. changed_at is read after the snapshot: a change
+        # landing in between makes it later, never earlier, so the page never thinks the
+        # server held this version longer than it did (static/livestatus.js "Behind").
+        context.update(version=snap.version, epoch=snap.epoch,
+                       changed_at=int(dataset.updated_at * 1000))
         blocks = live_blocks(state, name, snap, current, context)
         if refresh:
             return live_refresh(name, snap, current, context, blocks)
         context["blocks"] = blocks.header  # the page sends these back: "I show those already"
-        context.update(version=snap.version, epoch=snap.epoch)  # ...of this version
     if is_htmx():
         # On a mistake only the controls (with the messages) change; the URL stays.
         fragments = FRAGMENTS if status == 200 else ["controls"]

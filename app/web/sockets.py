@@ -8,50 +8,14 @@ from urllib.parse import parse_qsl
 from flask import request
 from flask_socketio import SocketIO, emit
 
-from ..data.errors import DatasetFailed, UnknownDataset
+from ..data.errors import UnknownDataset
 from ..data.streams import SOURCE
 from ..engine.view import ViewError
-from ..live.figures import room_name
-from ..live.rooms import TooManyViews
+from ..live.rooms import TooManyViews, query_room, room_name
 from ..state import app_state
+from .messages import BadMessage, current_sid, fields, refused
 
 log = logging.getLogger("dash.sockets")
-
-
-def current_sid() -> str:
-    """The Socket.IO session id of the event being handled (Flask-SocketIO sets it)."""
-    sid: str = request.sid  # type: ignore[attr-defined]
-    return sid
-
-
-class BadMessage(ValueError):
-    """A client message of the wrong shape."""
-
-
-def _fields(data: Any, *names: str) -> list[str]:
-    """String fields of a dict payload, or ``BadMessage`` naming what is wrong."""
-    if not isinstance(data, dict):
-        raise BadMessage(f"expected an object with {', '.join(names)}")
-    values = []
-    for name in names:
-        value = data.get(name, "" if name == "query" else None)
-        if not isinstance(value, str):
-            raise BadMessage(f"'{name}' must be a string")
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:  # a lone surrogate: no text any part of us can keep
-            raise BadMessage(f"'{name}' is not valid text: it holds a lone surrogate "
-                             f"({value[exc.start]!r} at character {exc.start})") from None
-        values.append(value)
-    return values
-
-
-def _error(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, DatasetFailed):
-        return {"ok": False, "error": exc.error}
-    if isinstance(exc, UnknownDataset):
-        return {"ok": False, "error": f"unknown dataset {exc.args[0]!r}"}
-    return {"ok": False, "error": str(exc)}
 
 
 def on_connect(auth: Any = None) -> None:
@@ -65,7 +29,10 @@ def on_connect(auth: Any = None) -> None:
     refusal = rooms.arrival_refusal(client)
     if refusal is not None:
         raise ConnectionRefusedError(refusal)
-    rooms.arrive(current_sid(), client)
+    # ``auth: {"parts": true}``: the client applies extend_chart's replace and head (our
+    # pages do); a client of SPEC's appending extend_chart alone gets whole figures instead.
+    parts = isinstance(auth, dict) and auth.get("parts") is True
+    rooms.arrive(current_sid(), client, parts)
     streams = app_state().streams
     if streams is not None and not streams.link.up:
         emit("link", {"up": False}, ignore_queue=True)
@@ -76,7 +43,7 @@ def on_disconnect(*_: Any) -> None:
     live = app_state().live
     live.rooms.drop(current_sid())
     live.fanout.forget(current_sid())
-    live.boards.forget(current_sid())
+    live.dashboard_rooms.forget(current_sid())
     app_state().forget(current_sid())
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
@@ -85,27 +52,26 @@ def on_disconnect(*_: Any) -> None:
 # argument when the client sent none, and the ack must still say what is wrong.
 def on_subscribe(data: Any = None) -> dict[str, Any]:
     """Join the view's room, send its figure, and ack with the canonical query."""
-    live = app_state().live
-    refusal = app_state().join_refusal(current_sid())
+    state, sid = app_state(), current_sid()
+    rooms = state.live.rooms
+    refusal = state.join_refusal(sid)
     if refusal is not None:
         return {"ok": False, "error": refusal}
     try:
-        name, query = _fields(data, "dataset", "query")
-        _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
+        name, query = fields(data, "dataset", "query")
+        _, view = state.view_of(name, parse_qsl(query, keep_blank_values=True))
         # Join before building: a change pushed during the build reaches this client too.
-        room = live.rooms.join(current_sid(), name, view)
+        room = rooms.join(sid, name, view)
     except (BadMessage, UnknownDataset, ViewError, TooManyViews) as exc:
-        log.info("subscribe refused", extra={"event": "subscribe", "sid": current_sid(),
+        log.info("subscribe refused", extra={"event": "subscribe", "sid": sid,
                                              "error": str(exc)})
-        return _error(exc)
+        return refused(exc)
     try:
-        payload = live.figures.payload(name, view)
+        payload = rooms.welcome(sid, room, state.live.figures)
     except UnknownDataset as exc:  # removed while we built it
-        live.rooms.leave(current_sid(), room)
-        return _error(exc)
-    emit("update_chart", payload, ignore_queue=True)  # this client is here: not via Redis
-    live.rooms.welcomed(room, payload)
-    log.info("subscribe", extra={"event": "subscribe", "sid": current_sid(), "dataset": name,
+        rooms.leave(sid, room)
+        return refused(exc)
+    log.info("subscribe", extra={"event": "subscribe", "sid": sid, "dataset": name,
                                  "query": payload["query"]})
     return {"ok": True, "query": payload["query"], "version": payload["version"],
             "epoch": payload["epoch"]}
@@ -114,29 +80,29 @@ def on_subscribe(data: Any = None) -> dict[str, Any]:
 def on_unsubscribe(data: Any = None) -> dict[str, Any]:
     """Leave the view's room."""
     try:
-        name, query = _fields(data, "dataset", "query")
+        name, query = fields(data, "dataset", "query")
     except BadMessage as exc:
-        return _error(exc)
-    rooms = app_state().live.rooms
-    room = f"{name}?{query}"  # the canonical query the ack gave back
-    if room not in rooms.rooms_of(current_sid()):
+        return refused(exc)
+    state, sid = app_state(), current_sid()
+    room = query_room(name, query)  # the canonical query the ack gave back
+    if room not in state.live.rooms.rooms_of(sid):
         try:  # a query spelled another way: canonicalise it
-            _, view = app_state().view_of(name, parse_qsl(query, keep_blank_values=True))
+            _, view = state.view_of(name, parse_qsl(query, keep_blank_values=True))
         except (UnknownDataset, ViewError) as exc:
-            return _error(exc)
+            return refused(exc)
         room = room_name(name, view)
-    rooms.leave(current_sid(), room)
+    state.live.rooms.leave(sid, room)
     return {"ok": True}
 
 
 def on_refresh_data(data: Any = None) -> dict[str, Any]:
     """Reload a dataset from disk and push it to every view of it."""
     try:
-        (name,) = _fields(data, "dataset")
+        (name,) = fields(data, "dataset")
         state = app_state()
         dataset = state.store.get(name)
     except (BadMessage, UnknownDataset) as exc:
-        return _error(exc)
+        return refused(exc)
     refusal = state.refresh_refusal(name, current_sid())
     if refusal is not None:
         return {"ok": False, "error": refusal}

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ...instants import END_INSTANT, FIRST_INSTANT, SECOND
+from ...instants import END_INSTANT, FIRST_INSTANT, SECOND, duration_or
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # dashboard names and panel ids
 PANEL_TYPES = ("timeseries", "stat", "table")
@@ -35,7 +35,6 @@ THRESHOLD_KEYS = ("value", "color")
 # written into a view's query string as a label filter.
 VIEW_PARAMETERS = ("metric", "window", "start", "end", "tz", "agg", "bucket", "by", "page")
 
-WINDOW = re.compile(r"all|[1-9][0-9]{0,5}[smhdw]")
 # Only the ISO-8601 forms that every parser in the product reads alike (datetime and
 # pandas): a date, optionally a time to the minute, second or nanosecond, and a zone.
 INSTANT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})"
@@ -120,11 +119,9 @@ def check_name(value: Any) -> str:
 
 
 def check_window(value: Any) -> str:
-    """``all`` or ``<n><unit>`` with unit s, m, h, d or w."""
-    if not isinstance(value, str) or not WINDOW.fullmatch(value):
-        raise ValueError(f"{shown(value)} is not 'all' or a duration such as "
-                         "90s, 15m, 6h, 7d or 2w")
-    return value
+    """``all`` or a duration, canonical (``120m`` -> ``2h``): read, and refused in the same
+    words, as a view reads its ``window`` (``app.instants.duration_or``)."""
+    return duration_or(value, "all")
 
 
 def instant_ns(value: Any) -> int:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
+from ..errors import ParamError
 from .document import Dashboard, Panel
 from .fields import (
     MAX_FILTER_LABELS,
@@ -38,6 +39,7 @@ from .fields import (
     instant_ns,
 )
 
+T = TypeVar("T")
 TIME = ("window", "start", "end")
 SETTINGS = ("window", "start", "end", "tz")  # what a dashboard URL may set besides labels
 
@@ -45,13 +47,9 @@ SETTINGS = ("window", "start", "end", "tz")  # what a dashboard URL may set besi
 LabelsOf = Callable[[str], Collection[str] | None]
 
 
-class OverrideError(ValueError):
-    """A dashboard URL parameter that is not allowed; ``param`` names it for the 400."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+class OverrideError(ParamError):
+    """A dashboard URL parameter that is not allowed; ``param`` names it for the 400 (the
+    first found: a URL is refused at its first bad parameter)."""
 
 
 @dataclass(frozen=True)
@@ -125,8 +123,9 @@ def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()
     if len(filters) > MAX_FILTER_LABELS:
         raise OverrideError(sorted(filters)[MAX_FILTER_LABELS],
                             f"more than {MAX_FILTER_LABELS} labels are filtered")
-    for key, check in (("window", check_window), ("start", instant_ns), ("end", instant_ns),
-                       ("tz", check_tz)):
+    if "window" in single:  # canonical, as a view writes it: one URL per meaning
+        single["window"] = _check("window", check_window, single["window"])
+    for key, check in (("start", instant_ns), ("end", instant_ns), ("tz", check_tz)):
         if key in single:
             _check(key, check, single[key])
     if "start" in single and "end" in single and (
@@ -139,9 +138,9 @@ def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()
                                    for label, values in sorted(filters.items())))
 
 
-def _check(param: str, check: Callable[..., object], *args: object) -> None:
+def _check(param: str, check: Callable[..., T], *args: object) -> T:
     try:
-        check(*args)
+        return check(*args)
     except ValueError as exc:
         raise OverrideError(param, str(exc)) from None
 

@@ -21,7 +21,13 @@ from ..redislog import LogUnavailable
 from .document import CheckQuery, Dashboard, DocumentError, parse_document
 from .fields import NAME, shown
 from .fileform import decode_json, dump_document, load_document
-from .store import MAX_FILE_BYTES, BrokenDashboard, DashboardNotFound, Entry, VersionConflict
+from .store import (
+    MAX_FILE_BYTES,
+    BrokenDashboard,
+    DashboardListing,
+    DashboardNotFound,
+    VersionConflict,
+)
 
 log = logging.getLogger("dash.dashboards")
 T = TypeVar("T")
@@ -31,9 +37,9 @@ RETRY_AFTER = 1  # seconds a client should wait while Redis is unreachable
 class RedisDashboardStore:
     """Dashboards as Redis hashes with a version each, and their changes as a stream."""
 
-    def __init__(self, boards: redisdashboards.RedisDashboards, check_query: CheckQuery,
+    def __init__(self, documents: redisdashboards.RedisDashboards, check_query: CheckQuery,
                  reachable: Callable[[], bool] = lambda: True) -> None:
-        self.boards = boards
+        self.documents = documents
         self.check_query = check_query
         self.reachable = reachable  # False while this process's reader has lost Redis
         self._cursor: str | None = None  # the changes stream, read up to here
@@ -56,20 +62,21 @@ class RedisDashboardStore:
                                                                  "error": str(exc)})
             raise unavailable from None
 
-    def list(self) -> builtins.list[Entry]:
+    def list(self) -> builtins.list[DashboardListing]:
         """Every dashboard by name; one that no longer loads here is listed with its error."""
         entries = []
-        for name, stored in self._call(self.boards.all).items():
+        for name, stored in self._call(self.documents.all).items():
             loaded = self._parse(stored.document)
-            entries.append(Entry(name, stored.version, error=loaded) if isinstance(loaded, str)
-                           else Entry(name, stored.version, loaded.title, len(loaded.panels)))
+            entries.append(
+                DashboardListing(name, stored.version, error=loaded) if isinstance(loaded, str)
+                else DashboardListing(name, stored.version, loaded.title, len(loaded.panels)))
         return entries
 
     def get(self, name: str) -> tuple[Dashboard, int]:
         """The dashboard and its version; ``DashboardNotFound`` or ``BrokenDashboard``."""
         if not NAME.fullmatch(name):
             raise DashboardNotFound(name)
-        stored = self._call(self.boards.get, name)
+        stored = self._call(self.documents.get, name)
         if stored is None:
             raise DashboardNotFound(name)
         loaded = self._parse(stored.document)
@@ -84,7 +91,7 @@ class RedisDashboardStore:
                                   "is not 1 to 64 of the characters A-Z a-z 0-9 _ -"}])
         data = dump_document(parse_document(obj, self.check_query))
         try:
-            version, _ = self._call(self.boards.put, name, data, expected_version)
+            version, _ = self._call(self.documents.put, name, data, expected_version)
         except redisdashboards.VersionConflict as exc:
             raise VersionConflict(exc.current) from None
         with self._lock:
@@ -97,7 +104,7 @@ class RedisDashboardStore:
         if not NAME.fullmatch(name):
             raise DashboardNotFound(name)
         try:
-            version = self._call(self.boards.delete, name, expected_version)
+            version = self._call(self.documents.delete, name, expected_version)
         except redisdashboards.VersionConflict as exc:
             raise VersionConflict(exc.current) from None
         if version is None:
@@ -109,10 +116,10 @@ class RedisDashboardStore:
         """Dashboards saved or deleted since the last scan by other processes: {name:
         version, ``None`` if deleted}; the first scan names every dashboard."""
         with self._lock:
-            if self._cursor is None or self._call(self.boards.missed, self._cursor):
-                cursor = self._call(self.boards.last_change)  # before reading: none is lost
+            if self._cursor is None or self._call(self.documents.missed, self._cursor):
+                cursor = self._call(self.documents.last_change)  # before reading: none is lost
                 now = {name: stored.version for name, stored in
-                       self._call(self.boards.all).items()}
+                       self._call(self.documents.all).items()}
                 changed: dict[str, int | None] = {
                     name: None for name in self._seen.keys() - now.keys()}
                 changed.update((name, version) for name, version in now.items()
@@ -121,7 +128,7 @@ class RedisDashboardStore:
                 self._own.clear()  # at worst a change made here is announced once more
                 return changed
             changed = {}
-            for change in self._call(self.boards.changes, self._cursor, 0):
+            for change in self._call(self.documents.changes, self._cursor, 0):
                 self._cursor = change.id
                 version = change.version if change.event == "put" else None
                 if version is None:
@@ -140,7 +147,7 @@ class RedisDashboardStore:
         saved = []
         for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
             name = path.stem
-            if not NAME.fullmatch(name) or self._call(self.boards.get, name) is not None:
+            if not NAME.fullmatch(name) or self._call(self.documents.get, name) is not None:
                 continue
             try:
                 data = path.read_bytes()[:MAX_FILE_BYTES + 1]

@@ -55,7 +55,7 @@ NOT_FOLLOWED = "a symbolic link, which is not followed: put the file itself in d
 
 
 @dataclass(frozen=True)
-class Entry:
+class DashboardListing:
     """One dashboard of the list; a file that does not load has ``error`` instead of a title."""
 
     name: str
@@ -97,7 +97,7 @@ class BrokenDashboard(Exception):
 class DashboardStore(Protocol):
     """Where dashboards are kept: files here, Redis in cluster mode."""
 
-    def list(self) -> builtins.list[Entry]:
+    def list(self) -> builtins.list[DashboardListing]:
         """Every dashboard by name, broken ones with their error."""
 
     def get(self, name: str) -> tuple[Dashboard, int]:
@@ -127,19 +127,20 @@ class FileDashboardStore:
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}  # name -> version at the last scan or own write
 
-    def list(self) -> builtins.list[Entry]:
+    def list(self) -> builtins.list[DashboardListing]:
         """Every ``*.json`` file by name; one that does not load is listed with its error."""
         with self._locked():
             found = {name: self._current(name) for name in self._names()}
-        entries = [Entry(name, 0, error="the file name is not <name>.json with a name of "
-                                        "1 to 64 of A-Z a-z 0-9 _ -")
+        entries = [DashboardListing(name, 0, error="the file name is not <name>.json with a "
+                                                   "name of 1 to 64 of A-Z a-z 0-9 _ -")
                    for name in self._names(with_invalid=True) if not NAME.fullmatch(name)]
         for name, (data, version, error) in found.items():
             if version is None:
                 continue  # deleted between listing the folder and reading the file
             loaded = self._parse(data, error)
-            entries.append(Entry(name, version, error=loaded) if isinstance(loaded, str) else
-                           Entry(name, version, loaded.title, len(loaded.panels)))
+            entries.append(
+                DashboardListing(name, version, error=loaded) if isinstance(loaded, str)
+                else DashboardListing(name, version, loaded.title, len(loaded.panels)))
         return sorted(entries, key=lambda entry: entry.name)
 
     def get(self, name: str) -> tuple[Dashboard, int]:

@@ -9,9 +9,12 @@ Socket.IO packet for the whole room, and on WebSockets served by
 ``app.live.transport.websocket`` one whole WebSocket frame written to every
 socket (14-17 µs of server CPU per client instead of 33 µs, BENCHMARKS.md).
 
-The internals used here are checked when the app starts (``Transport.check``):
-if a library upgrade removed one, the fan-out logs a warning and falls back to
-the libraries' public paths (slower, but correct).
+The internals used here are probed when the app starts (``internals``: the
+classes' methods and what their instances are given): if a library upgrade
+removed one, room messages and WebSockets log a warning naming it and the
+library's version, and fall back to the libraries' public paths (slower, but
+correct); eventlet's HTTP protocol, which has no such path, refuses to start
+(``require_http_protocol``).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -28,6 +31,13 @@ import socketio
 from engineio import packet as eio_packet
 
 from ...jsoncodec import dumps
+from . import internals
+from .internals import MissingInternals, require_http_protocol
+from .places import FILES_RESERVE, WebSocketPlaces, websockets_that_fit
+
+__all__ = ["NAMESPACE", "Message", "MissingInternals", "SharedFrameManager",
+           "SharedFrameRedisManager", "Transport", "http_protocol", "install_websockets",
+           "require_http_protocol", "serve", "text_frame"]
 
 log = logging.getLogger("dash.transport")
 NAMESPACE = "/"
@@ -148,11 +158,6 @@ class SharedFrameRedisManager(socketio.RedisManager, SharedFrameManager):  # typ
         self.max_backlog = max_backlog
 
 
-# What this module and app.live.transport.websocket rely on, checked at start-up.
-_SERVER_INTERNALS = ("_send_eio_packet",)
-_MANAGER_INTERNALS = ("get_participants", "is_sid_room", "eio_sid_from_sid", "get_rooms")
-
-
 class Transport:
     """How the rest of the app reaches Socket.IO clients: rooms, backlogs, events, emits."""
 
@@ -165,16 +170,13 @@ class Transport:
         return self.socketio.server
 
     def check(self) -> list[str]:
-        """Internals that are missing (logged); with any missing, the public paths are used."""
-        missing = [f"socketio.Server.{name}" for name in _SERVER_INTERNALS
-                   if not callable(getattr(self._server, name, None))]
-        missing += [f"socketio.Manager.{name}" for name in _MANAGER_INTERNALS
-                    if not callable(getattr(self.manager, name, None))]
-        if not isinstance(getattr(getattr(self._server, "eio", None), "sockets", None), dict):
-            missing.append("engineio.Server.sockets")
+        """Internals of room messages that are missing (``internals.room_messages``,
+        logged with the library versions); with any missing, the public paths are used."""
+        missing = internals.room_messages(self._server, self.manager)
         if missing:
             self.manager.direct = False
-            log.warning("Socket.IO internals missing; room messages use the public path",
+            log.warning("Socket.IO internals missing; room messages use the public path: "
+                        f"{internals.described(missing)}",
                         extra={"event": "transport_fallback", "missing": missing})
         return missing
 
@@ -198,10 +200,13 @@ class Transport:
         """The sockets of ``room`` connected to this process."""
         return [sid for sid, _ in self.manager.get_participants(NAMESPACE, room)]
 
-    def emit_room(self, room: str, event: str, data: Any) -> None:
-        """Send ``event`` to this process's members of ``room`` (never through a message
-        queue: in cluster mode every process fans out its own rooms)."""
-        self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True)
+    def emit_room(self, room: str, event: str, data: Any,
+                  skip: Collection[str] = ()) -> None:
+        """Send ``event`` to this process's members of ``room`` but the sockets in ``skip``
+        (never through a message queue: in cluster mode every process fans out its own
+        rooms)."""
+        self.socketio.emit(event, data, to=room, namespace=NAMESPACE, ignore_queue=True,
+                           skip_sid=list(skip) or None)
 
     def broadcast(self, event: str, data: Any) -> None:
         """Send ``event`` to every socket of this process."""
@@ -217,6 +222,11 @@ class Transport:
             return 0
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE) or ""
         return _waiting(_send_queue(self._server, eio_sid))
+
+    def drained(self, sid: str) -> bool:
+        """True once socket ``sid`` is no longer too far behind for room messages (its
+        backlog back within ``SharedFrameManager.max_backlog``)."""
+        return self.backlog(sid) <= self.manager.max_backlog
 
     def clients(self) -> dict[str, int]:
         """Engine.IO connections of this process by transport: websocket, polling."""
@@ -241,13 +251,16 @@ class Transport:
 
 
 def install_websockets(sio: Any) -> bool:
-    """Serve WebSockets with ``websocket.Writer`` (eventlet only); False, logged, when the
-    eventlet/engineio internals it needs are missing (stock engineio then serves them)."""
+    """Serve WebSockets with ``websocket.Writer`` (eventlet only); False, logged with the
+    library versions, when eventlet/engineio internals it needs are missing (its classes'
+    methods, what their instances hold): stock engineio then serves them."""
     from . import websocket  # imports eventlet: only in the eventlet server
 
-    missing = websocket.missing_internals(sio.server.eio)
+    missing = (websocket.missing_internals(sio.server.eio)
+               + internals.direct_websockets(sio.server))
     if missing:
-        log.warning("direct WebSockets off: library internals missing",
+        log.warning(f"direct WebSockets off: library internals missing: "
+                    f"{internals.described(missing)}",
                     extra={"event": "transport_fallback", "missing": missing})
         return False
     websocket.install(sio)
@@ -255,18 +268,20 @@ def install_websockets(sio: Any) -> bool:
 
 
 def http_protocol(header_timeout: float, direct_websockets: bool, min_rate: float = 500.0,
-                  security_headers: Sequence[tuple[str, str]] = (), pool: Any = None) -> Any:
+                  security_headers: Sequence[tuple[str, str]] = (), pool: Any = None,
+                  websockets: WebSocketPlaces | None = None) -> Any:
     """eventlet's HTTP protocol class for ``wsgi.py``: a header timeout, paced bodies and
     answers, strict body framing and ``security_headers`` on its own answers
-    (``http.Protocol``), waiting connections known to ``pool`` (an ``http.Pool``), and with
-    ``direct_websockets`` one that hands upgraded WebSockets to a green thread of their
-    own (``websocket.Protocol``)."""
+    (``http.Protocol``), waiting connections known to ``pool`` (an ``http.Pool``),
+    WebSocket handshakes taking a place in ``websockets`` (503/429 when there is none),
+    and with ``direct_websockets`` one that hands upgraded WebSockets, with their place,
+    to a green thread of their own (``websocket.Protocol``)."""
     from . import http, websocket
 
     base = websocket.Protocol if direct_websockets else http.Protocol
     return type("Protocol", (base,), {"header_timeout": header_timeout, "min_rate": min_rate,
                                       "security_headers": tuple(security_headers),
-                                      "pool": pool})
+                                      "pool": pool, "websockets": websockets})
 
 
 # Connections the kernel queues for accept(): eventlet.listen's default (50) overflowed
@@ -282,10 +297,14 @@ def serve(app: Any, settings: Mapping[str, Any],
     own (``SystemExit`` naming it when another process listens there: eventlet's default,
     ``SO_REUSEPORT``, let a second server start silently and the kernel split the
     connections between the two); eventlet's pool sized by ``DASH_MAX_CONNECTIONS``, at
-    most ``DASH_MAX_CONNECTIONS_PER_IP`` of it per client address (trusted proxies aside),
-    with the soft ``RLIMIT_NOFILE`` raised (up to the hard one) to hold it and as many
-    detached WebSockets (eventlet's accept loop dies on EMFILE); and ``http_protocol``'s
-    timeouts, pace and framing checks, its own answers carrying ``security_headers``.
+    most ``DASH_MAX_CONNECTIONS_PER_IP`` of it per client address (trusted proxies aside);
+    at most ``DASH_MAX_WEBSOCKETS`` open WebSockets, ``DASH_MAX_WEBSOCKETS_PER_IP`` per
+    address (trusted proxies aside), which left the pool; the soft ``RLIMIT_NOFILE``
+    raised (up to the hard one) to hold the pool, the WebSockets and
+    ``places.FILES_RESERVE``, and fewer WebSockets when it cannot be
+    (``places.websockets_that_fit``); accepting again after running short of open files
+    (``http.Listener``); and ``http_protocol``'s timeouts, pace and framing checks, its
+    own answers carrying ``security_headers``.
     """
     import eventlet
     import eventlet.green.socket
@@ -295,7 +314,15 @@ def serve(app: Any, settings: Mapping[str, Any],
     from .framing import error_answer
 
     size = int(settings["MAX_CONNECTIONS"])
-    _raise_open_files(2 * size + 1024)  # the pool, as many WebSockets, files, the rest
+    wanted = int(settings["MAX_WEBSOCKETS"])
+    open_files = _raise_open_files(size + wanted + FILES_RESERVE)
+    websockets = websockets_that_fit(open_files, size, wanted)
+    if websockets < wanted:
+        log.warning(f"the open files limit ({open_files}) holds {websockets} WebSockets "
+                    f"beside DASH_MAX_CONNECTIONS ({size}), not DASH_MAX_WEBSOCKETS "
+                    f"({wanted}): raise the hard limit (ulimit -Hn, systemd's LimitNOFILE) "
+                    "or lower the settings",
+                    extra={"event": "rlimit", "websockets": websockets})
     family, _, _, _, address = eventlet.green.socket.getaddrinfo(
         settings["HOST"], settings["PORT"], type=socket.SOCK_STREAM)[0]
     try:
@@ -313,10 +340,12 @@ def serve(app: Any, settings: Mapping[str, Any],
                            [*security_headers, ("Retry-After", "5")])
     pool = http.Pool(size, int(settings["MAX_CONNECTIONS_PER_IP"]),
                      partial(_among, proxies), refusal)
+    places = WebSocketPlaces(websockets, int(settings["MAX_WEBSOCKETS_PER_IP"]),
+                             partial(_among, proxies))
     protocol = http_protocol(settings["HEADER_TIMEOUT"], settings["DIRECT_WEBSOCKETS"],
-                             settings["MIN_TRANSFER_RATE"], security_headers, pool)
-    eventlet.wsgi.server(listener, app, custom_pool=pool, log_output=settings["DEBUG"],
-                         protocol=protocol)
+                             settings["MIN_TRANSFER_RATE"], security_headers, pool, places)
+    eventlet.wsgi.server(http.Listener(listener, log=log), app, custom_pool=pool,
+                         log_output=settings["DEBUG"], protocol=protocol)
 
 
 def _among(networks: Sequence[Any], address: str) -> bool:
@@ -327,16 +356,28 @@ def _among(networks: Sequence[Any], address: str) -> bool:
     return any(ip in network for network in networks)
 
 
-def _raise_open_files(wanted: int) -> None:
+def _raise_open_files(wanted: int) -> int | None:
+    """Raise the soft open-files limit to ``wanted`` (within the hard one); the limit
+    then (None: unlimited, or unknown)."""
     try:
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < wanted:
-            raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
-            log.info("raised the open files limit", extra={
-                "event": "rlimit", "from": soft, "to": raised})
     except (ImportError, ValueError, OSError) as exc:
-        log.warning("cannot raise the open files limit", extra={"event": "rlimit",
-                                                                "error": str(exc)})
+        log.warning("cannot read the open files limit", extra={"event": "rlimit",
+                                                               "error": str(exc)})
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    if soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open files limit", extra={"event": "rlimit",
+                                                                    "error": str(exc)})
+            return int(soft)
+        log.info("raised the open files limit", extra={
+            "event": "rlimit", "from": soft, "to": raised})
+        soft = raised
+    return int(soft)

@@ -24,8 +24,9 @@ from typing import Any
 
 DIGITS = re.compile(r"[0-9]{1,18}")  # 18 digits: ~1 EB, and int64 keeps it
 SOCKET_PATH = "/socket.io/"
-PHRASES = {400: "Bad Request", 414: "URI Too Long", 431: "Request Header Fields Too Large",
-           501: "Not Implemented", 503: "Service Unavailable"}
+PHRASES = {400: "Bad Request", 414: "URI Too Long", 429: "Too Many Requests",
+           431: "Request Header Fields Too Large", 501: "Not Implemented",
+           503: "Service Unavailable"}
 
 
 def _ows(value: str) -> str:

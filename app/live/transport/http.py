@@ -23,9 +23,18 @@
   (past that: 503 at once), and when every slot is taken, the connection that has waited
   longest for a request (idle keep-alive, or headers not finished) makes room for the new
   one, instead of the server stopping to accept.
+- **WebSockets** (``places.WebSocketPlaces``): a handshake takes a place before it is
+  upgraded, or is answered 503 (the server's are taken) or 429 (its address's are), with
+  ``Retry-After``; the request gives the place back when it ends, unless
+  ``websocket.Protocol`` handed it to the connection's reader with the connection.
+- **Accepting** (``Listener``): out of open files (EMFILE, ENFILE) or kernel memory, the
+  server waits and accepts again, logging it at most every ``log_every`` seconds; eventlet
+  re-raised the error and the process exited.
 """
 from __future__ import annotations
 
+import errno
+import logging
 import math
 import socket
 import struct
@@ -37,6 +46,7 @@ import eventlet
 import eventlet.wsgi
 
 from .framing import error_answer, framing_problem, is_websocket_handshake
+from .places import RETRY_AFTER, Place, Refused, WebSocketPlaces
 
 Headers = Sequence[tuple[str, str]]
 ABORT = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
@@ -188,8 +198,10 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
     min_rate = 500.0  # bytes a second
     security_headers: Headers = ()
     pool: Pool | None = None
+    websockets: WebSocketPlaces | None = None
     _deadline: Any = None
     pace: Pace | None = None
+    place: Place | None = None  # this connection's WebSocket place, while the request holds it
 
     def evict(self) -> None:
         """Close this connection, idle between requests, to make room (``Pool``)."""
@@ -224,6 +236,9 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
             self._deadline.cancel()
             if self.pool is not None:
                 self.pool.waiting.pop(self, None)
+            if self.place is not None:  # the upgrade failed, or its WebSocket closed here
+                self.place.release()
+                self.place = None
 
     def _read_request_line(self) -> str:
         line: str = super()._read_request_line()
@@ -254,11 +269,26 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
         if problem is not None:
             self._refuse(*problem)
             return False
-        if self.pace is not None and is_websocket_handshake(self.command, self.path,
-                                                            self.headers):
-            self.pace.remove()  # the WebSocket's heartbeat decides from here
-            self.pace = None
-            self.connection.settimeout(None)
+        if is_websocket_handshake(self.command, self.path, self.headers):
+            if not self._take_place():
+                return False
+            if self.pace is not None:
+                self.pace.remove()  # the WebSocket's heartbeat decides from here
+                self.pace = None
+                self.connection.settimeout(None)
+        return True
+
+    def _take_place(self) -> bool:
+        """A WebSocket place for this handshake; False once refused (503 or 429 written)."""
+        if self.websockets is None:
+            return True
+        address = self.conn_state[0]
+        taken = self.websockets.take(str(address[0] if isinstance(address, tuple)
+                                         else address))
+        if isinstance(taken, Refused):
+            self._refuse(taken.status, taken.reason, (("Retry-After", str(RETRY_AFTER)),))
+            return False
+        self.place = taken
         return True
 
     def send_error(self, code: int, message: str | None = None,
@@ -278,8 +308,8 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
             self.send_header(name, value)
         super().end_headers()
 
-    def _refuse(self, status: int, reason: str) -> None:
-        self.wfile.write(error_answer(status, reason, self.security_headers))
+    def _refuse(self, status: int, reason: str, extra: Headers = ()) -> None:
+        self.wfile.write(error_answer(status, reason, [*self.security_headers, *extra]))
         self.wfile.flush()
         self.close_connection = 1
 
@@ -296,3 +326,75 @@ class Protocol(eventlet.wsgi.HttpProtocol):  # type: ignore[misc]
         finally:
             if self.pace is not None:
                 self.pace.remove()
+
+
+# accept() failing because the process or the system is short of something for now: this
+# process's open files (EMFILE), the system's (ENFILE), kernel memory (ENOBUFS, ENOMEM).
+# eventlet.wsgi.server re-raised them and the process exited for good.
+SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# A connection that failed before it was accepted: accept(2) says to retry at once.
+# eventlet.wsgi.server re-raised ECONNABORTED too, and stopped serving on ECONNRESET.
+CONNECTION_GONE = frozenset({errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO,
+                             errno.EPERM, errno.ENETDOWN, errno.ENOPROTOOPT,
+                             errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH,
+                             errno.EOPNOTSUPP, errno.ENETUNREACH})
+
+
+class Listener:
+    """The listening socket as ``eventlet.wsgi.server`` sees it, whose ``accept`` rides out
+    a shortage instead of raising it.
+
+    Short of files or memory, ``accept`` waits (``first_pause`` seconds, doubling up to
+    ``longest_pause``: Go's net/http does the same) and tries again, while the connections
+    already open are served and, closing, free what was short; the connections that arrive
+    meanwhile wait in the listen backlog. A warning is logged at once, then at most every
+    ``log_every`` seconds with the number of failed accepts since the last one. A connection
+    gone before it was accepted is skipped. Everything else is the socket's own.
+    """
+
+    def __init__(self, sock: Any, first_pause: float = 0.005, longest_pause: float = 1.0,
+                 log_every: float = 10.0, sleep: Callable[[float], Any] = eventlet.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 log: logging.Logger | None = None) -> None:
+        self.socket = sock
+        self.first_pause, self.longest_pause, self.log_every = (first_pause, longest_pause,
+                                                                log_every)
+        self._sleep, self._clock = sleep, clock
+        self._log = log or logging.getLogger("dash.transport")
+        self.failures = 0  # accepts that failed short of something, in all
+        self._unreported = 0
+        self._reported_at: float | None = None
+
+    def accept(self) -> tuple[Any, Any]:
+        """The next connection and its address, once one can be accepted."""
+        pause = 0.0
+        while True:
+            try:
+                connection: tuple[Any, Any] = self.socket.accept()
+                return connection
+            except OSError as exc:
+                if exc.errno in CONNECTION_GONE:
+                    continue
+                if exc.errno not in SHORT_OF:
+                    raise
+                pause = min(max(2 * pause, self.first_pause), self.longest_pause)
+                self._short_of(exc, pause)
+                self._sleep(pause)
+
+    def _short_of(self, exc: OSError, pause: float) -> None:
+        self.failures += 1
+        self._unreported += 1
+        now = self._clock()
+        if self._reported_at is not None and now - self._reported_at < self.log_every:
+            return
+        name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        self._log.warning(
+            f"cannot accept connections ({name}: {exc.strerror}); waiting for open ones to "
+            "close (DASH_MAX_CONNECTIONS and DASH_MAX_WEBSOCKETS must fit the open-files "
+            "limit)",
+            extra={"event": "accept_error", "errno": name, "failed": self._unreported,
+                   "pause": pause})
+        self._reported_at, self._unreported = now, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.socket, name)

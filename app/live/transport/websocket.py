@@ -48,6 +48,7 @@ from eventlet.hubs import get_hub, trampoline
 from eventlet.queue import Empty
 
 from . import http
+from .places import Place
 
 log = logging.getLogger("dash.websocket")
 EMPTY_BODY = io.BytesIO(b"")  # a WebSocket's request has no body; events never read one
@@ -257,16 +258,20 @@ def _serve(eio_socket: Any, ws: Any, sessions: Mapping[str, Any]) -> list[Any]:
     if detach is None:  # another eventlet server: keep this request's green thread
         _read(eio_socket, ws, writer, wait)
         return []
-    # Hand the connection to a green thread of its own with a shallow stack, and let
-    # the HTTP request's thread (its deep stack, buffers and headers) end.
-    detach()
+    # Hand the connection, and its WebSocket place, to a green thread of its own with a
+    # shallow stack, and let the HTTP request's thread (its deep stack, buffers and
+    # headers) end.
+    place = detach()
     _lighten(environ)
     ws.websocket_closed = True  # eventlet's closing frame after this returns: not yet
-    eventlet.spawn_n(_read_detached, eio_socket, ws, writer, wait)
+    eventlet.spawn_n(_read_detached, eio_socket, ws, writer, wait, place)
     return []
 
 
-def _read_detached(eio_socket: Any, ws: Any, writer: Writer, wait: Any) -> None:
+def _read_detached(eio_socket: Any, ws: Any, writer: Writer, wait: Any,
+                   place: Place | None) -> None:
+    """Read a detached WebSocket until it closes, then close it and give its place back
+    (however it ended: a close frame, EOF, a reset, a heartbeat or read timeout)."""
     ws.websocket_closed = False
     try:
         _read(eio_socket, ws, writer, wait)
@@ -276,8 +281,12 @@ def _read_detached(eio_socket: Any, ws: Any, writer: Writer, wait: Any) -> None:
         try:
             ws._send_closing_frame(ignore_send_errors=True)
         finally:
-            greenio.shutdown_safe(ws.socket)
-            ws.socket.close()
+            try:
+                greenio.shutdown_safe(ws.socket)
+                ws.socket.close()
+            finally:
+                if place is not None:
+                    place.release()
 
 
 def _read(eio_socket: Any, ws: Any, writer: Writer, wait: Any) -> None:
@@ -351,11 +360,15 @@ class Protocol(http.Protocol):
         environ["dash.detach"] = self._detach
         return environ
 
-    def _detach(self) -> None:
+    def _detach(self) -> Place | None:
+        """Hand the connection and its WebSocket place (if it holds one) to the reader."""
         self.detached = True
         # eventlet.wsgi.server shuts down and closes conn_state[1] when this request's
-        # green thread ends; the connection now belongs to the WebSocket's reader.
+        # green thread ends; the connection now belongs to the WebSocket's reader, which
+        # gives the place back when it closes the connection.
         self.conn_state[1] = _HandedOver()
+        place, self.place = self.place, None
+        return place
 
     def finish(self) -> None:
         """Close the request's buffers; a detached connection stays open for its reader."""

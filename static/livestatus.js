@@ -1,0 +1,158 @@
+// realtime-dash live status line, one wording for the view page (dash.js) and dashboards
+// (dashboard.js): "Live · newest point 3 s ago", "Behind · updates 12 s late", "Paused",
+// "Reconnecting…". The age is that of the newest data point the page shows, not of the
+// last push: yesterday's file reads "newest point 1 d ago" however live its socket is.
+//
+// The server tells, with each page and each refresh of its blocks, what it holds of each
+// dataset: version, epoch, the newest point and when the data last changed (its clock,
+// ms). Remembered per version, this says how new what the page shows is, and how long
+// the server has held something newer that has not reached the page (a slow link, a
+// backlog of pushes, a stalled socket): past LATE_S that is "behind", said in words.
+(function () {
+  "use strict";
+
+  const LATE_S = 5; // the server held newer data this long without the page showing it
+  const OLD_S = 60; // a newest point older than this is "old" (data-freshness)
+  const KEPT = 64; // versions remembered per dataset
+  const TRANSPORTS = {websocket: "WebSocket", polling: "HTTP polling (Socket.IO)",
+                      "long-poll": "HTTP long-poll"};
+
+  // The same words as app/engine/browse.py age_words.
+  function ageWords(seconds) {
+    const whole = Math.abs(seconds);
+    if (whole < 2) return "just now";
+    let text;
+    if (whole < 60) text = Math.floor(whole) + " s";
+    else if (whole < 3600) text = Math.floor(whole / 60) + " min";
+    else if (whole < 2 * 86400) text = Math.floor(whole / 3600) + " h";
+    else text = Math.floor(whole / 86400).toLocaleString("en") + " d";
+    return seconds > 0 ? text + " ago" : text + " from now";
+  }
+
+  // A duration without "ago": "12 s", "3 min".
+  function spanWords(seconds) {
+    return ageWords(Math.max(seconds, 2)).replace(/ ago$/, "");
+  }
+
+  // What the server said of each dataset, version by version (one epoch at a time: a new
+  // epoch numbers its versions afresh).
+  class Freshness {
+    constructor() {
+      this.datasets = new Map(); // name -> {epoch, versions: [{version, newest, changedAt}]}
+    }
+
+    // info: {version, epoch, newest (ms or null), changedAt (ms)}, all by the server's clock.
+    note(name, info) {
+      if (!name || !Number.isFinite(info.version)) return;
+      let known = this.datasets.get(name);
+      if (!known || known.epoch !== info.epoch) {
+        known = {epoch: info.epoch, versions: []};
+        this.datasets.set(name, known);
+      }
+      const versions = known.versions;
+      if (versions.some((v) => v.version === info.version)) return;
+      versions.push({version: info.version, newest: info.newest, changedAt: info.changedAt});
+      versions.sort((a, b) => a.version - b.version);
+      if (versions.length > KEPT) versions.splice(0, versions.length - KEPT);
+    }
+
+    // shown: Map name -> {version, epoch} of what the page draws. Returns {newest: the
+    // newest point shown (ms, or null when unknown), lateMs: how long the server has held
+    // newer data than the page shows (0 when it has not)}.
+    judge(shown, now) {
+      let newest = null;
+      let lateMs = 0;
+      for (const [name, at] of shown) {
+        const known = this.datasets.get(name);
+        if (!known || known.epoch !== at.epoch) continue;
+        let drawn = null;
+        let newer = null;
+        for (const v of known.versions) {
+          if (v.version <= at.version) drawn = v;
+          else if (newer === null) newer = v;
+        }
+        if (drawn && drawn.newest !== null && (newest === null || drawn.newest > newest)) {
+          newest = drawn.newest;
+        }
+        if (newer) lateMs = Math.max(lateMs, now - newer.changedAt);
+      }
+      return {newest: newest, lateMs: lateMs};
+    }
+  }
+
+  // The words of a live page: {freshness: "fresh" | "old" | "behind" | "none" | "",
+  // word, age}. "word" is announced (role=status) when it changes; "age" ticks silently.
+  function liveWords(judged, now) {
+    if (judged.lateMs >= LATE_S * 1000) {
+      return {freshness: "behind", word: "Behind",
+              age: " · updates " + spanWords(judged.lateMs / 1000) + " late"};
+    }
+    if (judged.newest === null) return {freshness: "", word: "Live", age: ""};
+    const seconds = (now - judged.newest) / 1000;
+    return {freshness: seconds < OLD_S ? "fresh" : "old", word: "Live",
+            age: " · newest point " + ageWords(seconds)};
+  }
+
+  function setText(el, text) {
+    if (el && el.textContent !== text) el.textContent = text; // unchanged: not announced again
+  }
+
+  // Draw the status line: #live-status (data-state, data-transport, data-freshness, title)
+  // with #live-state (the word) and #live-age, and the details box #live-transport.
+  // line: {state, word, age, freshness, transport, details}.
+  function show(line) {
+    const el = document.getElementById("live-status");
+    if (!el) return;
+    el.hidden = false;
+    el.dataset.state = line.state;
+    el.dataset.transport = line.transport;
+    el.dataset.freshness = line.freshness || "";
+    setText(document.getElementById("live-state"), line.word);
+    setText(document.getElementById("live-age"), line.age || "");
+    const details = (TRANSPORTS[line.transport] || "not connected") +
+      (line.details ? " · " + line.details : "");
+    el.title = details;
+    const box = document.getElementById("live-details");
+    if (box) {
+      box.hidden = false;
+      setText(document.getElementById("live-transport"), details);
+    }
+  }
+
+  // Plotly's charts to screen readers: each is one named image (its first sentence in words,
+  // from the visually hidden summary after it), not hundreds of tick labels read one by
+  // one; the legend and hover layer are hidden. The words and the server's tables carry
+  // the data. Plotly redraws its SVGs now and then: a MutationObserver labels them again.
+  function nameOf(plot) {
+    const words = plot.nextElementSibling;
+    const text = words && words.classList.contains("sr") ? words.textContent.trim() : "";
+    return text ? text.split(/\.\s/)[0].replace(/\.$/, "") : "Chart";
+  }
+
+  function setAttr(el, name, value) {
+    if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+  }
+
+  function labelChart(plot) {
+    plot.querySelectorAll(".main-svg").forEach((svg, i) => {
+      if (i === 0) {
+        setAttr(svg, "role", "img");
+        setAttr(svg, "aria-label", nameOf(plot));
+        for (const layer of svg.children) setAttr(layer, "aria-hidden", "true"); // tick text
+      } else {
+        setAttr(svg, "aria-hidden", "true");
+      }
+    });
+  }
+
+  function labelCharts(root) {
+    if (!root || !("MutationObserver" in window)) return;
+    const all = () => root.querySelectorAll(".js-plotly-plot").forEach(labelChart);
+    new MutationObserver(all).observe(root, {childList: true, subtree: true,
+                                             characterData: true});
+    all();
+  }
+
+  window.dashLive = {ageWords: ageWords, Freshness: Freshness, liveWords: liveWords,
+                     setText: setText, show: show, labelCharts: labelCharts, LATE_S: LATE_S};
+})();
