@@ -1,6 +1,9 @@
 """Every view shape, ours against DuckDB and polars in the same run:
 ``.venv/bin/python -m bench.engine [--rows 1000000 10000000] [--series 100 1000 10000]
-[--repeat 5] [--json out.json]``; ``--spread run1.json run2.json ...`` summarises runs.
+[--repeat 5] [--shapes all/] [--aggs mean p95] [--json out.json]``; ``--spread run1.json
+run2.json ...`` summarises runs. ``--shapes`` keeps the view shapes whose name contains
+one of the given texts (``--shapes all/`` the whole-history ones), ``--aggs`` those
+aggregations only.
 
 Two suites. "hosts": ``--rows`` points of 20 hosts x 3 metrics (60 series, a point a
 second each). "many": 1M points of one metric over ``--series`` symbols (8 markets),
@@ -166,6 +169,17 @@ def same(a: Answer, b: Answer) -> bool:
     return bool(np.allclose(x, y, rtol=1e-9, atol=1e-9))
 
 
+def cpu_ms(fn: Callable[[], Any], repeat: int) -> float:
+    """Median thread CPU time of ``fn`` in ms: what a call costs when it has a core to
+    itself (wall time also counts waiting for one on a shared machine)."""
+    spent = []
+    for _ in range(repeat):
+        started = time.thread_time()
+        fn()
+        spent.append((time.thread_time() - started) * 1000)
+    return float(np.median(spent))
+
+
 def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
                 lenient: bool = False) -> None:
     """Every shape x aggregation of ``suite``, three engines.
@@ -224,16 +238,20 @@ def bench_suite(suite: Suite, repeat: int, rows: list[dict[str, Any]],
             }, repeat)
             row = {"data": suite.name, "rows": n, "shape": shape, "agg": agg, "cells": cells,
                    "ours": timed.get("ours"), "duckdb": timed["duckdb"],
-                   "polars": timed["polars"]}
+                   "polars": timed["polars"],
+                   "ours_cpu": cpu_ms(lambda v=view: query.run(snap, v), repeat)
+                   if right else None}
             rows.append(row)
             print(f"{suite.name:>18} | {shape:<28} | {agg:<5} | {row['ours'] or -1:8.2f} | "
-                  f"{row['duckdb']:8.2f} | {row['polars']:8.2f}", file=sys.stderr, flush=True)
+                  f"{row['duckdb']:8.2f} | {row['polars']:8.2f} | "
+                  f"cpu {row['ours_cpu'] or -1:6.2f}", file=sys.stderr, flush=True)
     con.close()
 
 
 def memory(n: int) -> dict[str, float]:
     """Bytes per point that ``n`` points of 20 hosts x 3 metrics hold: the columns' filled
-    part (time, value and a ranked value per tier), their whole allocation (with each
+    part (time, value and a ranked value per tier, and the bucket records), their whole
+    allocation (with each
     series' room to grow: address space until written), and what the process's resident
     memory grew by loading them. Run first: memory freed by earlier cases would be reused."""
     import psutil
@@ -247,27 +265,43 @@ def memory(n: int) -> dict[str, float]:
     cols = dataset.columns
     arrays = [cols.ts, cols.value, *cols.ranked]
     books = [cols.start, cols.room, cols.count, cols.ranked_count]
-    return {"rows": n, "filled": cols.points * sum(a.itemsize for a in arrays) / n,
+    for r in cols.records:  # bucket records: 24 B each, their own columns and bookkeeping
+        books += [r.offset, r.bucket, r.total, r.kept, r.start, r.room, r.count]
+    records = sum(r.held * (r.offset.itemsize + r.bucket.itemsize + r.total.itemsize)
+                  for r in cols.records)
+    return {"rows": n,
+            "filled": (cols.points * sum(a.itemsize for a in arrays) + records) / n,
+            "records": records / n,
             "allocated": sum(a.nbytes for a in arrays + books) / n, "resident": grown / n}
 
 
-def host_suite(n: int) -> Suite:
+def picked(shapes: dict[str, Shape], names: list[str] | None) -> dict[str, Shape]:
+    """The shapes whose name contains one of ``names`` (None: all)."""
+    return {k: v for k, v in shapes.items() if names is None or any(n in k for n in names)}
+
+
+def host_suite(n: int, shapes: list[str] | None = None,
+               aggs: list[str] | None = None) -> Suite:
     """``n`` points of 20 hosts x 3 metrics (``bench/datasets.py``)."""
-    return Suite(f"{n:,} points", ("host", "region"), HOST_SHAPES, AGGS,
+    return Suite(f"{n:,} points", ("host", "region"), picked(HOST_SHAPES, shapes),
+                 tuple(a for a in AGGS if aggs is None or a in aggs),
                  lambda: datasets.dataset(n), lambda: datasets.columns(n))
 
 
-def many_suite(series: int, n: int = 1_000_000) -> Suite:
+def many_suite(series: int, n: int = 1_000_000, shapes: list[str] | None = None,
+               aggs: list[str] | None = None) -> Suite:
     """``n`` points of one metric over ``series`` symbols (``bench/datasets.py``)."""
-    return Suite(f"{series:,} series", ("symbol", "market"), MANY_SHAPES, MANY_AGGS,
+    return Suite(f"{series:,} series", ("symbol", "market"), picked(MANY_SHAPES, shapes),
+                 tuple(a for a in MANY_AGGS if aggs is None or a in aggs),
                  lambda: datasets.many_series(n, series),
                  lambda: datasets.many_columns(n, series))
 
 
 def spread(paths: list[str]) -> None:
     """A Markdown table of several runs' JSON (``--json``): per dataset and view shape,
-    the range (min–max over runs) of ours' slowest aggregation, DuckDB's and polars'
-    fastest, and the worst ours ÷ DuckDB over the aggregations."""
+    the range (min–max over runs) of ours' slowest aggregation (wall, and thread CPU
+    when the runs measured it), DuckDB's and polars' fastest, and the worst
+    ours ÷ DuckDB over the aggregations."""
     runs = [json.loads(Path(path).read_text())["cases"] for path in paths]
     keys = list(dict.fromkeys((c["data"], c["shape"]) for c in runs[0]))
 
@@ -276,18 +310,21 @@ def spread(paths: list[str]) -> None:
         return f"{low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" \
             else f"{low:.{digits}f}–{high:.{digits}f}"
 
-    print(f"| data | view | ours, slowest agg (ms) | DuckDB, fastest agg (ms) | "
-          f"polars, fastest agg (ms) | ours ÷ DuckDB, worst agg | ({len(paths)} runs) |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| data | view | ours, slowest agg (ms) | ours, slowest agg, CPU (ms) | "
+          f"DuckDB, fastest agg (ms) | polars, fastest agg (ms) | ours ÷ DuckDB, worst agg | "
+          f"({len(paths)} runs) |")
+    print("|---|---|---|---|---|---|---|---|")
     for data, shape in keys:
         per_run = [[c for c in cases if (c["data"], c["shape"]) == (data, shape)]
                    for cases in runs]
         ours = [max(c["ours"] for c in cases) for cases in per_run]
+        cpu = [max(c["ours_cpu"] for c in cases) for cases in per_run
+               if all(c.get("ours_cpu") is not None for c in cases)]
         duck = [min(c["duckdb"] for c in cases) for cases in per_run]
         polars = [min(c["polars"] for c in cases) for cases in per_run]
         ratio = [max(c["ours"] / c["duckdb"] for c in cases) for cases in per_run]
-        print(f"| {data} | {shape} | {span(ours)} | {span(duck)} | {span(polars)} | "
-              f"{span(ratio, 2)} | |")
+        print(f"| {data} | {shape} | {span(ours)} | {span(cpu) if cpu else 'n/a'} | "
+              f"{span(duck)} | {span(polars)} | {span(ratio, 2)} | |")
 
 
 def main() -> None:
@@ -296,6 +333,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--series", type=int, nargs="*", default=[100, 1_000, 10_000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--shapes", nargs="+", metavar="TEXT",
+                        help="only view shapes whose name contains one of these")
+    parser.add_argument("--aggs", nargs="+", choices=AGGS, help="only these aggregations")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip measuring bytes per point (loads the biggest size once more)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--lenient", action="store_true",
                         help="time an older engine: shapes it gets wrong show as n/a")
@@ -307,23 +349,28 @@ def main() -> None:
         return
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    held = [memory(n) for n in sorted(args.rows, reverse=True)[:1]]
-    suites = [host_suite(n) for n in args.rows] + [many_suite(k) for k in args.series]
+    held = [] if args.no_memory else [memory(n) for n in sorted(args.rows, reverse=True)[:1]]
+    suites = ([host_suite(n, args.shapes, args.aggs) for n in args.rows]
+              + [many_suite(k, shapes=args.shapes, aggs=args.aggs) for k in args.series])
+    suites = [suite for suite in suites if suite.shapes and suite.aggs]
     for suite in suites:
         bench_suite(suite, args.repeat, rows, args.lenient)
     print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
           f"Python {platform.python_version()} · numpy {version('numpy')} · duckdb "
           f"{version('duckdb')} · polars {version('polars')} · medians of {args.repeat} · "
           f"{time.perf_counter() - started:.0f} s")
-    print("| data | view | agg | ours (ms) | DuckDB (ms) | polars (ms) | ours ÷ DuckDB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| data | view | agg | ours (ms) | ours, CPU (ms) | DuckDB (ms) | polars (ms) "
+          "| ours ÷ DuckDB |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         ours = "n/a" if row["ours"] is None else f"{row['ours']:.2f}"
+        cpu = "n/a" if row["ours_cpu"] is None else f"{row['ours_cpu']:.2f}"
         ratio = "—" if row["ours"] is None else f"{row['ours'] / row['duckdb']:.2f}"
-        print(f"| {row['data']} | {row['shape']} | {row['agg']} | {ours} | "
+        print(f"| {row['data']} | {row['shape']} | {row['agg']} | {ours} | {cpu} | "
               f"{row['duckdb']:.2f} | {row['polars']:.2f} | {ratio} |")
     for m in held:
-        print(f"\nMemory at {m['rows']:,} points: {m['filled']:.1f} B a point filled, "
+        print(f"\nMemory at {m['rows']:,} points: {m['filled']:.1f} B a point filled "
+              f"({m['records']:.2f} of them bucket records), "
               f"{m['allocated']:.1f} B allocated, resident memory grew "
               f"{m['resident']:.1f} B a point")
     if args.json:

@@ -150,6 +150,38 @@ def test_a_redrawn_view_equals_the_whole_recomputation(agg: str, by: str, where:
     assert delta is not None  # a few buckets, not the whole figure
 
 
+def dense_fleet() -> Dataset:
+    """Half an hour of cpu and mem from four hosts every second: series dense enough to
+    keep bucket records, whole minutes of which views read their cells and sums from."""
+    rng = np.random.default_rng(5)
+    n = 1800
+    ts = np.repeat(DENSE_START + np.arange(n) * SECOND, 8)
+    hosts = np.tile(np.repeat(list(HOSTS), 2), n)
+    dataset = Dataset("fleet", SCHEMA)
+    dataset.append(Batch(ts, np.tile(["cpu", "mem"], 4 * n).astype(object),
+                         np.round(rng.normal(50, 10, len(ts)), 1),
+                         {"host": hosts.astype(object),
+                          "region": np.array([HOSTS[h] for h in hosts], object)}))
+    return dataset
+
+
+DENSE_START = END - 1799 * SECOND  # ends where the fleet does: CHEAP's changes apply
+
+
+@pytest.mark.parametrize("agg, by, bucket, change", [
+    (agg, by, bucket, change) for agg, by, bucket, change in
+    product(AGGREGATIONS[:-1], ("host", "series", "region"), ("1m", "5m"),
+            ("one point in the last bucket", "a point per host in a new bucket",
+             "a late point inside the last bucket"))])
+def test_views_read_from_bucket_records_are_redrawn_equal(agg: str, by: str, bucket: str,
+                                                          change: str) -> None:
+    dataset = dense_fleet()
+    assert dataset.snapshot().bucket_records[0].kept.all()  # minutes read from records
+    redrawn, _ = follow(dataset, f"metric=cpu&agg={agg}&by={by}&bucket={bucket}",
+                        CHEAP[change])
+    assert redrawn
+
+
 @pytest.mark.parametrize("query", [
     "metric=cpu&agg=p95&bucket=5m&by=host",  # a bucket without ranked values
     "metric=cpu&agg=p99&bucket=15m&by=region",  # several series per trace, not ranked

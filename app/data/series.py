@@ -8,11 +8,25 @@ while a metric filter or a split still picks whole series, never masks points.
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
 from ..instants import HOUR, MINUTE
+from .buckets import RECORD_AGAIN, BucketRecords
+from .runs import (
+    bucket_bounds,
+    copy_runs,
+    put_runs,
+    run_index,
+    search_runs,
+    segment_bounds,
+    sort_segments,
+    take_runs,
+)
+
+# The run helpers moved to .runs; modules that import them from here still can.
+__all__ = ["GROWTH", "MIN_ROOM", "RANKED_TIERS", "SeriesColumns", "bucket_bounds",
+           "copy_runs", "put_runs", "run_index", "search_runs", "segment_bounds",
+           "sort_segments", "take_runs"]
 
 # Buckets whose exact percentiles are kept ready: a series' values sorted within each
 # closed 1-minute and 1-hour bucket (each tier a multiple of the first). A p95 per host
@@ -24,122 +38,8 @@ GROWTH = 1.5  # a series that outgrows its region moves to one 1.5x its points
 # Ranking a few newly closed points in plain Python beats numpy's per-call cost
 # (one point closing an hour: 2 us against 20 us).
 SMALL_RANK = 16
-SEARCH_ONE_BY_ONE = 8  # runs searched with np.searchsorted each (~2 us a run)
-SLICE_RUNS = 256
 SLICE_RANK = 4096  # runs this long on average are ranked one by one (few numpy calls each)
 
-
-def run_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Positions ``starts[i] .. starts[i] + lengths[i] - 1`` for every ``i``, concatenated."""
-    total = int(lengths.sum()) if len(lengths) else 0
-    if total == 0:
-        return np.empty(0, np.int64)
-    offsets = np.cumsum(lengths) - lengths
-    return np.repeat(np.asarray(starts, np.int64) - offsets, lengths) + np.arange(total)
-
-
-def _few_long(lengths: np.ndarray) -> bool:
-    """Runs better copied as slices (~1 us each) than through an index of every position
-    (~30 us, then ~5 ns a point): few of them, or long ones (60 series of 166,000
-    points: 0.1 s against 1 s; 60 of 16 points: 60 us against 35 us)."""
-    return len(lengths) <= 16 or int(lengths.sum()) >= SLICE_RUNS * len(lengths)
-
-
-def copy_runs(target: np.ndarray, to: np.ndarray, source: np.ndarray, frm: np.ndarray,
-              lengths: np.ndarray) -> None:
-    """``target[to[i]:to[i] + lengths[i]] = source[frm[i]:frm[i] + lengths[i]]`` for all i."""
-    if _few_long(lengths):
-        for a, b, n in zip(to.tolist(), frm.tolist(), lengths.tolist(), strict=True):
-            target[a:a + n] = source[b:b + n]
-    else:
-        target[run_index(to, lengths)] = source[run_index(frm, lengths)]
-
-
-def put_runs(target: np.ndarray, to: np.ndarray, lengths: np.ndarray,
-             values: np.ndarray) -> None:
-    """``values`` (runs one after another) written to ``target[to[i]:to[i] + lengths[i]]``."""
-    if _few_long(lengths):
-        offsets = np.cumsum(lengths) - lengths
-        for a, b, n in zip(to.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
-            target[a:a + n] = values[b:b + n]
-    else:
-        target[run_index(to, lengths)] = values
-
-
-def take_runs(source: np.ndarray, frm: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``source[frm[i]:frm[i] + lengths[i]]`` for all i, one after another."""
-    if _few_long(lengths):
-        return np.concatenate([source[b:b + n] for b, n in
-                               zip(frm.tolist(), lengths.tolist(), strict=True)]
-                              or [source[:0]])
-    taken: np.ndarray = source[run_index(frm, lengths)]
-    return taken
-
-
-def search_runs(array: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-                x: np.ndarray | int, right: bool = False) -> np.ndarray:
-    """Per sorted run ``array[starts[i]:starts[i] + lengths[i]]``: how many values are below
-    ``x[i]`` (at most ``x[i]`` when ``right``). One binary search over all runs at once;
-    a few runs are searched one by one (a vectorised step costs ~20 numpy calls)."""
-    if len(starts) <= SEARCH_ONE_BY_ONE:
-        side: Literal["left", "right"] = "right" if right else "left"
-        xs = np.broadcast_to(x, (len(starts),)).tolist()
-        return np.array([array[s:s + n].searchsorted(v, side) for s, n, v in
-                         zip(np.asarray(starts).tolist(), np.asarray(lengths).tolist(), xs,
-                             strict=True)], dtype=np.int64).reshape(len(starts))
-    below = np.zeros(len(starts), np.int64)
-    step = 1 << int(lengths.max()).bit_length()
-    while step:
-        candidate = below + step
-        ok = candidate <= lengths
-        seen = array[starts + np.minimum(candidate, lengths) - 1]
-        ok &= (seen <= x) if right else (seen < x)
-        below = np.where(ok, candidate, below)
-        step >>= 1
-    return below
-
-
-def segment_bounds(keys: np.ndarray, run_starts: np.ndarray) -> np.ndarray:
-    """Start of each run of equal ``keys`` that also starts at every position in
-    ``run_starts``, plus ``len(keys)`` at the end."""
-    n = len(keys)
-    breaks = np.zeros(n + 1, dtype=bool)
-    breaks[run_starts] = True
-    breaks[1:n] |= keys[1:] != keys[:-1]
-    breaks[n] = True
-    return np.flatnonzero(breaks)
-
-
-def sort_segments(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """A copy of ``values`` with each segment ``[bounds[i], bounds[i+1])`` sorted ascending.
-
-    ``bounds`` starts at 0 and ends at ``len(values)``. Segments are sorted as rows of
-    padded grids, one grid per power-of-two width, so padding never doubles the work
-    (rows of 60 values: ~2 ns a value, against ~60 for ``np.lexsort``).
-    """
-    n = len(values)
-    lengths = np.diff(bounds)
-    if n == 0 or len(lengths) <= 1:
-        return np.sort(values)
-    out = values.astype(np.float64, copy=True)
-    widths = np.frexp(np.maximum(lengths - 1, 0))[1]  # 2**w >= length
-    for w in np.unique(widths[lengths > 1]).tolist():
-        rows = np.flatnonzero(widths == w)
-        row_lengths = lengths[rows]
-        where = run_index(bounds[rows], row_lengths)
-        grid = np.full((len(rows), 1 << w), np.nan)  # NaN sorts last: padding stays at the end
-        columns = where - np.repeat(bounds[rows], row_lengths)
-        grid[np.repeat(np.arange(len(rows)), row_lengths), columns] = values[where]
-        grid.sort(axis=1)
-        out[where] = grid[np.arange(1 << w) < row_lengths[:, None]]
-    return out
-
-
-def bucket_bounds(ts: np.ndarray, width: int) -> np.ndarray:
-    """Start of each run of equal ``ts // width`` in sorted ``ts``, plus ``len(ts)`` at the end."""
-    if len(ts) == 0:
-        return np.zeros(1, np.int64)
-    return segment_bounds(ts // width, np.zeros(1, np.int64))
 
 
 def _zeros(n: int, dtype: type) -> np.ndarray:
@@ -158,6 +58,9 @@ class SeriesColumns:
     past a series' count inside its room, or into room never handed out. Late points,
     growth past the room and retention move a series to fresh room; moving everything
     into new arrays (compaction) happens when the columns run out of room.
+
+    ``records[t]`` holds, for series dense enough, where each of those closed buckets
+    starts, its number and its sum (``buckets.BucketRecords``), kept with the ranking.
     """
 
     def __init__(self) -> None:
@@ -169,6 +72,7 @@ class SeriesColumns:
         self.room = _zeros(0, np.int64)
         self.count = _zeros(0, np.int64)
         self.ranked_count = np.zeros((len(RANKED_TIERS), 0), np.int64)
+        self.records = [BucketRecords() for _ in RANKED_TIERS]
         self.used = 0  # room handed out so far (regions are never reused in place)
         self.points = 0
 
@@ -184,6 +88,8 @@ class SeriesColumns:
             ranked = np.zeros((len(RANKED_TIERS), size), np.int64)
             ranked[:, :first] = self.ranked_count[:, :first]
             self.ranked_count = ranked
+        for records in self.records:
+            records.add_series(k)
         self.series = first + k
         return first
 
@@ -285,6 +191,9 @@ class SeriesColumns:
         put_runs(self.ts, to, written, new_ts)
         put_runs(self.value, to, written, new_value)
         self.count[series] = total
+        if late.any():  # the records of the buckets ranked again go with them
+            for t, records in enumerate(self.records):
+                records.cut(series[late], keep_ranked[t, late])
         self.ranked_count[:, series] = keep_ranked
         self.points += k
         self._rank(series)
@@ -344,7 +253,7 @@ class SeriesColumns:
         self.start[:n] += drop
         self.count[:n] -= drop
         self.room[:n] -= drop
-        ranked = self.ranked_count[:, :n]
+        ranked = self.ranked_count[:, :n].copy()
         self.ranked_count[:, :n] = np.maximum(ranked - drop, 0)
         self.points -= int(drop.sum())
         self._compact(0)  # never write where snapshots read
@@ -357,6 +266,8 @@ class SeriesColumns:
             at = run_index(starts, end)
             self.ranked[t][at] = sort_segments(self.value[at],
                                                np.concatenate(([0], np.cumsum(end))))
+        for t, records in enumerate(self.records):
+            records.drop_front(drop, ranked[t], self.value, self.start[:n])
 
     def _rank_before(self, sid: int, tier_index: int, close: int) -> None:
         """Rank series ``sid``'s points ``[ranked_count, close)``: all in closed buckets."""
@@ -365,12 +276,16 @@ class SeriesColumns:
             return
         s = self.start.item(sid)
         column = self.ranked[tier_index]
+        records = self.records[tier_index]
+        tier = RANKED_TIERS[tier_index]
         if close - lo == 1:  # a sparse series: its one point closed a bucket
-            column[s + lo] = self.value.item(s + lo)
+            value = self.value.item(s + lo)
+            column[s + lo] = value
+            records.extend_one(sid, lo, self.ts.item(s + lo) // tier, value, close)
         elif close - lo > SMALL_RANK:
-            self._rank_runs(tier_index, np.array([s + lo]), np.array([close - lo]))
+            self._rank_runs(tier_index, np.array([s + lo]), np.array([close - lo]),
+                            np.array([sid]), np.array([close]))
         else:
-            tier = RANKED_TIERS[tier_index]
             times = self.ts[s + lo:s + close].tolist()
             values = self.value[s + lo:s + close].tolist()
             ranked: list[float] = []
@@ -380,9 +295,17 @@ class SeriesColumns:
                 while j < len(times) and times[j] // tier == times[i] // tier:
                     j += 1
                 ranked += sorted(values[i:j])
+                # Summed as reduce_runs sums a cell (reduceat: neither sum() nor
+                # ndarray.sum() gives the same last bit), so a view reads the same sum
+                # whether from records or from the points.
+                total = float(np.add.reduceat(self.value[s + lo + i:s + lo + j], [0])[0])
+                records.extend_one(sid, lo + i, times[i] // tier, total, close)
                 i = j
             column[s + lo:s + close] = ranked
         self.ranked_count[tier_index, sid] = close
+        if not records.kept[sid] and close >= RECORD_AGAIN * (
+                self.ts.item(s + close - 1) // tier - self.ts.item(s) // tier + 1):
+            self._record_again(tier_index, np.array([sid]))
 
     def _rank(self, series: np.ndarray) -> None:
         """Sort the values of every bucket of ``series`` closed since they were last ranked."""
@@ -406,20 +329,55 @@ class SeriesColumns:
             first = starts[todo] + lo[todo]
             closed = search_runs(self.ts, first, count[todo] - lo[todo],
                                  last[todo] // tier * tier)
-            self._rank_runs(t, first, closed)
+            self._rank_runs(t, first, closed, series[todo], lo[todo] + closed)
             self.ranked_count[t, series[todo]] = lo[todo] + closed
+            dropped = series[todo][~self.records[t].kept[series[todo]]]
+            if len(dropped):
+                self._record_again(t, dropped)
 
-    def _rank_runs(self, tier_index: int, start: np.ndarray, lengths: np.ndarray) -> None:
-        """Rank the runs ``start[i]`` .. ``start[i] + lengths[i]``, each made of closed
-        buckets: every bucket's values sorted into ``ranked``."""
+    def _record_again(self, tier_index: int, series: np.ndarray) -> None:
+        """Record every closed bucket afresh for those of ``series`` (keeping no records)
+        whose closed buckets are now ``RECORD_AGAIN`` points a bucket of their span."""
+        tier = RANKED_TIERS[tier_index]
+        covered = self.ranked_count[tier_index, series]
+        starts = self.start[series]
+        span = self.ts[starts + np.maximum(covered, 1) - 1] // tier - self.ts[starts] // tier + 1
+        dense = (covered > 0) & (covered >= RECORD_AGAIN * span)
+        if dense.any():
+            self.records[tier_index].restart(series[dense])
+            self._rank_runs(tier_index, starts[dense], covered[dense], series[dense],
+                            covered[dense], sort=False)
+
+    def _rank_runs(self, tier_index: int, start: np.ndarray, lengths: np.ndarray,
+                   series: np.ndarray, covered: np.ndarray, sort: bool = True) -> None:
+        """Rank the runs ``start[i]`` .. ``start[i] + lengths[i]`` of ``series[i]``, each
+        made of closed buckets: every bucket's values sorted into ``ranked`` (unless not
+        ``sort``: already done), and recorded (its series then has ``covered[i]`` points
+        in closed buckets)."""
         tier = RANKED_TIERS[tier_index]
         column = self.ranked[tier_index]
         if int(lengths.sum()) >= SLICE_RANK * len(lengths):  # long runs: one sort each
+            heads, totals, buckets = [], [], []
             for a, n in zip(start.tolist(), lengths.tolist(), strict=True):
-                column[a:a + n] = sort_segments(self.value[a:a + n],
-                                                bucket_bounds(self.ts[a:a + n], tier))
-            return
-        at = run_index(start, lengths)
-        runs = np.cumsum(lengths) - lengths
-        bounds = segment_bounds(self.ts[at] // tier, runs)
-        column[at] = sort_segments(self.value[at], bounds)
+                bounds = bucket_bounds(self.ts[a:a + n], tier)
+                if sort:
+                    column[a:a + n] = sort_segments(self.value[a:a + n], bounds)
+                heads.append(a + bounds[:-1])
+                totals.append(np.add.reduceat(self.value[a:a + n], bounds[:-1]))
+                buckets.append(self.ts[a + bounds[:-1]] // tier)
+            per_run = np.array([len(h) for h in heads], np.int64)
+            first, total, bucket = map(np.concatenate, (heads, totals, buckets))
+        else:
+            at = run_index(start, lengths)
+            runs = np.cumsum(lengths) - lengths
+            keys = self.ts[at] // tier
+            bounds = segment_bounds(keys, runs)
+            values = self.value[at]
+            if sort:
+                column[at] = sort_segments(values, bounds)
+            head = bounds[:-1]
+            per_run = np.diff(np.append(np.searchsorted(head, runs), len(head)))
+            first, total, bucket = at[head], np.add.reduceat(values, head), keys[head]
+        self.records[tier_index].extend(series, per_run,
+                                        first - np.repeat(self.start[series], per_run),
+                                        bucket, total, covered)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .buckets import Records
 from .errors import DatasetFailed, Rejected, UnknownDataset
 from .schema import Batch, Schema
 from .series import SeriesColumns, run_index, search_runs
@@ -109,6 +110,9 @@ class Snapshot:
     points: int
     start: int | None  # oldest time (ns), None when empty
     end: int | None  # newest time (ns)
+    # Per RANKED_TIERS: where each closed bucket of the series dense enough starts, its
+    # number and its sum (``buckets.Records``); empty: none kept.
+    bucket_records: tuple[Records, ...] = ()
 
     def __len__(self) -> int:
         return self.points
@@ -360,6 +364,7 @@ class Dataset:
                 points=cols.points,
                 start=self.start,
                 end=self.end,
+                bucket_records=tuple(r.frozen() for r in cols.records),
             )
             return self._snapshot
 

@@ -2,9 +2,10 @@
 
 Every step works on arrays over all selected series at once (no Python loop per
 series), so 10,000 series cost about what 10 do per point: a window's edges are one
-vectorised binary search, a bucket's cells are found per point for short series and
-by binary search of the bucket edges for long ones, and reductions run over runs of
-the shared columns (``reduceat``) without copying points.
+vectorised binary search, a bucket's cells are read from the series' bucket records
+where a ranked tier tiles the bucket (whole closed buckets' sums included), else found
+per point for short series and from the bucket edges' positions for long ones, and
+reductions run over runs of the shared columns (``reduceat``) without copying points.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from ..data.store import Snapshot
 from ..instants import FIRST_INSTANT, SECOND, format_duration
 from .cells import (
     bucket_range,
+    cell_extremes,
+    cell_sums,
     cells_of,
     few_points_per_cell,
     point_cells,
-    reduce_runs,
     trace_cells,
 )
 from .percentiles import PERCENTILES, cell_quantiles, quantiles_by_owner
@@ -125,12 +127,13 @@ def aggregate_rows(snap: Snapshot, sel: Selection, width: int, agg: str) -> Rows
         if agg in PERCENTILES:
             y = cell_quantiles(snap, sel.series, cells.member, cells.start, cells.stop,
                                cells.bucket, merged.owner, len(merged.group), width,
-                               PERCENTILES[agg], merged.one_each)
+                               PERCENTILES[agg], merged.one_each, cells.whole(width))
         elif agg == "count":
             y = merged.count.astype(np.float64)
+        elif agg in ("min", "max"):
+            y = merged.combine(cell_extremes(snap, sel, cells, width, agg), agg)
         else:
-            ufunc = {"min": np.minimum, "max": np.maximum}.get(agg, np.add)
-            y = merged.combine(reduce_runs(snap.value, cells.start, cells.stop, ufunc), agg)
+            y = merged.combine(cell_sums(snap.value, cells), agg)
     if agg == "mean":
         y = y / merged.count
     return Rows(merged.group, bucket_starts(merged.bucket, width), y)

@@ -198,7 +198,7 @@ def run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
     return slots.quantiles(column[run_index(start[order], lengths[order])], q)
 
 
-def _whole_ranked(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
+def whole_ranked(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
                   stop: np.ndarray, bucket: np.ndarray, width: int, tier: int) -> np.ndarray:
     """Cells that are whole closed buckets of their series, so ``ranked[start:stop]`` holds
     their values sorted. Only a series' first and last cells in range can be cut by the
@@ -257,15 +257,33 @@ def _bracketed(ranked: np.ndarray, owner: np.ndarray, start: np.ndarray,
     return done
 
 
+def whole_cells(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
+                stop: np.ndarray, bucket: np.ndarray, width: int, tier: int,
+                known: np.ndarray | None = None) -> np.ndarray:
+    """``whole_ranked``, taking the cells ``known`` to be whole (those a bucket record
+    gave) on trust and testing only the others."""
+    if known is None:
+        return whole_ranked(snap, series, member, start, stop, bucket, width, tier)
+    out = known.copy()
+    rest = np.flatnonzero(~known)
+    if len(rest):
+        out[rest] = whole_ranked(snap, series, member[rest], start[rest], stop[rest],
+                                 bucket[rest], width, tier)
+    return out
+
+
 def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
                    stop: np.ndarray, bucket: np.ndarray, owner: np.ndarray, n: int,
-                   width: int, q: float, one_each: bool = False) -> np.ndarray:
+                   width: int, q: float, one_each: bool = False,
+                   whole: np.ndarray | None = None) -> np.ndarray:
     """Exact ``q`` quantile of each of ``n`` trace cells, made of series cells (selected
     series ``series[member]``, column positions ``start``..``stop``, bucket number, ordered
     by member then bucket), each owned by trace cell ``owner`` (``one_each``: one series
     cell per trace cell).
 
-    A trace cell that is one whole closed bucket of one series reads two ranked values;
+    ``whole`` (optional, per series cell): cells known to be whole closed buckets of a
+    ranked tier of ``width``. A trace cell that is one whole closed bucket of one series
+    reads two ranked values;
     several long ranked runs are bracketed; the rest is selected from raw values.
     """
     out = np.empty(n)
@@ -275,8 +293,8 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
         tier = RANKED_TIERS.index(width)
         ranked = snap.ranked[tier]
         if one_each:  # every trace cell one series cell: no runs to count per cell
-            single = np.flatnonzero(_whole_ranked(snap, series, member, start, stop, bucket,
-                                                  width, tier))
+            single = np.flatnonzero(whole_cells(snap, series, member, start, stop, bucket,
+                                                 width, tier, whole))
             several = np.zeros(n, dtype=bool)
         else:
             runs = np.bincount(owner, minlength=n)
@@ -284,8 +302,9 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
             # Ranked runs only help a cell of one run, or of several long ones.
             hopeful = np.flatnonzero(((runs == 1) | long_runs)[owner])
             ready = np.zeros(len(owner), dtype=bool)
-            ready[hopeful] = _whole_ranked(snap, series, member[hopeful], start[hopeful],
-                                           stop[hopeful], bucket[hopeful], width, tier)
+            ready[hopeful] = whole_cells(snap, series, member[hopeful], start[hopeful],
+                                         stop[hopeful], bucket[hopeful], width, tier,
+                                         None if whole is None else whole[hopeful])
             all_ready = np.bincount(owner, weights=(~ready).astype(np.float64),
                                     minlength=n) == 0
             single = np.flatnonzero(all_ready[owner] & (runs[owner] == 1))
