@@ -164,11 +164,16 @@ def holders(path: Path, proc: Path = Path("/proc")) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+            fds = list((entry / "fd").iterdir())
         except OSError:  # gone, or another user's
             continue
-        if target in links:
-            found.append(int(entry.name))
+        for fd in fds:
+            try:
+                if os.readlink(fd) == target:
+                    found.append(int(entry.name))
+                    break
+            except OSError:  # closed meanwhile (this scan's own directory, for one)
+                continue
     return sorted(found)
 
 
@@ -178,7 +183,7 @@ def command_line(pid: int) -> str:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return "?"
-    text = " ".join(part.decode(errors="replace") for part in argv if part)
+    text = " ".join(part.decode(errors="replace") for part in argv if part) or "?"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
