@@ -16,7 +16,7 @@ import pytest
 from deploy import cluster, nginx_config
 
 REDIS_AWAY = ("realtime-dash cannot start: cluster mode cannot start: Redis at "
-              "redis://127.0.0.1:6390/0 unreachable: Timeout reading from socket. Start "
+              "redis://127.0.0.1:6390/0 is unreachable: Timeout reading from socket. Start "
               "Redis (./dev cluster does) or fix DASH_REDIS_URL")
 
 
