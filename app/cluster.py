@@ -62,8 +62,9 @@ def open_log(settings: Mapping[str, Any]) -> RedisLog:
         raise ClusterRefused(str(exc)) from None
     except LogUnavailable as exc:
         redis_log.close()
-        raise ClusterRefused(f"cluster mode cannot start: {exc}. Start Redis (./dev cluster "
-                             "does) or fix DASH_REDIS_URL") from None
+        reason = str(exc).rstrip(".")  # redis-py's "Connection refused." would end in ".."
+        raise ClusterRefused(f"cluster mode cannot start: {reason}. Start Redis (./dev "
+                             "cluster does) or fix DASH_REDIS_URL") from None
     if problems:
         log.warning("redis may lose acknowledged points (DASH_REDIS_DURABILITY=relaxed)",
                     extra={"event": "redis", "problems": problems})

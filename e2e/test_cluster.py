@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -576,6 +577,9 @@ def test_dev_cluster_refuses_a_second_cluster_restarts_a_dead_process_and_stops_
     assert (f"To edit dashboards, sign in at http://127.0.0.1:{port}/login with the admin "
             "token you set in DASH_ADMIN_TOKEN.") in said
     assert ".dash-admin-token" not in said
+    assert "in front of 2 processes" in said
+    assert ("Ingest is on: POST http://127.0.0.1:" in said and
+            "with the token you set in DASH_INGEST_TOKEN." in said)
     # The same folder (another Redis port): refused at once, the first one's logs intact.
     logs = (dev_cluster.folder / "logs" / "process-1.log").read_bytes()
     second = dev_cluster.run(2, DASH_PORT=str(free_ports(3)),
@@ -649,3 +653,72 @@ def test_dev_cluster_stops_everything_when_its_terminal_closes(
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not any(answers(dev_cluster.port + i) for i in range(2))
+
+
+def test_dev_cluster_waits_for_a_hung_redis_instead_of_leaving_a_process_down(
+        dev_cluster: DevCluster) -> None:
+    # Before: the restart 2 s later met the hung Redis, exited 1, and the crash-loop rule
+    # left it down for good.
+    dev_cluster.start(1)
+    port = dev_cluster.port
+    redis_pid = redis_info_pid(dev_cluster.redis_port)
+    victim = dev_cluster.pid_at(port + 1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    os.kill(redis_pid, signal.SIGSTOP)
+    try:
+        dev_cluster.said("while Redis does not answer: it starts again once Redis answers",
+                         dev_cluster.process)
+    finally:
+        os.kill(redis_pid, signal.SIGCONT)
+    dev_cluster.said("Redis answers again: process 1 starts again", dev_cluster.process)
+    deadline = time.monotonic() + 60
+    while dev_cluster.pid_at(port + 1) in (None, victim):
+        assert time.monotonic() < deadline, dev_cluster.err.read_text()
+        time.sleep(0.1)  # start-up polling only
+    assert "left down" not in dev_cluster.err.read_text()
+
+
+def test_dev_cluster_leaves_nothing_behind_when_nginx_or_itself_is_killed(
+        dev_cluster: DevCluster) -> None:
+    dev_cluster.start(1)
+    assert dev_cluster.process is not None
+    nginx_pid = int((dev_cluster.folder / "nginx" / "nginx.pid").read_text())
+    os.kill(nginx_pid, signal.SIGKILL)  # its worker used to serve 502s on, orphaned
+    assert dev_cluster.process.wait(30) == 1
+    assert f"nginx (pid {nginx_pid}) was killed by SIGKILL" in dev_cluster.err.read_text()
+    assert not any(answers(dev_cluster.port + i) for i in range(2))
+    # Nothing it started holds the folder's lock: it starts again at once, and when the
+    # supervisor itself is killed -9, its children die with it.
+    dev_cluster.err.write_text("")  # the first one's words, gone with it
+    dev_cluster.start(1)
+    children = [redis_info_pid(dev_cluster.redis_port), dev_cluster.pid_at(dev_cluster.port + 1),
+                int((dev_cluster.folder / "nginx" / "nginx.pid").read_text())]
+    watches = [os.pidfd_open(pid) for pid in children if pid is not None]
+    try:
+        os.kill(dev_cluster.process.pid, signal.SIGKILL)
+        for watch in watches:
+            assert select.select([watch], [], [], 15)[0], "a child outlived ./dev cluster"
+    finally:
+        for watch in watches:
+            os.close(watch)
+    deadline = time.monotonic() + 15
+    while any(answers(dev_cluster.port + i) for i in range(2)):  # nginx's worker too
+        assert time.monotonic() < deadline
+        time.sleep(0.1)  # shutdown polling only
+    # The previous run's logs are kept.
+    assert (dev_cluster.folder / "logs" / "previous" / "process-1.log").exists()
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"DASH_MAX_BODY_BYTES": "abc"},
+     "process 1 did not start: it exited with status 1, saying: "),
+    ({"DASH_CLUSTER_REDIS_PORT": "PORT+1"}, "is inside the cluster's ports"),
+])
+def test_dev_cluster_says_at_once_why_it_cannot_start(
+        dev_cluster: DevCluster, changes: dict[str, str], words: str) -> None:
+    changes = {k: v.replace("PORT+1", str(dev_cluster.port + 1)) for k, v in changes.items()}
+    started = time.monotonic()
+    assert dev_cluster.run(1, **changes).wait(45) == 1  # before: 90-105 s
+    assert time.monotonic() - started < 30
+    assert words in dev_cluster.err.read_text()
