@@ -460,9 +460,15 @@ def test_pages_while_redis_is_away_show_the_datasets_and_say_dashboards_are_unav
         assert page.headers["Retry-After"] == "1"
         assert "<h1>Not available for now</h1>" in page.text
         assert "dashboards are kept in Redis" in page.text
+        # A wall screen left on it asks again by itself, JavaScript or not.
+        assert '<meta http-equiv="refresh" content="1">' in page.text
+        assert "tries again by itself every 1 s" in page.text
     api = client.get("/api/dashboards/fleet")
     assert (api.status_code, api.mimetype) == (503, "application/json")
     assert client.get("/d/cpu?metric=cpu").status_code == 200
+    server.start()
+    # What the refresh asks for once Redis is back: the dashboard, no longer the 503.
+    assert a.test_client().get("/dashboards/fleet").status_code == 200
 
 
 def test_a_hung_redis_is_noticed_within_seconds_and_pages_do_not_wait_for_it(
