@@ -246,6 +246,13 @@ def test_a_name_that_is_a_file_here_stays_the_file(start: Start) -> None:
     assert state_of(a).store.get("hosts").source == SOURCE
 
 
+def test_reload_from_disk_is_offered_only_for_a_dataset_read_from_a_file(start: Start) -> None:
+    a = start("a", files={"hosts": WIDE_CSV})
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    assert 'id="refresh"' in a.test_client().get("/d/hosts?metric=cpu").text
+    assert 'id="refresh"' not in a.test_client().get("/d/cpu?metric=cpu").text  # a stream
+
+
 # -- Redis away -----------------------------------------------------------------
 
 def test_redis_away_is_503_with_retry_after_and_nothing_acknowledged_is_lost(
@@ -389,6 +396,20 @@ def test_a_process_no_longer_trims_once_the_clusters_retention_changed(
 
 BOARD = {"title": "Fleet", "panels": [{"id": "cpu", "type": "timeseries", "dataset": "cpu",
                                        "query": "metric=cpu"}]}
+
+
+def test_a_fresh_cluster_copies_a_dashboard_file_whose_dataset_comes_later(
+        start: Start, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    boards = tmp_path / "a" / "dashboards"
+    boards.mkdir(parents=True)
+    (boards / "fleet.json").write_text(json.dumps(BOARD))  # "cpu": nobody ingested it yet
+    a = start("a")
+    assert "not copied to redis" not in caplog.text
+    listed = a.test_client().get("/api/dashboards").json
+    assert [(d["name"], d["panels"]) for d in listed] == [("fleet", 1)]
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    caught_up(a)
+    assert a.test_client().get("/dashboards/fleet").status_code == 200
 
 
 def test_a_dashboard_saved_at_one_process_is_at_every_process_at_once(start: Start) -> None:
