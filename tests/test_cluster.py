@@ -678,3 +678,52 @@ def test_stream_datasets_say_where_they_come_from(start: Start) -> None:
     a = start("a")
     ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
     assert state_of(a).store.get("cpu").source == SOURCE
+
+
+# -- sign-ins -------------------------------------------------------------------
+
+def csrf_in(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def test_a_sign_in_at_one_process_is_honoured_and_ended_at_every_process(
+        start: Start) -> None:
+    secret = {"SECRET_KEY": "shared-by-the-cluster"}
+    a, b = start("a", **secret), start("b", **secret)
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    caught_up(a, b)
+    at_a = a.test_client()
+    login = at_a.get("/login").text
+    assert at_a.post("/login", data={"token": ADMIN, "csrf_token": csrf_in(login),
+                                     "next": "/dashboards"}).status_code == 303
+    at_b = b.test_client()  # the proxy sent the same browser to b (a died)
+    cookie = at_a.get_cookie("session")
+    assert cookie is not None
+    at_b.set_cookie("session", cookie.value)
+    csrf = csrf_in(at_b.get("/dashboards").text)
+    saved = at_b.put("/api/dashboards/fleet", json=BOARD, headers={"X-CSRFToken": csrf})
+    assert saved.status_code == 201, saved.text
+    assert at_b.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    at_a.set_cookie("session", cookie.value)  # a copy of the cookie from before signing out
+    refused = at_a.put("/api/dashboards/fleet", json={**BOARD, "version": 1},
+                       headers={"X-CSRFToken": csrf})
+    assert refused.status_code == 401
+
+
+def test_a_form_saved_without_a_sign_in_answers_a_page_that_signs_in_and_comes_back(
+        start: Start) -> None:
+    a = start("a")
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    caught_up(a)
+    assert a.test_client().put("/api/dashboards/fleet", json=BOARD,
+                               headers=ADMIN_AUTH).status_code == 201
+    page = a.test_client().post("/dashboards/fleet/delete", data={"confirm": "yes"},
+                                headers={"Referer": "http://localhost/dashboards/fleet/edit"})
+    assert (page.status_code, page.mimetype) == (401, "text/html")
+    assert "<h1>Sign in to save</h1>" in page.text
+    assert 'href="/login?next=/dashboards/fleet/edit"' in page.text
+    elsewhere = a.test_client().post("/dashboards/fleet/delete", data={"confirm": "yes"},
+                                     headers={"Referer": "https://evil.example/x"})
+    assert 'href="/login?next=/dashboards"' in elsewhere.text  # never another site
