@@ -246,6 +246,13 @@ def test_a_name_that_is_a_file_here_stays_the_file(start: Start) -> None:
     assert state_of(a).store.get("hosts").source == SOURCE
 
 
+def test_reload_from_disk_is_offered_only_for_a_dataset_read_from_a_file(start: Start) -> None:
+    a = start("a", files={"hosts": WIDE_CSV})
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    assert 'id="refresh"' in a.test_client().get("/d/hosts?metric=cpu").text
+    assert 'id="refresh"' not in a.test_client().get("/d/cpu?metric=cpu").text  # a stream
+
+
 # -- Redis away -----------------------------------------------------------------
 
 def test_redis_away_is_503_with_retry_after_and_nothing_acknowledged_is_lost(
@@ -391,6 +398,20 @@ BOARD = {"title": "Fleet", "panels": [{"id": "cpu", "type": "timeseries", "datas
                                        "query": "metric=cpu"}]}
 
 
+def test_a_fresh_cluster_copies_a_dashboard_file_whose_dataset_comes_later(
+        start: Start, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    boards = tmp_path / "a" / "dashboards"
+    boards.mkdir(parents=True)
+    (boards / "fleet.json").write_text(json.dumps(BOARD))  # "cpu": nobody ingested it yet
+    a = start("a")
+    assert "not copied to redis" not in caplog.text
+    listed = a.test_client().get("/api/dashboards").json
+    assert [(d["name"], d["panels"]) for d in listed] == [("fleet", 1)]
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    caught_up(a)
+    assert a.test_client().get("/dashboards/fleet").status_code == 200
+
+
 def test_a_dashboard_saved_at_one_process_is_at_every_process_at_once(start: Start) -> None:
     a, b = start("a"), start("b")
     ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
@@ -460,9 +481,15 @@ def test_pages_while_redis_is_away_show_the_datasets_and_say_dashboards_are_unav
         assert page.headers["Retry-After"] == "1"
         assert "<h1>Not available for now</h1>" in page.text
         assert "dashboards are kept in Redis" in page.text
+        # A wall screen left on it asks again by itself, JavaScript or not.
+        assert '<meta http-equiv="refresh" content="1">' in page.text
+        assert "tries again by itself every 1 s" in page.text
     api = client.get("/api/dashboards/fleet")
     assert (api.status_code, api.mimetype) == (503, "application/json")
     assert client.get("/d/cpu?metric=cpu").status_code == 200
+    server.start()
+    # What the refresh asks for once Redis is back: the dashboard, no longer the 503.
+    assert a.test_client().get("/dashboards/fleet").status_code == 200
 
 
 def test_a_hung_redis_is_noticed_within_seconds_and_pages_do_not_wait_for_it(
@@ -651,3 +678,52 @@ def test_stream_datasets_say_where_they_come_from(start: Start) -> None:
     a = start("a")
     ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
     assert state_of(a).store.get("cpu").source == SOURCE
+
+
+# -- sign-ins -------------------------------------------------------------------
+
+def csrf_in(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def test_a_sign_in_at_one_process_is_honoured_and_ended_at_every_process(
+        start: Start) -> None:
+    secret = {"SECRET_KEY": "shared-by-the-cluster"}
+    a, b = start("a", **secret), start("b", **secret)
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    caught_up(a, b)
+    at_a = a.test_client()
+    login = at_a.get("/login").text
+    assert at_a.post("/login", data={"token": ADMIN, "csrf_token": csrf_in(login),
+                                     "next": "/dashboards"}).status_code == 303
+    at_b = b.test_client()  # the proxy sent the same browser to b (a died)
+    cookie = at_a.get_cookie("session")
+    assert cookie is not None
+    at_b.set_cookie("session", cookie.value)
+    csrf = csrf_in(at_b.get("/dashboards").text)
+    saved = at_b.put("/api/dashboards/fleet", json=BOARD, headers={"X-CSRFToken": csrf})
+    assert saved.status_code == 201, saved.text
+    assert at_b.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    at_a.set_cookie("session", cookie.value)  # a copy of the cookie from before signing out
+    refused = at_a.put("/api/dashboards/fleet", json={**BOARD, "version": 1},
+                       headers={"X-CSRFToken": csrf})
+    assert refused.status_code == 401
+
+
+def test_a_form_saved_without_a_sign_in_answers_a_page_that_signs_in_and_comes_back(
+        start: Start) -> None:
+    a = start("a")
+    ingest(a.test_client(), "cpu", [cpu(0, 1.0)])
+    caught_up(a)
+    assert a.test_client().put("/api/dashboards/fleet", json=BOARD,
+                               headers=ADMIN_AUTH).status_code == 201
+    page = a.test_client().post("/dashboards/fleet/delete", data={"confirm": "yes"},
+                                headers={"Referer": "http://localhost/dashboards/fleet/edit"})
+    assert (page.status_code, page.mimetype) == (401, "text/html")
+    assert "<h1>Sign in to save</h1>" in page.text
+    assert 'href="/login?next=/dashboards/fleet/edit"' in page.text
+    elsewhere = a.test_client().post("/dashboards/fleet/delete", data={"confirm": "yes"},
+                                     headers={"Referer": "https://evil.example/x"})
+    assert 'href="/login?next=/dashboards"' in elsewhere.text  # never another site

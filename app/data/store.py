@@ -328,6 +328,13 @@ class Dataset:
             self.version = version
             return version
 
+    def renumber(self, version: int) -> None:
+        """Make the current points version ``version``: a file's version is the number of
+        its lines read (``DataFolder``), the same in every process that read them."""
+        with self._lock:
+            self.version = version
+            self._snapshot = None
+
     def touch(self) -> int:
         """Bump the version without new points (e.g. a reload that found nothing new)."""
         with self._lock:

@@ -8,8 +8,10 @@ cookie, but cannot read the token. Bearer calls need no CSRF token: no browser a
 ``Authorization`` header by itself.
 
 A sign-in is revocable: the session carries a random login id that the server keeps (in
-``Logins``, in this process's memory) until ``/logout`` ends it, so a copy of the cookie
-taken before signing out is worth nothing after. A restart signs every browser out.
+``Logins``, in this process's memory; in cluster mode ``RedisLogins``, so every process
+honours it and a process's death signs nobody out) until ``/logout`` ends it, so a copy of
+the cookie taken before signing out is worth nothing after. Without Redis a restart signs
+every browser out.
 """
 from __future__ import annotations
 
@@ -36,11 +38,16 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..data.errors import Unavailable
+from ..data.redislog import TRANSPORT_ERRORS, connect
+
 bp = Blueprint("auth", __name__)
 SESSION_KEY = "admin"
 LOGIN_KEY = "login"
 OFF = "dashboard editing is off: set DASH_ADMIN_TOKEN to turn it on"
 MAX_LOGINS = 1000  # sign-ins kept; past it the oldest ends (it signs in again)
+LOGIN_SECONDS = 30 * 24 * 3600  # a sign-in kept in Redis ends after this (signs in again)
+REDIS_TIMEOUT = 1.0  # seconds a hung Redis may hold a sign-in check (as dashboards do)
 
 
 class Logins:
@@ -72,10 +79,54 @@ class Logins:
                 self._ids.pop(login_id, None)
 
 
-def logins() -> Logins:
-    """The current app's ``Logins``."""
+class RedisLogins:
+    """``Logins`` kept in Redis (cluster mode): a sign-in made at one process is honoured
+    at every other, and a sign-out at one ends it at all of them."""
+
+    def __init__(self, url: str, prefix: str, seconds: int = LOGIN_SECONDS) -> None:
+        self.prefix = prefix
+        self.seconds = seconds
+        self._client = connect(url, REDIS_TIMEOUT)
+
+    def _key(self, login_id: str) -> str:
+        return f"{self.prefix}login:{login_id}"
+
+    def start(self) -> str:
+        """A new sign-in's id (for its session); ``Unavailable`` while Redis is away."""
+        login_id = secrets.token_urlsafe(24)
+        try:
+            self._client.set(self._key(login_id), b"1", ex=self.seconds)
+        except TRANSPORT_ERRORS:
+            raise Unavailable("signing in needs Redis, which cannot be reached now; try "
+                              "again in a moment", 1) from None
+        return login_id
+
+    def valid(self, login_id: object) -> bool:
+        """True while the sign-in ``login_id`` has not been ended (False while Redis is
+        away: nothing that needs a sign-in works without it anyway)."""
+        if not isinstance(login_id, str):
+            return False
+        try:
+            return bool(self._client.exists(self._key(login_id)))
+        except TRANSPORT_ERRORS:
+            return False
+
+    def end(self, login_id: object) -> None:
+        """End a sign-in at every process; ``Unavailable`` while Redis is away (the sign-out
+        did not happen, and the browser is told so)."""
+        if not isinstance(login_id, str):
+            return
+        try:
+            self._client.delete(self._key(login_id))
+        except TRANSPORT_ERRORS:
+            raise Unavailable("signing out needs Redis, which cannot be reached now; try "
+                              "again in a moment", 1) from None
+
+
+def logins() -> Logins | RedisLogins:
+    """The current app's sign-ins."""
     kept = current_app.extensions["dash_logins"]
-    assert isinstance(kept, Logins)
+    assert isinstance(kept, (Logins, RedisLogins))
     return kept
 
 
@@ -128,9 +179,30 @@ def require_admin() -> str:
         return "bearer"
     if not signed_in():
         raise Unauthorized("sign in at /login, or send Authorization: Bearer "
-                           "<DASH_ADMIN_TOKEN>", www_authenticate=WWWAuthenticate("bearer"))
+                           "<DASH_ADMIN_TOKEN>", www_authenticate=WWWAuthenticate("bearer"),
+                           response=_sign_in_page() if _from_a_form() else None)
     current_app.extensions["csrf"].protect()
     return "session"
+
+
+def _from_a_form() -> bool:
+    """True for a browser's form (or htmx) write, which should get a page, not a line."""
+    return request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") \
+        or "HX-Request" in request.headers
+
+
+def _sign_in_page() -> BaseResponse:
+    """401 as a page with a sign-in link back to the page the form was on (``next``)."""
+    back = url_for("dashboards.index")
+    if request.referrer:
+        parts = urlsplit(request.referrer)
+        if parts.netloc == request.host:
+            back = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""), back)
+    page = make_response(render_template("signin_needed.html", next=back), 401)
+    page.headers["WWW-Authenticate"] = "Bearer"
+    if "HX-Request" in request.headers:  # htmx swaps nothing on a 401: go to the page
+        page.headers["HX-Redirect"] = url_for("auth.login", next=back)
+    return page
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -184,6 +256,8 @@ def register(app: Flask) -> None:
     """CSRF protection (checked only where ``require_admin`` asks), the sign-in attempts
     kept, and the ``admin()`` template global (the sign-in routes are ``bp``)."""
     CSRFProtect(app)  # in app.extensions["csrf"]; adds csrf_token() to templates
-    app.extensions["dash_logins"] = Logins()
+    app.extensions["dash_logins"] = RedisLogins(app.config["REDIS_URL"],
+                                                app.config["REDIS_PREFIX"]) \
+        if app.config.get("REDIS_URL") else Logins()
     app.add_template_global(signed_in, "admin")
     app.add_template_global(editing_enabled)

@@ -48,7 +48,8 @@ def data_error(exc: DataError) -> Response:
         log.error("a data error without a status of its own", extra={
             "event": "error", "kind": type(exc).__name__, "error": exc.message})
     if isinstance(exc, Unavailable) and not _is_api():
-        page = Response(render_template("unavailable.html", message=exc.message), 503,
+        page = Response(render_template("unavailable.html", message=exc.message,
+                                        retry_after=exc.retry_after), 503,
                         mimetype="text/html")
         page.headers["Retry-After"] = str(exc.retry_after)
         return page

@@ -252,7 +252,8 @@ def view(name: str) -> BaseResponse:
         # landing in between makes it later, never earlier, so the page never thinks the
         # server held this version longer than it did (static/livestatus.js "Behind").
         context.update(version=snap.version, epoch=snap.epoch,
-                       changed_at=int(dataset.updated_at * 1000))
+                       changed_at=int(dataset.updated_at * 1000),
+                       from_file=dataset.source == "file")  # "reload from disk" only then
         blocks = live_blocks(state, name, snap, current, context)
         if refresh:
             return live_refresh(name, snap, current, context, blocks)

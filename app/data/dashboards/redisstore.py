@@ -84,12 +84,14 @@ class RedisDashboardStore:
             raise BrokenDashboard(name, stored.version, loaded)
         return loaded, stored.version
 
-    def put(self, name: str, obj: Any, expected_version: int | None) -> int:
-        """Validate ``obj`` and save it as ``name``; the new version (see ``DashboardStore``)."""
+    def put(self, name: str, obj: Any, expected_version: int | None,
+            check_query: CheckQuery | None = None) -> int:
+        """Validate ``obj`` (with ``check_query``, by default this store's) and save it as
+        ``name``; the new version (see ``DashboardStore``)."""
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise DocumentError([{"panel": None, "field": "name", "message": f"{shown(name)} "
                                   "is not 1 to 64 of the characters A-Z a-z 0-9 _ -"}])
-        data = dump_document(parse_document(obj, self.check_query))
+        data = dump_document(parse_document(obj, check_query or self.check_query))
         try:
             version, _ = self._call(self.documents.put, name, data, expected_version)
         except redisdashboards.VersionConflict as exc:
@@ -151,7 +153,10 @@ class RedisDashboardStore:
                 continue
             try:
                 data = path.read_bytes()[:MAX_FILE_BYTES + 1]
-                self.put(name, decode_json(data), None)
+                # Checked as a stored file is: at a fresh cluster's first process the demo
+                # dataset its panels show was not there yet, and the copy was refused with
+                # a warning ("'demo' is not a dataset") while every other process copied it.
+                self.put(name, decode_json(data), None, self._check_stored_query)
             except (OSError, DocumentError) as exc:
                 log.warning("dashboard file not copied to redis", extra={
                     "event": "dashboard_seed", "dashboard": name, "error": str(exc)})
