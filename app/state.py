@@ -222,11 +222,12 @@ class AppState:
             self._joins[client] = (tokens - 1, now)
             return None
 
-    def forget(self, client: str) -> None:
-        """Connection ``client`` is gone: drop its allowances."""
+    def disconnect(self, sid: str) -> None:
+        """Connection ``sid`` is gone: the live side forgets it, and its allowances go."""
+        self.live.disconnect(sid)
         with self._lock:
-            self._joins.pop(client, None)
-            self._asked.pop(client, None)
+            self._joins.pop(sid, None)
+            self._asked.pop(sid, None)
 
     def reload(self, name: str) -> bool:
         """Read dataset ``name``'s file again (``DataFolder.reload``), one reload at a time

@@ -41,3 +41,15 @@ class Live:
         fanout = Fanout(transport, store, figures, rooms, waiters, max_updates_per_second)
         dashboard_rooms = DashboardRooms(rooms, waiters, store)
         return cls(transport, figures, rooms, waiters, fanout, dashboard_rooms)
+
+    def connect(self, sid: str, address: str, parts: bool = False) -> None:
+        """Connection ``sid`` arrived from ``address`` (after trusted proxies); ``parts``:
+        it applies extend_chart's replace and head."""
+        self.rooms.arrive(sid, address, parts)
+
+    def disconnect(self, sid: str) -> None:
+        """Connection ``sid`` is gone: every registry keyed by sid forgets it (its views,
+        its catch-up, its dashboards). A new per-sid registry is forgotten here too."""
+        self.rooms.drop(sid)
+        self.fanout.forget(sid)
+        self.dashboard_rooms.forget(sid)
