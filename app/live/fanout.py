@@ -68,7 +68,10 @@ class Fanout:
             except Exception:  # one broken view must not stop the others
                 log.exception("view update failed", extra={"event": "error", "room": room})
                 continue
-            previous, watched.sent = watched.sent, payload
+            try:
+                previous = self.rooms.record_sent(room, payload)
+            except KeyError:
+                continue  # its last viewer left while the figure was drawn
             if previous is payload:
                 continue  # this room already has this version
             change = None

@@ -72,7 +72,8 @@ class Watched:
 
     dataset: str
     view: View
-    sent: dict[str, Any] | None = None  # the base of the next extend_chart
+    # The base of the next extend_chart; written by Rooms only (welcome, record_sent).
+    sent: dict[str, Any] | None = None
 
 
 class Rooms:
@@ -204,6 +205,14 @@ class Rooms:
         if watched.sent is None:
             watched.sent = payload
         return payload
+
+    def record_sent(self, room: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Remember ``payload`` as what view room ``room`` was sent last (the base of its
+        next ``extend_chart``, and of slow sockets' catch-up); the one before, None if
+        none. ``KeyError`` for a room nobody watches."""
+        watched = self.watched[room]
+        previous, watched.sent = watched.sent, payload
+        return previous
 
     def leave(self, sid: str, room: str) -> None:
         """Take ``sid`` out of ``room``; the view is forgotten once nobody watches it."""
