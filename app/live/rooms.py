@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..data.store import Store
-from ..engine.view import View
+from ..engine.view import View, view_key
 from .transport import Transport
 from .waiting import Waiters
 
@@ -33,14 +33,13 @@ MAX_VIEWS_PER_CLIENT = 128
 
 def query_room(dataset: str, query: str) -> str:
     """The room of dataset ``dataset``'s view whose canonical query string is ``query`` (what
-    a subscribe ack gave back): also the view's key in the figure cache."""
+    a subscribe ack gave back): ``view_key`` of that view."""
     return f"{dataset}?{query}"
 
 
 def room_name(dataset: str, view: View) -> str:
-    """The room of a view, and its key in the figure cache: dataset and canonical query
-    (of the chart: every table page of a view shares its room)."""
-    return query_room(dataset, view.chart.query)
+    """The room of a view: its ``view_key`` (every table page of a view shares its room)."""
+    return view_key(dataset, view)
 
 
 def dashboard_room(name: str) -> str:
