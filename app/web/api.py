@@ -17,7 +17,6 @@ from ..data.errors import Rejected
 from ..data.ingest import CONTENT_TYPES, decode
 from ..data.schema import is_valid_name
 from ..engine import browse
-from ..engine.drawing import analyse
 from ..state import app_state
 from .bodies import whole_body
 from .catalog import describe
@@ -63,8 +62,7 @@ def rows(name: str) -> Response:
     fmt = one_of(request.args, "format", tuple(EXPORT_TYPES))
     state = app_state()
     snap, view = state.view_of(name, request.args.items(multi=True), ignore=("format",))
-    sel, result = analyse(snap, view, state.limits)
-    table = browse.rows(snap, view, sel, result)
+    _, table = browse.view_rows(snap, view, state.limits)
     body: Iterator[str] | Iterator[bytes]
     if fmt == "csv":
         body = browse.csv_chunks(table)

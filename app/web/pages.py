@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..data.store import Snapshot
 from ..engine import browse, svg
-from ..engine.drawing import ChartLimits, analyse
+from ..engine.drawing import ChartLimits
 from ..engine.view import AGGREGATIONS, BUCKETS, WINDOWS, View, ViewError, parse_view
 from ..instants import format_instant
 from ..state import AppState, app_state
@@ -83,8 +83,7 @@ def browse_context(state: AppState, snap: Snapshot, view: View) -> dict[str, Any
 
 
 def _browse(snap: Snapshot, view: View, limits: ChartLimits, size: int) -> dict[str, Any]:
-    sel, result = analyse(snap, view, limits)
-    table = browse.rows(snap, view, sel, result)
+    sel, table = browse.view_rows(snap, view, limits)
     return {
         "facets": browse.facets(snap, view),
         "stats": browse.stats(snap, sel),
