@@ -20,8 +20,8 @@ from ..engine import browse
 from ..state import app_state
 from .bodies import whole_body
 from .catalog import describe
-from .errors import json_response
 from .params import one_of, poll_since, poll_timeout
+from .responses import json_response
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger("dash.api")

@@ -23,8 +23,8 @@ from ..live.rooms import dashboard_room
 from ..state import AppState, PanelView, app_state, panel_problem
 from .auth import require_admin
 from .bodies import whole_body
-from .errors import json_response
 from .params import expected_version, poll_timeout
+from .responses import json_response
 
 bp = Blueprint("dashapi", __name__)
 POLL_PARAMS = ("cursor", "timeout", "figures")
