@@ -129,7 +129,7 @@ def healthz() -> Response:
     body: dict[str, Any] = {
         "status": "ok",
         "datasets": len(state.store),
-        "clients": state.live.rooms.clients,
+        "clients": state.live.rooms.viewers,  # SPEC's key: sockets watching a view
         "views": len(state.live.rooms.watched),
         "uptime_s": round(time.time() - STARTED, 1),
         "pid": os.getpid(),  # which process of a cluster answered
