@@ -174,7 +174,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       LiveCharts(limits, keys),
                       settings["MAX_UPDATES_PER_SECOND"], offload=offload,
                       max_views=settings["MAX_VIEWS"],
-                      max_views_per_client=settings["MAX_VIEWS_PER_IP"])
+                      max_views_per_address=settings["MAX_VIEWS_PER_IP"])
     admission.arrivals = live.rooms.arrival_refusal
     dashboard_store: DashboardStore
     ingest_log: IngestLog

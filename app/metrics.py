@@ -38,7 +38,7 @@ class Now(Collector):
         """One sample per gauge (and per transport for clients)."""
         clients = GaugeMetricFamily("dash_clients", "Socket.IO connections of this process "
                                     "by transport", labels=["transport"])
-        for transport, count in self.live.transport.clients().items():
+        for transport, count in self.live.transport.connections().items():
             clients.add_metric([transport], count)
         yield clients
         yield GaugeMetricFamily("dash_views", "Live views (Socket.IO rooms) watched here",

@@ -187,8 +187,8 @@ class AppState:
             self.live.dashboard_rooms.announce(name, version)
         return changed
 
-    def refresh_refusal(self, name: str, client: str) -> str | None:
-        """None if ``client`` may force a reload of dataset ``name`` now (and it is
+    def refresh_refusal(self, name: str, sid: str) -> str | None:
+        """None if connection ``sid`` may force a reload of dataset ``name`` now (and it is
         counted), else why not: at most one reload a dataset and one a connection every
         ``REFRESH_EVERY`` seconds."""
         now = time.monotonic()
@@ -198,35 +198,36 @@ class AppState:
             if now - self._refreshed.get(name, -REFRESH_EVERY) < REFRESH_EVERY:
                 return (f"{name!r} was reloaded less than {REFRESH_EVERY:g} s ago; "
                         "its viewers are up to date")
-            if now - self._asked.get(client, -REFRESH_EVERY) < REFRESH_EVERY:
+            if now - self._asked.get(sid, -REFRESH_EVERY) < REFRESH_EVERY:
                 return (f"a connection may ask for one reload every {REFRESH_EVERY:g} s; "
                         "try again in a moment")
-            self._refreshed[name] = self._asked[client] = now
+            self._refreshed[name] = self._asked[sid] = now
             if len(self._asked) > 1024:  # forget connections that asked long ago
                 self._asked = {c: t for c, t in self._asked.items()
                                if now - t < REFRESH_EVERY}
             return None
 
-    def join_refusal(self, client: str) -> str | None:
-        """None if connection ``client`` may subscribe or join a dashboard now (and it is
+    def join_refusal(self, sid: str) -> str | None:
+        """None if connection ``sid`` may subscribe or join a dashboard now (and it is
         counted), else why not: ``JOINS_BURST`` at once, then ``JOINS_PER_SECOND``."""
         now = self.clock()
         with self._lock:
-            tokens, then = self._joins.get(client, (float(JOINS_BURST), now))
+            tokens, then = self._joins.get(sid, (float(JOINS_BURST), now))
             tokens = min(float(JOINS_BURST), tokens + (now - then) * JOINS_PER_SECOND)
             if tokens < 1:
-                self._joins[client] = (tokens, now)
+                self._joins[sid] = (tokens, now)
                 return (f"a connection may subscribe or join at most {JOINS_PER_SECOND:g} "
                         f"times a second (after {JOINS_BURST} at once); try again in a "
                         "moment")
-            self._joins[client] = (tokens - 1, now)
+            self._joins[sid] = (tokens - 1, now)
             return None
 
-    def forget(self, client: str) -> None:
-        """Connection ``client`` is gone: drop its allowances."""
+    def disconnect(self, sid: str) -> None:
+        """Connection ``sid`` is gone: the live side forgets it, and its allowances go."""
+        self.live.disconnect(sid)
         with self._lock:
-            self._joins.pop(client, None)
-            self._asked.pop(client, None)
+            self._joins.pop(sid, None)
+            self._asked.pop(sid, None)
 
     def reload(self, name: str) -> bool:
         """Read dataset ``name``'s file again (``DataFolder.reload``), one reload at a time

@@ -281,17 +281,6 @@ def test_sort_segments_sorts_within_segments_only(lengths: list[int]) -> None:
     assert sort_segments(values, bounds).tolist() == expected.tolist()
 
 
-def test_an_append_says_which_series_changed_from_when() -> None:
-    dataset = Dataset("t", SCHEMA)
-    dataset.append(batch(START + np.arange(4) * SECOND, ["cpu"] * 4, np.arange(4.0),
-                         ["a", "a", "b", "b"]))
-    dataset.append(batch(np.array([START + 9 * SECOND, START + SECOND // 2]), ["cpu", "cpu"],
-                         np.ones(2), ["b", "c"]))
-    snap = dataset.snapshot()
-    named = {series_of(snap, sid): ts for sid, ts in dataset.changed.items()}
-    assert named == {"b": START + 9 * SECOND, "c": START + SECOND // 2}
-
-
 def series_of(snap: Snapshot, sid: int) -> str:
     return snap.label_values["host"][int(snap.series_labels["host"][sid])]
 

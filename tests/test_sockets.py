@@ -108,7 +108,7 @@ def test_unsubscribe_stops_updates(socket_client: SocketIOTestClient, state: App
 def test_disconnect_forgets_the_socket(socket_client: SocketIOTestClient, state: AppState) -> None:
     socket_client.emit("subscribe", {"dataset": "hosts", "query": ""}, callback=True)
     socket_client.disconnect()
-    assert state.live.rooms.watched == {} and state.live.rooms.clients == 0
+    assert state.live.rooms.watched == {} and state.live.rooms.viewers == 0
 
 
 def test_refresh_data_reloads_from_disk_and_pushes_a_new_epoch(

@@ -160,9 +160,6 @@ class Dataset:
         self._codes = np.zeros((64, 1 + len(self.label_names)), np.int32)
         self._texts: list[str] = []  # label values joined, per series
         self._end: int | None = None
-        # Series id -> earliest time the last append added: every bucket of that series
-        # from the one holding it onwards changed; older buckets did not.
-        self.changed: dict[int, int] = {}
         self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
 
@@ -199,7 +196,6 @@ class Dataset:
             k = len(batch)
             self.skipped += batch.skipped
             self.rows += k if batch.rows is None else batch.rows
-            self.changed = {}
             if k:
                 if k == 1:
                     self._append_one(batch)
@@ -236,9 +232,7 @@ class Dataset:
             codes.append(-1 if value is None or value != value else self.labels[name].code(
                 str(value)))
         sid = self._series_id(tuple(codes))
-        ts = int(batch.ts[0])
-        self.columns.append_one(sid, ts, float(batch.value[0]))
-        self.changed = {sid: ts}
+        self.columns.append_one(sid, int(batch.ts[0]), float(batch.value[0]))
 
     def _append_many(self, batch: Batch) -> None:
         k = len(batch)
@@ -251,8 +245,6 @@ class Dataset:
         sid = np.sort(sid, kind="stable")
         ts = batch.ts[order].astype(np.int64)
         self.columns.append(sid, ts, batch.value[order].astype(np.float64))
-        first = np.flatnonzero(np.concatenate(([True], sid[1:] != sid[:-1])))
-        self.changed = dict(zip(sid[first].tolist(), ts[first].tolist(), strict=True))
 
     def _series_ids(self, codes: list[np.ndarray]) -> np.ndarray:
         """Series id per point for (metric, *label) code columns, registering new series."""
@@ -340,7 +332,6 @@ class Dataset:
         with self._lock:
             self.version += 1
             self._snapshot = None
-            self.changed = {}
             self.updated_at = time.time()
             return self.version
 

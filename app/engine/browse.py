@@ -17,6 +17,7 @@ from ..data.store import Snapshot
 from ..instants import DURATION_UNITS, SECOND, format_instants_in, parse_duration
 from .cells import reduce_runs
 from .compute import Result, aggregate_rows
+from .drawing import ChartLimits, analyse
 from .selection import Selection, codes_of, member, series_mask, time_bounds
 from .view import View
 
@@ -173,6 +174,13 @@ class Rows:
         """Every row, newest first, in chunks (for exports)."""
         for start in range(0, self.total, size):
             yield self._get(start, min(start + size, self.total))
+
+
+def view_rows(snap: Snapshot, view: View, limits: ChartLimits) -> tuple[Selection, Rows]:
+    """The view's selected series and the rows behind its chart, in the chart's buckets
+    (``analyse`` then ``rows``: pages, exports and dashboard tables show the same)."""
+    sel, result = analyse(snap, view, limits)
+    return sel, rows(snap, view, sel, result)
 
 
 def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:

@@ -167,6 +167,12 @@ class View:
 ABBREVIATED = re.compile(r"(.*\d)\s*([A-Za-z]{2,6})")  # "2024-11-03 01:30:00 EST"
 
 
+def view_key(dataset: str, view: View) -> str:
+    """``dataset?query`` of the view's chart (every table page of a view shares it): its
+    live room's name and its key in the figure cache."""
+    return f"{dataset}?{view.chart.query}"
+
+
 def _instant(text: str, tz: str) -> int:
     """An ISO-8601 instant (ns); without an offset it is a wall-clock time in ``tz``, which
     may end in the zone's abbreviation as the page writes it (``01:30:00 EST``).

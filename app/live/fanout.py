@@ -74,7 +74,10 @@ class Fanout:
             if previous is not None and previous["epoch"] == payload["epoch"] and \
                     payload["version"] < previous["version"]:
                 continue  # built before a newer figure a joiner was welcomed with
-            watched.sent = payload
+            try:
+                self.rooms.record_sent(room, payload)
+            except KeyError:
+                continue  # its last viewer left while the figure was drawn
             change = None
             if previous is not None and previous["epoch"] == payload["epoch"]:
                 change = extension(previous["figure"], payload["figure"])

@@ -12,9 +12,8 @@ from typing import Any
 from ..data.store import Snapshot, Store
 from ..engine.delta import LiveCharts
 from ..engine.drawing import Drawing
-from ..engine.view import View
+from ..engine.view import View, view_key
 from ..jsoncodec import dumps
-from .rooms import room_name
 
 CACHE_SIZE = 256
 # Snapshots kept per dataset to redraw from: the versions the figures were last built at
@@ -66,7 +65,7 @@ class Figures:
     def get(self, dataset: str, view: View) -> Built:
         """The view's payload at the dataset's current version; ``UnknownDataset`` if gone."""
         snap = self.store.get(dataset).snapshot()
-        key = room_name(dataset, view)
+        key = view_key(dataset, view)
         with self._lock:
             hit = self._cache.get(key)
             if hit and (hit.version, hit.epoch) == (snap.version, snap.epoch):

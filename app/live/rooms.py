@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..data.store import Store
-from ..engine.view import View
+from ..engine.view import View, view_key
 from .transport import Transport
 from .waiting import Waiters
 
@@ -24,23 +24,22 @@ MAX_VIEWS_PER_SOCKET = 32
 # every change of its dataset. Unbounded, 300 connections x 16 views kept a core busy
 # and /healthz took 2.2 s at the median.
 MAX_VIEWS = 2000
-# Views the connections of one client address watch together (DASH_MAX_VIEWS_PER_IP; a
-# connection watching none counts as one): a budget per client, so one client cannot
+# Views the connections of one address watch together (DASH_MAX_VIEWS_PER_IP; a
+# connection watching none counts as one): a budget per address, so one address cannot
 # take the server's whole MAX_VIEWS. One address with 300 connections x 16 views took all
 # 2,000, and /healthz answered in 9.8 s, ingest in 5.8 s.
-MAX_VIEWS_PER_CLIENT = 128
+MAX_VIEWS_PER_ADDRESS = 128
 
 
 def query_room(dataset: str, query: str) -> str:
     """The room of dataset ``dataset``'s view whose canonical query string is ``query`` (what
-    a subscribe ack gave back): also the view's key in the figure cache."""
+    a subscribe ack gave back): ``view_key`` of that view."""
     return f"{dataset}?{query}"
 
 
 def room_name(dataset: str, view: View) -> str:
-    """The room of a view, and its key in the figure cache: dataset and canonical query
-    (of the chart: every table page of a view shares its room)."""
-    return query_room(dataset, view.chart.query)
+    """The room of a view: its ``view_key`` (every table page of a view shares its room)."""
+    return view_key(dataset, view)
 
 
 def dashboard_room(name: str) -> str:
@@ -61,7 +60,7 @@ class TooManyViews(ValueError):
     """A socket asked to watch more views than allowed; the message says the limit."""
 
 
-def _client_message(limit: int) -> str:
+def _address_message(limit: int) -> str:
     return (f"your address watches its limit of {limit} live views already, over all its "
             "connections (DASH_MAX_VIEWS_PER_IP); close some pages or views first")
 
@@ -72,7 +71,8 @@ class Watched:
 
     dataset: str
     view: View
-    sent: dict[str, Any] | None = None  # the base of the next extend_chart
+    # The base of the next extend_chart; written by Rooms only (welcome, record_sent).
+    sent: dict[str, Any] | None = None
 
 
 class Rooms:
@@ -82,13 +82,13 @@ class Rooms:
 
     def __init__(self, transport: Transport, max_per_socket: int = MAX_VIEWS_PER_SOCKET,
                  max_views: int = MAX_VIEWS,
-                 max_per_client: int = MAX_VIEWS_PER_CLIENT) -> None:
+                 max_per_address: int = MAX_VIEWS_PER_ADDRESS) -> None:
         self.transport = transport
         self.max_per_socket = max_per_socket
         self.max_views = max_views
-        self.max_per_client = max_per_client
+        self.max_per_address = max_per_address
         self.watched: dict[str, Watched] = {}
-        self._client: dict[str, str] = {}  # sid -> its client's address
+        self._address: dict[str, str] = {}  # sid -> its address
         self._views: dict[str, int] = {}  # sid -> view rooms it is in
         # address -> views its connections watch, each at least one. Kept as they change:
         # summed on every connect, 1,100 connections of one address took O(n^2) and the
@@ -98,39 +98,39 @@ class Rooms:
         # and ``head`` (SPEC's extend_chart only appends): they get whole figures instead.
         self._appending_only: set[str] = set()
 
-    # -- clients: the budget of views per address ----------------------------------------
+    # -- addresses: the budget of views per address ----------------------------------------
 
-    def arrive(self, sid: str, client: str, parts: bool = False) -> None:
-        """Connection ``sid`` comes from address ``client`` (after trusted proxies);
+    def arrive(self, sid: str, address: str, parts: bool = False) -> None:
+        """Connection ``sid`` comes from ``address`` (after trusted proxies);
         ``parts``: it applies ``extend_chart``'s ``replace`` and ``head``."""
-        self._client[sid] = client
+        self._address[sid] = address
         if not parts:
             self._appending_only.add(sid)
         self._views[sid] = 0
-        self._load[client] = self._load.get(client, 0) + 1
+        self._load[address] = self._load.get(address, 0) + 1
 
-    def arrival_refusal(self, client: str) -> str | None:
-        """None if address ``client`` may open another connection (it counts as one view
+    def arrival_refusal(self, address: str) -> str | None:
+        """None if ``address`` may open another connection (it counts as one view
         until it watches more), else why not."""
-        if self._load.get(client, 0) + 1 > self.max_per_client:
-            return _client_message(self.max_per_client)
+        if self._load.get(address, 0) + 1 > self.max_per_address:
+            return _address_message(self.max_per_address)
         return None
 
-    def _check_client(self, sid: str, after: int) -> None:
+    def _check_address(self, sid: str, after: int) -> None:
         """``TooManyViews`` if ``sid`` watching ``after`` views puts its address over
         its budget."""
-        client = self._client.get(sid)
-        if client is None:
+        address = self._address.get(sid)
+        if address is None:
             return
-        load = self._load[client] - max(1, self._views[sid]) + max(1, after)
-        if load > self.max_per_client:
-            raise TooManyViews(_client_message(self.max_per_client))
+        load = self._load[address] - max(1, self._views[sid]) + max(1, after)
+        if load > self.max_per_address:
+            raise TooManyViews(_address_message(self.max_per_address))
 
     def _count(self, sid: str, views: int) -> None:
         """``sid`` is in ``views`` view rooms now."""
-        client = self._client.get(sid)
-        if client is not None:
-            self._load[client] += max(1, views) - max(1, self._views[sid])
+        address = self._address.get(sid)
+        if address is not None:
+            self._load[address] += max(1, views) - max(1, self._views[sid])
             self._views[sid] = views
 
     def join(self, sid: str, dataset: str, view: View) -> str:
@@ -142,7 +142,7 @@ class Rooms:
             raise TooManyViews(f"a connection may watch at most {self.max_per_socket} views; "
                                "unsubscribe from one first")
         if room not in mine:
-            self._check_client(sid, len(mine) + 1)
+            self._check_address(sid, len(mine) + 1)
         if room not in self.watched and len(self.watched) >= self.max_views:
             raise TooManyViews(f"the server already follows its limit of {self.max_views} "
                                "distinct live views (DASH_MAX_VIEWS); views others watch "
@@ -171,7 +171,7 @@ class Rooms:
             raise TooManyViews(f"a connection may watch at most {self.max_per_socket} views "
                                f"and this would make it {len(after)}; unsubscribe from some "
                                "first")
-        self._check_client(sid, len(after))
+        self._check_address(sid, len(after))
         fresh = {room for room in rooms if room not in self.watched}
         freed = {room for room in leaving if set(self.transport.members(room)) <= {sid}}
         if fresh and len(self.watched) - len(freed) + len(fresh) > self.max_views:
@@ -205,9 +205,17 @@ class Rooms:
             watched.sent = payload
         return payload
 
+    def record_sent(self, room: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Remember ``payload`` as what view room ``room`` was sent last (the base of its
+        next ``extend_chart``, and of slow sockets' catch-up); the one before, None if
+        none. ``KeyError`` for a room nobody watches."""
+        watched = self.watched[room]
+        previous, watched.sent = watched.sent, payload
+        return previous
+
     def leave(self, sid: str, room: str) -> None:
         """Take ``sid`` out of ``room``; the view is forgotten once nobody watches it."""
-        mine = self.rooms_of(sid) if sid in self._client else set()
+        mine = self.rooms_of(sid) if sid in self._address else set()
         self.transport.leave(sid, room)
         self.prune(room)
         if room in mine:
@@ -217,13 +225,13 @@ class Rooms:
         """Forget the views only a disconnecting ``sid`` watched (it leaves its rooms next),
         and its place in its address's budget."""
         self._appending_only.discard(sid)
-        client = self._client.pop(sid, None)
-        if client is not None:
-            left = self._load[client] - max(1, self._views.pop(sid))
+        address = self._address.pop(sid, None)
+        if address is not None:
+            left = self._load[address] - max(1, self._views.pop(sid))
             if left > 0:
-                self._load[client] = left
+                self._load[address] = left
             else:
-                del self._load[client]
+                del self._load[address]
         for room in self.transport.rooms_of(sid):
             if set(self.transport.members(room)) <= {sid}:
                 self.watched.pop(room, None)
@@ -255,7 +263,7 @@ class Rooms:
         return watched if watched is not None and room in self.rooms_of(sid) else None
 
     @property
-    def clients(self) -> int:
+    def viewers(self) -> int:
         """Sockets of this process watching at least one view."""
         sids: set[str] = set()
         for room in self.watched:

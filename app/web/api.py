@@ -4,7 +4,6 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,21 +17,17 @@ from ..data.errors import Rejected
 from ..data.ingest import CONTENT_TYPES, decode
 from ..data.schema import is_valid_name
 from ..engine import browse
-from ..engine.drawing import analyse
-from ..engine.view import ViewError
 from ..state import app_state
 from .bodies import whole_body
 from .catalog import describe
-from .errors import json_response
+from .params import one_of, poll_since, poll_timeout
+from .responses import json_response
 
 bp = Blueprint("api", __name__)
 log = logging.getLogger("dash.api")
 STARTED = time.time()
 EXPORT_TYPES = {"csv": "text/csv", "json": "application/json"}
 POLL_PARAMS = ("since", "epoch", "timeout")
-VERSION = re.compile(r"[0-9]{1,18}")
-DEFAULT_POLL_TIMEOUT = 25.0
-MAX_POLL_TIMEOUT = 60.0
 
 
 @bp.get("/api/datasets")
@@ -49,32 +44,11 @@ def figure(name: str) -> Response:
     return Response(live.figures.encoded(name, view), mimetype="application/json")
 
 
-def poll_timeout() -> float:
-    """A long-poll's ``timeout`` parameter in seconds (``DEFAULT_POLL_TIMEOUT`` when not
-    given), or ``ViewError`` naming it unless it is a number from 0 to ``MAX_POLL_TIMEOUT``
-    (for a dataset's poll and a dashboard's alike)."""
-    try:
-        timeout = float(request.args.get("timeout", DEFAULT_POLL_TIMEOUT))
-    except ValueError:
-        timeout = -1.0
-    if not 0 <= timeout <= MAX_POLL_TIMEOUT:  # NaN too
-        raise ViewError("timeout", f"seconds from 0 to {MAX_POLL_TIMEOUT:g}")
-    return timeout
-
-
-def _poll_args() -> tuple[int, str, float]:
-    """``since``, ``epoch`` and ``timeout`` of a poll, or a 400 naming the bad one."""
-    since_text = request.args.get("since", "")
-    if since_text and not VERSION.fullmatch(since_text):
-        raise ViewError("since", f"{since_text!r} is not a version (0, 1, 2...)")
-    timeout = poll_timeout()
-    return int(since_text) if since_text else -1, request.args.get("epoch", ""), timeout
-
-
 @bp.get("/api/d/<name>/poll")
 def poll(name: str) -> Response:
     """Long-poll: the figure once the dataset is past ``since`` (or another epoch), else 204."""
-    since, epoch, timeout = _poll_args()
+    since, timeout = poll_since(request.args), poll_timeout(request.args)
+    epoch = request.args.get("epoch", "")
     state = app_state()
     _, view = state.view_of(name, request.args.items(multi=True), ignore=POLL_PARAMS)
     if not state.live.waiters.wait(name, since, epoch, timeout):
@@ -85,13 +59,10 @@ def poll(name: str) -> Response:
 @bp.get("/api/d/<name>/rows")
 def rows(name: str) -> Response:
     """Every row of the view (aggregated rows when it aggregates) as CSV or JSON."""
-    fmt = request.args.get("format", "csv")
-    if fmt not in EXPORT_TYPES:
-        raise ViewError("format", f"{fmt!r} is not one of csv, json")
+    fmt = one_of(request.args, "format", tuple(EXPORT_TYPES))
     state = app_state()
     snap, view = state.view_of(name, request.args.items(multi=True), ignore=("format",))
-    sel, result = analyse(snap, view, state.limits)
-    table = browse.rows(snap, view, sel, result)
+    _, table = browse.view_rows(snap, view, state.limits)
     body: Iterator[str] | Iterator[bytes]
     if fmt == "csv":
         body = browse.csv_chunks(table)
@@ -158,7 +129,7 @@ def healthz() -> Response:
     body: dict[str, Any] = {
         "status": "ok",
         "datasets": len(state.store),
-        "clients": state.live.rooms.clients,
+        "clients": state.live.rooms.viewers,  # SPEC's key: sockets watching a view
         "views": len(state.live.rooms.watched),
         "uptime_s": round(time.time() - STARTED, 1),
         "pid": os.getpid(),  # which process of a cluster answered

@@ -18,14 +18,13 @@ from ..data.dashboards import (
     split_envelope,
 )
 from ..data.dashboards.store import MAX_FILE_BYTES
-from ..data.errors import UnknownDataset
-from ..engine.view import ViewError
+from ..data.errors import ParamError, UnknownDataset
 from ..live.rooms import dashboard_room
 from ..state import AppState, PanelView, app_state, panel_problem
-from .api import poll_timeout
 from .auth import require_admin
 from .bodies import whole_body
-from .errors import json_response
+from .params import expected_version, poll_timeout
+from .responses import json_response
 
 bp = Blueprint("dashapi", __name__)
 POLL_PARAMS = ("cursor", "timeout", "figures")
@@ -79,12 +78,7 @@ def write(name: str) -> Response:
 def delete(name: str) -> Response:
     """Remove it (204); ``?version=N`` makes it conditional (409 if it changed)."""
     require_admin()
-    given = request.args.get("version")
-    expected = None
-    if given is not None:
-        if not given.isascii() or not given.isdigit():
-            raise ViewError("version", f"{given!r} is not a version (1, 2, 3...)")
-        expected = int(given)
+    expected = expected_version(request.args)
     state = app_state()
     state.dashboards.delete(name, expected)
     state.live.dashboard_rooms.announce(name, None)
@@ -99,8 +93,8 @@ def encode_cursor(version: int, datasets: dict[str, tuple[int, str]]) -> str:
 
 
 def decode_cursor(text: str) -> tuple[int, dict[str, tuple[int, str]]]:
-    """``encode_cursor``'s inverse; ``ViewError`` naming ``cursor`` for anything else."""
-    error = ViewError("cursor", "not a cursor this endpoint gave; leave it out to get every "
+    """``encode_cursor``'s inverse; ``ParamError`` naming ``cursor`` for anything else."""
+    error = ParamError("cursor", "not a cursor this endpoint gave; leave it out to get every "
                                 "panel")
     if len(text) > MAX_CURSOR_BYTES:
         raise error
@@ -155,7 +149,7 @@ def poll(name: str) -> Response:
     dashboard whose file does not load is a 422 with ``error``, ``version`` and a
     ``cursor`` that waits for the file's next change.
     """
-    timeout = poll_timeout()
+    timeout = poll_timeout(request.args)
     given = request.args.get("cursor")
     since = decode_cursor(given) if given else None
     overrides = parse_overrides(request.args.items(multi=True), ignore=POLL_PARAMS)

@@ -30,7 +30,7 @@ from ..engine import browse, panels, svg
 from ..engine.drawing import ChartLimits, analyse
 from ..engine.view import WINDOWS, View
 from ..state import AppState, PanelView, app_state, panel_problem
-from .pages import is_htmx
+from .responses import is_htmx
 
 bp = Blueprint("dashboards", __name__)
 # The blocks of dashboard.html an HTMX request gets back; each swaps itself in by id.

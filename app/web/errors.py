@@ -20,8 +20,7 @@ from ..data.errors import (
     Unavailable,
     UnknownDataset,
 )
-from ..jsoncodec import dumps
-from .pages import is_htmx
+from .responses import is_htmx, json_response, vary_on_htmx
 
 # The first kind an error is an instance of gives its status. ``DataError`` itself last: a
 # refusal of a kind nobody mapped yet still answers, with its message and a 500 (the
@@ -29,11 +28,6 @@ from .pages import is_htmx
 STATUS: dict[type[DataError], int] = {Rejected: 400, TooLarge: 413, Conflict: 409,
                                       StorageFull: 507, Unavailable: 503, DataError: 500}
 log = logging.getLogger("dash.errors")
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    """A JSON response encoded with orjson (numpy-aware)."""
-    return Response(dumps(body), status=status, mimetype="application/json")
 
 
 def _is_api() -> bool:
@@ -74,9 +68,7 @@ def bad_parameter(exc: ParamError) -> Response:
                    "problems": problems}
         page = (render_block("error.html", "problem", **context) if is_htmx() else
                 render_template("error.html", **context))
-        response = Response(page, 400, mimetype="text/html")
-        response.vary.add("HX-Request")
-        return response
+        return vary_on_htmx(Response(page, 400, mimetype="text/html"))
     body: dict[str, Any] = {"error": str(exc), "param": exc.param}
     if exc.names_every:
         body["errors"] = [{"param": param, "message": message} for param, message in problems]

@@ -22,12 +22,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..data.store import Snapshot
 from ..engine import browse, svg
-from ..engine.drawing import ChartLimits, analyse
+from ..engine.drawing import ChartLimits
 from ..engine.view import AGGREGATIONS, BUCKETS, WINDOWS, View, ViewError, parse_view
 from ..instants import format_instant
 from ..state import AppState, app_state
 from .catalog import describe
 from .helpers import view_url
+from .responses import is_htmx, vary_on_htmx
 
 bp = Blueprint("pages", __name__)
 # The blocks of view.html that an HTMX request gets back; each swaps itself in by id.
@@ -43,16 +44,6 @@ ENCODERS: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
-def is_htmx() -> bool:
-    """True for a request HTMX made (it wants fragments, not a page)."""
-    return request.headers.get("HX-Request") == "true"
-
-
-def _vary(response: BaseResponse) -> BaseResponse:
-    response.vary.add("HX-Request")
-    return response
-
-
 def _revalidated(response: BaseResponse) -> BaseResponse:
     """An ETag and ``no-cache``: a browser asks again each time and gets a 304 without a body
     while nothing changed (the index refreshes itself every 3 s)."""
@@ -66,9 +57,9 @@ def index() -> BaseResponse:
     """The datasets, with links to their views."""
     context = {"datasets": describe(app_state().store)}
     if is_htmx():
-        return _revalidated(_vary(make_response(render_block("index.html", "datasets",
-                                                             **context))))
-    return _revalidated(_vary(make_response(render_template("index.html", **context))))
+        return _revalidated(vary_on_htmx(make_response(
+            render_block("index.html", "datasets", **context))))
+    return _revalidated(vary_on_htmx(make_response(render_template("index.html", **context))))
 
 
 def browse_context(state: AppState, snap: Snapshot, view: View) -> dict[str, Any]:
@@ -83,8 +74,7 @@ def browse_context(state: AppState, snap: Snapshot, view: View) -> dict[str, Any
 
 
 def _browse(snap: Snapshot, view: View, limits: ChartLimits, size: int) -> dict[str, Any]:
-    sel, result = analyse(snap, view, limits)
-    table = browse.rows(snap, view, sel, result)
+    sel, table = browse.view_rows(snap, view, limits)
     return {
         "facets": browse.facets(snap, view),
         "stats": browse.stats(snap, sel),
@@ -195,7 +185,7 @@ def live_refresh(name: str, snap: Snapshot, view: View, context: dict[str, Any],
     response.headers["X-Dash-Blocks"] = blocks.header
     response.headers["Cache-Control"] = "no-store"
     response.vary.update(("X-Dash-Refresh", "Accept-Encoding"))  # and no-store: no cache
-    return _vary(response)
+    return vary_on_htmx(response)
 
 
 @bp.get("/d/<name>")
@@ -232,13 +222,14 @@ def view(name: str) -> BaseResponse:
         canonical = view_url(name, current)
         if request.query_string and not is_htmx() and \
                 request.script_root + request.full_path.rstrip("?") != canonical:
-            return _vary(redirect(canonical, 302))  # one URL per view: bookmarks and rooms agree
+            # One URL per view: bookmarks and rooms agree.
+            return vary_on_htmx(redirect(canonical, 302))
         context.update(state.memo.get(("browse", name, current.query, snap.version, snap.epoch),
                                       lambda: browse_context(state, snap, current)))
         if current.page > context["pages"]:  # past the end: the last page, under its own URL
             current = current.at_page(context["pages"])
             if not is_htmx():
-                return _vary(redirect(view_url(name, current), 302))
+                return vary_on_htmx(redirect(view_url(name, current), 302))
             context.update(state.memo.get(
                 ("browse", name, current.query, snap.version, snap.epoch),
                 lambda: browse_context(state, snap, current)))
@@ -269,7 +260,7 @@ def view(name: str) -> BaseResponse:
         response.vary.add("X-Dash-Refresh")
     else:
         response = make_response(render_template("view.html", **context), status)
-    return _vary(response)
+    return vary_on_htmx(response)
 
 
 @bp.app_template_global()

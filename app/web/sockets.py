@@ -25,26 +25,22 @@ def on_connect(auth: Any = None) -> None:
     # The address after trusted proxies (ProxyFix ran on the handshake's environ). Checked
     # again here: handshakes at the same moment all passed the 429 before any arrived
     # (256 connections of one address for a budget of 128).
-    rooms, client = app_state().live.rooms, request.remote_addr or ""
-    refusal = rooms.arrival_refusal(client)
+    rooms, address = app_state().live.rooms, request.remote_addr or ""
+    refusal = rooms.arrival_refusal(address)
     if refusal is not None:
         raise ConnectionRefusedError(refusal)
     # ``auth: {"parts": true}``: the client applies extend_chart's replace and head (our
     # pages do); a client of SPEC's appending extend_chart alone gets whole figures instead.
     parts = isinstance(auth, dict) and auth.get("parts") is True
-    rooms.arrive(current_sid(), client, parts)
+    app_state().live.connect(current_sid(), address, parts)
     streams = app_state().streams
     if streams is not None and not streams.link.up:
         emit("link", {"up": False}, ignore_queue=True)
 
 
 def on_disconnect(*_: Any) -> None:
-    """Forget the socket's views."""
-    live = app_state().live
-    live.rooms.drop(current_sid())
-    live.fanout.forget(current_sid())
-    live.dashboard_rooms.forget(current_sid())
-    app_state().forget(current_sid())
+    """Forget the socket: its views, catch-up, dashboards and allowances."""
+    app_state().disconnect(current_sid())
     log.info("disconnect", extra={"event": "disconnect", "sid": current_sid()})
 
 

@@ -228,7 +228,7 @@ class Transport:
         backlog back within ``SharedFrameManager.max_backlog``)."""
         return self.backlog(sid) <= self.manager.max_backlog
 
-    def clients(self) -> dict[str, int]:
+    def connections(self) -> dict[str, int]:
         """Engine.IO connections of this process by transport: websocket, polling."""
         counts = {"websocket": 0, "polling": 0}
         sockets = getattr(getattr(self._server, "eio", None), "sockets", None)
