@@ -125,6 +125,10 @@ def test_a_second_supervisor_on_the_folder_is_refused_naming_the_first(
     os.close(first.lock_fd)
 
 
+# Part.start forks (preexec_fn sets the parent-death signal) inside pytest, where other
+# tests imported eventlet, which warns on any fork; the child execs at once. The real
+# supervisor never imports eventlet.
+@pytest.mark.filterwarnings(r"ignore:Using fork\(\) is a bad idea:DeprecationWarning")
 def test_children_do_not_hold_the_lock_and_orphans_that_do_are_named(
         tmp_path: Path) -> None:
     supervisor = cluster.Cluster(tmp_path, 5000, 6390, 1)
