@@ -4,7 +4,8 @@ stable table pages, pause, the 400 page, and a strict Content-Security-Policy.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -372,6 +373,75 @@ def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
     expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
                                 timeout=LIVE_TIMEOUT)
     assert chart_version(page) > shown
+
+
+def held_render(page: Page, server: Server, path: str, shift_ms: int) -> None:
+    """Open ``path`` with its HTML saying the server's clock was ``shift_ms`` later than it
+    was: what a page delivered and started ``-shift_ms`` ms after it was rendered (a slow
+    link, slow scripts) reads from its render time."""
+    def shifted(route: Route) -> None:
+        answer = route.fetch()
+        html = re.sub(r'data-server-now="(\d+)"',
+                      lambda m: f'data-server-now="{int(m[1]) + shift_ms}"', answer.text())
+        route.fulfill(response=answer, body=html)
+
+    wait_listed(page, server, path.split("?")[0].rsplit("/", 1)[-1])
+    page.route(re.compile(r".*/d/demo\?.*"), shifted)
+    page.goto(f"{server.url}{path}")
+    expect(page.locator("#chart")).not_to_have_attribute("data-version", "", timeout=10_000)
+
+
+def test_a_slowly_delivered_page_never_says_its_newest_point_is_in_the_future(
+        page: Page, server: Server) -> None:
+    """Rendered 7 s before its scripts ran, the page used to read the server's clock as 7 s
+    behind: "newest point 7 s from now", for as long as it stayed open."""
+    held_render(page, server, "/d/demo?metric=cpu", -7000)
+    record_status(page)
+    page.evaluate("""() => {
+        const ages = document.getElementById('range');
+        window.__ages = [ages.textContent];
+        new MutationObserver(() => window.__ages.push(ages.textContent))
+            .observe(ages, {childList: true, subtree: true, characterData: true});
+    }""")
+    wait_for_versions(page, "version", chart_version(page) + 6)  # 3 s of ticks
+    expect(page.locator("#live-status")).to_have_text(
+        re.compile(r"^Live · newest point (just now|\d s ago)$"))
+    seen: list[str] = page.evaluate("window.__states") + page.evaluate("window.__ages")
+    assert [text for text in seen if "from now" in text] == []
+
+
+def test_the_clock_is_corrected_by_the_answers_after_the_page(page: Page,
+                                                              server: Server) -> None:
+    """A page whose render time is 20 s off (a clock read wrong) learns the server's clock
+    from the refreshes' answers: the newest point of a demo ticking twice a second is not
+    "20 s ago"."""
+    held_render(page, server, "/d/demo?metric=cpu", 20_000)
+    expect(page.locator("#live-status")).to_have_text(
+        re.compile(r"^Live · newest point (just now|[1-4] s ago)$"), timeout=LIVE_TIMEOUT)
+    expect(range_line(page).locator(".ago")).to_have_text(
+        re.compile(r"^(just now|[1-4] s ago)$"), timeout=LIVE_TIMEOUT)
+
+
+def test_a_hung_server_is_said_within_seconds_and_recovers(
+        page: Page, server_factory: Callable[..., Server]) -> None:
+    """A server that stops answering (SIGSTOP: its connections stay open, nothing moves)
+    used to read "Live" for ~36 s; the check after 10 s without an update, unanswered for
+    4 s, says so, and the status is live again once the server answers."""
+    hung = server_factory(demo=True)
+    open_view(page, hung, "/d/demo?metric=cpu")
+    status = page.locator("#live-status")
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
+                                timeout=LIVE_TIMEOUT)
+    hung.process.send_signal(signal.SIGSTOP)
+    try:
+        # 10 s without an update, then 4 s without an answer: well before a TCP timeout.
+        expect(status).to_have_text(
+            re.compile(r"^No answer from the server · last update 1\d s ago$"), timeout=20_000)
+        expect(status).to_have_attribute("data-state", "reconnecting")
+    finally:
+        hung.process.send_signal(signal.SIGCONT)
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
+                                timeout=30_000)
 
 
 def test_the_status_of_old_data_says_how_old(page: Page, server: Server) -> None:

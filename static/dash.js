@@ -13,6 +13,10 @@
   // a socket that stalls while the data goes on is then said ("Behind"), not hidden.
   const CHECK_MS = 10000;
   const POLL_TIMEOUT_S = 25;
+  // A refresh (the check above included) unanswered this long: the server is not answering
+  // (hung, or a link that holds connections open without carrying them): said at once,
+  // not after a TCP timeout; a push or an answer says "Live" again.
+  const ANSWER_MS = 4000;
   const PAUSED_MARK = {
     text: "Paused", name: "paused", showarrow: false, xref: "paper", yref: "paper",
     x: 1, y: 1, xanchor: "right", yanchor: "bottom", font: {size: 14},
@@ -42,6 +46,7 @@
   // What the server said it holds, version by version (static/livestatus.js).
   const freshness = window.dashLive ? new window.dashLive.Freshness() : null;
   let statusError = null; // why the server would not let us watch this view
+  let unanswered = false; // a refresh has waited ANSWER_MS for its answer
 
   // -- ages -------------------------------------------------------------------
 
@@ -52,14 +57,48 @@
   function updateAges() {
     if (!window.dashLive) return;
     for (const el of document.querySelectorAll(".ago[data-at]")) {
-      const text = window.dashLive.ageWords((serverNow() - Number(el.dataset.at)) / 1000);
+      // A point is never newer than now: what is left of the clocks' skew reads "just now".
+      const text = window.dashLive.ageWords(Math.max(0, serverNow() - Number(el.dataset.at)) / 1000);
       if (el.textContent !== text) el.textContent = text;
     }
   }
 
+  // The server's clock, learned NTP-style: each answer says the server's time (the page's
+  // render time, or an HTTP Date header, whole seconds) at some moment between sending the
+  // request and getting the answer, so the skew lies in [said - answered, said + slack -
+  // sent]. Intersecting those intervals keeps the tightest bounds (the quickest answers);
+  // an interval that does not meet them (a clock changed) starts again. The render time
+  // alone would be off by the whole delivery: on a slow link the newest point read as
+  // "7 s from now" until the page was reloaded.
+  let clock = null; // {lo, hi}: the skew's bounds, ms
+
+  function clockSample(said, slack, sent, answered) {
+    if (!Number.isFinite(said) || !Number.isFinite(sent) || !Number.isFinite(answered)) return;
+    const lo = said - answered;
+    const hi = said + slack - sent;
+    if (clock && lo <= clock.hi && hi >= clock.lo) {
+      clock = {lo: Math.max(clock.lo, lo), hi: Math.min(clock.hi, hi)};
+    } else {
+      clock = {lo: lo, hi: hi};
+    }
+    skew = (clock.lo + clock.hi) / 2;
+  }
+
+  // An answer's Date header (whole seconds: the server's time is within the next 1000 ms).
+  function clockFromAnswer(date, sent, answered) {
+    const said = date ? Date.parse(date) : NaN;
+    clockSample(said, 1000, sent, answered);
+  }
+
+  // The page's own render time, between sending the navigation and its first byte.
   function readClock() {
     const meta = metaEl();
-    if (meta && meta.dataset.serverNow) skew = Number(meta.dataset.serverNow) - Date.now();
+    if (!meta || !meta.dataset.serverNow || clock) return;
+    const nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+    const origin = performance.timeOrigin || (Date.now() - performance.now());
+    const sent = nav ? origin + nav.requestStart : origin;
+    const answered = nav && nav.responseStart ? origin + nav.responseStart : Date.now();
+    clockSample(Number(meta.dataset.serverNow), 0, sent, answered);
   }
 
   // The range line says what the server held when it was drawn: its version, epoch, newest
@@ -107,6 +146,10 @@
       line.state = "paused";
       line.word = "Paused";
       if (pending) line.age = " · new data waiting";
+    } else if (unanswered) {
+      line.state = "reconnecting";
+      line.word = "No answer from the server";
+      if (lastPush) line.age = " · last update " + window.dashLive.ageWords((Date.now() - lastPush) / 1000);
     } else if (connected && !linkDown) {
       line.state = "live";
       const now = serverNow();
@@ -219,6 +262,7 @@
   function drawn(payload, first) {
     const el = chartEl();
     lastPush = Date.now();
+    unanswered = false; // the server pushed: it is answering
     version = payload.version;
     epoch = payload.epoch;
     el.dataset.version = String(payload.version);
@@ -443,7 +487,9 @@
       watching = {dataset: meta.dataset.dataset, query: query, subscribed: false};
       let answer;
       try {
+        const sent = Date.now();
         answer = await fetch(pollUrl(), {cache: "no-store"});
+        clockFromAnswer(answer.headers.get("Date"), sent, Date.now());
         if (answer.status !== 200 && answer.status !== 204) {
           // A busy server (503) says when to come back: a little later than that, spread.
           const after = Number(answer.headers.get("Retry-After")) || 2;
@@ -607,9 +653,22 @@
     if (frozen) headers["X-Dash-Frozen"] = table.dataset.total;
     const controller = new AbortController();
     refreshing = controller;
+    const sent = Date.now();
+    const silent = setTimeout(() => {
+      unanswered = true;
+      showStatus();
+    }, ANSWER_MS);
+    // Given up after CHECK_MS: the next check asks again on a fresh request.
+    const giveUp = setTimeout(() => controller.abort(), CHECK_MS);
     try {
       const answer = await fetch(window.location.pathname + window.location.search,
                                  {headers: headers, cache: "no-store", signal: controller.signal});
+      clearTimeout(silent);
+      clockFromAnswer(answer.headers.get("Date"), sent, Date.now());
+      if (unanswered) {
+        unanswered = false;
+        showStatus();
+      }
       const html = answer.status === 200 ? await answer.text() : "";
       if (started !== navigations) return; // moved on: the navigation brought its blocks
       if (holding()) { // paused meanwhile: what the page shows stays as it was
@@ -624,19 +683,25 @@
     } catch (error) {
       want.forEach((block) => behind.add(block)); // offline: the next version asks again
     } finally {
+      clearTimeout(silent);
+      clearTimeout(giveUp);
       if (refreshing === controller) refreshing = null;
     }
   }
 
   function trackNavigation() {
+    let sent = 0;
     document.body.addEventListener("htmx:beforeRequest", () => {
+      sent = Date.now();
       edited.clear(); // this request carries what the form holds now
       navigations += 1;
       navigating += 1;
       if (refreshing) refreshing.abort();
     });
-    document.body.addEventListener("htmx:afterRequest", () => {
+    document.body.addEventListener("htmx:afterRequest", (event) => {
       navigating = Math.max(0, navigating - 1);
+      const xhr = event.detail && event.detail.xhr;
+      if (xhr && xhr.status) clockFromAnswer(xhr.getResponseHeader("Date"), sent, Date.now());
     });
   }
 

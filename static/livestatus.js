@@ -88,7 +88,8 @@
               age: " · updates " + spanWords(judged.lateMs / 1000) + " late"};
     }
     if (judged.newest === null) return {freshness: "", word: "Live", age: ""};
-    const seconds = (now - judged.newest) / 1000;
+    // Never newer than now: what is left of the clocks' skew reads "just now".
+    const seconds = Math.max(0, now - judged.newest) / 1000;
     return {freshness: seconds < OLD_S ? "fresh" : "old", word: "Live",
             age: " · newest point " + ageWords(seconds)};
   }
