@@ -444,6 +444,21 @@ def test_a_hung_server_is_said_within_seconds_and_recovers(
                                 timeout=30_000)
 
 
+def test_stats_and_the_range_line_write_numbers_and_times_alike(page: Page,
+                                                                 server: Server) -> None:
+    """Whole numbers keep the decimals of their column ("20.00" beside a mean of "25.67", as
+    the rows table writes them); the range line's times share one precision (".560", not
+    ".56", beside ".439")."""
+    server.write_csv("alike", "time,cpu\n2024-05-01 10:00:00.560,20\n"
+                              "2024-05-01 10:00:01,32\n2024-05-01 10:00:02.439,25\n")
+    open_view(page, server, "/d/alike?metric=cpu&window=all")
+    cells = page.locator("#stats tbody tr td.num").all_inner_texts()
+    # count; min 20, mean (20 + 32 + 25) / 3 = 25.666…, max 32, last 25
+    assert cells == ["3", "20.00", "25.67", "32.00", "25.00"]
+    expect(range_line(page)).to_contain_text(
+        "All data, 2024-05-01 10:00:00.560 to 2024-05-01 10:00:02.439 UTC")
+
+
 def test_the_status_of_old_data_says_how_old(page: Page, server: Server) -> None:
     """The steps file was loaded a moment ago, but its newest point is of 2024-05-01."""
     open_view(page, server, "/d/steps?metric=cpu")
