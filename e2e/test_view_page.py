@@ -273,6 +273,27 @@ def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
     assert counted(page) == len(minutes) * 3  # the stats and table follow the zoom
 
 
+def test_range_boxes_not_typed_in_show_the_range_as_the_page_writes_it(page: Page,
+                                                                        server: Server) -> None:
+    """The focused "to" box (a drag on the chart leaves the focus where it was) is rewritten
+    with its zone's abbreviation after a zoom, and after a double-click shows the range it
+    goes back to as the page writes times, not the URL's ISO text."""
+    open_view(page, server, "/d/steps?metric=cpu&tz=Europe/Berlin"
+                            "&start=2024-05-01T10:00:00Z&end=2024-05-01T11:00:00Z")
+    start, end = page.locator("#f-start"), page.locator("#f-end")
+    expect(end).to_have_value("2024-05-01 13:00:00 CEST")  # 11:00 UTC, summer time
+    end.click()  # focused, nothing typed
+    drag_zoom(page)
+    expect(page).to_have_url(re.compile(r"start=2024-05-01T10:[1-2]\d:\d\dZ"))
+    assert page.evaluate("document.activeElement.id") == "f-end"
+    expect(start).to_have_value(re.compile(r"^2024-05-01 12:[1-2]\d:\d\d CEST$"))
+    expect(end).to_have_value(re.compile(r"^2024-05-01 12:[3-5]\d:\d\d CEST$"))
+    page.locator("#chart .nsewdrag").first.dblclick()
+    expect(page).to_have_url(re.compile(r"end=2024-05-01T11:00:00Z(&|$)"))
+    expect(start).to_have_value("2024-05-01 12:00:00 CEST")
+    expect(end).to_have_value("2024-05-01 13:00:00 CEST")
+
+
 @pytest.mark.parametrize("how", ["double-click", "Reset axes"])
 def test_zooming_out_goes_back_to_the_view_before_the_zoom(page: Page, server: Server,
                                                            how: str) -> None:

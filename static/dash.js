@@ -601,8 +601,19 @@
     if (target && target.form && target.form.id === "controls") edited.add(target);
   }
 
+  // The box being typed in (since it got focus) keeps its text too. Any other box is
+  // rewritten the way the page writes times, focused or not: after a drag-zoom (Plotly
+  // keeps the focus where it was) the focused "to" box showed the raw "23:33:01", without
+  // its zone's abbreviation, and after a double-click the URL's "2026-11-30T22:35:00Z".
+  const typing = new Set();
+
+  function noteTyping(event) {
+    const target = event.target;
+    if (target && target.form && target.form.id === "controls") typing.add(target);
+  }
+
   function keepEdited(oldNode) {
-    return !edited.has(oldNode);
+    return !edited.has(oldNode) && !(typing.has(oldNode) && oldNode === document.activeElement);
   }
 
   function applyFragments(html) {
@@ -612,7 +623,7 @@
       const old = fresh.id ? document.getElementById(fresh.id) : null;
       if (!old) continue;
       fresh.removeAttribute("hx-swap-oob");
-      window.Idiomorph.morph(old, fresh, {morphStyle: "outerHTML", ignoreActiveValue: true});
+      window.Idiomorph.morph(old, fresh, {morphStyle: "outerHTML"});
       const now = document.getElementById(fresh.id);
       if (now && window.htmx) window.htmx.process(now); // links whose href changed
     }
@@ -786,7 +797,8 @@
     if (!chartEl() || !metaEl() || typeof window.Plotly === "undefined") return;
     if (window.Idiomorph) {
       // htmx's morphs (navigation) keep open boxes and what someone is typing, as ours do.
-      window.Idiomorph.defaults.ignoreActiveValue = true;
+      // The box being typed in is kept by keepEdited, not merely the focused one.
+      window.Idiomorph.defaults.ignoreActiveValue = false;
       window.Idiomorph.defaults.callbacks.beforeAttributeUpdated = keepOpen;
       window.Idiomorph.defaults.callbacks.beforeNodeMorphed = keepEdited;
     }
@@ -832,6 +844,8 @@
     input.form.requestSubmit();
   });
   document.addEventListener("input", noteEdit);
+  document.addEventListener("input", noteTyping);
+  document.addEventListener("focusout", (event) => typing.delete(event.target));
   document.addEventListener("input", keepRangeBoxesApart);
 
   function boot() {
