@@ -383,10 +383,28 @@ def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
     expect(status).to_have_attribute("data-transport", "websocket", timeout=LIVE_TIMEOUT)
     expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
     expect(status).to_have_attribute("data-freshness", "fresh")
-    switch["drop"] = True
+    page.evaluate("""() => {
+        const el = document.getElementById('live-status');
+        window.__behind = [];
+        new MutationObserver(() => window.__behind.push([Date.now(), el.textContent]))
+            .observe(el, {childList: true, subtree: true, characterData: true});
+    }""")
+    # Drop from a moment when the page knows of nothing newer than its chart: it learns of
+    # the newer data only by its check after 10 s without an update.
+    page.wait_for_function("""() => document.getElementById('range').dataset.version ===
+                                    document.getElementById('chart').dataset.version""",
+                           timeout=LIVE_TIMEOUT)
+    switch["drop"] = True  # set before Playwright dispatches the next message
+    dropped_at: float = page.evaluate("Date.now()")
     shown = chart_version(page)
-    # No push for 10 s: the page asks the server, which holds newer data; 5 s on, "Behind".
+    # No push for 10 s: the page asks the server, which holds newer data; "Behind", late
+    # by as long as the server has held data the page lacks (from the first version
+    # missed, ~0.5 s after the drop), not from the newest version it learned of at the check.
     expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
+    seen: list[tuple[float, str]] = page.evaluate("window.__behind")
+    at, text = next((at, text) for at, text in seen if text.startswith("Behind"))
+    late = re.search(r"(\d+) s late", text)
+    assert late is not None and int(late[1]) >= (at - dropped_at) / 1000 - 2, seen
     expect(status).to_have_attribute("data-freshness", "behind")
     expect(status).to_have_attribute("data-state", "live")  # connected all along
     assert chart_version(page) == shown

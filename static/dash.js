@@ -659,6 +659,8 @@
       "HX-Request": "true", "X-Dash-Refresh": "1", "X-Dash-Want": want.join(" "),
       "X-Dash-Have": Object.entries(shown).map(([block, hash]) => block + ":" + hash).join(" "),
     };
+    const showing = shownVersions().get(meta.dataset.dataset);
+    if (showing) headers["X-Dash-Shown"] = showing.version + " " + showing.epoch;
     const table = document.getElementById("table");
     const frozen = table && Number(table.dataset.page) > 1;
     if (frozen) headers["X-Dash-Frozen"] = table.dataset.total;
@@ -686,7 +688,12 @@
         want.forEach((block) => behind.add(block));
         return;
       }
+      const missedAt = answer.headers.get("X-Dash-Missed-At");
+      if (missedAt && showing && freshness) {
+        freshness.noteMissed(meta.dataset.dataset, showing.version, showing.epoch, Number(missedAt));
+      }
       if (html) applyFragments(html);
+      else if (missedAt) showStatus();
       const current = parseBlocks(answer.headers.get("X-Dash-Blocks"));
       for (const block of want) {
         if (current[block] && !(frozen && block === "table")) shown[block] = current[block];
