@@ -4,7 +4,8 @@ stable table pages, pause, the 400 page, and a strict Content-Security-Policy.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -272,6 +273,27 @@ def test_dragging_on_the_chart_zooms_the_view_through_the_url(page: Page,
     assert counted(page) == len(minutes) * 3  # the stats and table follow the zoom
 
 
+def test_range_boxes_not_typed_in_show_the_range_as_the_page_writes_it(page: Page,
+                                                                        server: Server) -> None:
+    """The focused "to" box (a drag on the chart leaves the focus where it was) is rewritten
+    with its zone's abbreviation after a zoom, and after a double-click shows the range it
+    goes back to as the page writes times, not the URL's ISO text."""
+    open_view(page, server, "/d/steps?metric=cpu&tz=Europe/Berlin"
+                            "&start=2024-05-01T10:00:00Z&end=2024-05-01T11:00:00Z")
+    start, end = page.locator("#f-start"), page.locator("#f-end")
+    expect(end).to_have_value("2024-05-01 13:00:00 CEST")  # 11:00 UTC, summer time
+    end.click()  # focused, nothing typed
+    drag_zoom(page)
+    expect(page).to_have_url(re.compile(r"start=2024-05-01T10:[1-2]\d:\d\dZ"))
+    assert page.evaluate("document.activeElement.id") == "f-end"
+    expect(start).to_have_value(re.compile(r"^2024-05-01 12:[1-2]\d:\d\d CEST$"))
+    expect(end).to_have_value(re.compile(r"^2024-05-01 12:[3-5]\d:\d\d CEST$"))
+    page.locator("#chart .nsewdrag").first.dblclick()
+    expect(page).to_have_url(re.compile(r"end=2024-05-01T11:00:00Z(&|$)"))
+    expect(start).to_have_value("2024-05-01 12:00:00 CEST")
+    expect(end).to_have_value("2024-05-01 13:00:00 CEST")
+
+
 @pytest.mark.parametrize("how", ["double-click", "Reset axes"])
 def test_zooming_out_goes_back_to_the_view_before_the_zoom(page: Page, server: Server,
                                                            how: str) -> None:
@@ -361,10 +383,28 @@ def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
     expect(status).to_have_attribute("data-transport", "websocket", timeout=LIVE_TIMEOUT)
     expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
     expect(status).to_have_attribute("data-freshness", "fresh")
-    switch["drop"] = True
+    page.evaluate("""() => {
+        const el = document.getElementById('live-status');
+        window.__behind = [];
+        new MutationObserver(() => window.__behind.push([Date.now(), el.textContent]))
+            .observe(el, {childList: true, subtree: true, characterData: true});
+    }""")
+    # Drop from a moment when the page knows of nothing newer than its chart: it learns of
+    # the newer data only by its check after 10 s without an update.
+    page.wait_for_function("""() => document.getElementById('range').dataset.version ===
+                                    document.getElementById('chart').dataset.version""",
+                           timeout=LIVE_TIMEOUT)
+    switch["drop"] = True  # set before Playwright dispatches the next message
+    dropped_at: float = page.evaluate("Date.now()")
     shown = chart_version(page)
-    # No push for 10 s: the page asks the server, which holds newer data; 5 s on, "Behind".
+    # No push for 10 s: the page asks the server, which holds newer data; "Behind", late
+    # by as long as the server has held data the page lacks (from the first version
+    # missed, ~0.5 s after the drop), not from the newest version it learned of at the check.
     expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
+    seen: list[tuple[float, str]] = page.evaluate("window.__behind")
+    at, text = next((at, text) for at, text in seen if text.startswith("Behind"))
+    late = re.search(r"(\d+) s late", text)
+    assert late is not None and int(late[1]) >= (at - dropped_at) / 1000 - 2, seen
     expect(status).to_have_attribute("data-freshness", "behind")
     expect(status).to_have_attribute("data-state", "live")  # connected all along
     assert chart_version(page) == shown
@@ -372,6 +412,90 @@ def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
     expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
                                 timeout=LIVE_TIMEOUT)
     assert chart_version(page) > shown
+
+
+def held_render(page: Page, server: Server, path: str, shift_ms: int) -> None:
+    """Open ``path`` with its HTML saying the server's clock was ``shift_ms`` later than it
+    was: what a page delivered and started ``-shift_ms`` ms after it was rendered (a slow
+    link, slow scripts) reads from its render time."""
+    def shifted(route: Route) -> None:
+        answer = route.fetch()
+        html = re.sub(r'data-server-now="(\d+)"',
+                      lambda m: f'data-server-now="{int(m[1]) + shift_ms}"', answer.text())
+        route.fulfill(response=answer, body=html)
+
+    wait_listed(page, server, path.split("?")[0].rsplit("/", 1)[-1])
+    page.route(re.compile(r".*/d/demo\?.*"), shifted)
+    page.goto(f"{server.url}{path}")
+    expect(page.locator("#chart")).not_to_have_attribute("data-version", "", timeout=10_000)
+
+
+def test_a_slowly_delivered_page_never_says_its_newest_point_is_in_the_future(
+        page: Page, server: Server) -> None:
+    """Rendered 7 s before its scripts ran, the page used to read the server's clock as 7 s
+    behind: "newest point 7 s from now", for as long as it stayed open."""
+    held_render(page, server, "/d/demo?metric=cpu", -7000)
+    record_status(page)
+    page.evaluate("""() => {
+        const ages = document.getElementById('range');
+        window.__ages = [ages.textContent];
+        new MutationObserver(() => window.__ages.push(ages.textContent))
+            .observe(ages, {childList: true, subtree: true, characterData: true});
+    }""")
+    wait_for_versions(page, "version", chart_version(page) + 6)  # 3 s of ticks
+    expect(page.locator("#live-status")).to_have_text(
+        re.compile(r"^Live · newest point (just now|\d s ago)$"))
+    seen: list[str] = page.evaluate("window.__states") + page.evaluate("window.__ages")
+    assert [text for text in seen if "from now" in text] == []
+
+
+def test_the_clock_is_corrected_by_the_answers_after_the_page(page: Page,
+                                                              server: Server) -> None:
+    """A page whose render time is 20 s off (a clock read wrong) learns the server's clock
+    from the refreshes' answers: the newest point of a demo ticking twice a second is not
+    "20 s ago"."""
+    held_render(page, server, "/d/demo?metric=cpu", 20_000)
+    expect(page.locator("#live-status")).to_have_text(
+        re.compile(r"^Live · newest point (just now|[1-4] s ago)$"), timeout=LIVE_TIMEOUT)
+    expect(range_line(page).locator(".ago")).to_have_text(
+        re.compile(r"^(just now|[1-4] s ago)$"), timeout=LIVE_TIMEOUT)
+
+
+def test_a_hung_server_is_said_within_seconds_and_recovers(
+        page: Page, server_factory: Callable[..., Server]) -> None:
+    """A server that stops answering (SIGSTOP: its connections stay open, nothing moves)
+    used to read "Live" for ~36 s; the check after 10 s without an update, unanswered for
+    4 s, says so, and the status is live again once the server answers."""
+    hung = server_factory(demo=True)
+    open_view(page, hung, "/d/demo?metric=cpu")
+    status = page.locator("#live-status")
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
+                                timeout=LIVE_TIMEOUT)
+    hung.process.send_signal(signal.SIGSTOP)
+    try:
+        # 10 s without an update, then 4 s without an answer: well before a TCP timeout.
+        expect(status).to_have_text(
+            re.compile(r"^No answer from the server · last update 1\d s ago$"), timeout=20_000)
+        expect(status).to_have_attribute("data-state", "reconnecting")
+    finally:
+        hung.process.send_signal(signal.SIGCONT)
+    expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
+                                timeout=30_000)
+
+
+def test_stats_and_the_range_line_write_numbers_and_times_alike(page: Page,
+                                                                 server: Server) -> None:
+    """Whole numbers keep the decimals of their column ("20.00" beside a mean of "25.67", as
+    the rows table writes them); the range line's times share one precision (".560", not
+    ".56", beside ".439")."""
+    server.write_csv("alike", "time,cpu\n2024-05-01 10:00:00.560,20\n"
+                              "2024-05-01 10:00:01,32\n2024-05-01 10:00:02.439,25\n")
+    open_view(page, server, "/d/alike?metric=cpu&window=all")
+    cells = page.locator("#stats tbody tr td.num").all_inner_texts()
+    # count; min 20, mean (20 + 32 + 25) / 3 = 25.666…, max 32, last 25
+    assert cells == ["3", "20.00", "25.67", "32.00", "25.00"]
+    expect(range_line(page)).to_contain_text(
+        "All data, 2024-05-01 10:00:00.560 to 2024-05-01 10:00:02.439 UTC")
 
 
 def test_the_status_of_old_data_says_how_old(page: Page, server: Server) -> None:

@@ -13,6 +13,10 @@
   // a socket that stalls while the data goes on is then said ("Behind"), not hidden.
   const CHECK_MS = 10000;
   const POLL_TIMEOUT_S = 25;
+  // A refresh (the check above included) unanswered this long: the server is not answering
+  // (hung, or a link that holds connections open without carrying them): said at once,
+  // not after a TCP timeout; a push or an answer says "Live" again.
+  const ANSWER_MS = 4000;
   const PAUSED_MARK = {
     text: "Paused", name: "paused", showarrow: false, xref: "paper", yref: "paper",
     x: 1, y: 1, xanchor: "right", yanchor: "bottom", font: {size: 14},
@@ -42,6 +46,7 @@
   // What the server said it holds, version by version (static/livestatus.js).
   const freshness = window.dashLive ? new window.dashLive.Freshness() : null;
   let statusError = null; // why the server would not let us watch this view
+  let unanswered = false; // a refresh has waited ANSWER_MS for its answer
 
   // -- ages -------------------------------------------------------------------
 
@@ -52,14 +57,48 @@
   function updateAges() {
     if (!window.dashLive) return;
     for (const el of document.querySelectorAll(".ago[data-at]")) {
-      const text = window.dashLive.ageWords((serverNow() - Number(el.dataset.at)) / 1000);
+      // A point is never newer than now: what is left of the clocks' skew reads "just now".
+      const text = window.dashLive.ageWords(Math.max(0, serverNow() - Number(el.dataset.at)) / 1000);
       if (el.textContent !== text) el.textContent = text;
     }
   }
 
+  // The server's clock, learned NTP-style: each answer says the server's time (the page's
+  // render time, or an HTTP Date header, whole seconds) at some moment between sending the
+  // request and getting the answer, so the skew lies in [said - answered, said + slack -
+  // sent]. Intersecting those intervals keeps the tightest bounds (the quickest answers);
+  // an interval that does not meet them (a clock changed) starts again. The render time
+  // alone would be off by the whole delivery: on a slow link the newest point read as
+  // "7 s from now" until the page was reloaded.
+  let clock = null; // {lo, hi}: the skew's bounds, ms
+
+  function clockSample(said, slack, sent, answered) {
+    if (!Number.isFinite(said) || !Number.isFinite(sent) || !Number.isFinite(answered)) return;
+    const lo = said - answered;
+    const hi = said + slack - sent;
+    if (clock && lo <= clock.hi && hi >= clock.lo) {
+      clock = {lo: Math.max(clock.lo, lo), hi: Math.min(clock.hi, hi)};
+    } else {
+      clock = {lo: lo, hi: hi};
+    }
+    skew = (clock.lo + clock.hi) / 2;
+  }
+
+  // An answer's Date header (whole seconds: the server's time is within the next 1000 ms).
+  function clockFromAnswer(date, sent, answered) {
+    const said = date ? Date.parse(date) : NaN;
+    clockSample(said, 1000, sent, answered);
+  }
+
+  // The page's own render time, between sending the navigation and its first byte.
   function readClock() {
     const meta = metaEl();
-    if (meta && meta.dataset.serverNow) skew = Number(meta.dataset.serverNow) - Date.now();
+    if (!meta || !meta.dataset.serverNow || clock) return;
+    const nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+    const origin = performance.timeOrigin || (Date.now() - performance.now());
+    const sent = nav ? origin + nav.requestStart : origin;
+    const answered = nav && nav.responseStart ? origin + nav.responseStart : Date.now();
+    clockSample(Number(meta.dataset.serverNow), 0, sent, answered);
   }
 
   // The range line says what the server held when it was drawn: its version, epoch, newest
@@ -107,6 +146,10 @@
       line.state = "paused";
       line.word = "Paused";
       if (pending) line.age = " · new data waiting";
+    } else if (unanswered) {
+      line.state = "reconnecting";
+      line.word = "No answer from the server";
+      if (lastPush) line.age = " · last update " + window.dashLive.ageWords((Date.now() - lastPush) / 1000);
     } else if (connected && !linkDown) {
       line.state = "live";
       const now = serverNow();
@@ -219,6 +262,7 @@
   function drawn(payload, first) {
     const el = chartEl();
     lastPush = Date.now();
+    unanswered = false; // the server pushed: it is answering
     version = payload.version;
     epoch = payload.epoch;
     el.dataset.version = String(payload.version);
@@ -443,7 +487,9 @@
       watching = {dataset: meta.dataset.dataset, query: query, subscribed: false};
       let answer;
       try {
+        const sent = Date.now();
         answer = await fetch(pollUrl(), {cache: "no-store"});
+        clockFromAnswer(answer.headers.get("Date"), sent, Date.now());
         if (answer.status !== 200 && answer.status !== 204) {
           // A busy server (503) says when to come back: a little later than that, spread.
           const after = Number(answer.headers.get("Retry-After")) || 2;
@@ -555,8 +601,19 @@
     if (target && target.form && target.form.id === "controls") edited.add(target);
   }
 
+  // The box being typed in (since it got focus) keeps its text too. Any other box is
+  // rewritten the way the page writes times, focused or not: after a drag-zoom (Plotly
+  // keeps the focus where it was) the focused "to" box showed the raw "23:33:01", without
+  // its zone's abbreviation, and after a double-click the URL's "2026-11-30T22:35:00Z".
+  const typing = new Set();
+
+  function noteTyping(event) {
+    const target = event.target;
+    if (target && target.form && target.form.id === "controls") typing.add(target);
+  }
+
   function keepEdited(oldNode) {
-    return !edited.has(oldNode);
+    return !edited.has(oldNode) && !(typing.has(oldNode) && oldNode === document.activeElement);
   }
 
   function applyFragments(html) {
@@ -566,7 +623,7 @@
       const old = fresh.id ? document.getElementById(fresh.id) : null;
       if (!old) continue;
       fresh.removeAttribute("hx-swap-oob");
-      window.Idiomorph.morph(old, fresh, {morphStyle: "outerHTML", ignoreActiveValue: true});
+      window.Idiomorph.morph(old, fresh, {morphStyle: "outerHTML"});
       const now = document.getElementById(fresh.id);
       if (now && window.htmx) window.htmx.process(now); // links whose href changed
     }
@@ -602,21 +659,41 @@
       "HX-Request": "true", "X-Dash-Refresh": "1", "X-Dash-Want": want.join(" "),
       "X-Dash-Have": Object.entries(shown).map(([block, hash]) => block + ":" + hash).join(" "),
     };
+    const showing = shownVersions().get(meta.dataset.dataset);
+    if (showing) headers["X-Dash-Shown"] = showing.version + " " + showing.epoch;
     const table = document.getElementById("table");
     const frozen = table && Number(table.dataset.page) > 1;
     if (frozen) headers["X-Dash-Frozen"] = table.dataset.total;
     const controller = new AbortController();
     refreshing = controller;
+    const sent = Date.now();
+    const silent = setTimeout(() => {
+      unanswered = true;
+      showStatus();
+    }, ANSWER_MS);
+    // Given up after CHECK_MS: the next check asks again on a fresh request.
+    const giveUp = setTimeout(() => controller.abort(), CHECK_MS);
     try {
       const answer = await fetch(window.location.pathname + window.location.search,
                                  {headers: headers, cache: "no-store", signal: controller.signal});
+      clearTimeout(silent);
+      clockFromAnswer(answer.headers.get("Date"), sent, Date.now());
+      if (unanswered) {
+        unanswered = false;
+        showStatus();
+      }
       const html = answer.status === 200 ? await answer.text() : "";
       if (started !== navigations) return; // moved on: the navigation brought its blocks
       if (holding()) { // paused meanwhile: what the page shows stays as it was
         want.forEach((block) => behind.add(block));
         return;
       }
+      const missedAt = answer.headers.get("X-Dash-Missed-At");
+      if (missedAt && showing && freshness) {
+        freshness.noteMissed(meta.dataset.dataset, showing.version, showing.epoch, Number(missedAt));
+      }
       if (html) applyFragments(html);
+      else if (missedAt) showStatus();
       const current = parseBlocks(answer.headers.get("X-Dash-Blocks"));
       for (const block of want) {
         if (current[block] && !(frozen && block === "table")) shown[block] = current[block];
@@ -624,19 +701,25 @@
     } catch (error) {
       want.forEach((block) => behind.add(block)); // offline: the next version asks again
     } finally {
+      clearTimeout(silent);
+      clearTimeout(giveUp);
       if (refreshing === controller) refreshing = null;
     }
   }
 
   function trackNavigation() {
+    let sent = 0;
     document.body.addEventListener("htmx:beforeRequest", () => {
+      sent = Date.now();
       edited.clear(); // this request carries what the form holds now
       navigations += 1;
       navigating += 1;
       if (refreshing) refreshing.abort();
     });
-    document.body.addEventListener("htmx:afterRequest", () => {
+    document.body.addEventListener("htmx:afterRequest", (event) => {
       navigating = Math.max(0, navigating - 1);
+      const xhr = event.detail && event.detail.xhr;
+      if (xhr && xhr.status) clockFromAnswer(xhr.getResponseHeader("Date"), sent, Date.now());
     });
   }
 
@@ -721,7 +804,8 @@
     if (!chartEl() || !metaEl() || typeof window.Plotly === "undefined") return;
     if (window.Idiomorph) {
       // htmx's morphs (navigation) keep open boxes and what someone is typing, as ours do.
-      window.Idiomorph.defaults.ignoreActiveValue = true;
+      // The box being typed in is kept by keepEdited, not merely the focused one.
+      window.Idiomorph.defaults.ignoreActiveValue = false;
       window.Idiomorph.defaults.callbacks.beforeAttributeUpdated = keepOpen;
       window.Idiomorph.defaults.callbacks.beforeNodeMorphed = keepEdited;
     }
@@ -767,6 +851,8 @@
     input.form.requestSubmit();
   });
   document.addEventListener("input", noteEdit);
+  document.addEventListener("input", noteTyping);
+  document.addEventListener("focusout", (event) => typing.delete(event.target));
   document.addEventListener("input", keepRangeBoxesApart);
 
   function boot() {

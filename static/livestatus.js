@@ -39,6 +39,15 @@
   class Freshness {
     constructor() {
       this.datasets = new Map(); // name -> {epoch, versions: [{version, newest, changedAt}]}
+      this.missed = new Map(); // name -> {version, epoch, at}: see noteMissed
+    }
+
+    // The server says when the first version after `version` (of `epoch`) came to be (ms,
+    // its clock): lateness counts from there, not from the newest version it told of.
+    noteMissed(name, version, epoch, at) {
+      if (name && Number.isFinite(version) && Number.isFinite(at)) {
+        this.missed.set(name, {version: version, epoch: epoch, at: at});
+      }
     }
 
     // info: {version, epoch, newest (ms or null), changedAt (ms)}, all by the server's clock.
@@ -75,6 +84,10 @@
           newest = drawn.newest;
         }
         if (newer) lateMs = Math.max(lateMs, now - newer.changedAt);
+        const missed = this.missed.get(name);
+        if (newer && missed && missed.version === at.version && missed.epoch === at.epoch) {
+          lateMs = Math.max(lateMs, now - missed.at);
+        }
       }
       return {newest: newest, lateMs: lateMs};
     }
@@ -88,7 +101,8 @@
               age: " · updates " + spanWords(judged.lateMs / 1000) + " late"};
     }
     if (judged.newest === null) return {freshness: "", word: "Live", age: ""};
-    const seconds = (now - judged.newest) / 1000;
+    // Never newer than now: what is left of the clocks' skew reads "just now".
+    const seconds = Math.max(0, now - judged.newest) / 1000;
     return {freshness: seconds < OLD_S ? "fresh" : "old", word: "Live",
             age: " · newest point " + ageWords(seconds)};
   }

@@ -238,9 +238,18 @@ def test_config_hover_and_number_formats() -> None:
     layout = fig["layout"]
     assert layout["hovermode"] == "x unified"
     # Values near 1,200 ms: four significant digits, thousands separated, unit named.
-    assert fig["data"][0]["hovertemplate"] == "%{y:,.0~f} ms"
+    assert fig["data"][0]["hovertemplate"] == "%{y:,.0f} ms"
     assert layout["yaxis"]["tickformat"] == ",.0~f"
     assert layout["yaxis"]["separatethousands"] is True
+
+
+def test_hover_values_keep_their_decimals() -> None:
+    """cpu tops out below 100: two decimals, kept when they are zeros ("20.00" beside
+    "25.94" in the hover box, as the rows table writes them); ticks drop them ("20")."""
+    snap = demo_like()
+    fig = charts.build(snap, view_of(snap, "metric=cpu"))
+    assert {t["hovertemplate"].split("}")[0] for t in fig["data"]} == {"%{y:,.2f"}
+    assert fig["layout"]["yaxis"]["tickformat"] == ",.2~f"
 
 
 def test_the_chart_in_words_names_its_lines_span_and_last_values() -> None:

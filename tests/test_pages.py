@@ -299,10 +299,11 @@ def test_the_stats_and_rows_columns_line_up(client: FlaskClient, data_dir: Path,
     stats = re.search(r'<table class="stats">.*?</table>', html, re.S)
     assert stats is not None
     # web-1: count 4, min 10, mean 45.25 / 4 = 11.3125, max and last 12.25; web-2: count 3,
-    # min 20, mean 21, max and last 22. Mean, max and last need decimals for web-1's sake.
+    # min 20, mean 21, max and last 22. min, mean, max and last share two decimals for
+    # web-1's sake, whole minimums too (the rows table writes 10 as "10.00" as well).
     assert re.findall(r'<td class="num">([^<]*)</td>', stats[0]) == [
-        "4", "10", "11.31", "12.25", "12.25",
-        "3", "20", "21.00", "22.00", "22.00"]
+        "4", "10.00", "11.31", "12.25", "12.25",
+        "3", "20.00", "21.00", "22.00", "22.00"]
     html = client.get("/d/hosts?metric=cpu&host=web-1&agg=raw").get_data(as_text=True)
     rows = re.search(r'<table class="rows">.*?</table>', html, re.S)
     assert rows is not None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.data.schema import Batch, Schema
-from app.data.store import MIN_CAPACITY, Categories, Dataset, Snapshot, Store
+from app.data.store import CHANGES_KEPT, MIN_CAPACITY, Categories, Dataset, Snapshot, Store
 
 SCHEMA = Schema("timestamp", "wide", ("cpu", "mem"), ("host",))
 
@@ -197,3 +197,33 @@ def test_single_point_appends_equal_one_batch_append() -> None:
     assert decode(a) == decode(b)
     assert set(a.labels["zone"].tolist()) == {-1}
     assert one_by_one.version == 3000
+
+
+@pytest.mark.parametrize("shown, first_missed", [
+    (0, 1),  # shows nothing yet: the first version is the first it missed
+    (1, 2),
+    (2, 3),  # version 3 is a touch (a reload that found nothing new): a change all the same
+    (3, None),  # shows the newest
+])
+def test_first_change_after_a_version_is_when_the_next_one_came(shown: int,
+                                                                first_missed: int | None) -> None:
+    dataset = Dataset("d", SCHEMA)
+    at = {}
+    for ts in (10, 20):
+        version = dataset.append(points([ts]))
+        at[version] = dataset.updated_at
+    version = dataset.touch()
+    at[version] = dataset.updated_at
+    assert sorted(at) == [1, 2, 3]
+    expected = None if first_missed is None else at[first_missed]
+    assert dataset.first_change_after(shown) == expected
+
+
+def test_first_change_after_a_version_older_than_the_history_is_the_oldest_kept() -> None:
+    dataset = Dataset("d", SCHEMA)
+    at = {}
+    for ts in range(CHANGES_KEPT + 6):  # versions 1 … KEPT + 6; the first 6 forgotten
+        version = dataset.append(points([ts]))
+        at[version] = dataset.updated_at
+    assert dataset.first_change_after(0) == at[7]  # understated, never overstated
+    assert dataset.first_change_after(9) == at[10]

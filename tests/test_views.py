@@ -337,6 +337,13 @@ DAY_END = MAY_1 + 24 * HOUR  # the newest point of the data below; the oldest is
     ("start=2024-05-01T12:00:00Z&end=2024-05-01T18:00:00Z", +1, "metric=cpu&window=6h"),
     ("start=2024-05-01T21:00:00Z&end=2024-05-01T22:30:00Z", +1, "metric=cpu&window=90m"),
     ("start=2024-05-01T22:00:00Z&end=2024-05-01T23:00:00.5Z", +1, "metric=cpu&window=3601s"),
+    # live data moved on while a step back was shown: "later" follows it again, not a
+    # range 5 s short of the newest point; two steps back, "later" is the step between
+    ("start=2024-05-01T11:59:55Z&end=2024-05-01T17:59:55Z", +1, "metric=cpu&window=6h"),
+    ("start=2024-05-01T05:59:55Z&end=2024-05-01T11:59:55Z", +1,
+     "metric=cpu&start=2024-05-01T11:59:55Z&end=2024-05-01T17:59:55Z"),
+    ("start=2024-05-01T06:00:00Z&end=2024-05-01T12:00:00Z", +1,  # exactly two steps back
+     "metric=cpu&start=2024-05-01T12:00:00Z&end=2024-05-01T18:00:00Z"),
     ("", -1, None),  # all data: nothing before or after
     ("", +1, None),
     ("start=2024-05-01T18:00:00Z", -1,  # open end: up to the newest point, 6 h

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from .series import SeriesColumns, run_index, search_runs
 MIN_CAPACITY = 1024
 MAX_WARNINGS = 20
 SMALL_BATCH = 32
+# Versions whose change time is kept: a page that missed more than this many is told the
+# oldest kept one (lateness understated, never overstated).
+CHANGES_KEPT = 64
 
 
 def new_epoch() -> str:
@@ -147,6 +151,9 @@ class Dataset:
         self.version = 0
         self.epoch = new_epoch()
         self.updated_at = time.time()
+        # (version, updated_at) of the latest changes: when a page's first missed version
+        # came to be ("Behind · updates N s late" counts from it).
+        self._changes: deque[tuple[int, float]] = deque(maxlen=CHANGES_KEPT)
         self.skipped = 0
         # What reading the source assumed or left out, for people (the newest MAX_WARNINGS).
         self.warnings: tuple[str, ...] = ()
@@ -207,6 +214,7 @@ class Dataset:
             self.version += 1
             self._snapshot = None
             self.updated_at = time.time()
+            self._changes.append((self.version, self.updated_at))
             return self.version
 
     def _series_id(self, key: tuple[int, ...]) -> int:
@@ -318,14 +326,32 @@ class Dataset:
             finally:
                 self.max_label_values = limit
             self.version = version
+            if self._changes:  # append numbered it as the next version; it is ``version``
+                self._changes[-1] = (version, self._changes[-1][1])
             return version
 
     def renumber(self, version: int) -> None:
         """Make the current points version ``version``: a file's version is the number of
         its lines read (``DataFolder``), the same in every process that read them."""
         with self._lock:
+            if version == self.version:
+                return
             self.version = version
             self._snapshot = None
+            # The change just made (numbered as the next version by append) is this one.
+            at = self._changes[-1][1] if self._changes else time.time()
+            while self._changes and self._changes[-1][0] >= version:
+                self._changes.pop()
+            self._changes.append((version, at))
+
+    def first_change_after(self, version: int) -> float | None:
+        """When (``time.time()`` s) the first version after ``version`` came to be; None when
+        ``version`` is the newest. Past the kept history, the oldest kept change."""
+        with self._lock:
+            if version >= self.version:
+                return None
+            later = [at for v, at in self._changes if v > version]
+            return later[0] if later else self.updated_at
 
     def touch(self) -> int:
         """Bump the version without new points (e.g. a reload that found nothing new)."""
@@ -333,6 +359,7 @@ class Dataset:
             self.version += 1
             self._snapshot = None
             self.updated_at = time.time()
+            self._changes.append((self.version, self.updated_at))
             return self.version
 
     def snapshot(self) -> Snapshot:

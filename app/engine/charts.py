@@ -176,7 +176,8 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
             "yaxis": axis,
             # "raw" or the aggregation: deltas only apply to raw points drawn whole.
             "meta": "thinned" if len(shown.x) < len(trace.x) else result.agg,
-            "hovertemplate": f"%{{y:{number_format(places[row])}}}{plotly_text(suffix)}",
+            # Hover values keep their trailing zeros ("20.00" beside "25.94"), ticks drop them.
+            "hovertemplate": f"%{{y:,.{places[row]}f}}{plotly_text(suffix)}",
             # Wall-clock strings in the view's zone: plotly.js would draw numbers
             # (ms) in each browser's own zone, and every browser must agree.
             "x": wall_clock_ms(shown.x, view.tz),

@@ -127,8 +127,10 @@ class View:
 
     def stepped(self, direction: int, oldest: int | None, newest: int | None) -> View | None:
         """The range as long as this one just before (``direction`` -1) or after (+1) it, or
-        None where there is no data to step to. A step forward that reaches the newest point
-        becomes a window again, so the view follows new data."""
+        None where there is no data to step to. A step forward that ends less than one step
+        before the newest point (or past it) becomes a window again, so the view follows new
+        data: on live data the newest point moves on while a step back is shown, and "later"
+        would otherwise stop a few seconds short of it."""
         span = self.span(oldest, newest)
         if span is None or oldest is None or newest is None:
             return None
@@ -142,7 +144,7 @@ class View:
             return self.with_range(max(lo - length, FIRST_INSTANT), lo)
         if hi >= newest:
             return None
-        if hi + length >= newest:
+        if hi + 2 * length > newest:
             return self.with_window(format_duration(max(SECOND, -(-length // SECOND) * SECOND)))
         return self.with_range(hi, hi + length)
 

@@ -183,6 +183,13 @@ def live_refresh(name: str, snap: Snapshot, view: View, context: dict[str, Any],
             response = make_response(body())
         response.mimetype = "text/html"
     response.headers["X-Dash-Blocks"] = blocks.header
+    # The chart's version and epoch (X-Dash-Shown: "41 <epoch>"): when the first version it
+    # lacks came to be (ms), so "Behind" counts from there, not from the newest version.
+    shown = (request.headers.get("X-Dash-Shown") or "").split()
+    if len(shown) == 2 and shown[0].isdigit() and shown[1] == snap.epoch:
+        missed = state.store.get(name).first_change_after(int(shown[0]))
+        if missed is not None:
+            response.headers["X-Dash-Missed-At"] = str(int(missed * 1000))
     response.headers["Cache-Control"] = "no-store"
     response.vary.update(("X-Dash-Refresh", "Accept-Encoding"))  # and no-store: no cache
     return vary_on_htmx(response)
