@@ -425,7 +425,7 @@ def held_render(page: Page, server: Server, path: str, shift_ms: int) -> None:
         route.fulfill(response=answer, body=html)
 
     wait_listed(page, server, path.split("?")[0].rsplit("/", 1)[-1])
-    page.route(re.compile(r".*/d/demo\?.*"), shifted)
+    page.route(re.compile(r".*/d/demo\?.*"), shifted, times=1)  # the page, not its refreshes
     page.goto(f"{server.url}{path}")
     expect(page.locator("#chart")).not_to_have_attribute("data-version", "", timeout=10_000)
 
