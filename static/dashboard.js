@@ -252,34 +252,6 @@
     drawn(section, payload, el);
   }
 
-  // An extend_chart change (app/engine/delta.py): per trace, drop its `replace` trailing
-  // points (an aggregated view's buckets that changed), append x and y, keep the newest
-  // max_points, then give its first points the y values of `head` (a moving window's
-  // first bucket, cut by the window's start). Nothing replaced: Plotly's own
-  // extendTraces. (dash.js does the same.)
-  function applyChange(el, change) {
-    const replace = change.replace || [];
-    const head = change.head || [];
-    if (!replace.some((n) => n > 0) && !head.some((h) => h.length)) {
-      window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
-                                 {x: change.max_points, y: change.max_points});
-      return;
-    }
-    const spliced = (points, i, added) => {
-      const old = Array.from(points || []);
-      const all = old.slice(0, Math.max(0, old.length - (replace[i] || 0)))
-        .concat(Array.from(added));
-      return all.slice(Math.max(0, all.length - change.max_points[i]));
-    };
-    const xs = change.traces.map((t, i) => spliced(el.data[t].x, i, change.x[i]));
-    const ys = change.traces.map((t, i) => {
-      const y = spliced(el.data[t].y, i, change.y[i]);
-      Array.from(head[i] || []).forEach((value, k) => { y[k] = value; });
-      return y;
-    });
-    window.Plotly.restyle(el, {x: xs, y: ys}, change.traces);
-  }
-
   // A view that changed by parts (points appended, an aggregated view's last buckets
   // replaced): change what is drawn, or ask for everything again.
   function extendFigure(change) {
@@ -294,7 +266,7 @@
         resync(); // we missed something: the whole figures again
         return;
       }
-      applyChange(el, change);
+      window.dashLive.applyChange(el, change);
       drawn(section, change, el);
     }
   }

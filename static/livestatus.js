@@ -167,6 +167,35 @@
     all();
   }
 
+  // An extend_chart change (app/engine/delta.py): per trace, drop its `replace` trailing
+  // points (an aggregated view's buckets that changed), append x and y, keep the newest
+  // max_points, then give its first points the y values of `head` (a moving window's
+  // first bucket, cut by the window's start). Nothing replaced: Plotly's own
+  // extendTraces. Both live pages apply changes with it.
+  function applyChange(el, change) {
+    const replace = change.replace || [];
+    const head = change.head || [];
+    if (!replace.some((n) => n > 0) && !head.some((h) => h.length)) {
+      window.Plotly.extendTraces(el, {x: change.x, y: change.y}, change.traces,
+                                 {x: change.max_points, y: change.max_points});
+      return;
+    }
+    const spliced = (points, i, added) => {
+      const old = Array.from(points || []);
+      const all = old.slice(0, Math.max(0, old.length - (replace[i] || 0)))
+        .concat(Array.from(added));
+      return all.slice(Math.max(0, all.length - change.max_points[i]));
+    };
+    const xs = change.traces.map((t, i) => spliced(el.data[t].x, i, change.x[i]));
+    const ys = change.traces.map((t, i) => {
+      const y = spliced(el.data[t].y, i, change.y[i]);
+      Array.from(head[i] || []).forEach((value, k) => { y[k] = value; });
+      return y;
+    });
+    window.Plotly.restyle(el, {x: xs, y: ys}, change.traces);
+  }
+
   window.dashLive = {ageWords: ageWords, Freshness: Freshness, liveWords: liveWords,
-                     setText: setText, show: show, labelCharts: labelCharts, LATE_S: LATE_S};
+                     setText: setText, show: show, labelCharts: labelCharts, LATE_S: LATE_S,
+                     applyChange: applyChange};
 })();
