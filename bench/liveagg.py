@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -37,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.servers import ROOT, TOKEN, free_port
+from bench.servers import ROOT, TOKEN, start_server
 
 VIEW = "metric=cpu&agg=p95&bucket=1h&by=host"
 HOSTS = [f"web-{i}" for i in range(1, 21)]
@@ -75,24 +74,8 @@ def post(url: str, points: list[dict[str, Any]]) -> dict[str, Any]:
 
 def start(root: Path, data_dir: Path, log: Any) -> tuple[subprocess.Popen[bytes], str]:
     """``wsgi.py`` of checkout ``root`` over ``data_dir``, once it has loaded the data."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
-    env.update(DASH_PORT=str(port), DASH_DATA_DIR=str(data_dir), DASH_INGEST_TOKEN=TOKEN,
-               DASH_SECRET_KEY=secrets.token_hex(16), DASH_LOG_LEVEL="DEBUG")
-    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=root, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-            return process, url
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("server did not start")
+    return start_server(str(data_dir), {"DASH_LOG_LEVEL": "DEBUG"}, log, root,
+                        timeout=START_TIMEOUT)
 
 
 # -- the client process --------------------------------------------------------------------

@@ -33,11 +33,11 @@ def free_port() -> int:
 
 
 def start_server(data_dir: str, extra: Mapping[str, str] | None = None,
-                 log: Any = subprocess.DEVNULL,
-                 root: Path = ROOT) -> tuple[subprocess.Popen[bytes], str]:
+                 log: Any = subprocess.DEVNULL, root: Path = ROOT,
+                 timeout: float = START_TIMEOUT) -> tuple[subprocess.Popen[bytes], str]:
     """Run ``root``'s wsgi.py over ``data_dir`` (its stderr to ``log``, ``extra`` settings
-    over the defaults) and wait at most ``START_TIMEOUT`` for /healthz: the process and its
-    URL. ``SystemExit`` if it does not answer."""
+    over the defaults) and wait at most ``timeout`` s for /healthz: the process and its
+    URL. ``SystemExit`` if it does not answer or exits first."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
     env.update(DASH_PORT=str(port), DASH_DATA_DIR=data_dir, DASH_INGEST_TOKEN=TOKEN,
@@ -46,12 +46,14 @@ def start_server(data_dir: str, extra: Mapping[str, str] | None = None,
     process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
             return process, url
         except OSError:
+            if process.poll() is not None:
+                break
             time.sleep(0.1)
     process.kill()
     raise SystemExit("server did not start")
