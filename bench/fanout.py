@@ -33,11 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.servers import ROOT, TOKEN, cpu_seconds, fanout_ms, server, wait_ready
+from bench.servers import ROOT, cpu_seconds, fanout_ms, post_points, server, wait_ready
 
 VIEW = "metric=v&agg=raw&window=5m"
 CONNECT_TIMEOUT = 120.0  # seconds for every client of a process to connect and subscribe
@@ -62,11 +61,7 @@ MANY_CLIENTS_ONE_ADDRESS = {"DASH_MAX_WAITING": "2048", "DASH_MAX_WAITING_PER_IP
 
 
 def post(url: str, points: list[dict[str, Any]]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{url}/api/d/fan/points", data=json.dumps(points).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return post_points(url, "fan", points)
 
 
 def point(n: int) -> dict[str, Any]:

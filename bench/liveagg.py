@@ -30,13 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.servers import ROOT, TOKEN, start_server
+from bench.servers import ROOT, post_points, start_server
 
 VIEW = "metric=cpu&agg=p95&bucket=1h&by=host"
 HOSTS = [f"web-{i}" for i in range(1, 21)]
@@ -65,11 +64,7 @@ def write_csv(path: Path, points: int) -> int:
 
 
 def post(url: str, points: list[dict[str, Any]]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{url}/api/d/fleet/points", data=json.dumps(points).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return post_points(url, "fleet", points)
 
 
 def start(root: Path, data_dir: Path, log: Any) -> tuple[subprocess.Popen[bytes], str]:

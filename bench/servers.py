@@ -59,6 +59,16 @@ def start_server(data_dir: str, extra: Mapping[str, str] | None = None,
     raise SystemExit("server did not start")
 
 
+def post_points(url: str, dataset: str, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """POST ``points`` (JSON objects) to ``dataset`` of the server at ``url`` with the bench's
+    ingest token: its 200 answer. ``urllib.error.HTTPError`` on any other status."""
+    request = urllib.request.Request(
+        f"{url}/api/d/{dataset}/points", data=json.dumps(points).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read()))
+
+
 @contextmanager
 def server(data_dir: str, extra: Mapping[str, str] | None = None,
            log: Any = subprocess.DEVNULL,
