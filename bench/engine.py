@@ -52,6 +52,9 @@ HOST_SHAPES: dict[str, Shape] = {
     "all/1h none": (("cpu",), {}, "all", "1h", "none"),
     "all/1h by host, region=eu": (("cpu",), {"region": ("eu",)}, "all", "1h", "host"),
     "all/1m by series, 2 metrics": (("cpu", "mem"), {}, "all", "1m", "series"),
+    "all/5m by host": (("cpu",), {}, "all", "5m", "host"),
+    "all/15m none": (("cpu",), {}, "all", "15m", "none"),
+    "all/24h by series": (("cpu",), {}, "all", "24h", "series"),
     "24h/1m by region": (("cpu",), {}, "24h", "1m", "region"),
     "24h/1m none, region=eu": (("cpu",), {"region": ("eu",)}, "24h", "1m", "none"),
 }
