@@ -279,3 +279,36 @@ def test_a_read_only_file_system_is_a_503_saying_so_and_nothing_is_stored(
     assert (tmp_path / "cpu.csv").read_text() == START
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cpu.csv"]
     assert rows(folder.store, "cpu") == [1.0, 2.0] and folder.store.find("new") is None
+
+
+class Unlistable(type(Path())):  # type: ignore[misc]
+    """A folder whose listing fails as it does when the process is out of descriptors."""
+
+    def glob(self, pattern: str) -> Any:  # type: ignore[override]
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_a_folder_that_cannot_be_listed_is_logged_once_a_minute_not_every_pass(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import app.data.folder as folder_module
+
+    now = [1000.0]
+    monkeypatch.setattr(folder_module.time, "monotonic", lambda: now[0])
+    folder = DataFolder(Store(), tmp_path)
+    listable = folder.directory
+    folder.directory = Unlistable(tmp_path)
+    with caplog.at_level("INFO", logger="dash.files"):
+        for _ in range(50):  # ten seconds of passes, five a second
+            assert folder.scan() == set()
+            now[0] += 0.2
+        now[0] += 50.0  # a minute after the first error: logged again
+        folder.scan()
+        folder.scan()
+        folder.directory = listable
+        folder.scan()
+        folder.scan()
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert events == ["scan_error", "scan_error", "scan_recovered"]
+    assert "Too many open files" in caplog.records[0].getMessage() + str(
+        getattr(caplog.records[0], "error", ""))

@@ -31,6 +31,7 @@ from .schema import ReadingChanged, Schema, SchemaError, is_valid_name
 from .store import Dataset, Store
 
 log = logging.getLogger("dash.files")
+SCAN_ERROR_EVERY = 60.0  # s between two logs of the same failing folder listing
 # The bytes before a batch that its intent record fingerprints: a restart acts on the
 # record only if they are still the same.
 FINGERPRINT_BYTES = 4096
@@ -176,6 +177,9 @@ class DataFolder:
         self._claim: int | None = None  # the lock file's descriptor, while claimed
         # The length of the intent record of each dataset's batch in flight (``_settle``).
         self._intents: dict[str, int] = {}
+        # While the folder cannot be listed (out of file descriptors, unmounted), the
+        # error is logged once and then once a minute, not on every pass (five a second).
+        self._scan_failed_at: float | None = None  # monotonic s of the last logged error
 
     # -- who serves the folder ---------------------------------------------------------
 
@@ -256,10 +260,18 @@ class DataFolder:
         try:
             paths = sorted(self.directory.glob("*.csv"))
         except OSError as exc:
-            log.error("cannot list data folder", extra={"event": "scan_error",
-                                                        "path": str(self.directory),
-                                                        "error": str(exc)})
+            now = time.monotonic()
+            last = self._scan_failed_at
+            if last is None or now - last >= SCAN_ERROR_EVERY:
+                self._scan_failed_at = now
+                log.error("cannot list data folder", extra={"event": "scan_error",
+                                                            "path": str(self.directory),
+                                                            "error": str(exc)})
             return changed
+        if self._scan_failed_at is not None:
+            self._scan_failed_at = None
+            log.info("data folder listed again", extra={"event": "scan_recovered",
+                                                        "path": str(self.directory)})
         for path in paths:
             name = path.stem
             if not is_valid_name(name):
