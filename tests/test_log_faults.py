@@ -281,20 +281,20 @@ def test_a_read_only_file_system_is_a_503_saying_so_and_nothing_is_stored(
     assert rows(folder.store, "cpu") == [1.0, 2.0] and folder.store.find("new") is None
 
 
-class Unlistable(type(Path())):  # type: ignore[misc]
+class Unlistable(type(Path())):
     """A folder whose listing fails as it does when the process is out of descriptors."""
 
-    def glob(self, pattern: str) -> Any:  # type: ignore[override]
+    def glob(self, pattern: str) -> Any:
         raise OSError(errno.EMFILE, "Too many open files")
 
 
 def test_a_folder_that_cannot_be_listed_is_logged_once_a_minute_not_every_pass(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    import app.data.folder as folder_module
+    import time
 
     now = [1000.0]
-    monkeypatch.setattr(folder_module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     folder = DataFolder(Store(), tmp_path)
     listable = folder.directory
     folder.directory = Unlistable(tmp_path)
