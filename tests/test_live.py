@@ -160,7 +160,7 @@ def test_rooms_get_extend_chart_with_the_base_version(app: Flask, state: AppStat
     assert (change["version"], change["base_version"]) == (version, ack["version"])
     assert change["traces"] == [0, 1] and change["x"] == [["2024-05-01T00:03:00"], []]
     assert change["y"] == [[13.0], []] and change["max_points"] == [4, 3]
-    assert change["replace"] == [0, 0]
+    assert "replace" not in change and "head" not in change  # what extendTraces takes
 
 
 def test_an_aggregated_room_gets_its_last_bucket_replaced_and_shows_what_a_reload_shows(
@@ -204,7 +204,7 @@ def test_a_client_of_specs_appending_extend_chart_gets_the_whole_figure_for_a_ch
     state.store.append("hosts", cpu((180, 13.0, "web-1")))
     [grew], [grew_too] = plain.get_received(), parts.get_received()
     assert grew["name"] == grew_too["name"] == "extend_chart"
-    assert grew["args"][0]["replace"] == [0, 0]
+    assert "replace" not in grew["args"][0]  # nothing replaced: only what extendTraces takes
 
 
 def test_a_long_poll_gets_the_whole_figure_computed_by_parts(app: Flask, state: AppState

@@ -276,8 +276,9 @@ def extension(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None
     """The ``extend_chart`` change that turns figure ``old`` into ``new``, or None.
 
     Per trace (all of them, in order): ``replace`` trailing points of the old trace are
-    removed, the points of ``x``/``y`` appended, and the newest ``max_points`` kept (which
-    drops what left a moving window at the start); then, only when some trace needs it,
+    removed (the key is there only when some trace replaces any), the points of
+    ``x``/``y`` appended, and the newest ``max_points`` kept (which drops what left a
+    moving window at the start); then, only when some trace needs it,
     ``head`` gives new y values of its first points (a moving window's first bucket,
     partly past the window's start, changes as the window moves). With every ``replace``
     0 and no ``head`` this is exactly ``Plotly.extendTraces(el, {x, y}, traces,
@@ -322,7 +323,9 @@ def extension(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None
     if sum(len(x) + len(h) for x, h in zip(xs, heads, strict=True)) >= max(1, sum(keep)):
         return None  # no smaller than the whole figure
     change: dict[str, Any] = {"traces": list(range(len(xs))), "x": xs, "y": ys,
-                              "max_points": keep, "replace": replace}
+                              "max_points": keep}
+    if any(replace):  # only what Plotly.extendTraces needs when nothing is replaced
+        change["replace"] = replace
     if any(len(h) for h in heads):
         change["head"] = heads
     if "summary" in new:  # the text alternative names the last values: keep it true

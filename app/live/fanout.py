@@ -84,7 +84,7 @@ class Fanout:
             if previous is not None and change is not None:
                 self.deltas += 1
                 whole = (self.rooms.appending_only(room)
-                         if any(change["replace"]) or "head" in change else [])
+                         if "replace" in change or "head" in change else [])
                 self.transport.emit_room(room, "extend_chart", {
                     "dataset": payload["dataset"], "query": payload["query"],
                     "version": payload["version"], "base_version": previous["version"],
