@@ -138,19 +138,21 @@ def _axis_name(row: int) -> str:
     return "y" if row == 0 else f"y{row + 1}"
 
 
-def _span(columns: Columns) -> tuple[int, int] | None:
-    """(first, last) instant in ns over the traces (each in time order); None: no points."""
-    filled = columns.ends > columns.starts
-    if not filled.any():
+def _span(columns: Columns, shown: np.ndarray) -> tuple[int, int] | None:
+    """(first, last) instant in ns over the ``shown`` traces (those with points, each in
+    time order); None: no points."""
+    if not len(shown):
         return None
-    return (int(columns.x[columns.starts[filled]].min()),
-            int(columns.x[columns.ends[filled] - 1].max()))
+    if len(shown) == 1:  # one line: two reads, not four numpy calls
+        i = int(shown[0])
+        return int(columns.x[columns.starts[i]]), int(columns.x[columns.ends[i] - 1])
+    return (int(columns.x[columns.starts[shown]].min()),
+            int(columns.x[columns.ends[shown] - 1].max()))
 
 
-def _time_title(view: View, columns: Columns) -> str:
+def _time_title(view: View, span: tuple[int, int] | None) -> str:
     """``time (Europe/Berlin)``; where the zone's clocks change inside the chart, say that the
     axis follows the clocks (an hour drawn twice or skipped), so no one misreads the gap."""
-    span = _span(columns)
     if span is not None and clocks_change(*span, view.tz):
         return (f"time ({view.tz}, as clocks read: they change in this range, "
                 "so an hour repeats or is skipped)")
@@ -167,6 +169,8 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
     # not a conversion per trace (10,000 traces: 24 ms of numpy calls).
     columns = result.columns()
     names, x, y, starts, ends = columns
+    shown = np.flatnonzero(ends > starts)  # the traces with points
+    span = _span(columns, shown)
     row_of, rows = _rows(view, snap, drawing, columns)
     places = [decimals(_values_of(columns, [r == row for r in row_of]))
               for row in range(len(rows))]
@@ -218,7 +222,7 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
     layout: dict[str, Any] = {
         "title": {"text": f"{plotly_text(snap.name)}: {title}", "x": 0, "xanchor": "left",
                   "xref": "paper", "font": {"size": 15}},
-        "xaxis": {"type": "date", "title": {"text": _time_title(view, columns)},
+        "xaxis": {"type": "date", "title": {"text": _time_title(view, span)},
                   "hoverformat": "%Y-%m-%d %H:%M:%S", "anchor": _axis_name(len(rows) - 1),
                   "automargin": True},
         "hovermode": "x unified",
@@ -252,8 +256,8 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
         layout["title"]["text"] += " (newest points only)"
     units = [rows[row][0] for row in row_of]
     out: dict[str, Any] = {"data": data, "layout": layout, "config": CONFIG,
-                           "summary": summary(snap.name, view, title, columns, units, places,
-                                              row_of)}
+                           "summary": summary(snap.name, view, title, columns, shown, span,
+                                              units, places, row_of)}
     if drawing.too_many is not None:
         out["notice"] = drawing.too_many.as_json()
         # The chart says it too, above the plot (the page adds the links to split).
@@ -267,20 +271,20 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
 SUMMARY_LINES = 6  # last values named in the text alternative; the rest are counted
 
 
-def summary(dataset: str, view: View, title: str, columns: Columns,
-            units: list[str | None], places: list[int], row_of: list[int]) -> str:
-    """The chart in words, for screen readers: what it shows, its time span in the view's
-    zone, and each line's last value (the first few)."""
+def summary(dataset: str, view: View, title: str, columns: Columns, shown: np.ndarray,
+            span: tuple[int, int] | None, units: list[str | None], places: list[int],
+            row_of: list[int]) -> str:
+    """The chart in words, for screen readers: what it shows, its time span (``span``,
+    ns) in the view's zone, and the last value of the first few ``shown`` traces (those
+    with points)."""
     text = f"Chart of {dataset}: {title.replace('&lt;', '<').replace('&amp;', '&')}."
-    span = _span(columns)
     if span is None:
         return text + " No points in this view."
-    shown = np.flatnonzero(columns.ends > columns.starts).tolist()
     text += (f" {len(shown)} line{'s' if len(shown) != 1 else ''} from "
              f"{format_local(span[0], view.tz)} to {format_local(span[1], view.tz)} "
              f"({view.tz}).")
     values = []
-    for i in shown[:SUMMARY_LINES]:
+    for i in shown[:SUMMARY_LINES].tolist():
         value = float(columns.y[columns.ends[i] - 1])
         unit, digits = units[i], places[row_of[i]]
         spaced = "" if not unit else unit if unit == "%" else f" {unit}"

