@@ -5,8 +5,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,49 @@ def check_values(column: str, known: Categories, values: np.ndarray, limit: int)
                        "like ids or timestamps belong in a metric or nowhere, not in a label")
 
 
+class SeriesNames:
+    """The series' display texts and their sort orders, one instance per set of series.
+
+    Series are append-only and their texts never change, so every snapshot taken while
+    no series is added shares one instance, and each order is sorted once, on first use:
+    a ``by=series`` view over 10,000 series then picks its traces' order out of the
+    sorted ids (0.1 ms) instead of building and sorting 10,000 strings (2.6 ms) per query.
+    """
+
+    def __init__(self, metrics: tuple[str, ...], series_metric: np.ndarray,
+                 texts: tuple[str, ...]) -> None:
+        self.metrics = metrics
+        self.series_metric = series_metric  # int32 metric code per series
+        self.texts = texts  # per series: its label values joined (" · "), or ""
+
+    @cached_property
+    def alone(self) -> np.ndarray:
+        """Per series (an object array of str): its trace name when one metric is shown,
+        its text or, when it has no labels, its metric's name. An array, as picking
+        10,000 of them is one ``take`` (0.1 ms; 0.5 ms from a tuple)."""
+        metrics = self.metrics
+        names = np.empty(len(self.texts), object)
+        names[:] = [text or metrics[m]
+                    for text, m in zip(self.texts, self.series_metric.tolist(), strict=True)]
+        return names
+
+    @cached_property
+    def by_alone(self) -> np.ndarray:
+        """int64 series ids ordered by ``alone`` name, then id."""
+        return _order(self.alone.tolist())
+
+    @cached_property
+    def by_text(self) -> np.ndarray:
+        """int64 series ids ordered by text, then id: within one metric, the order of their
+        ``"metric · text"`` names (the bare metric, text "", first)."""
+        return _order(self.texts)
+
+
+def _order(keys: Sequence[str]) -> np.ndarray:
+    """int64 indices of ``keys`` in sorted order (Python's str order), ties by index."""
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), np.int64)
+
+
 @dataclass(frozen=True)
 class MergedPoints:
     """Points of some series merged into time order (equal times in series order)."""
@@ -103,6 +147,7 @@ class Snapshot:
     series_metric: np.ndarray  # int32 metric code per series
     series_labels: dict[str, np.ndarray]  # int32 label codes per series; -1 = missing
     series_text: tuple[str, ...]  # per series: its label values joined (" · "), or ""
+    series_names: SeriesNames  # the texts' sort orders (shared by snapshots, sorted lazily)
     series_start: np.ndarray  # int64 per series: where its points start in the columns
     series_count: np.ndarray  # int64 per series: its points
     # Per RANKED_TIERS, per series: how many of its values, from series_start on, are
@@ -166,6 +211,7 @@ class Dataset:
         # (metric, *label codes) per series, rows past len(self._series_index) unused.
         self._codes = np.zeros((64, 1 + len(self.label_names)), np.int32)
         self._texts: list[str] = []  # label values joined, per series
+        self._names: SeriesNames | None = None  # None: series were added since
         self._end: int | None = None
         self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
@@ -229,6 +275,7 @@ class Dataset:
             self._texts.append(" · ".join(self.labels[name].values[code] for name, code in
                                           zip(self.label_names, key[1:], strict=True)
                                           if code >= 0))
+            self._names = None
         return found
 
     def _append_one(self, batch: Batch) -> None:
@@ -370,16 +417,21 @@ class Dataset:
             cols = self.columns
             n = cols.series
             codes = self._codes[:n]
+            if self._names is None or len(self._names.texts) != n:
+                self._names = SeriesNames(tuple(self.metrics.values), codes[:, 0].copy(),
+                                          tuple(self._texts))
+            names = self._names
             self._snapshot = Snapshot(
                 name=self.name,
                 version=self.version,
                 epoch=self.epoch,
                 metrics=tuple(self.metrics.values),
                 label_values={name: tuple(c.values) for name, c in self.labels.items()},
-                series_metric=codes[:, 0].copy(),
+                series_metric=names.series_metric,
                 series_labels={name: codes[:, 1 + i].copy()
                                for i, name in enumerate(self.label_names)},
-                series_text=tuple(self._texts),
+                series_text=names.texts,
+                series_names=names,
                 series_start=cols.start[:n].copy(),
                 series_count=cols.count[:n].copy(),
                 series_ranked=cols.ranked_count[:, :n].copy(),

@@ -205,10 +205,8 @@ def rows(snap: Snapshot, view: View, sel: Selection, result: Result) -> Rows:
         assert result.bucket_ns is not None
         group, starts, out = aggregate_rows(snap, sel, result.bucket_ns, result.agg)
     else:  # the chart's traces are the aggregated rows already
-        group = np.concatenate([np.full(len(t.x), i) for i, t in enumerate(result.traces)]
-                               or [np.empty(0, np.int64)])
-        starts = np.concatenate([t.x for t in result.traces] or [np.empty(0, np.int64)])
-        out = np.concatenate([t.y for t in result.traces] or [np.empty(0)])
+        _, starts, out, first, last = result.columns()
+        group = np.repeat(np.arange(len(first)), last - first)
     order = np.lexsort((group, -starts))  # newest bucket first, then trace order
 
     def get_agg(start: int, stop: int) -> list[tuple[Any, ...]]:

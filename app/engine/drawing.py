@@ -121,8 +121,11 @@ def draw(snap: Snapshot, view: View, limits: ChartLimits,
     lows = aggregate(snap, sel, width, "min")
     highs = aggregate(snap, sel, width, "max")
     # run keeps the newest raw_max_points buckets of a trace: the band keeps the same.
-    bands = tuple((low[len(low) - len(t.x):], high[len(high) - len(t.x):])
-                  for t, (_, low), (_, high) in zip(result.traces, lows, highs, strict=True))
+    # (Lengths from the result's columns: its traces need not be made.)
+    columns = result.columns()
+    kept = (columns.ends - columns.starts).tolist()
+    bands = tuple((low[len(low) - n:], high[len(high) - n:])
+                  for n, (_, low), (_, high) in zip(kept, lows, highs, strict=True))
     return Drawing(sel, result, bands, too_many)
 
 

@@ -14,7 +14,9 @@ from .view import View
 class Selection:
     """The series a view selects, the run of each inside its time range, and their traces."""
 
-    series: np.ndarray  # int64 ids of the selected series that have points in range
+    # int64 ids of the selected series that have points in range (by=series: in trace
+    # order, so cells come out ordered by trace: no sort by trace to aggregate)
+    series: np.ndarray
     start: np.ndarray  # int64 per selected series: column position of its first point in range
     stop: np.ndarray  # int64 per selected series: one past its last point in range
     group: np.ndarray  # int64 trace number per selected series
@@ -99,14 +101,25 @@ def select(snap: Snapshot, view: View) -> Selection:
     positions = metric_pos[snap.series_metric[series]]
     metric_names = [snap.metrics[c] for c in metric_codes]
     if view.by == "series":
-        names = series_names(snap, series, len(metric_names) > 1)
-        order = np.array(sorted(range(len(names)), key=names.__getitem__), np.int64)
-        if len(metric_names) > 1:
-            order = order[np.argsort(positions[order], kind="stable")]
-        group = np.empty(len(series), np.int64)
-        group[order] = np.arange(len(series))
-        return Selection(series, start, stop, group,
-                         tuple(map(names.__getitem__, order.tolist())))
+        # Traces sorted by name (ties by series id), then by the metric's place in the
+        # view: the selected series picked, in order, out of all series sorted once by
+        # the dataset, instead of a string sort per query (10,000 series: 0.1 ms, not 3).
+        several = len(metric_names) > 1
+        everyone = snap.series_names.by_text if several else snap.series_names.by_alone
+        picked = np.zeros(len(everyone), bool)
+        picked[series] = True
+        ordered = everyone[picked[everyone]]
+        if several:
+            ordered = ordered[np.argsort(metric_pos[snap.series_metric[ordered]],
+                                         kind="stable")]
+        # The selection itself in trace order: the cells then come out sorted by trace
+        # (aggregate_rows 2.1 -> 1.5 ms at 10,000 series, no argsort by trace).
+        index = np.empty(len(everyone), np.int64)
+        index[series] = np.arange(len(series))
+        at = index[ordered]
+        names = (series_names(snap, ordered, True) if several
+                 else snap.series_names.alone.take(ordered).tolist())
+        return Selection(ordered, start[at], stop[at], np.arange(len(series)), tuple(names))
     if view.by is None or view.by not in snap.series_labels:
         return Selection(series, start, stop, positions, tuple(metric_names))
     split_codes = snap.series_labels[view.by][series].astype(np.int64)
