@@ -40,6 +40,7 @@ from .web.bodies import Request
 from .web.headers import security_headers
 from .web.hosts import allowed_hosts, host_checker, proxy_fixer
 from .web.origins import origin_checker
+from .web.sessions import SessionInterface
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dashboard files edited on disk show up within two seconds (SPEC): scanned this often at
@@ -134,6 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"))
     app.request_class = Request  # chunked bodies past their limit are a 413, not cut short
+    app.session_interface = SessionInterface()  # one signing serializer, not one a request
     app.config.from_object(Config)
     app.config.update(from_environment(os.environ))
     if config:

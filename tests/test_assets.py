@@ -55,3 +55,10 @@ def test_pages_are_compressed_and_figures_are_not(client: FlaskClient) -> None:
     assert b"<html" in brotli.decompress(page.data)
     figure = client.get("/api/d/hosts/figure", headers={"Accept-Encoding": "br, gzip"})
     assert "Content-Encoding" not in figure.headers
+
+
+def test_json_answers_say_they_vary_by_encoding_as_pages_do(client: FlaskClient) -> None:
+    for url in ("/api/d/hosts/figure", "/api/d/hosts/poll?timeout=0", "/d/hosts"):
+        answer = client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert answer.status_code == 200, url
+        assert "Accept-Encoding" in answer.headers["Vary"], url

@@ -12,25 +12,37 @@ from .transport import Transport
 
 class Waiters:
     """Requests waiting for a key's next change; a key is a dataset name or
-    ``dashboard:<name>``. Each waiting request has one event, registered under every key
-    it waits on, so a dashboard long-poll waits on all its panels' datasets at once."""
+    ``dashboard:<name>``.
+
+    Every request waiting on one key alone (a dataset's long-poll) shares that key's one
+    event, replaced at each change: 200 long-polls of one dataset made 200 events (a
+    green ``Condition`` and lock each) and the change set them one by one, ~15 µs of
+    server CPU per answer (py-spy, ``bench.fanout --poll 200``). A request waiting on
+    several keys at once (a dashboard's long-poll) has an event of its own, registered
+    under each of them.
+    """
 
     def __init__(self, store: Store, transport: Transport) -> None:
         self.store = store
         self.transport = transport
-        self._waiting: dict[str, set[Any]] = {}  # key -> events of the requests waiting on it
+        self._shared: dict[str, Any] = {}  # key -> the event its next change sets
+        self._sharing: dict[str, int] = {}  # key -> requests waiting on its shared event
+        self._waiting: dict[str, set[Any]] = {}  # key -> own events of multi-key requests
         self._lock = threading.Lock()
 
     @property
     def count(self) -> int:
         """Requests waiting right now (each counted once, whatever it waits on)."""
         with self._lock:
-            return len(set().union(*self._waiting.values()))
+            return sum(self._sharing.values()) + len(set().union(*self._waiting.values()))
 
     def changed(self, key: str) -> None:
         """Wake everybody waiting on ``key`` (a dataset name or ``dashboard:<name>``)."""
         with self._lock:
+            shared = self._shared.pop(key, None)
             events = self._waiting.pop(key, set())
+        if shared is not None:
+            shared.set()
         for event in events:
             event.set()
 
@@ -51,6 +63,8 @@ class Waiters:
         True as soon as it is (at once if it already is), False after ``timeout`` seconds.
         """
         keys = tuple(dict.fromkeys(keys))
+        if len(keys) == 1:
+            return self._wait_shared(keys[0], ready, timeout)
         deadline = time.monotonic() + timeout
         while True:
             event = self.transport.create_event()
@@ -72,3 +86,31 @@ class Waiters:
                             waiting.discard(event)
                             if not waiting:
                                 del self._waiting[key]
+
+    def _wait_shared(self, key: str, ready: Callable[[], bool], timeout: float) -> bool:
+        """``wait_until`` for one key, on the key's shared event."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:  # taken before the check, so no change slips by
+                event = self._shared.get(key)
+                if event is None:
+                    event = self._shared[key] = self.transport.create_event()
+                self._sharing[key] = self._sharing.get(key, 0) + 1
+            try:
+                if ready():
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                event.wait(remaining)
+            finally:
+                with self._lock:
+                    left = self._sharing[key] - 1
+                    if left:
+                        self._sharing[key] = left
+                    else:
+                        del self._sharing[key]
+                        # Nobody waits on it any more: a key that never changes again (a
+                        # deleted dataset) keeps no event.
+                        if self._shared.get(key) is event:
+                            del self._shared[key]

@@ -108,7 +108,23 @@ def register(app: Flask) -> None:
         return "page"
 
     app.config.setdefault("COMPRESS_CACHE_KEY", cache_key)
-    Compress(app)
+    app.config.setdefault("COMPRESS_REGISTER", False)  # registered below, in front of it
+    compress = Compress(app)
+    compressible = frozenset(app.config["COMPRESS_MIMETYPES"])
+
+    def compressed(response: Response) -> Response:
+        """Flask-Compress's answer; one it would never compress (JSON: figures, every
+        long-poll's answer) only gets its ``Vary``, without the ~10 µs of its checks."""
+        if response.mimetype in compressible:
+            return compress.after_request(response)
+        vary = response.headers.get("Vary")  # as Flask-Compress marks every answer
+        if not vary:
+            response.headers["Vary"] = "Accept-Encoding"
+        elif "accept-encoding" not in vary.lower():
+            response.headers["Vary"] = f"{vary}, Accept-Encoding"
+        return response
+
+    app.after_request(compressed)
 
     def static(filename: str) -> Response:
         found = assets.read(filename)
