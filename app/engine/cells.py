@@ -7,7 +7,7 @@ import numpy as np
 
 from ..data.series import RANKED_TIERS, run_index, search_runs, segment_bounds
 from ..data.store import Snapshot
-from .percentiles import BRACKET_MIN, PERCENTILES, whole_cells
+from .percentiles import BRACKET_MIN, PERCENTILES, record_tier, whole_cells
 from .selection import Selection
 
 # A series' cells come from binary searches of its bucket edges when it has more than
@@ -138,15 +138,6 @@ def _cells_by_edges(snap: Snapshot, sel: Selection, members: np.ndarray,
     if filled.all():
         return Cells(owner, cell_lo, cell_hi, bucket)
     return Cells(owner[filled], cell_lo[filled], cell_hi[filled], bucket[filled])
-
-
-def record_tier(width: int) -> int | None:
-    """The index of the coarsest ``RANKED_TIERS`` tier whose buckets tile ``width``-ns
-    buckets (a 5-minute bucket is 5 whole minutes), or None."""
-    for t in reversed(range(len(RANKED_TIERS))):
-        if width % RANKED_TIERS[t] == 0:
-            return t
-    return None
 
 
 def _cells_by_records(snap: Snapshot, sel: Selection, members: np.ndarray, width: int,

@@ -1,6 +1,9 @@
 """Exact percentiles per (trace, bucket) cell, by linear interpolation between closest ranks
-(as numpy, pandas and DuckDB's ``quantile_cont``), from ranked buckets where they help."""
+(as numpy, pandas and DuckDB's ``quantile_cont``), from ranked buckets where they help:
+buckets of a ranked tier's width, and buckets that the tier's buckets tile."""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -198,6 +201,299 @@ def run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
     return slots.quantiles(column[run_index(start[order], lengths[order])], q)
 
 
+def record_tier(width: int) -> int | None:
+    """The index of the coarsest ``RANKED_TIERS`` tier whose buckets tile ``width``-ns
+    buckets (a 5-minute bucket is 5 whole minutes), or None."""
+    for t in reversed(range(len(RANKED_TIERS))):
+        if width % RANKED_TIERS[t] == 0:
+            return t
+    return None
+
+
+class TierRuns(NamedTuple):
+    """Trace cells cut into sorted runs of a ranked tier (its closed buckets) and loose
+    pieces (points of a bucket cut by the window, or of the open bucket)."""
+
+    owner: np.ndarray  # int64 trace cell per run, runs in column order (within a series)
+    start: np.ndarray  # int64 position of the run in ``ranked[tier]``
+    length: np.ndarray  # int64 values in the run (> 0)
+    loose_owner: np.ndarray  # int64 trace cell per loose piece
+    loose_start: np.ndarray  # int64 position of the piece in ``value``
+    loose_length: np.ndarray  # int64 values in the piece (> 0)
+    usable: np.ndarray  # bool per trace cell: all its values are in these runs and pieces
+
+
+def tier_runs(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
+              stop: np.ndarray, bucket: np.ndarray, owner: np.ndarray, n: int, width: int,
+              t: int) -> TierRuns | None:
+    """The cells (as ``cell_quantiles`` takes them) of ``width``-ns buckets, which tier
+    ``t`` tiles, cut into the tier's closed buckets (sorted runs of ``ranked[t]``, found
+    from the series' bucket records) and loose pieces. Cells of series that keep no
+    records are not usable. None: no records at all."""
+    if not snap.bucket_records or not len(member):
+        return None
+    records = snap.bucket_records[t]
+    per = width // RANKED_TIERS[t]  # tier buckets in a bucket
+    k = len(member)
+    head = np.flatnonzero(np.concatenate(([True], member[1:] != member[:-1])))
+    tail = np.append(head[1:] - 1, k - 1)
+    m = len(head)
+    sid = series[member[head]]
+    first = snap.series_start[sid]
+    lo, hi = start[head], stop[tail]
+    closed = first + snap.series_ranked[t, sid]
+    end = np.clip(closed, lo, hi)  # the ranked part of the range: [lo, end)
+    kept = records.kept[sid] & (records.count[sid] > 0)
+    if not kept.any():
+        return None
+    rstart = records.start[sid]
+    rcount = np.where(kept, records.count[sid], 0)
+    j0 = search_runs(records.offset, rstart, rcount, lo - first)
+    j1 = search_runs(records.offset, rstart, rcount, end - first)
+    nrec = j1 - j0
+    at = run_index(rstart + j0, nrec)
+    rec_member = np.repeat(np.arange(m), nrec)
+    shift = first[rec_member]
+    r_start = records.offset[at] + shift
+    last = len(records.offset) - 1
+    r_end = np.where(at == (rstart + rcount - 1)[rec_member], closed[rec_member],
+                     records.offset[np.minimum(at + 1, last)] + shift)
+    r_stop = np.minimum(r_end, hi[rec_member])
+    # The cell of each record: cells are ordered by member, then bucket.
+    low_bucket = int(bucket.min())
+    span = int(bucket.max()) - low_bucket + 1
+    if m * span >= 1 << 62:
+        return None
+    cell_key = np.repeat(np.arange(m), tail - head + 1) * span + (bucket - low_bucket)
+    r_cell = np.searchsorted(cell_key, rec_member * span
+                             + (records.bucket[at] // per - low_bucket))
+    # A record cut by the window's end is a loose piece, as are the points before the
+    # first record in range (a bucket cut by the window's start) and the open bucket.
+    cut = r_stop < r_end
+    first_rec = np.where(j0 < rcount, records.offset[np.minimum(rstart + j0, last)] + first,
+                         end)
+    head_stop = np.minimum(first_rec, end)
+    tail_start = np.maximum(lo, closed)
+    usable_member = kept & ((hi <= tail_start) | (tail_start >= start[tail]))
+    loose_cell = np.concatenate((head, tail, r_cell[cut]))
+    loose_start = np.concatenate((lo, tail_start, r_start[cut]))
+    loose_count = np.concatenate((head_stop - lo, hi - tail_start, (r_stop - r_start)[cut]))
+    # Series whose records do not cover their cells give neither runs nor pieces.
+    whole = ~cut & usable_member[rec_member]
+    run_cell, run_start = r_cell[whole], r_start[whole]
+    run_count = (r_stop - r_start)[whole]
+    filled = (loose_count > 0) & np.concatenate((usable_member, usable_member,
+                                                 usable_member[rec_member[cut]]))
+    loose_cell, loose_start, loose_count = (loose_cell[filled], loose_start[filled],
+                                            loose_count[filled])
+    usable = np.ones(n, dtype=bool)
+    usable[owner[np.repeat(~usable_member, tail - head + 1)]] = False
+    return TierRuns(owner[run_cell], run_start, run_count, owner[loose_cell], loose_start,
+                    loose_count, usable)
+
+
+def count_below(array: np.ndarray, start: np.ndarray, counts: np.ndarray,
+                x: np.ndarray) -> np.ndarray:
+    """Per sorted run ``array[start[i]:start[i] + counts[i]]`` (none empty): how many of
+    its values are below ``x[i]``. ``search_runs`` with fewer numpy calls a step."""
+    at = start - 1  # the last position known below x (start - 1: none yet)
+    last = start + counts - 1
+    step = 1 << (int(counts.max()) - 1).bit_length() if len(counts) else 0
+    while step:
+        probe = np.minimum(at + step, last)
+        at = np.where(array[probe] < x, probe, at)
+        step >>= 1
+    below: np.ndarray = at + 1 - start
+    return below
+
+
+def _pick_ranks(rows: np.ndarray, k_low: np.ndarray,
+                k_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``rows`` (a 2-d array, copied into), its ``k_low``-th and ``k_high``-th
+    smallest values (0 <= k_low <= k_high < row length). Short rows are sorted (one
+    call); long ones are partitioned, one call per distinct pair of ranks."""
+    index = np.arange(len(rows))
+    if rows.shape[1] <= 64:
+        rows.sort(axis=1)
+        return rows[index, k_low], rows[index, k_high]
+    a, b = np.empty(len(rows)), np.empty(len(rows))
+    pairs = k_low * rows.shape[1] + k_high
+    order = np.argsort(pairs, kind="stable")
+    edges = np.flatnonzero(np.diff(pairs[order])) + 1
+    for lo_i, hi_i in zip([0, *edges.tolist()], [*edges.tolist(), len(order)], strict=True):
+        chosen = order[lo_i:hi_i]
+        x, y = int(k_low[chosen[0]]), int(k_high[chosen[0]])
+        part = np.partition(rows[chosen], (x, y) if y != x else x, axis=1)
+        a[chosen], b[chosen] = part[:, x], part[:, y]
+    return a, b
+
+
+def _window_pass(ranked: np.ndarray, start: np.ndarray, counts: np.ndarray, at: np.ndarray,
+                 cell_of: np.ndarray, low: np.ndarray, high: np.ndarray, margin: int,
+                 shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One try of ``_windowed`` over runs in column order (``cell_of``: each one's cell,
+    0..len(low)-1): a window of ``2 * margin + 2`` values in each run, from ``shift -
+    margin`` places after ``at`` (moved inside the run). Returns (cells whose answer the
+    windows held, their rank ``low`` values, their rank ``high`` values)."""
+    k = len(low)
+    w = 2 * margin + 2
+    run_end = start + counts
+    first = np.minimum(np.maximum(start + at + shift[cell_of] - margin, start), run_end - w)
+    # The values just outside each window: the answer must lie between the highest before
+    # any window and the lowest after any: then none outside is counted on the wrong side
+    # (one equal to the answer is counted with it either way).
+    fence_low = np.where(first > start, ranked[np.maximum(first - 1, 0)], -np.inf)
+    after = first + w
+    fence_high = np.where(after < run_end, ranked[np.minimum(after, len(ranked) - 1)],
+                          np.inf)
+    change = np.flatnonzero(cell_of[1:] != cell_of[:-1]) + 1
+    if len(change) == k - 1:  # each cell's runs together (a cell of one series)
+        heads = np.concatenate(([0], change))
+        cell_order = cell_of[heads]
+        per_cell = np.diff(np.append(heads, len(cell_of)))
+        low, high = low[cell_order], high[cell_order]
+    else:
+        by_cell = group_order(cell_of, k)
+        cell_order = np.arange(k)
+        per_cell = np.bincount(cell_of, minlength=k)
+        heads = np.cumsum(per_cell) - per_cell
+        fence_low, fence_high = fence_low[by_cell], fence_high[by_cell]
+        first, start, counts = first[by_cell], start[by_cell], counts[by_cell]
+    fence_low = np.maximum.reduceat(fence_low, heads)
+    fence_high = np.minimum.reduceat(fence_high, heads)
+    skipped = np.add.reduceat(first - start, heads)  # values before the windows
+    fits = np.minimum.reduceat(counts, heads) >= w
+    k_low, k_high = low - skipped, high - skipped
+    found, v_low, v_high = [], [], []
+    for runs_each in np.unique(per_cell).tolist():
+        group = np.flatnonzero((per_cell == runs_each) & fits & (k_low >= 0)
+                               & (k_high < runs_each * w))
+        if not len(group):
+            continue
+        # Each window place gathered for every run at once (1-d gathers: 5x quicker than
+        # one gather of every run's window), then laid out one row a cell.
+        at_rows = first[run_index(heads[group], np.full(len(group), runs_each))]
+        columns = np.empty((w, len(at_rows)))
+        for j in range(w):
+            np.take(ranked, at_rows + j, out=columns[j])
+        rows = columns.reshape(w, len(group), runs_each).transpose(1, 2, 0)
+        a, b = _pick_ranks(rows.reshape(len(group), runs_each * w), k_low[group],
+                           k_high[group])
+        good = (a >= fence_low[group]) & (b <= fence_high[group])
+        found.append(cell_order[group[good]])
+        v_low.append(a[good])
+        v_high.append(b[good])
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return np.concatenate(found), np.concatenate(v_low), np.concatenate(v_high)
+
+
+def _windowed(ranked: np.ndarray, owner: np.ndarray, start: np.ndarray, counts: np.ndarray,
+              n: int, q: float, out: np.ndarray) -> np.ndarray:
+    """Trace cells made only of sorted runs (``owner``: each run's cell; runs in column
+    order): an estimate of each cell's answer (the mean of its runs' own quantiles) is
+    found in every run by one binary search, which also counts the cell's values below
+    it; a few values of each run about where the answer should be (a window) are
+    selected from together per cell. Exact when the values before the windows are at
+    most the answer and those after at least (checked on the values just outside each
+    window). Fills ``out`` for those cells and returns which they are."""
+    done = np.zeros(n, dtype=bool)
+    if not len(owner):
+        return done
+    cells = np.flatnonzero(np.bincount(owner, minlength=n))
+    k = len(cells)
+    remap = np.zeros(n, np.int64)
+    remap[cells] = np.arange(k)
+    cell_of = remap[owner]
+    per_cell = np.bincount(cell_of, minlength=k)
+    total = np.bincount(cell_of, weights=counts, minlength=k).astype(np.int64)
+    low, high, frac = ranks(total, q)
+    r_low, r_high, r_frac = ranks(counts, q)
+    guess = _interpolate(ranked[start + r_low], ranked[start + r_high], r_frac)
+    estimate = np.bincount(cell_of, weights=guess, minlength=k) / per_cell
+    at = count_below(ranked, start, counts, estimate[cell_of])
+    below = np.bincount(cell_of, weights=at, minlength=k).astype(np.int64)
+    # The answer is about (low - below) / runs places past the estimate in each run.
+    ahead = (low - below) / per_cell
+    shift = np.round(ahead).astype(np.int64)
+    # Wide enough for nearly every cell (the rest try again with windows 4x as wide).
+    margin = 1 + int(np.ceil(1.5 * np.sqrt(np.quantile(np.abs(ahead), 0.9))))
+    todo = np.arange(k)
+    for widen in (1, 4):
+        if widen > 1:  # the cells missed, with wider windows
+            use = np.zeros(k, dtype=bool)
+            use[todo] = True
+            keep = use[cell_of]
+            remap = np.full(k, -1, np.int64)
+            remap[todo] = np.arange(len(todo))
+            found, a, b = _window_pass(ranked, start[keep], counts[keep], at[keep],
+                                       remap[cell_of[keep]], low[todo], high[todo],
+                                       margin * widen, shift[todo])
+            found = todo[found]
+        else:
+            found, a, b = _window_pass(ranked, start, counts, at, cell_of, low, high,
+                                       margin, shift)
+        out[cells[found]] = _interpolate(a, b, frac[found])
+        done[cells[found]] = True
+        todo = np.setdiff1d(todo, found, assume_unique=True)
+        if not len(todo):
+            break
+    return done
+
+
+def _tiled(ranked: np.ndarray, value: np.ndarray, runs: TierRuns, n: int, q: float,
+           out: np.ndarray, todo: np.ndarray) -> np.ndarray:
+    """Trace cells made of sorted runs and loose pieces: the answer lies between the
+    lowest and the highest of the runs' own quantiles; binary searches (runs) and
+    comparisons (loose pieces) count what lies below that bracket, and only the values
+    inside it are selected. Fills ``out`` where the bracket held; returns where that is."""
+    use = todo[runs.owner]
+    owner, start, counts = runs.owner[use], runs.start[use], runs.length[use]
+    use = todo[runs.loose_owner]
+    loose_owner, loose_start, loose_count = (runs.loose_owner[use], runs.loose_start[use],
+                                             runs.loose_length[use])
+    total = (np.bincount(owner, weights=counts, minlength=n)
+             + np.bincount(loose_owner, weights=loose_count, minlength=n)).astype(np.int64)
+    loose_value = value[run_index(loose_start, loose_count)]
+    loose_owner = np.repeat(loose_owner, loose_count)
+    low, high, frac = ranks(np.maximum(total, 1), q)
+    lo_value, hi_value = np.full(n, np.inf), np.full(n, -np.inf)
+    if len(owner):
+        i_low = np.floor(q * (counts - 1)).astype(np.int64)
+        i_high = np.minimum(counts - 1, i_low + 2)
+        np.minimum.at(lo_value, owner, ranked[start + i_low])
+        np.maximum.at(hi_value, owner, ranked[start + i_high])
+    below_run = search_runs(ranked, start, counts, lo_value[owner])
+    upto_run = search_runs(ranked, start, counts, hi_value[owner], right=True)
+    loose_lo, loose_hi = lo_value[loose_owner], hi_value[loose_owner]
+    inside = (loose_value >= loose_lo) & (loose_value <= loose_hi)
+    below = (np.bincount(owner, weights=below_run, minlength=n)
+             + np.bincount(loose_owner, weights=loose_value < loose_lo, minlength=n)
+             ).astype(np.int64)
+    upto = below + (np.bincount(owner, weights=upto_run - below_run, minlength=n)
+                    + np.bincount(loose_owner, weights=inside, minlength=n)).astype(np.int64)
+    done: np.ndarray = todo & runs.usable & (total > 0) & (below <= low) & (upto >= high + 1)
+    tied = done & (lo_value == hi_value)  # every value in the bracket is the answer
+    out[tied] = lo_value[tied]
+    chosen = np.flatnonzero(done & ~tied)
+    if not len(chosen):
+        return done
+    keep = (done & ~tied)[owner]
+    lengths = (upto_run - below_run)[keep]
+    picked = inside & (done & ~tied)[loose_owner]
+    values = np.concatenate((ranked[run_index((start + below_run)[keep], lengths)],
+                             loose_value[picked]))
+    remap = np.full(n, -1, np.int64)
+    remap[chosen] = np.arange(len(chosen))
+    within = remap[np.concatenate((np.repeat(owner[keep], lengths), loose_owner[picked]))]
+    order = group_order(within, len(chosen))
+    totals = np.bincount(within, minlength=len(chosen)).astype(np.int64)
+    bounds = np.concatenate(([0], np.cumsum(totals)))
+    out[chosen] = select_ranks(values[order], bounds, low[chosen] - below[chosen],
+                               high[chosen] - below[chosen], frac[chosen])
+    return done
+
+
 def whole_ranked(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.ndarray,
                   stop: np.ndarray, bucket: np.ndarray, width: int, tier: int) -> np.ndarray:
     """Cells that are whole closed buckets of their series, so ``ranked[start:stop]`` holds
@@ -285,6 +581,10 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
     ranked tier of ``width``. A trace cell that is one whole closed bucket of one series
     reads two ranked values;
     several long ranked runs are bracketed; the rest is selected from raw values.
+    Buckets that a tier tiles (5m of minutes, 24h of hours) are cut into the tier's
+    sorted runs (``tier_runs``): cells of whole runs are answered from a few values of
+    each run about the answer (``_windowed``), those with points of a cut or open bucket
+    by brackets (``_tiled``); whole-history 5m by host over 10M points: 55 ms -> ~20.
     """
     out = np.empty(n)
     counts = stop - start
@@ -316,6 +616,16 @@ def cell_quantiles(snap: Snapshot, series: np.ndarray, member: np.ndarray, start
         several &= todo
         if several.any():
             todo &= ~_bracketed(ranked, owner, start, counts, n, several, q, out)
+    tiled = record_tier(width) if width not in RANKED_TIERS and n else None
+    if tiled is not None:
+        pieces = tier_runs(snap, series, member, start, stop, bucket, owner, n, width, tiled)
+        if pieces is not None and pieces.usable.any():
+            ranked = snap.ranked[tiled]
+            only_runs = pieces.usable & (np.bincount(pieces.loose_owner, minlength=n) == 0)
+            use = only_runs[pieces.owner]
+            todo &= ~_windowed(ranked, pieces.owner[use], pieces.start[use],
+                               pieces.length[use], n, q, out)
+            todo &= ~_tiled(ranked, snap.value, pieces, n, q, out, todo)
     rest = np.flatnonzero(todo)
     if len(rest):
         remap = np.full(n, -1, np.int64)
