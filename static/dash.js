@@ -38,6 +38,12 @@
   let paused = false;
   let stale = false; // updates were skipped (paused or hidden): resync on return
   let firstDraw = true; // a new view: its first figure is drawn even while paused
+  // Paused on a new view, its blocks (with the navigation) and its chart (over the socket,
+  // after it) can be of versions a tick apart: the older side is asked again, this many
+  // times at most, until both show one version (agree()).
+  const AGREE_ROUNDS = 5;
+  let agreeing = 0;
+  let catchingUp = false; // a refresh that brings the blocks to the chart's version, paused
   let failures = 0;
   let longPoll = null; // {stop: bool} while the long-poll loop runs
   let figure = null; // the last whole figure drawn (its layout and config, to redraw)
@@ -248,6 +254,32 @@
     firstDraw = false;
     stale = false;
     drawn(payload, first);
+    if (first && holding()) agree();
+  }
+
+  // Paused: chart and blocks frozen at one version. Blocks older than the chart are
+  // fetched once more (they come at its version or later); a chart older than the blocks
+  // is drawn again. Each round's two answers are a few ms apart, ticks 500 ms: one or two
+  // rounds agree.
+  function agree() {
+    if (!holding() || agreeing <= 0 || version === null) return;
+    const range = document.getElementById("range");
+    const blocks = range && range.dataset.version !== undefined ? Number(range.dataset.version) : NaN;
+    if (!Number.isFinite(blocks) || blocks === version) {
+      agreeing = 0;
+      return;
+    }
+    agreeing -= 1;
+    if (blocks < version) {
+      LIVE_BLOCKS.forEach((block) => behind.add(block));
+      catchingUp = true;
+      if (refreshTimer) clearTimeout(refreshTimer);
+      refreshTimer = null;
+      runRefresh();
+    } else {
+      firstDraw = true;
+      resync();
+    }
   }
 
   function extendFigure(change) {
@@ -352,7 +384,10 @@
       socket.emit("unsubscribe", {dataset: watching.dataset, query: watching.query});
       version = null;
     }
-    if (!same) firstDraw = true;
+    if (!same) {
+      firstDraw = true;
+      agreeing = AGREE_ROUNDS; // a new view: its rounds to agree while paused
+    }
     watching = {dataset: wanted.dataset, query: wanted.query, subscribed: true};
     statusError = null;
     socket.emit("subscribe", wanted, (ack) => {
@@ -410,7 +445,10 @@
       const meta = metaEl();
       if (!meta || meta.dataset.error) return;
       const query = meta.dataset.query;
-      if (!watching || watching.query !== query) firstDraw = true;
+      if (!watching || watching.query !== query) {
+        firstDraw = true;
+        agreeing = AGREE_ROUNDS;
+      }
       watching = {dataset: meta.dataset.dataset, query: query, subscribed: false};
       let answer;
       try {
@@ -574,10 +612,13 @@
   async function runRefresh() {
     refreshTimer = null;
     const meta = metaEl();
-    if (holding() || navigating || !meta || meta.dataset.error) return;
-    // The range line is always asked for, on screen or not: the status line reads it.
-    const want = LIVE_BLOCKS.filter((block) => (onScreen.has(block) || block === "range") &&
-                                               behind.has(block));
+    const catchUp = catchingUp;
+    catchingUp = false;
+    if ((holding() && !catchUp) || navigating || !meta || meta.dataset.error) return;
+    // The range line is always asked for, on screen or not: the status line reads it; a
+    // catch-up while paused asks for every block (all are frozen at the chart's version).
+    const want = LIVE_BLOCKS.filter((block) => (catchUp || onScreen.has(block) ||
+                                                block === "range") && behind.has(block));
     if (!want.length) return;
     want.forEach((block) => behind.delete(block)); // a version drawn meanwhile adds them back
     lastRefresh = Date.now();
@@ -611,7 +652,7 @@
       }
       const html = answer.status === 200 ? await answer.text() : "";
       if (started !== navigations) return; // moved on: the navigation brought its blocks
-      if (holding()) { // paused meanwhile: what the page shows stays as it was
+      if (holding() && !catchUp) { // paused meanwhile: what the page shows stays as it was
         want.forEach((block) => behind.add(block));
         return;
       }
@@ -631,6 +672,7 @@
       clearTimeout(silent);
       clearTimeout(giveUp);
       if (refreshing === controller) refreshing = null;
+      if (catchUp) agree(); // the blocks came: do they show the chart's version now?
     }
   }
 
