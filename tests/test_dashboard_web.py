@@ -680,3 +680,44 @@ def test_the_status_check_says_when_the_oldest_change_the_page_lacks_came(
     assert missed(f"hosts {shown_hosts} other-epoch") is None  # a whole figure comes instead
     assert missed(f"nosuch {shown_hosts} {h_epoch}") is None
     assert missed("hosts x y, garbage") is None
+
+
+def test_a_panel_edit_posted_after_the_sign_in_ended_comes_back_after_signing_in(
+        client: FlaskClient, data_dir: Path) -> None:
+    put(client, "fleet", FLEET)
+    sign_in(client)
+    form = edit_form(client, "Typed <while> signed out", width="5", action="save")
+    before = board_file(data_dir, "fleet").read_bytes()
+    page = client.get("/dashboards").get_data(as_text=True)
+    assert client.post("/logout", data={"csrf_token": csrf_of(page)}).status_code == 303
+    refused = client.post("/dashboards/fleet/panels/peak", data=form,
+                          headers={"Referer": "http://localhost/dashboards/fleet/edit"})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 401 and "nothing was saved" in html
+    assert "shows what you typed again" in html
+    assert board_file(data_dir, "fleet").read_bytes() == before
+    sign_in(client)
+    edit = client.get("/dashboards/fleet/edit").get_data(as_text=True)
+    assert "this browser was signed out, so nothing was saved" in edit
+    peak = edit[edit.index('id="edit-peak"'):]
+    assert 'value="Typed &lt;while&gt; signed out"' in peak[:peak.index("</form>")]
+    assert board_file(data_dir, "fleet").read_bytes() == before  # saved only when saved
+    again = client.get("/dashboards/fleet/edit").get_data(as_text=True)
+    assert "Typed &lt;while&gt; signed out" not in again  # shown once
+    saved = client.post("/dashboards/fleet/panels/peak",
+                        data=edit_form(client, "Typed <while> signed out", width="5",
+                                       action="save"))
+    assert saved.status_code == 303
+
+
+def test_a_kept_edit_of_another_dashboard_waits_for_its_page(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    put(client, "other", FLEET)
+    sign_in(client)
+    form = edit_form(client, "Kept", action="save")
+    page = client.get("/dashboards").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_of(page)})
+    assert client.post("/dashboards/fleet/panels/peak", data=form).status_code == 401
+    sign_in(client)
+    assert 'value="Kept"' not in client.get("/dashboards/other/edit").get_data(as_text=True)
+    assert 'value="Kept"' in client.get("/dashboards/fleet/edit").get_data(as_text=True)
