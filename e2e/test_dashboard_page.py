@@ -3,7 +3,7 @@ status line (plain words, the age of the newest point, "Behind" when pushes stal
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -122,6 +122,27 @@ def test_behind_counts_from_the_first_change_the_panels_missed(page: Page,
     late = re.search(r"(\d+) s late", text)
     assert late is not None and int(late[1]) >= (at - dropped_at) / 1000 - 2, seen
     page.unroute_all(behavior="ignoreErrors")
+
+
+def test_both_pages_word_a_lost_server_alike(page: Page,
+                                             server_factory: Callable[..., Server]) -> None:
+    """One status line (window.dashLive.statusLine) for the view page and dashboards: the
+    view said "Reconnecting…" and a dashboard "Reconnecting… · showing what was drawn last"."""
+    lost = server_factory(demo=True)
+    lost.put_dashboard("now", BOARD)
+    open_board(page, lost)
+    view = page.context.new_page()
+    view.goto(f"{lost.url}/d/demo?metric=cpu")
+    expect(view.locator("#live-status")).to_have_attribute("data-state", "live",
+                                                           timeout=LIVE_TIMEOUT)
+    lost.process.kill()
+    lost.process.wait()
+    for shown in (page, view):
+        status = shown.locator("#live-status")
+        expect(status).to_have_text("Reconnecting… · showing what was drawn last",
+                                    timeout=LIVE_TIMEOUT)
+        expect(status).to_have_attribute("data-state", "reconnecting")
+    view.close()
 
 
 def test_no_javascript_message_while_scripts_load(page: Page, server: Server) -> None:
