@@ -3,7 +3,7 @@ status line (plain words, the age of the newest point, "Behind" when pushes stal
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -87,6 +87,62 @@ def test_the_status_says_when_the_panels_fall_behind_the_data(page: Page,
     switch["drop"] = False
     expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"),
                                 timeout=LIVE_TIMEOUT)
+
+
+def test_behind_counts_from_the_first_change_the_panels_missed(page: Page,
+                                                              server: Server) -> None:
+    """As on the view page: "Behind · updates N s late" counts from when the server first
+    held data the panels lack (X-Dash-Shown / X-Dash-Missed-At), not from the newest
+    version the page happened to learn of at its check (which said ~5 s while 15 s late)."""
+    switch = drop_pushes(page)
+
+    def checks(route: Route) -> None:
+        # Until the drop the page learns of no version newer than its panels: it can tell
+        # how late it is only by the server's word.
+        if route.request.headers.get("x-dash-freshness") and not switch["drop"]:
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/dashboards/now(\?.*)?$"), checks)
+    open_board(page, server)
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-transport", "websocket")
+    page.evaluate("""() => {
+        const el = document.getElementById('live-status');
+        window.__behind = [];
+        new MutationObserver(() => window.__behind.push([Date.now(), el.textContent]))
+            .observe(el, {childList: true, subtree: true, characterData: true});
+    }""")
+    switch["drop"] = True
+    dropped_at: float = page.evaluate("Date.now()")
+    expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
+    seen: list[tuple[float, str]] = page.evaluate("window.__behind")
+    at, text = next((at, text) for at, text in seen if text.startswith("Behind"))
+    late = re.search(r"(\d+) s late", text)
+    assert late is not None and int(late[1]) >= (at - dropped_at) / 1000 - 2, seen
+    page.unroute_all(behavior="ignoreErrors")
+
+
+def test_both_pages_word_a_lost_server_alike(page: Page,
+                                             server_factory: Callable[..., Server]) -> None:
+    """One status line (window.dashLive.statusLine) for the view page and dashboards: the
+    view said "Reconnecting…" and a dashboard "Reconnecting… · showing what was drawn last"."""
+    lost = server_factory(demo=True)
+    lost.put_dashboard("now", BOARD)
+    open_board(page, lost)
+    view = page.context.new_page()
+    view.goto(f"{lost.url}/d/demo?metric=cpu")
+    expect(view.locator("#live-status")).to_have_attribute("data-state", "live",
+                                                           timeout=LIVE_TIMEOUT)
+    lost.process.kill()
+    lost.process.wait()
+    for shown in (page, view):
+        status = shown.locator("#live-status")
+        expect(status).to_have_text("Reconnecting… · showing what was drawn last",
+                                    timeout=LIVE_TIMEOUT)
+        expect(status).to_have_attribute("data-state", "reconnecting")
+    view.close()
 
 
 def test_no_javascript_message_while_scripts_load(page: Page, server: Server) -> None:

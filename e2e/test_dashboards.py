@@ -459,3 +459,30 @@ def test_a_threshold_far_from_the_data_is_named_not_drawn(page: Page, fleet: Ser
     ticks = page.evaluate("() => document.querySelector('#panel-cpu .panel-chart')"
                           "._fullLayout.yaxis._vals.map((t) => t.x)")
     assert min(ticks) >= 0 and max(ticks) <= 20  # the axis spans the data (10..12) and 12
+
+
+def test_typed_panel_edits_come_back_after_a_lost_sign_in(page: Page, fleet: Server) -> None:
+    """The sign-in ends while a panel's form is being typed in (signed out in another tab,
+    a restart, a cluster's lost login): saving asks to sign in, and after signing in the
+    edit page shows what was typed, not yet saved; saving then keeps it."""
+    two_panel_board(fleet, "fleet")
+    sign_in(page, fleet)
+    page.goto(f"{fleet.url}/dashboards/fleet/edit")
+    form = page.locator("#edit-mem")
+    form.get_by_label("title").fill("Memory, typed while signed out")
+    other = page.context.new_page()  # signed out in another tab: the same cookie ends
+    other.goto(f"{fleet.url}/logout")
+    other.get_by_role("button", name=re.compile("Sign out", re.I)).click()
+    other.close()
+    form.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)dashboards(/|%2F)fleet(/|%2F)edit$"))
+    page.get_by_label("admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboards/fleet/edit$"))
+    expect(page.locator("#edit-problem")).to_contain_text("what you typed in panel 'mem'")
+    title = page.locator("#edit-mem").get_by_label("title")
+    expect(title).to_have_value("Memory, typed while signed out")
+    page.locator("#edit-mem").get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved “mem”")
+    page.goto(f"{fleet.url}/dashboards/fleet")
+    expect(page.locator("#panel-mem")).to_contain_text("Memory, typed while signed out")

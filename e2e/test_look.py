@@ -74,6 +74,37 @@ def test_no_sideways_scroll_on_a_phone(browser: Browser, look_server: Server, pa
         context.close()
 
 
+# The placeholder's text width in the box's own font, beside the room the box gives its text.
+PLACEHOLDER_FIT = """el => {
+  const style = getComputedStyle(el);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return {text: context.measureText(el.placeholder).width, room};
+}"""
+
+
+@pytest.mark.parametrize("path, boxes", [
+    ("/d/demo", ["#f-start", "#f-end"]),
+    ("/dashboards/look", ["#o-start", "#o-end"]),
+])
+def test_the_from_to_hint_is_whole_on_a_phone(browser: Browser, look_server: Server,
+                                              path: str, boxes: list[str]) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(look_server.url + path)
+        for selector in boxes:
+            box = page.locator(selector)
+            expect(box).to_have_attribute("placeholder", "YYYY-MM-DD hh:mm")
+            fit = box.evaluate(PLACEHOLDER_FIT)
+            assert fit["text"] <= fit["room"], f"{selector}: {fit}"
+            assert box.evaluate("el => el.getBoundingClientRect().right") <= PHONE["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    finally:
+        context.close()
+
+
 def background(page: Page, selector: str) -> str:
     return str(page.locator(selector).first.evaluate(
         "el => getComputedStyle(el).backgroundColor"))

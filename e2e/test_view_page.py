@@ -563,6 +563,48 @@ def test_pause_freezes_the_chart_stats_and_table_even_when_the_window_changes(
     expect(page.locator("#table tbody tr").first).not_to_have_text(shown["row"])
 
 
+def test_paused_then_a_new_view_shows_chart_and_stats_of_one_version(page: Page,
+                                                                     server: Server) -> None:
+    """Paused, a new view's blocks come with the navigation and its chart after it, over
+    the socket: a tick in between froze them one version apart. Here the navigation's
+    answer is held until two ticks have passed, so its blocks are older than the chart."""
+    page.set_viewport_size(TALL)
+    open_view(page, server, "/d/demo?metric=cpu&agg=raw")
+    page.get_by_role("button", name="pause").click()
+    status = page.locator("#live-status")
+    expect(status).to_have_text(re.compile(r"^Paused"))
+    held: list[tuple[Route, Any]] = []
+
+    def hold(route: Route) -> None:
+        if route.request.headers.get("hx-request") and not route.request.headers.get(
+                "x-dash-refresh"):
+            held.append((route, route.fetch()))  # rendered now, delivered below
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/d/demo\?.*window=5m.*"), hold)
+    page.locator(".quick-ranges").get_by_role("link", name="5 min", exact=True).click()
+    expect(page.locator("#chart")).to_have_attribute("data-pending", re.compile(r"\d"))
+    pending = int(page.locator("#chart").get_attribute("data-pending") or 0)
+    wait_for_versions(page, "pending", pending + 2)  # the old view's ticks, held by pause
+    assert len(held) == 1
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-query", "metric=cpu&window=5m&agg=raw")
+    page.wait_for_function("""() => document.getElementById('chart').dataset.version ===
+                                    document.getElementById('range').dataset.version""",
+                           timeout=LIVE_TIMEOUT)
+    shown = chart_version(page)
+    stats = page.locator("#stats tbody").inner_text()
+    wait_for_versions(page, "pending", shown + 2)  # still paused: both stay
+    assert chart_version(page) == shown
+    assert page.locator("#range").get_attribute("data-version") == str(shown)
+    assert page.locator("#stats tbody").inner_text() == stats
+    expect(status).to_have_attribute("data-state", "paused")
+    page.unroute_all(behavior="ignoreErrors")
+
+
 # -- the 400 page --------------------------------------------------------------------------
 
 def test_the_400_page_lists_every_bad_parameter_and_keeps_the_good_ones(

@@ -13,10 +13,9 @@
   // a socket that stalls while the data goes on is then said ("Behind"), not hidden.
   const CHECK_MS = 10000;
   const POLL_TIMEOUT_S = 25;
-  // A refresh (the check above included) unanswered this long: the server is not answering
-  // (hung, or a link that holds connections open without carrying them): said at once,
-  // not after a TCP timeout; a push or an answer says "Live" again.
-  const ANSWER_MS = 4000;
+  // A refresh (the check above included) unanswered this long: "No answer from the server"
+  // (static/livestatus.js); a push or an answer says "Live" again.
+  const ANSWER_MS = window.dashLive ? window.dashLive.ANSWER_MS : 4000;
   const PAUSED_MARK = {
     text: "Paused", name: "paused", showarrow: false, xref: "paper", yref: "paper",
     x: 1, y: 1, xanchor: "right", yanchor: "bottom", font: {size: 14},
@@ -39,10 +38,17 @@
   let paused = false;
   let stale = false; // updates were skipped (paused or hidden): resync on return
   let firstDraw = true; // a new view: its first figure is drawn even while paused
+  // Paused on a new view, its blocks (with the navigation) and its chart (over the socket,
+  // after it) can be of versions a tick apart: the older side is asked again, this many
+  // times at most, until both show one version (agree()).
+  const AGREE_ROUNDS = 5;
+  let agreeing = 0;
+  let catchingUp = false; // a refresh that brings the blocks to the chart's version, paused
   let failures = 0;
   let longPoll = null; // {stop: bool} while the long-poll loop runs
   let figure = null; // the last whole figure drawn (its layout and config, to redraw)
-  let skew = 0; // the server's clock minus this browser's, ms
+  // The server's clock, NTP-style from every answer (static/livestatus.js).
+  const clock = window.dashLive ? new window.dashLive.Clock() : null;
   // What the server said it holds, version by version (static/livestatus.js).
   const freshness = window.dashLive ? new window.dashLive.Freshness() : null;
   let statusError = null; // why the server would not let us watch this view
@@ -51,7 +57,7 @@
   // -- ages -------------------------------------------------------------------
 
   function serverNow() {
-    return Date.now() + skew;
+    return clock ? clock.now() : Date.now();
   }
 
   function updateAges() {
@@ -63,42 +69,14 @@
     }
   }
 
-  // The server's clock, learned NTP-style: each answer says the server's time (the page's
-  // render time, or an HTTP Date header, whole seconds) at some moment between sending the
-  // request and getting the answer, so the skew lies in [said - answered, said + slack -
-  // sent]. Intersecting those intervals keeps the tightest bounds (the quickest answers);
-  // an interval that does not meet them (a clock changed) starts again. The render time
-  // alone would be off by the whole delivery: on a slow link the newest point read as
-  // "7 s from now" until the page was reloaded.
-  let clock = null; // {lo, hi}: the skew's bounds, ms
-
-  function clockSample(said, slack, sent, answered) {
-    if (!Number.isFinite(said) || !Number.isFinite(sent) || !Number.isFinite(answered)) return;
-    const lo = said - answered;
-    const hi = said + slack - sent;
-    if (clock && lo <= clock.hi && hi >= clock.lo) {
-      clock = {lo: Math.max(clock.lo, lo), hi: Math.min(clock.hi, hi)};
-    } else {
-      clock = {lo: lo, hi: hi};
-    }
-    skew = (clock.lo + clock.hi) / 2;
-  }
-
-  // An answer's Date header (whole seconds: the server's time is within the next 1000 ms).
   function clockFromAnswer(date, sent, answered) {
-    const said = date ? Date.parse(date) : NaN;
-    clockSample(said, 1000, sent, answered);
+    if (clock) clock.fromAnswer(date, sent, answered);
   }
 
-  // The page's own render time, between sending the navigation and its first byte.
+  // The page's own render time: until an answer's Date says better.
   function readClock() {
     const meta = metaEl();
-    if (!meta || !meta.dataset.serverNow || clock) return;
-    const nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
-    const origin = performance.timeOrigin || (Date.now() - performance.now());
-    const sent = nav ? origin + nav.requestStart : origin;
-    const answered = nav && nav.responseStart ? origin + nav.responseStart : Date.now();
-    clockSample(Number(meta.dataset.serverNow), 0, sent, answered);
+    if (clock && meta && meta.dataset.serverNow) clock.fromPage(Number(meta.dataset.serverNow));
   }
 
   // The range line says what the server held when it was drawn: its version, epoch, newest
@@ -135,32 +113,15 @@
     if (!statusEl() || !window.dashLive) return;
     const meta = metaEl();
     const pending = chartEl() && chartEl().dataset.pending;
-    const line = {state: "", word: "", age: "", freshness: "", transport: transport};
-    if (meta && meta.dataset.error) {
-      line.state = "error";
-      line.word = "Not live: fix " + meta.dataset.error + " first";
-    } else if (statusError) {
-      line.state = "error";
-      line.word = "Not live: " + statusError;
-    } else if (paused) {
-      line.state = "paused";
-      line.word = "Paused";
-      if (pending) line.age = " · new data waiting";
-    } else if (unanswered) {
-      line.state = "reconnecting";
-      line.word = "No answer from the server";
-      if (lastPush) line.age = " · last update " + window.dashLive.ageWords((Date.now() - lastPush) / 1000);
-    } else if (connected && !linkDown) {
-      line.state = "live";
-      const now = serverNow();
-      Object.assign(line, window.dashLive.liveWords(freshness.judge(shownVersions(), now), now));
-    } else if (everConnected) {
-      line.state = "reconnecting";
-      line.word = "Reconnecting…";
-    } else {
-      line.state = "connecting";
-      line.word = "Connecting…";
-    }
+    const live = connected && !linkDown && !paused && !(meta && meta.dataset.error);
+    const now = serverNow();
+    const line = window.dashLive.statusLine({
+      problem: meta && meta.dataset.error ? "fix " + meta.dataset.error + " first" : statusError,
+      paused: paused, pending: pending, unanswered: unanswered, lastUpdate: lastPush,
+      connected: connected && !linkDown, everConnected: everConnected,
+      judged: live && freshness ? freshness.judge(shownVersions(), now) : null, now: now,
+      transport: transport,
+    });
     line.details = (version !== null ? "showing version " + version : "") +
       (pending ? " · version " + pending + " waiting" : "") +
       (epoch ? " · epoch " + epoch : "");
@@ -293,6 +254,32 @@
     firstDraw = false;
     stale = false;
     drawn(payload, first);
+    if (first && holding()) agree();
+  }
+
+  // Paused: chart and blocks frozen at one version. Blocks older than the chart are
+  // fetched once more (they come at its version or later); a chart older than the blocks
+  // is drawn again. Each round's two answers are a few ms apart, ticks 500 ms: one or two
+  // rounds agree.
+  function agree() {
+    if (!holding() || agreeing <= 0 || version === null) return;
+    const range = document.getElementById("range");
+    const blocks = range && range.dataset.version !== undefined ? Number(range.dataset.version) : NaN;
+    if (!Number.isFinite(blocks) || blocks === version) {
+      agreeing = 0;
+      return;
+    }
+    agreeing -= 1;
+    if (blocks < version) {
+      LIVE_BLOCKS.forEach((block) => behind.add(block));
+      catchingUp = true;
+      if (refreshTimer) clearTimeout(refreshTimer);
+      refreshTimer = null;
+      runRefresh();
+    } else {
+      firstDraw = true;
+      resync();
+    }
   }
 
   function extendFigure(change) {
@@ -397,7 +384,10 @@
       socket.emit("unsubscribe", {dataset: watching.dataset, query: watching.query});
       version = null;
     }
-    if (!same) firstDraw = true;
+    if (!same) {
+      firstDraw = true;
+      agreeing = AGREE_ROUNDS; // a new view: its rounds to agree while paused
+    }
     watching = {dataset: wanted.dataset, query: wanted.query, subscribed: true};
     statusError = null;
     socket.emit("subscribe", wanted, (ack) => {
@@ -455,7 +445,10 @@
       const meta = metaEl();
       if (!meta || meta.dataset.error) return;
       const query = meta.dataset.query;
-      if (!watching || watching.query !== query) firstDraw = true;
+      if (!watching || watching.query !== query) {
+        firstDraw = true;
+        agreeing = AGREE_ROUNDS;
+      }
       watching = {dataset: meta.dataset.dataset, query: query, subscribed: false};
       let answer;
       try {
@@ -619,10 +612,13 @@
   async function runRefresh() {
     refreshTimer = null;
     const meta = metaEl();
-    if (holding() || navigating || !meta || meta.dataset.error) return;
-    // The range line is always asked for, on screen or not: the status line reads it.
-    const want = LIVE_BLOCKS.filter((block) => (onScreen.has(block) || block === "range") &&
-                                               behind.has(block));
+    const catchUp = catchingUp;
+    catchingUp = false;
+    if ((holding() && !catchUp) || navigating || !meta || meta.dataset.error) return;
+    // The range line is always asked for, on screen or not: the status line reads it; a
+    // catch-up while paused asks for every block (all are frozen at the chart's version).
+    const want = LIVE_BLOCKS.filter((block) => (catchUp || onScreen.has(block) ||
+                                                block === "range") && behind.has(block));
     if (!want.length) return;
     want.forEach((block) => behind.delete(block)); // a version drawn meanwhile adds them back
     lastRefresh = Date.now();
@@ -656,7 +652,7 @@
       }
       const html = answer.status === 200 ? await answer.text() : "";
       if (started !== navigations) return; // moved on: the navigation brought its blocks
-      if (holding()) { // paused meanwhile: what the page shows stays as it was
+      if (holding() && !catchUp) { // paused meanwhile: what the page shows stays as it was
         want.forEach((block) => behind.add(block));
         return;
       }
@@ -676,6 +672,7 @@
       clearTimeout(silent);
       clearTimeout(giveUp);
       if (refreshing === controller) refreshing = null;
+      if (catchUp) agree(); // the blocks came: do they show the chart's version now?
     }
   }
 

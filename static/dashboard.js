@@ -38,7 +38,10 @@
   let lastUpdate = 0; // when a panel last changed (this browser's clock)
   let lastCheck = 0; // when the status line last asked what the server holds
   let checkTimer = null;
-  let skew = 0; // the server's clock minus this browser's, ms
+  // The server's clock, NTP-style from every answer's Date (static/livestatus.js), as on
+  // the view page: the render time alone read "newest point 7 s from now" on a slow link.
+  const clock = window.dashLive ? new window.dashLive.Clock() : null;
+  let unanswered = false; // a status check has waited ANSWER_MS for its answer
   // What the server said it holds, version by version (static/livestatus.js).
   const freshness = window.dashLive ? new window.dashLive.Freshness() : null;
   let failures = 0;
@@ -56,13 +59,22 @@
   // -- status: the view page's words (static/livestatus.js) ------------------------
 
   function serverNow() {
-    return Date.now() + skew;
+    return clock ? clock.now() : Date.now();
   }
 
-  // #board-freshness: what the server held of each dataset when it answered.
+  function clockFromAnswer(answer, sent) {
+    if (clock && answer && answer.headers) {
+      clock.fromAnswer(answer.headers.get("Date"), sent, Date.now());
+    }
+  }
+
+  // #board-freshness: what the server held of each dataset when it answered. The page's
+  // own (rendered with it) gives the clock until an answer's Date says better.
   function readFreshness(el) {
     if (!el || !freshness) return;
-    if (el.dataset.serverNow) skew = Number(el.dataset.serverNow) - Date.now();
+    if (clock && el.dataset.serverNow && el.ownerDocument === document) {
+      clock.fromPage(Number(el.dataset.serverNow));
+    }
     let datasets = {};
     try {
       datasets = JSON.parse(el.dataset.datasets || "{}");
@@ -81,18 +93,42 @@
     const wait = Math.max(0, lastCheck + FRESHNESS_MS - Date.now());
     checkTimer = setTimeout(async () => {
       lastCheck = Date.now();
+      // What the panels show, per dataset ("<name> <version> <epoch>, ..."): the server
+      // answers X-Dash-Missed-At, when the oldest change they lack came to be.
+      const shown = shownVersions();
+      const headers = {"HX-Request": "true", "X-Dash-Freshness": "1"};
+      if (shown.size) {
+        headers["X-Dash-Shown"] = Array.from(shown, ([name, at]) =>
+          encodeURIComponent(name) + " " + at.version + " " + at.epoch).join(", ");
+      }
+      const sent = Date.now();
+      const silent = setTimeout(() => {
+        unanswered = true;
+        showStatus();
+      }, window.dashLive ? window.dashLive.ANSWER_MS : 4000);
       try {
         const answer = await fetch(window.location.pathname + window.location.search, {
-          headers: {"HX-Request": "true", "X-Dash-Freshness": "1"}, cache: "no-store"});
+          headers: headers, cache: "no-store"});
+        clearTimeout(silent);
+        clockFromAnswer(answer, sent);
+        unanswered = false;
         if (answer.ok) {
           const template = document.createElement("template");
           template.innerHTML = await answer.text();
           readFreshness(template.content.getElementById("board-freshness"));
-          showStatus();
+          // The oldest missed change of all: noted for every dataset shown, it counts only
+          // for those the server holds newer data of (Freshness.judge), and the page's
+          // lateness is then the oldest's, as the server's rule says.
+          const missedAt = Number(answer.headers.get("X-Dash-Missed-At"));
+          if (missedAt && freshness) {
+            for (const [name, at] of shown) freshness.noteMissed(name, at.version, at.epoch, missedAt);
+          }
         }
+        showStatus();
       } catch (error) {
         // offline: the socket's state says so; the next push asks again
       } finally {
+        clearTimeout(silent);
         checkTimer = null;
       }
     }, wait);
@@ -116,30 +152,17 @@
 
   function showStatus() {
     if (!statusEl() || !window.dashLive) return;
-    const line = {state: "", word: "", age: "", freshness: "", transport: transport,
-                  details: "dashboard version " + layoutVersion()};
-    if (deleted) {
-      line.state = "error";
-      line.word = "Not live: this dashboard was deleted";
-    } else if (headEl() && headEl().dataset.error) {
-      line.state = "error";
-      line.word = "Not live: fix " + headEl().dataset.error + " first";
-    } else if (problem) {
-      line.state = "error";
-      line.word = "Not live: " + problem;
-    } else if (connected && !linkDown) {
-      line.state = "live";
-      const now = serverNow();
-      Object.assign(line, window.dashLive.liveWords(freshness.judge(shownVersions(), now), now));
-    } else if (everConnected) {
-      line.state = "reconnecting";
-      line.word = "Reconnecting…";
-      line.age = " · showing what was drawn last";
-    } else {
-      line.state = "connecting";
-      line.word = "Connecting…";
-    }
-    window.dashLive.show(line);
+    let why = problem;
+    if (deleted) why = "this dashboard was deleted";
+    else if (headEl() && headEl().dataset.error) why = "fix " + headEl().dataset.error + " first";
+    const now = serverNow();
+    const live = connected && !linkDown && !why;
+    window.dashLive.show(window.dashLive.statusLine({
+      problem: why, unanswered: unanswered && connected, lastUpdate: lastUpdate,
+      connected: connected && !linkDown, everConnected: everConnected,
+      judged: live && freshness ? freshness.judge(shownVersions(), now) : null, now: now,
+      transport: transport, details: "dashboard version " + layoutVersion(),
+    }));
   }
 
   function setTransport(name, isConnected) {
@@ -299,7 +322,9 @@
     const url = boardEl().dataset.pageUrl + "/panels/" + encodeURIComponent(id) +
       (query ? "?" + query : "");
     try {
+      const sent = Date.now();
       const answer = await fetch(url, {headers: {"HX-Request": "true"}, cache: "no-store"});
+      clockFromAnswer(answer, sent);
       if (answer.status >= 400 && answer.status < 500) {
         // The dashboard does not load (422) or lost this panel (404): asking again every
         // second would only repeat it. Say so once; dashboard_changed brings it back.
@@ -340,8 +365,10 @@
 
   // Fetch the page's blocks again and swap them in; false if the dashboard does not load.
   async function reloadLayout() {
+    const sent = Date.now();
     const answer = await fetch(window.location.pathname + window.location.search,
                                {headers: {"HX-Request": "true"}, cache: "no-store"});
+    clockFromAnswer(answer, sent);
     const template = document.createElement("template");
     template.innerHTML = await answer.text();
     if (!answer.ok && answer.status !== 400) {
@@ -474,8 +501,10 @@
       params.set("timeout", String(POLL_TIMEOUT_S));
       params.set("figures", "timeseries"); // stats and tables redraw from their fragments
       try {
+        const sent = Date.now();
         const answer = await fetch(boardEl().dataset.pollUrl + "?" + params.toString(),
                                    {cache: "no-store", signal: run.controller.signal});
+        clockFromAnswer(answer, sent);
         if (run.stop) return;
         if (answer.status === 200) {
           const body = await answer.json();

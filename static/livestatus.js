@@ -14,6 +14,9 @@
   const LATE_S = 5; // the server held newer data this long without the page showing it
   const OLD_S = 60; // a newest point older than this is "old" (data-freshness)
   const KEPT = 64; // versions remembered per dataset
+  // A request unanswered this long: the server is not answering (hung, or a link that
+  // holds connections open without carrying them): said at once, not after a TCP timeout.
+  const ANSWER_MS = 4000;
   const TRANSPORTS = {websocket: "WebSocket", polling: "HTTP polling (Socket.IO)",
                       "long-poll": "HTTP long-poll"};
 
@@ -107,6 +110,87 @@
             age: " · newest point " + ageWords(seconds)};
   }
 
+  // The one status line of both live pages, from what the page knows (state):
+  // {problem: why it is not live (string) or "", paused, pending: new data held back,
+  //  unanswered: a request has waited ANSWER_MS, lastUpdate: when the page last changed
+  //  (this browser's clock, ms), connected: the socket or long-poll is up (and the server
+  //  reaches its shared log), everConnected, judged: Freshness.judge(...), now: the
+  //  server's time (ms), transport, details}. Returns the line show() draws.
+  function statusLine(state) {
+    const line = {state: "", word: "", age: "", freshness: "", transport: state.transport,
+                  details: state.details || ""};
+    if (state.problem) {
+      line.state = "error";
+      line.word = "Not live: " + state.problem;
+    } else if (state.paused) {
+      line.state = "paused";
+      line.word = "Paused";
+      if (state.pending) line.age = " · new data waiting";
+    } else if (state.unanswered) {
+      line.state = "reconnecting";
+      line.word = "No answer from the server";
+      if (state.lastUpdate) {
+        line.age = " · last update " + ageWords((Date.now() - state.lastUpdate) / 1000);
+      }
+    } else if (state.connected) {
+      line.state = "live";
+      Object.assign(line, liveWords(state.judged || {newest: null, lateMs: 0}, state.now));
+    } else if (state.everConnected) {
+      line.state = "reconnecting";
+      line.word = "Reconnecting…";
+      line.age = " · showing what was drawn last";
+    } else {
+      line.state = "connecting";
+      line.word = "Connecting…";
+    }
+    return line;
+  }
+
+  // The server's clock, learned NTP-style: each answer says the server's time (the page's
+  // render time, or an HTTP Date header, whole seconds) at some moment between sending the
+  // request and getting the answer, so the skew lies in [said - answered, said + slack -
+  // sent]. Intersecting those intervals keeps the tightest bounds (the quickest answers);
+  // an interval that does not meet them (a clock changed) starts again. The render time
+  // alone would be off by the whole delivery: on a slow link the newest point read as
+  // "7 s from now" until the page was reloaded.
+  class Clock {
+    constructor() {
+      this.bounds = null; // {lo, hi}: the skew's bounds, ms
+      this.skew = 0; // the server's clock minus this browser's, ms
+    }
+
+    sample(said, slack, sent, answered) {
+      if (!Number.isFinite(said) || !Number.isFinite(sent) || !Number.isFinite(answered)) return;
+      const lo = said - answered;
+      const hi = said + slack - sent;
+      const b = this.bounds;
+      this.bounds = b && lo <= b.hi && hi >= b.lo ?
+        {lo: Math.max(b.lo, lo), hi: Math.min(b.hi, hi)} : {lo: lo, hi: hi};
+      this.skew = (this.bounds.lo + this.bounds.hi) / 2;
+    }
+
+    // An answer's Date header (whole seconds: the server's time is within the next 1000 ms).
+    fromAnswer(date, sent, answered) {
+      this.sample(date ? Date.parse(date) : NaN, 1000, sent, answered);
+    }
+
+    // The page's own render time (ms), between sending the navigation and its first byte;
+    // only until an answer has said better.
+    fromPage(serverNow) {
+      if (this.bounds || !Number.isFinite(serverNow)) return;
+      const nav = performance.getEntriesByType ?
+        performance.getEntriesByType("navigation")[0] : null;
+      const origin = performance.timeOrigin || (Date.now() - performance.now());
+      const sent = nav ? origin + nav.requestStart : origin;
+      const answered = nav && nav.responseStart ? origin + nav.responseStart : Date.now();
+      this.sample(serverNow, 0, sent, answered);
+    }
+
+    now() {
+      return Date.now() + this.skew;
+    }
+  }
+
   function setText(el, text) {
     if (el && el.textContent !== text) el.textContent = text; // unchanged: not announced again
   }
@@ -196,6 +280,7 @@
   }
 
   window.dashLive = {ageWords: ageWords, Freshness: Freshness, liveWords: liveWords,
+                     statusLine: statusLine, Clock: Clock, ANSWER_MS: ANSWER_MS,
                      setText: setText, show: show, labelCharts: labelCharts, LATE_S: LATE_S,
                      applyChange: applyChange};
 })();

@@ -648,3 +648,76 @@ def test_the_status_line_asks_what_the_server_holds(client: FlaskClient, state: 
 def test_a_dashboard_page_loads_its_stylesheet(client: FlaskClient) -> None:
     put(client, "fleet", FLEET)
     assert "/static/dashboard.css" in client.get("/dashboards/fleet").get_data(as_text=True)
+
+
+def test_the_status_check_says_when_the_oldest_change_the_page_lacks_came(
+        client: FlaskClient, state: AppState, data_dir: Path) -> None:
+    """``X-Dash-Shown`` names each dataset's shown version; ``X-Dash-Missed-At`` (ms) is when
+    the first version after it came, the oldest of the datasets (the page as late as its
+    most behind panel)."""
+    (data_dir / "rooms.csv").write_text("time,temp\n2024-05-01T00:00:00Z,20\n")
+    state.folder.scan()
+    put(client, "fleet", FLEET)
+    hosts, rooms = state.store.get("hosts"), state.store.get("rooms")
+    shown_hosts = hosts.version
+    hosts.touch()
+    hosts_missed = hosts.updated_at  # hosts' first missed change, before rooms' below
+    hosts.touch()
+    shown_rooms = rooms.version
+    rooms.touch()
+
+    def missed(shown: str) -> str | None:
+        answer = client.get("/dashboards/fleet", headers={
+            "HX-Request": "true", "X-Dash-Freshness": "1", "X-Dash-Shown": shown})
+        assert answer.status_code == 200
+        return answer.headers.get("X-Dash-Missed-At")
+
+    h_epoch, r_epoch = hosts.snapshot().epoch, rooms.snapshot().epoch
+    both = f"hosts {shown_hosts} {h_epoch}, rooms {shown_rooms} {r_epoch}"
+    assert missed(both) == str(int(hosts_missed * 1000))
+    assert missed(f"rooms {shown_rooms} {r_epoch}") == str(int(rooms.updated_at * 1000))
+    assert missed(f"hosts {hosts.version} {h_epoch}") is None  # shows the newest
+    assert missed(f"hosts {shown_hosts} other-epoch") is None  # a whole figure comes instead
+    assert missed(f"nosuch {shown_hosts} {h_epoch}") is None
+    assert missed("hosts x y, garbage") is None
+
+
+def test_a_panel_edit_posted_after_the_sign_in_ended_comes_back_after_signing_in(
+        client: FlaskClient, data_dir: Path) -> None:
+    put(client, "fleet", FLEET)
+    sign_in(client)
+    form = edit_form(client, "Typed <while> signed out", width="5", action="save")
+    before = board_file(data_dir, "fleet").read_bytes()
+    page = client.get("/dashboards").get_data(as_text=True)
+    assert client.post("/logout", data={"csrf_token": csrf_of(page)}).status_code == 303
+    refused = client.post("/dashboards/fleet/panels/peak", data=form,
+                          headers={"Referer": "http://localhost/dashboards/fleet/edit"})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 401 and "nothing was saved" in html
+    assert "shows what you typed again" in html
+    assert board_file(data_dir, "fleet").read_bytes() == before
+    sign_in(client)
+    edit = client.get("/dashboards/fleet/edit").get_data(as_text=True)
+    assert "this browser was signed out, so nothing was saved" in edit
+    peak = edit[edit.index('id="edit-peak"'):]
+    assert 'value="Typed &lt;while&gt; signed out"' in peak[:peak.index("</form>")]
+    assert board_file(data_dir, "fleet").read_bytes() == before  # saved only when saved
+    again = client.get("/dashboards/fleet/edit").get_data(as_text=True)
+    assert "Typed &lt;while&gt; signed out" not in again  # shown once
+    saved = client.post("/dashboards/fleet/panels/peak",
+                        data=edit_form(client, "Typed <while> signed out", width="5",
+                                       action="save"))
+    assert saved.status_code == 303
+
+
+def test_a_kept_edit_of_another_dashboard_waits_for_its_page(client: FlaskClient) -> None:
+    put(client, "fleet", FLEET)
+    put(client, "other", FLEET)
+    sign_in(client)
+    form = edit_form(client, "Kept", action="save")
+    page = client.get("/dashboards").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_of(page)})
+    assert client.post("/dashboards/fleet/panels/peak", data=form).status_code == 401
+    sign_in(client)
+    assert 'value="Kept"' not in client.get("/dashboards/other/edit").get_data(as_text=True)
+    assert 'value="Kept"' in client.get("/dashboards/fleet/edit").get_data(as_text=True)

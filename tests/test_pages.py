@@ -167,6 +167,21 @@ def test_the_page_says_what_range_it_shows(client: FlaskClient, query: str, show
     assert shown in " ".join(re.sub(r"<[^>]+>", "", line).split())
 
 
+def test_a_zone_typed_in_lower_case_is_shown_and_linked_as_iana_spells_it(
+        client: FlaskClient) -> None:
+    response = client.get("/d/hosts?metric=cpu&start=2024-05-01T00:01:00Z"
+                          "&end=2024-05-01T00:02:00Z&tz=asia/tokyo")
+    assert response.status_code == 302  # to the one canonical URL of the view
+    assert response.headers["Location"].endswith("&tz=Asia/Tokyo")
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="f-tz"[^>]*value="Asia/Tokyo"', html)
+    assert "from (Asia/Tokyo)" in html
+    assert re.search(r'id="f-start"[^>]*value="2024-05-01 09:01:00"', html)  # UTC+9
+    assert ('id="step-earlier" hx-swap="none" href="/d/hosts?metric=cpu&amp;'
+            'start=2024-05-01T00:00:00Z&amp;end=2024-05-01T00:01:00Z&amp;tz=Asia/Tokyo"') in html
+    assert "asia/tokyo" not in html
+
+
 def test_the_time_picker_writes_the_range_in_the_views_zone_and_offers_steps(
         client: FlaskClient) -> None:
     html = client.get("/d/hosts?metric=cpu&start=2024-05-01T00:01:00Z&end=2024-05-01T00:02:00Z"

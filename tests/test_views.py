@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from app.engine.view import View, ViewError, parse_view
+from app.instants import time_zones
 
 METRICS = ("cpu", "mem")
 LABELS = ("host", "region")
@@ -73,6 +74,12 @@ def parse(query: str, metrics: tuple[str, ...] = METRICS,
     # time zones: only how times are written
     ("tz=Asia/Tokyo", View(metrics=("cpu",), tz="Asia/Tokyo")),
     ("tz=UTC", View(metrics=("cpu",))),
+    # any case, when it spells exactly one IANA name: kept as the database spells it
+    ("tz=utc", View(metrics=("cpu",))),
+    ("tz=europe/paris", View(metrics=("cpu",), tz="Europe/Paris")),
+    ("tz=ASIA/TOKYO", View(metrics=("cpu",), tz="Asia/Tokyo")),
+    ("tz=america/argentina/buenos_aires", View(metrics=("cpu",),
+                                               tz="America/Argentina/Buenos_Aires")),
     ("agg=raw&bucket=1m", View(metrics=("cpu",), agg="raw")),
     # by and page
     ("by=host", View(metrics=("cpu",), by="host")),
@@ -107,6 +114,9 @@ def test_parse_view(query: str, expected: View) -> None:
     ("agg=p75", "agg", ["'p75'", "p50, p90, p95, p99"]),
     ("bucket=2", "bucket", ["'2'", "is not a duration", "or auto"]),
     ("tz=Mars/Olympus", "tz", ["'Mars/Olympus'", "IANA time zone", "Europe/Berlin"]),
+    ("tz=mars/olympus", "tz", ["'mars/olympus'", "IANA time zone", "Europe/Berlin"]),
+    ("tz=europe/paris ", "tz", ["'europe/paris '", "IANA time zone"]),
+    ("tz=europe_paris", "tz", ["'europe_paris'", "IANA time zone"]),
     ("by=zone", "by", ["'zone'", "host, region"]),
     ("by=metric", "by", ["'metric'", "host, region"]),
     ("start=yesterday", "start", ["'yesterday'", "ISO-8601", "2024-05-01T12:00:00Z"]),
@@ -375,3 +385,9 @@ def test_span(query: str, span: tuple[int, int]) -> None:
 def test_with_window_drops_the_range_and_the_page() -> None:
     view = parse("start=2024-05-01&end=2024-05-02&page=4").with_window("15m")
     assert view.query == "metric=cpu&window=15m"
+
+
+def test_no_two_iana_zones_differ_only_by_case() -> None:
+    # A lower-case tz is read as the one zone it spells; two such zones would be a guess.
+    lower = [name.lower() for name in time_zones()]
+    assert len(lower) == len(set(lower))

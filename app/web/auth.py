@@ -26,6 +26,7 @@ from flask import (
     Blueprint,
     Flask,
     current_app,
+    g,
     make_response,
     redirect,
     render_template,
@@ -198,7 +199,8 @@ def _sign_in_page() -> BaseResponse:
         parts = urlsplit(request.referrer)
         if parts.netloc == request.host:
             back = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""), back)
-    page = make_response(render_template("signin_needed.html", next=back), 401)
+    page = make_response(render_template("signin_needed.html", next=back,
+                                         kept=g.get("kept_typed", False)), 401)
     page.headers["WWW-Authenticate"] = "Bearer"
     if "HX-Request" in request.headers:  # htmx swaps nothing on a 401: go to the page
         page.headers["HX-Redirect"] = url_for("auth.login", next=back)

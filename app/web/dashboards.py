@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block, render_blocks
@@ -37,6 +38,7 @@ bp = Blueprint("dashboards", __name__)
 FRAGMENTS = ["heading", "freshness", "overrides", "panels"]
 TABLE_ROWS = 10  # newest rows a table panel shows; the view page has them all
 LABEL_CHOICES = 50  # values of one label offered in the overrides form
+MAX_SHOWN = 64  # datasets read from one X-Dash-Shown (a dashboard has at most 24 panels)
 
 
 def vary(response: BaseResponse) -> BaseResponse:
@@ -157,6 +159,29 @@ def freshness(state: AppState, datasets: Iterable[str]) -> dict[str, dict[str, A
     return out
 
 
+def missed_at(state: AppState, shown: str) -> int | None:
+    """When (ms, this server's clock) the oldest change a dashboard lacks came to be, from its
+    ``X-Dash-Shown`` (``"<dataset> <version> <epoch>, ..."``, names URI-encoded): per
+    dataset the first version after the one shown, and of those the oldest. None when the
+    page shows every dataset's newest version (or names none we hold at that epoch).
+
+    The oldest, because the status line says how late the page is as a whole: the most
+    behind dataset decides, as the view page's one dataset does (``livestatus.js`` judges
+    each dataset that has newer data from this time, which is then the page's lateness)."""
+    oldest: float | None = None
+    for item in shown.split(",")[:MAX_SHOWN]:
+        parts = item.split()
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        dataset = state.store.find(unquote(parts[0]))
+        if dataset is None or dataset.snapshot().epoch != parts[2]:
+            continue  # a new epoch: the page gets whole figures, never a count of lateness
+        missed = dataset.first_change_after(int(parts[1]))
+        if missed is not None and (oldest is None or missed < oldest):
+            oldest = missed
+    return None if oldest is None else int(oldest * 1000)
+
+
 def overrides_of(args: Iterable[tuple[str, str]]) -> tuple[Overrides, OverrideError | None]:
     """The URL's overrides; on a bad one, none (the document's own settings) and the error."""
     try:
@@ -225,6 +250,9 @@ def show(name: str) -> BaseResponse:
         response = make_response(render_block(
             "dashboard.html", "freshness", oob=False, server_now=int(time.time() * 1000),
             freshness=freshness(state, (panel.dataset for panel in dashboard.panels))))
+        missed = missed_at(state, request.headers.get("X-Dash-Shown") or "")
+        if missed is not None:
+            response.headers["X-Dash-Missed-At"] = str(missed)
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("X-Dash-Freshness")
         return vary(response)

@@ -15,10 +15,12 @@ from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
+    g,
     make_response,
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from werkzeug.datastructures import MultiDict
@@ -35,6 +37,7 @@ from ..data.dashboards import (
     parse_document,
 )
 from ..data.dashboards.fields import COLUMNS, MAX_THRESHOLDS, PANEL_TYPES, REDUCERS
+from ..data.errors import Unavailable
 from ..state import app_state, canonical_query
 from .auth import require_admin, signed_in
 
@@ -46,6 +49,14 @@ STALE_KEPT = ("someone else saved this dashboard since you opened it; nothing of
               "form: save again to put it over theirs.")
 ACTIONS = ("save", "up", "down", "remove")
 BLANK_THRESHOLDS = 2  # empty rows a panel form offers for new thresholds
+# A panel form posted without a valid sign-in (signed out elsewhere, a restart with a new
+# secret key, a cluster's lost login): what was typed waits in this browser's session (a
+# signed cookie: only this browser has it, and only it can have written it) for the edit
+# page after signing in. Nothing is saved until the user saves again, with the CSRF token.
+PENDING_KEY = "pending_edit"
+MAX_PENDING = 3000  # characters of JSON: browsers keep cookies of up to 4,096 bytes
+KEPT_SIGNED_OUT = ("this browser was signed out, so nothing was saved; what you typed in "
+                   "panel {panel!r} is in its form below: save it again to keep it")
 
 
 def _edit_page(name: str, dashboard: Dashboard, version: int, status: int = 200,
@@ -78,11 +89,55 @@ def _edit_page(name: str, dashboard: Dashboard, version: int, status: int = 200,
 
 @bp.get("/dashboards/<name>/edit")
 def edit(name: str) -> BaseResponse:
-    """Every panel of the dashboard as a form (signed-in browsers)."""
+    """Every panel of the dashboard as a form (signed-in browsers), with what the user typed
+    into a panel's form when the sign-in was lost (kept by ``keep_typed``)."""
     if not signed_in():
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), 303)
     dashboard, version = app_state().dashboards.get(name)
-    return _edit_page(name, dashboard, version)
+    pending = _pending(name, {panel.id for panel in dashboard.panels})
+    if pending is None:
+        return _edit_page(name, dashboard, version)
+    panel_id, typed = pending
+    return _edit_page(name, dashboard, version, message=KEPT_SIGNED_OUT.format(panel=panel_id),
+                      drafts={panel_id: typed})
+
+
+def keep_typed(name: str, panel_id: str) -> None:
+    """Keep what a panel form without a valid sign-in carried (``PENDING_KEY`` in the
+    session) when it is a save of a panel the dashboard has and fits ``MAX_PENDING``."""
+    if request.form.get("action", "save") != "save":
+        return  # up, down, remove: one click to do again, nothing typed
+    try:
+        dashboard, _ = app_state().dashboards.get(name)
+    except (DashboardNotFound, Unavailable):
+        return
+    old = next((p for p in document_dict(dashboard)["panels"] if p["id"] == panel_id), None)
+    if old is None:
+        return
+    text = json.dumps({"dashboard": name, "panel": panel_id,
+                       "typed": panel_from_form(old, request.form)}, ensure_ascii=False)
+    if len(text) <= MAX_PENDING:
+        session[PENDING_KEY] = text
+        g.kept_typed = True  # the sign-in page says it is kept
+
+
+def _pending(name: str, panel_ids: set[str]) -> tuple[str, dict[str, Any]] | None:
+    """The kept (panel id, typed panel) for dashboard ``name``, taken out of the session;
+    None when there is none, or it is for another dashboard or a panel gone since."""
+    text = session.get(PENDING_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        kept = json.loads(text)
+    except ValueError:
+        kept = None
+    if not isinstance(kept, dict) or kept.get("dashboard") != name:
+        return None  # another dashboard's: it waits for that one's edit page
+    session.pop(PENDING_KEY, None)
+    panel_id, typed = kept.get("panel"), kept.get("typed")
+    if not isinstance(panel_id, str) or panel_id not in panel_ids or not isinstance(typed, dict):
+        return None
+    return panel_id, typed
 
 
 def _expected_version() -> int | None:
@@ -163,7 +218,10 @@ def _stale(name: str, panel_id: str, typed: dict[str, Any] | None) -> BaseRespon
 
 @bp.post("/dashboards/<name>/panels/<panel_id>")
 def change_panel(name: str, panel_id: str) -> BaseResponse:
-    """Save, move up or down, or remove one panel; then back to the edit page."""
+    """Save, move up or down, or remove one panel; then back to the edit page. Without a
+    valid sign-in, what was typed is kept for the edit page after signing in."""
+    if "Authorization" not in request.headers and not signed_in():
+        keep_typed(name, panel_id)  # before require_admin's 401 page, which says so
     require_admin()
     state = app_state()
     dashboard, version = state.dashboards.get(name)
