@@ -18,6 +18,7 @@ from app.engine.percentiles import (
     PERCENTILES,
     _tiled,
     _windowed,
+    count_below,
     record_tier,
     tier_runs,
 )
@@ -238,3 +239,40 @@ def test_windows_and_brackets_each_equal_numpy(data: str, bucket: str, by: str,
     done = _tiled(ranked, snap.value, runs, n, q, out, np.ones(n, dtype=bool))
     assert done.any()
     np.testing.assert_allclose(out[done], flat[done], rtol=1e-12, atol=0)
+
+
+# Runs of one array: [0, 1, 2, ..., 19] (20 values) and [5, 5, 5, 7, 9] (5 values).
+COUNT_ARRAY = np.array([*range(20), 5, 5, 5, 7, 9], dtype=np.float64)
+
+
+@pytest.mark.parametrize(("start", "length", "x", "near", "reach", "expected"), [
+    (0, 20, 10.0, 10, 2, 10),  # the count at the hint
+    (0, 20, 10.5, 9, 2, 11),  # inside the searched places, after the hint
+    (0, 20, 3.0, 15, 2, 3),  # all searched values above x: searched again whole
+    (0, 20, 18.0, 4, 2, 18),  # all searched values below x: searched again whole
+    (0, 20, -1.0, 1, 1, 0),  # none below, the searched places start the run
+    (0, 20, 99.0, 19, 3, 20),  # all below, the searched places end the run
+    (20, 5, 5.0, 0, 1, 0),  # ties are not below
+    (20, 5, 5.5, 4, 1, 3),  # past the ties, hint at the run's end
+    (20, 5, 8.0, 2, 0, 4),  # reach 0: one place searched, then the whole run
+    (20, 5, 7.0, 2, 7, 3),  # reach longer than the run
+])
+def test_count_below_near_a_hint(start: int, length: int, x: float, near: int, reach: int,
+                                 expected: int) -> None:
+    """The count of values below x in a sorted run is exact wherever the hint points."""
+    got = count_below(COUNT_ARRAY, np.array([start]), np.array([length]), np.array([x]),
+                      near=np.array([near]), reach=reach)
+    assert got.tolist() == [expected]
+    whole = count_below(COUNT_ARRAY, np.array([start]), np.array([length]), np.array([x]))
+    assert whole.tolist() == [expected]
+
+
+@pytest.mark.parametrize("reach", [0, 1, 3, 7])
+def test_count_below_many_runs_match_by_hand(reach: int) -> None:
+    """Both runs at once, hints anywhere: counts below 5.0 are 5 and 0, below 9.5 are 10
+    and 5."""
+    starts, lengths = np.array([0, 20, 0, 20]), np.array([20, 5, 20, 5])
+    x = np.array([5.0, 5.0, 9.5, 9.5])
+    got = count_below(COUNT_ARRAY, starts, lengths, x, near=np.array([19, 4, 0, 0]),
+                      reach=reach)
+    assert got.tolist() == [5, 0, 10, 5]

@@ -19,6 +19,10 @@ BRACKET_MIN = 16
 # Cells of this many values on average are narrowed by a histogram before selecting;
 # smaller ones are grouped whole (24h/1m by market, 3 values a cell: 1.4 ms, against 4).
 NARROW_FROM = 64
+# A run's count below a cell's estimate lies within 7 places of the run's own quantile
+# rank for 99% of runs (10M points, 5m/15m p50-p99: median 1-3 places, 99th 2-10): a
+# search of 15 places (4 steps, 2-3 cache lines) before the whole run's (6 steps).
+REACH = 7
 
 
 def _interpolate(low: np.ndarray, high: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -293,18 +297,40 @@ def tier_runs(snap: Snapshot, series: np.ndarray, member: np.ndarray, start: np.
 
 
 def count_below(array: np.ndarray, start: np.ndarray, counts: np.ndarray,
-                x: np.ndarray) -> np.ndarray:
+                x: np.ndarray, near: np.ndarray | None = None, reach: int = REACH) -> np.ndarray:
     """Per sorted run ``array[start[i]:start[i] + counts[i]]`` (none empty): how many of
-    its values are below ``x[i]``. ``search_runs`` with fewer numpy calls a step."""
-    at = start - 1  # the last position known below x (start - 1: none yet)
-    last = start + counts - 1
-    step = 1 << (int(counts.max()) - 1).bit_length() if len(counts) else 0
+    its values are below ``x[i]``. ``search_runs`` with fewer numpy calls a step.
+
+    ``near`` (optional, per run): a place in the run where the count likely is; only
+    ``reach`` places either side of it are searched first (a step or two of cache lines,
+    not the whole run's), and only runs whose count lies outside them are searched whole.
+    """
+    if near is None or not len(counts):
+        whole: np.ndarray = _search(array, start - 1, start + counts - 1, x,
+                                    int(counts.max(initial=1))) - start
+        return whole
+    first = np.maximum(near - reach, 0)
+    last = np.minimum(near + reach, counts - 1)
+    below: np.ndarray = _search(array, start + first - 1, start + last, x, 2 * reach + 1) - start
+    # Exact unless every searched value fell on one side and the run goes on past them.
+    unsure = np.flatnonzero(((below == first) & (first > 0))
+                            | ((below == last + 1) & (last < counts - 1)))
+    if len(unsure):
+        below[unsure] = count_below(array, start[unsure], counts[unsure], x[unsure])
+    return below
+
+
+def _search(array: np.ndarray, at: np.ndarray, last: np.ndarray, x: np.ndarray,
+            span: int) -> np.ndarray:
+    """Per i, one past the last place in ``at[i] + 1 .. last[i]`` (``span`` places at most,
+    sorted) holding a value below ``x[i]`` (``at[i] + 1``: none)."""
+    step = 1 << (span.bit_length() - 1)  # steps of step, step/2, .. 1 reach 2*step-1 >= span
     while step:
         probe = np.minimum(at + step, last)
         at = np.where(array[probe] < x, probe, at)
         step >>= 1
-    below: np.ndarray = at + 1 - start
-    return below
+    found: np.ndarray = at + 1
+    return found
 
 
 def _pick_ranks(rows: np.ndarray, k_low: np.ndarray,
@@ -411,7 +437,7 @@ def _windowed(ranked: np.ndarray, owner: np.ndarray, start: np.ndarray, counts: 
     r_low, r_high, r_frac = ranks(counts, q)
     guess = _interpolate(ranked[start + r_low], ranked[start + r_high], r_frac)
     estimate = np.bincount(cell_of, weights=guess, minlength=k) / per_cell
-    at = count_below(ranked, start, counts, estimate[cell_of])
+    at = count_below(ranked, start, counts, estimate[cell_of], near=r_low)
     below = np.bincount(cell_of, weights=at, minlength=k).astype(np.int64)
     # The answer is about (low - below) / runs places past the estimate in each run.
     ahead = (low - below) / per_cell
