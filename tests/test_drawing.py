@@ -104,6 +104,26 @@ def test_by_series_is_the_default_and_draws_each_host_raw() -> None:
     assert [len(t["x"]) for t in fig["data"]] == [30, 30]
 
 
+@pytest.mark.parametrize("query, traces, notice", [
+    # five hosts, more than four: one line per metric, and the notice says which label
+    ("metric=cpu&by=host", ["band", "band", "mean"], "5 values of host, more than 4"),
+    ("metric=cpu&agg=p95&bucket=1m&by=host", ["p95"], "5 values of host, more than 4"),
+    # region has two values: drawn one by one, no notice
+    ("metric=cpu&by=region", ["band", "band", "mean"] * 2, None),
+])
+def test_a_label_of_more_values_than_max_series_draws_one_line_per_metric(
+        query: str, traces: list[str], notice: str | None) -> None:
+    snap = snapshot(hosts(10, names=tuple(f"h{i}" for i in range(5))))
+    fig = charts.build(snap, view_of(snap, query), ChartLimits(max_series=4))
+    assert [t["meta"] for t in fig["data"]] == traces
+    if notice is None:
+        assert "notice" not in fig
+        return
+    assert fig["notice"]["series"] == 5 and fig["notice"]["limit"] == 4
+    assert fig["layout"]["annotations"][0]["text"].startswith(notice)
+    assert [s["label"] for s in fig["notice"]["split"]] == ["region"]
+
+
 def test_past_max_series_one_line_per_metric_with_a_band_and_a_notice() -> None:
     snap = snapshot(hosts(10, names=tuple(f"h{i}" for i in range(5))))
     fig = charts.build(snap, view_of(snap, "metric=cpu"), ChartLimits(max_series=4))

@@ -132,23 +132,31 @@ class Split:
 
 @dataclass(frozen=True)
 class TooMany:
-    """``by=series`` found more series than it draws one by one."""
+    """``by`` found more lines than it draws one by one: ``series`` (by=series) or values
+    of the label split by (``by`` that label: a label of 10,000 values made 10,000
+    traces, a 4 MB figure that froze the browser)."""
 
     series: int
     limit: int
     splits: tuple[Split, ...]
+    label: str | None = None  # the label split by, when not by=series
+
+    @property
+    def _lines(self) -> str:
+        return "series" if self.label is None else f"values of {self.label}"
 
     def short(self) -> str:
         """The notice in a line, for the chart itself."""
-        text = f"{self.series:,} series, more than {self.limit}: one line per metric across them"
+        text = (f"{self.series:,} {self._lines}, more than {self.limit}: one line per metric "
+                "across them")
         if self.splits:
             text += f"; split by {self.splits[0].label} to see them apart"
         return text
 
     def as_json(self) -> dict[str, Any]:
         """The notice in the figure payload: a sentence and the splits offered."""
-        text = (f"{self.series:,} series: more than the {self.limit} drawn one by one, so "
-                "the chart shows one line per metric across them, with their min–max band.")
+        text = (f"{self.series:,} {self._lines}: more than the {self.limit} drawn one by one, "
+                "so the chart shows one line per metric across them, with their min–max band.")
         if self.splits:
             text += " Split by " + " or ".join(s.label for s in self.splits) + " to see them apart."
         return {"kind": "too-many-series", "text": text, "series": self.series,
@@ -167,13 +175,34 @@ def trace_names(snap: Snapshot, metric: str, labels: Sequence[str], codes: Seque
     return " · ".join(values)
 
 
+def _splits(snap: Snapshot, view: View, base: Selection, max_series: int) -> tuple[Split, ...]:
+    """Labels of ``base``'s series with 2..``max_series`` values: splits the page offers."""
+    splits = []
+    for name in snap.series_labels:
+        count = len(np.unique(snap.series_labels[name][base.series]))
+        if 1 < count <= max_series:
+            splits.append(Split(name, count, replace(view.chart, by=name).query))
+    splits.sort(key=lambda s: (s.values, s.label))
+    return tuple(splits)
+
+
 def select_series(snap: Snapshot, view: View, labels: Sequence[str],
                   max_series: int) -> tuple[Selection, TooMany | None]:
     """The view's selection: for ``by=series`` one trace per series keyed by ``labels``
     (stored series that differ only in other labels are one series), or one per metric
-    with a ``TooMany`` notice past ``max_series``; other ``by`` as ``compute.select``."""
+    with a ``TooMany`` notice past ``max_series``; ``by`` a label as ``compute.select``, or
+    one per metric with a ``TooMany`` notice when the label has more than ``max_series``
+    values among the view's series."""
     if view.by != "series":
-        return select(snap, view), None
+        chosen = select(snap, view)
+        if view.by in (None, "none") or view.by not in snap.series_labels:
+            return chosen, None
+        values = len(np.unique(snap.series_labels[view.by][chosen.series]))
+        if values <= max_series:
+            return chosen, None
+        base = select(snap, replace(view, by="none"))
+        return base, TooMany(values, max_series, _splits(snap, view, base, max_series),
+                             view.by)
     base = select(snap, replace(view, by="none"))
     keys = [name for name in labels if name in snap.series_labels]
     columns = [base.group] + [snap.series_labels[name][base.series].astype(np.int64)
@@ -183,13 +212,7 @@ def select_series(snap: Snapshot, view: View, labels: Sequence[str],
     rows, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
     inverse = inverse.ravel()
     if len(rows) > max_series:
-        splits = []
-        for name in snap.series_labels:
-            count = len(np.unique(snap.series_labels[name][base.series]))
-            if 1 < count <= max_series:
-                splits.append(Split(name, count, replace(view.chart, by=name).query))
-        splits.sort(key=lambda s: (s.values, s.label))
-        return base, TooMany(len(rows), max_series, tuple(splits))
+        return base, TooMany(len(rows), max_series, _splits(snap, view, base, max_series))
     several = len(base.names) > 1
     names = [trace_names(snap, base.names[int(row[0])], keys, [int(c) for c in row[1:]],
                          several) for row in rows]
