@@ -121,6 +121,8 @@ def test_a_label_of_more_values_than_max_series_draws_one_line_per_metric(
         return
     assert fig["notice"]["series"] == 5 and fig["notice"]["limit"] == 4
     assert fig["layout"]["annotations"][0]["text"].startswith(notice)
+    # a band is named only where one is drawn (a p95 across hosts has none)
+    assert ("min–max band" in fig["notice"]["text"]) == ("band" in traces)
     assert [s["label"] for s in fig["notice"]["split"]] == ["region"]
 
 

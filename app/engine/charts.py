@@ -259,7 +259,7 @@ def figure(snap: Snapshot, view: View, drawing: Drawing,
                            "summary": summary(snap.name, view, title, columns, shown, span,
                                               units, places, row_of)}
     if drawing.too_many is not None:
-        out["notice"] = drawing.too_many.as_json()
+        out["notice"] = drawing.too_many.as_json(drawing.bands is not None)
         # The chart says it too, above the plot (the page adds the links to split).
         layout.setdefault("annotations", []).append({
             "text": plotly_text(drawing.too_many.short()), "showarrow": False,

@@ -153,10 +153,13 @@ class TooMany:
             text += f"; split by {self.splits[0].label} to see them apart"
         return text
 
-    def as_json(self) -> dict[str, Any]:
-        """The notice in the figure payload: a sentence and the splits offered."""
+    def as_json(self, band: bool = True) -> dict[str, Any]:
+        """The notice in the figure payload: a sentence and the splits offered; ``band``:
+        the chart draws the min–max band around each line (``agg=auto``'s mean does; a
+        p95 across them has none)."""
         text = (f"{self.series:,} {self._lines}: more than the {self.limit} drawn one by one, "
-                "so the chart shows one line per metric across them, with their min–max band.")
+                "so the chart shows one line per metric across them"
+                + (", with their min–max band." if band else "."))
         if self.splits:
             text += " Split by " + " or ".join(s.label for s in self.splits) + " to see them apart."
         return {"kind": "too-many-series", "text": text, "series": self.series,
