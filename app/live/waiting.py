@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..data.store import Store
@@ -63,54 +64,55 @@ class Waiters:
         True as soon as it is (at once if it already is), False after ``timeout`` seconds.
         """
         keys = tuple(dict.fromkeys(keys))
-        if len(keys) == 1:
-            return self._wait_shared(keys[0], ready, timeout)
+        registered = self._shared_event if len(keys) == 1 else self._own_event
         deadline = time.monotonic() + timeout
         while True:
-            event = self.transport.create_event()
-            with self._lock:  # registered before the check, so no change slips by
-                for key in keys:
-                    self._waiting.setdefault(key, set()).add(event)
-            try:
+            # Registered before the check, so no change slips by between them.
+            with registered(keys) as event:
                 if ready():
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 event.wait(remaining)
-            finally:
-                with self._lock:
-                    for key in keys:
-                        waiting = self._waiting.get(key)
-                        if waiting is not None:
-                            waiting.discard(event)
-                            if not waiting:
-                                del self._waiting[key]
 
-    def _wait_shared(self, key: str, ready: Callable[[], bool], timeout: float) -> bool:
-        """``wait_until`` for one key, on the key's shared event."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:  # taken before the check, so no change slips by
-                event = self._shared.get(key)
-                if event is None:
-                    event = self._shared[key] = self.transport.create_event()
-                self._sharing[key] = self._sharing.get(key, 0) + 1
-            try:
-                if ready():
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                event.wait(remaining)
-            finally:
-                with self._lock:
-                    left = self._sharing[key] - 1
-                    if left:
-                        self._sharing[key] = left
-                    else:
-                        del self._sharing[key]
-                        # Nobody waits on it any more: a key that never changes again (a
-                        # deleted dataset) keeps no event.
-                        if self._shared.get(key) is event:
-                            del self._shared[key]
+    @contextmanager
+    def _shared_event(self, keys: tuple[str, ...]) -> Iterator[Any]:
+        """The one key's shared event, counted as waited on while held."""
+        [key] = keys
+        with self._lock:
+            event = self._shared.get(key)
+            if event is None:
+                event = self._shared[key] = self.transport.create_event()
+            self._sharing[key] = self._sharing.get(key, 0) + 1
+        try:
+            yield event
+        finally:
+            with self._lock:
+                left = self._sharing[key] - 1
+                if left:
+                    self._sharing[key] = left
+                else:
+                    del self._sharing[key]
+                    # Nobody waits on it any more: a key that never changes again (a
+                    # deleted dataset) keeps no event.
+                    if self._shared.get(key) is event:
+                        del self._shared[key]
+
+    @contextmanager
+    def _own_event(self, keys: tuple[str, ...]) -> Iterator[Any]:
+        """A new event of this request's, registered under each of ``keys`` while held."""
+        event = self.transport.create_event()
+        with self._lock:
+            for key in keys:
+                self._waiting.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                for key in keys:
+                    waiting = self._waiting.get(key)
+                    if waiting is not None:
+                        waiting.discard(event)
+                        if not waiting:
+                            del self._waiting[key]
