@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from e2e.conftest import Server
-from e2e.test_view_page import LIVE_TIMEOUT, drop_pushes
+from e2e.test_view_page import LIVE_TIMEOUT, drop_pushes, expect_behind_since, record_status_times
 
 BOARD = {
     "title": "Fleet now",
@@ -108,19 +108,10 @@ def test_behind_counts_from_the_first_change_the_panels_missed(page: Page,
     open_board(page, server)
     status = page.locator("#live-status")
     expect(status).to_have_attribute("data-transport", "websocket")
-    page.evaluate("""() => {
-        const el = document.getElementById('live-status');
-        window.__behind = [];
-        new MutationObserver(() => window.__behind.push([Date.now(), el.textContent]))
-            .observe(el, {childList: true, subtree: true, characterData: true});
-    }""")
+    record_status_times(page)
     switch["drop"] = True
     dropped_at: float = page.evaluate("Date.now()")
-    expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
-    seen: list[tuple[float, str]] = page.evaluate("window.__behind")
-    at, text = next((at, text) for at, text in seen if text.startswith("Behind"))
-    late = re.search(r"(\d+) s late", text)
-    assert late is not None and int(late[1]) >= (at - dropped_at) / 1000 - 2, seen
+    expect_behind_since(page, status, dropped_at)
     page.unroute_all(behavior="ignoreErrors")
 
 

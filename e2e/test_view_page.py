@@ -352,6 +352,26 @@ def test_the_status_says_live_and_never_reconnecting_while_long_polling(
     expect(status).to_have_attribute("title", re.compile(r"HTTP (long-)?poll"))
 
 
+def record_status_times(page: Page) -> None:
+    """Keep every text the page's status line shows, with the browser's time of it."""
+    page.evaluate("""() => {
+        const el = document.getElementById('live-status');
+        window.__behind = [];
+        new MutationObserver(() => window.__behind.push([Date.now(), el.textContent]))
+            .observe(el, {childList: true, subtree: true, characterData: true});
+    }""")
+
+
+def expect_behind_since(page: Page, status: Locator, dropped_at: float) -> None:
+    """The status turns to "Behind · updates N s late", N at least the seconds since
+    ``dropped_at`` (browser ms) when it first said so (``record_status_times`` first)."""
+    expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
+    seen: list[tuple[float, str]] = page.evaluate("window.__behind")
+    at, text = next((at, text) for at, text in seen if text.startswith("Behind"))
+    late = re.search(r"(\d+) s late", text)
+    assert late is not None and int(late[1]) >= (at - dropped_at) / 1000 - 2, seen
+
+
 def drop_pushes(page: Page) -> dict[str, bool]:
     """Route the page's WebSocket through the test: while ``["drop"]`` is set, the server's
     chart pushes are dropped and everything else (pings, acks) passes: a link that stalls
@@ -383,12 +403,7 @@ def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
     expect(status).to_have_attribute("data-transport", "websocket", timeout=LIVE_TIMEOUT)
     expect(status).to_have_text(re.compile(r"^Live · newest point (just now|\d s ago)$"))
     expect(status).to_have_attribute("data-freshness", "fresh")
-    page.evaluate("""() => {
-        const el = document.getElementById('live-status');
-        window.__behind = [];
-        new MutationObserver(() => window.__behind.push([Date.now(), el.textContent]))
-            .observe(el, {childList: true, subtree: true, characterData: true});
-    }""")
+    record_status_times(page)
     # Drop from a moment when the page knows of nothing newer than its chart: it learns of
     # the newer data only by its check after 10 s without an update.
     page.wait_for_function("""() => document.getElementById('range').dataset.version ===
@@ -400,11 +415,7 @@ def test_the_status_says_when_the_page_falls_behind_the_data(page: Page,
     # No push for 10 s: the page asks the server, which holds newer data; "Behind", late
     # by as long as the server has held data the page lacks (from the first version
     # missed, ~0.5 s after the drop), not from the newest version it learned of at the check.
-    expect(status).to_have_text(re.compile(r"^Behind · updates \d+ s late$"), timeout=30_000)
-    seen: list[tuple[float, str]] = page.evaluate("window.__behind")
-    at, text = next((at, text) for at, text in seen if text.startswith("Behind"))
-    late = re.search(r"(\d+) s late", text)
-    assert late is not None and int(late[1]) >= (at - dropped_at) / 1000 - 2, seen
+    expect_behind_since(page, status, dropped_at)
     expect(status).to_have_attribute("data-freshness", "behind")
     expect(status).to_have_attribute("data-state", "live")  # connected all along
     assert chart_version(page) == shown
