@@ -408,7 +408,10 @@ def test_a_dashboard_saved_at_one_process_is_everywhere_at_once(cluster: Cluster
     assert saved == {"name": "shared", "version": 2}
     started = time.monotonic()
     name, data = page.event()
-    while name != "dashboard_changed":
+    # The third process may hear of version 1 after the page joined at it: that notice
+    # names the version the page shows, which the page ignores (dashboard.js), so only
+    # the next one counts.
+    while name != "dashboard_changed" or data == {"name": "shared", "version": 1}:
         name, data = page.event()
     assert data == {"name": "shared", "version": 2}
     assert time.monotonic() - started < LIVE_BUDGET
