@@ -466,17 +466,20 @@ CUTS = {  # (start, end) of the view
 }
 
 
-@pytest.mark.parametrize("bucket", ["10s", "1m", "5m", "1h", "1d"])
+@pytest.mark.parametrize("bucket", ["10s", "1m", "5m", "15m", "1h", "1d"])
 @pytest.mark.parametrize("cut", list(CUTS))
 @pytest.mark.parametrize("by", ["none", "series", "host"])
 def test_bucket_records_change_no_answer(bucket: str, cut: str, by: str) -> None:
     """Views of series keeping bucket records (and of one that does not) equal pandas,
     and equal to the bit what the same snapshot answers from its points alone."""
-    # Loaded out of order (so sparse at first): a, b and c record minutes again; d keeps
-    # its 2 hours (a first bucket or two may be sparse) but no minutes.
+    # Loaded out of order (so sparse at first): a, b and c record minutes and 5 minutes
+    # again; d keeps its 2 hours (a first bucket or two may be sparse) but no minutes and
+    # no 5 minutes (a point each).
     kept = [{series_of(DENSE_SNAP, sid) for sid in np.flatnonzero(records.kept).tolist()}
             for records in DENSE_SNAP.bucket_records]
-    assert kept == [{"a", "b", "c"}, {"a", "b", "c", "d"}]
+    keeping = {MINUTE: {"a", "b", "c"}, 5 * MINUTE: {"a", "b", "c"},
+               HOUR: {"a", "b", "c", "d"}}
+    assert kept == [keeping[tier] for tier in RANKED_TIERS]
     points_only = replace(DENSE_SNAP, bucket_records=())
     start, end = CUTS[cut]
     for agg in AGGS:

@@ -1,7 +1,8 @@
-"""Percentiles of buckets that a ranked tier tiles (5m and 15m of minutes, 2h and 24h of
-hours), read from the tier's sorted runs: equal to numpy's linear quantile of each cell's
-raw points, whatever cuts the cells (the window, the open bucket, gaps, late points,
-retention), and the same whichever way (windows or brackets) a cell is answered."""
+"""Percentiles of buckets that a ranked tier tiles (3m of minutes, 15m of 5-minute
+buckets, 2h and 24h of hours), read from the tier's sorted runs: equal to numpy's linear
+quantile of each cell's raw points, whatever cuts the cells (the window, the open bucket,
+gaps, late points, retention), and the same whichever way (windows or brackets) a cell is
+answered."""
 from __future__ import annotations
 
 from typing import cast
@@ -138,21 +139,22 @@ SNAPS = {name: load(frame) for name, frame in FRAMES.items()}
 
 @pytest.mark.parametrize("agg", PCTS)
 @pytest.mark.parametrize("by", ["series", "region", "none"])
-@pytest.mark.parametrize("bucket", ["5m", "15m", "2h", "90s"])
+@pytest.mark.parametrize("bucket", ["3m", "5m", "15m", "2h", "90s"])
 @pytest.mark.parametrize("data", list(FRAMES))
 def test_tiled_buckets_equal_numpy(data: str, bucket: str, by: str, agg: str) -> None:
-    """5m/15m (minutes), 2h (hours), and 90s (no tier tiles it: the raw path)."""
+    """3m (of minutes), 5m (a tier itself), 15m (of 5-minute buckets), 2h (of hours), and
+    90s (no tier tiles it: the raw path)."""
     assert_numpy(SNAPS[data], FRAMES[data], View(metrics=("cpu",), agg=agg, bucket=bucket,
                                                  by=by))
 
 
 @pytest.mark.parametrize("agg", PCTS)
 @pytest.mark.parametrize("start, end", [
-    (START + 7 * MINUTE + 31 * SECOND, None),  # cuts a minute inside a 5m cell
+    (START + 7 * MINUTE + 31 * SECOND, None),  # cuts a minute inside a 3m cell
     (START + 22 * MINUTE, START + 97 * MINUTE + 13 * SECOND),  # ends inside a minute
     (START + 2 * HOUR + 29 * MINUTE + 40 * SECOND, None),  # only the open minute and one
 ])
-@pytest.mark.parametrize("bucket", ["5m", "15m", "2h"])
+@pytest.mark.parametrize("bucket", ["3m", "15m", "2h"])
 def test_cells_cut_by_the_window_equal_numpy(start: int, end: int | None, bucket: str,
                                              agg: str) -> None:
     frame = FRAMES["steady"]
@@ -187,7 +189,7 @@ def kept_frame(snap: Snapshot) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("agg", PCTS)
-@pytest.mark.parametrize("bucket", ["5m", "15m", "2h"])
+@pytest.mark.parametrize("bucket", ["3m", "15m", "2h"])
 @pytest.mark.parametrize("keep", list(KEEPS))
 def test_after_late_points_and_retention_equal_numpy(keep: str, bucket: str,
                                                      agg: str) -> None:
@@ -203,7 +205,7 @@ def test_after_late_points_and_retention_equal_numpy(keep: str, bucket: str,
 
 
 @pytest.mark.parametrize("agg", PCTS)
-@pytest.mark.parametrize("bucket, by", [("5m", "series"), ("15m", "none"), ("2h", "region")])
+@pytest.mark.parametrize("bucket, by", [("3m", "series"), ("15m", "none"), ("2h", "region")])
 @pytest.mark.parametrize("data", list(FRAMES))
 def test_windows_and_brackets_each_equal_numpy(data: str, bucket: str, by: str,
                                                agg: str) -> None:
