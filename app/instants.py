@@ -34,6 +34,21 @@ def is_time_zone(name: str) -> bool:
     return name == UTC or name in time_zones()
 
 
+def time_zone_named(name: str) -> str | None:
+    """The IANA name ``name`` spells in any case (``utc`` -> ``UTC``, ``europe/paris`` ->
+    ``Europe/Paris``), so pages and links keep one canonical URL; None if it spells none.
+    No two IANA names differ only by case (checked in tests), so this never guesses."""
+    if is_time_zone(name):
+        return name
+    return _zones_by_lower_case().get(name.lower())
+
+
+@functools.cache
+def _zones_by_lower_case() -> dict[str, str]:
+    """Lower-case IANA name -> the name as the database spells it (~600 entries, read once)."""
+    return {name.lower(): name for name in (*time_zones(), UTC)}
+
+
 def local_ns(ns: np.ndarray, tz: str) -> np.ndarray:
     """Wall-clock time in ``tz`` of instants (int64 ns, UTC), as int64 ns of a naive clock.
 

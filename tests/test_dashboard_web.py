@@ -442,6 +442,7 @@ def test_a_hand_edit_is_picked_up_by_the_scan(app: Flask, client: FlaskClient,
     ("region=eu&window=all&host=", "/dashboards/fleet?region=eu"),
     ("tz=Asia/Tokyo&window=5m", "/dashboards/fleet?window=5m&tz=Asia/Tokyo"),
     ("window=300s", "/dashboards/fleet?window=5m"),  # one spelling of each duration
+    ("tz=asia/tokyo", "/dashboards/fleet?tz=Asia/Tokyo"),  # and of each time zone
 ])
 def test_the_form_lands_on_the_shortest_url_that_means_the_same(
         client: FlaskClient, query: str, location: str) -> None:

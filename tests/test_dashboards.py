@@ -307,6 +307,8 @@ def test_a_long_list_of_problems_is_cut(mutate: Mutation, listed: int, more: int
     (top(start="2024-05-01T12:00:00+02:00"), ("start", "2024-05-01T12:00:00+02:00")),
     (top(start="2024-05-01", end="2024-05-01"), ("end", "2024-05-01")),
     (top(tz="Europe/Berlin"), ("tz", "Europe/Berlin")),
+    (top(tz="europe/berlin"), ("tz", "Europe/Berlin")),  # as the database spells it
+    (top(tz="utc"), ("tz", "UTC")),
     # Labels and values sorted, repeats dropped: one file whatever order they came in.
     (top(filters={"region": ["us", "eu", "us"], "host": ["web-1"]}),
      ("filters", (("host", ("web-1",)), ("region", ("eu", "us"))))),
@@ -414,6 +416,8 @@ def test_effective_query(dashboard: dict[str, Any], panel_query: str, url: str, 
     ("region=&region=eu", Overrides(filters=(("region", ("eu",)),))),
     ("cursor=12&timeout=5&window=1h", Overrides(window="1h")),
     ("window=120m", Overrides(window="2h")),  # canonical, as a view writes it
+    ("tz=utc", Overrides(tz="UTC")),  # a zone as the database spells it, as a view's tz
+    ("tz=asia/KOLKATA", Overrides(tz="Asia/Kolkata")),
 ])
 def test_parse_overrides(url: str, expected: Overrides) -> None:
     pairs = parse_qsl(url, keep_blank_values=True)

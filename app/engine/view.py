@@ -1,7 +1,6 @@
 """A view: the URL's query string parsed once, validated against an allow-list, canonicalised."""
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -21,10 +20,9 @@ from ..instants import (
     duration_or,
     format_duration,
     format_instant,
-    is_time_zone,
     parse_duration,
     parse_instant,
-    time_zones,
+    time_zone_named,
 )
 
 WINDOWS: dict[str, int | None] = {
@@ -321,23 +319,13 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
 
 
 def _time_zone(tz: str) -> str:
-    """The IANA name ``tz`` spells in any case (``utc`` -> ``UTC``, ``europe/paris`` ->
-    ``Europe/Paris``), so the page and its links keep one canonical URL; ``ViewError`` else."""
-    if is_time_zone(tz):
-        return tz
-    # No two IANA names differ only by case (checked in tests), so a case-blind match is
-    # one zone, never a guess between several.
-    canonical = _zones_by_lower_case().get(tz.lower())
+    """The IANA name ``tz`` spells in any case (``instants.time_zone_named``); ``ViewError``
+    naming ``tz`` else."""
+    canonical = time_zone_named(tz)
     if canonical is None:
         raise ViewError("tz", f"{tz!r} is not an IANA time zone; write it like UTC, "
                               "Europe/Berlin, America/New_York or Asia/Kolkata")
     return canonical
-
-
-@functools.cache
-def _zones_by_lower_case() -> dict[str, str]:
-    """Lower-case IANA name -> the name as the database spells it (~600 entries, read once)."""
-    return {name.lower(): name for name in (*time_zones(), UTC)}
 
 
 def _split(by: str, label_names: tuple[str, ...]) -> str:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ...instants import END_INSTANT, FIRST_INSTANT, SECOND, duration_or
+from ...instants import END_INSTANT, FIRST_INSTANT, SECOND, duration_or, time_zone_named
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # dashboard names and panel ids
 PANEL_TYPES = ("timeseries", "stat", "table")
@@ -151,8 +151,11 @@ def instant_ns(value: Any) -> int:
 
 
 def check_tz(value: Any) -> str:
-    """An IANA time zone name that zoneinfo knows (``Europe/Berlin``, ``UTC``)."""
+    """An IANA time zone name that zoneinfo knows (``Europe/Berlin``, ``UTC``), as the
+    database spells it (``utc`` -> ``UTC``, as a view's ``tz`` is)."""
     error = ValueError(f"{shown(value)} is not an IANA time zone such as UTC or Europe/Berlin")
+    if isinstance(value, str):
+        value = time_zone_named(value) or value
     if (not isinstance(value, str) or not ZONE.fullmatch(value) or value in NOT_IANA
             or value.startswith(("posix/", "right/"))):
         raise error

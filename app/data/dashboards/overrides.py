@@ -125,7 +125,9 @@ def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()
                             f"more than {MAX_FILTER_LABELS} labels are filtered")
     if "window" in single:  # canonical, as a view writes it: one URL per meaning
         single["window"] = _check("window", check_window, single["window"])
-    for key, check in (("start", instant_ns), ("end", instant_ns), ("tz", check_tz)):
+    if "tz" in single:  # canonical too: tz=utc is tz=UTC
+        single["tz"] = _check("tz", check_tz, single["tz"])
+    for key, check in (("start", instant_ns), ("end", instant_ns)):
         if key in single:
             _check(key, check, single[key])
     if "start" in single and "end" in single and (
