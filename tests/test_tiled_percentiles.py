@@ -124,7 +124,7 @@ def assert_numpy(snap: Snapshot, frame: pd.DataFrame, view: View) -> None:
     for trace, cells in want.items():
         assert list(got[trace]) == list(cells), trace
         np.testing.assert_allclose(list(got[trace].values()), list(cells.values()),
-                                   rtol=1e-12, atol=0, err_msg=f"{trace} {view.query}")
+                                   rtol=0, atol=0, err_msg=f"{trace} {view.query}")
 
 
 FRAMES = {
@@ -278,3 +278,24 @@ def test_count_below_many_runs_match_by_hand(reach: int) -> None:
     got = count_below(COUNT_ARRAY, starts, lengths, x, near=np.array([19, 4, 0, 0]),
                       reach=reach)
     assert got.tolist() == [5, 0, 10, 5]
+
+
+@pytest.mark.parametrize("values, agg, want", [
+    # 0.99 of 10 values: rank 8.91, between 30.62 and 85.9. From 30.62 up by 0.91 of the
+    # step rounds to 80.9248; numpy (and pandas' Series.quantile) go down from 85.9 by
+    # 0.09 of it when the fraction is at least a half: 80.92480000000002.
+    ([1, 2, 3, 4, 5, 6, 7, 8, 30.62, 85.9], "p99", 80.92480000000002),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 30.62, 85.9], "p50", 5.5),
+    # rank 3.8: 91.0 - 33.2 x 0.2 is 84.36; 57.8 + 33.2 x 0.8 rounds to 84.35999999999999
+    ([16.7, 39.6, 56.1, 57.8, 91.0], "p95", 84.36),
+])
+def test_percentiles_round_as_numpy_does(values: list[float], agg: str, want: float) -> None:
+    """Within one 5m bucket of one host, read from its ranked run: the same double as
+    ``np.quantile``, worked out by hand above, not one ulp off."""
+    ts = START + np.arange(len(values) + 1) * 7 * SECOND
+    ts[-1] = START + 10 * MINUTE  # a point of the next bucket closes (ranks) the first
+    frame = points(ts, "a", np.array([*values[::-1], 0.0]))  # unsorted on arrival
+    assert float(np.quantile(np.array(values), PERCENTILES[agg])) == want
+    for snap in (load(frame), load(frame.iloc[:-1])):  # ranked, and the open bucket
+        trace, = run(snap, View(metrics=("cpu",), agg=agg, bucket="5m", by="none")).traces
+        assert trace.y.tolist()[0] == want

@@ -26,8 +26,35 @@ REACH = 7
 
 
 def _interpolate(low: np.ndarray, high: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    out: np.ndarray = low + (high - low) * frac
+    """``low`` to ``high`` by ``frac`` (0..1, float64 arrays of one length), rounded as
+    numpy's quantile rounds it: from ``high`` back when ``frac >= 0.5``. So answers equal
+    ``np.quantile`` and pandas' ``Series.quantile`` to the bit, not one ulp off in ~1% of
+    cells (DuckDB's ``quantile_cont`` always goes from ``low``, and differs from numpy
+    there). Both roundings are computed and one is picked per cell by their bits: a masked
+    copy or ``np.where`` costs 3-10x more on cells whose fractions are mixed, and a third
+    array of cells makes glibc return and fault in its pages on every call (+1.3 ms for
+    111,120 cells)."""
+    out: np.ndarray = np.subtract(high, low)
+    down: np.ndarray = np.subtract(1.0, frac)
+    down *= out
+    np.subtract(high, down, out=down)
+    out *= frac
+    out += low
+    bits, other = out.view(np.int64), down.view(np.int64)
+    other ^= bits  # the bits in which the two differ ...
+    other *= frac >= 0.5  # ... kept where ``down`` is the answer (integers: exact)
+    bits ^= other
     return out
+
+
+def _lerp(low: np.ndarray, high: np.ndarray, frac: float) -> np.ndarray:
+    """``_interpolate`` for cells of one count (so one fraction): the rounding picked
+    once, three numpy calls."""
+    if frac >= 0.5:
+        down: np.ndarray = high - (high - low) * (1.0 - frac)
+        return down
+    up: np.ndarray = low + (high - low) * frac
+    return up
 
 
 def ranks(counts: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,7 +75,7 @@ def select_ranks(values: np.ndarray, bounds: np.ndarray, low: np.ndarray, high: 
     call per distinct length (5,760 cells of ~170 values: 6 ms, against 24 ms sorting).
     """
     counts = np.diff(bounds)
-    out = np.empty(len(counts))
+    at_low, at_high = np.empty(len(counts)), np.empty(len(counts))  # the ranks' values
     order = np.lexsort((high, low, counts))
     counts, low, high = counts[order], low[order], high[order]
     edges = np.flatnonzero((np.diff(counts) != 0) | (np.diff(low) != 0)
@@ -60,8 +87,10 @@ def select_ranks(values: np.ndarray, bounds: np.ndarray, low: np.ndarray, high: 
         grid = values[bounds[segments][:, None] + np.arange(length)]
         if length > 1:
             grid = np.partition(grid, (a, b) if b != a else a, axis=1)
-        out[segments] = _interpolate(grid[:, a], grid[:, b], frac[segments])
-    return out
+        at_low[segments], at_high[segments] = grid[:, a], grid[:, b]
+    # Once, after: ``frac`` may differ within a group (narrowed cells keep the ranks' place
+    # among fewer values, not the fraction of their count).
+    return _interpolate(at_low, at_high, frac)
 
 
 def quantile_segments(values: np.ndarray, bounds: np.ndarray, q: float) -> np.ndarray:
@@ -108,8 +137,7 @@ class Slots:
             grid = values[bounds[first]:bounds[last]].reshape(last - first, length)
             if length > 1:
                 grid.partition((a, b) if b != a else a, axis=1)
-            out[self.cells[first:last]] = _interpolate(grid[:, a], grid[:, b],
-                                                       frac[first:last])
+            out[self.cells[first:last]] = _lerp(grid[:, a], grid[:, b], float(frac[first]))
         return out
 
 
@@ -185,7 +213,7 @@ def one_run_quantiles(column: np.ndarray, owner: np.ndarray, start: np.ndarray,
         grid = column[start[runs][:, None] + np.arange(length)]
         if length > 1:
             grid.partition((a, b) if b != a else a, axis=1)
-        out[owner[runs]] = _interpolate(grid[:, a], grid[:, b], frac[first:last])
+        out[owner[runs]] = _lerp(grid[:, a], grid[:, b], float(frac[first]))
     return out
 
 
@@ -435,7 +463,8 @@ def _windowed(ranked: np.ndarray, owner: np.ndarray, start: np.ndarray, counts: 
     total = np.bincount(cell_of, weights=counts, minlength=k).astype(np.int64)
     low, high, frac = ranks(total, q)
     r_low, r_high, r_frac = ranks(counts, q)
-    guess = _interpolate(ranked[start + r_low], ranked[start + r_high], r_frac)
+    guess = ranked[start + r_low]  # an estimate only: rounding either way will do
+    guess += (ranked[start + r_high] - guess) * r_frac
     estimate = np.bincount(cell_of, weights=guess, minlength=k) / per_cell
     at = count_below(ranked, start, counts, estimate[cell_of], near=r_low)
     below = np.bincount(cell_of, weights=at, minlength=k).astype(np.int64)
