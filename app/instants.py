@@ -198,3 +198,60 @@ def parse_instant(text: str) -> int:
     except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
         raise ValueError(f"{text!r} is not an ISO-8601 instant between the years 1678 "
                          "and 2261 (for example 2024-05-01T12:00:00Z)") from None
+
+
+ABBREVIATED = re.compile(r"(.*\d)\s*([A-Za-z]{2,6})")  # "2024-11-03 01:30:00 EST"
+
+
+def parse_instant_in(text: str, tz: str) -> int:
+    """One instant a person typed (a view's or a dashboard's ``start``/``end``) as int64 ns:
+    ``parse_instant``'s forms, but without an offset it is a wall-clock time in ``tz``, which
+    may end in the zone's abbreviation as the pages write it (``01:30:00 EST``).
+
+    ``ValueError`` saying what to write for text that is not one, and for a wall-clock time
+    that ``tz`` skips (clocks go forward) or has twice (clocks go back) without saying
+    which: never a guess.
+    """
+    abbreviated = ABBREVIATED.fullmatch(text.strip())
+    if abbreviated and abbreviated[2].upper() not in ("Z", "UTC", "GMT") and tz != UTC:
+        return _abbreviated(text, abbreviated[1], abbreviated[2], tz)
+    ns = parse_instant(text)
+    if tz == UTC or names_its_zone(text):
+        return ns
+    readings = _readings(pd.Timestamp(ns, unit="ns"), tz)
+    if len(readings) == 1:
+        return int(readings[0].value)
+    if not readings:
+        raise ValueError(f"{text!r} does not exist in {tz}: the clocks go forward over it; "
+                         "pick a time outside the gap")
+    first, second = (f"{r.isoformat()} or {r.strftime('%Z')}" for r in readings)
+    raise ValueError(f"{text!r} happens twice in {tz}: the clocks go back over it; say which "
+                     f"with its offset or abbreviation, {first}; {second}")
+
+
+def _readings(wall: pd.Timestamp, tz: str) -> list[pd.Timestamp]:
+    """The instants a wall-clock time stands for in ``tz``: one, none (a gap) or two (a fold)."""
+    try:
+        return [wall.tz_localize(tz, ambiguous="raise", nonexistent="raise")]
+    except ValueError:
+        pass
+    try:
+        return [wall.tz_localize(tz, ambiguous=dst) for dst in (True, False)]
+    except ValueError:
+        return []
+
+
+def _abbreviated(text: str, clock: str, abbreviation: str, tz: str) -> int:
+    wall = pd.Timestamp(parse_instant(clock), unit="ns")
+    readings = _readings(wall, tz)
+    for reading in readings:
+        if reading.strftime("%Z").upper() == abbreviation.upper():
+            return int(reading.value)
+    names = " or ".join(r.strftime("%Z") for r in readings) or "nothing (the clocks skip it)"
+    raise ValueError(f"{text!r}: {tz} calls {clock} {names}, not {abbreviation}")
+
+
+def names_its_zone(text: str) -> bool:
+    """True if an instant ``parse_instant`` reads says its own offset (``Z``, ``+02:00``,
+    ``UTC``): no ``tz`` changes what it means."""
+    return pd.Timestamp(text.strip()).tzinfo is not None

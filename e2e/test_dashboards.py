@@ -103,6 +103,48 @@ def test_changing_the_window_once_moves_every_panel(page: Page, fleet: Server) -
             "data-version", str(answer["version"]))
 
 
+def test_a_bad_zone_keeps_every_other_override_and_the_panels_live(page: Page,
+                                                                   fleet: Server) -> None:
+    """As on the view page: the typed zone stays in its box with the message, the window
+    stays, and the panels and address keep the last good overrides, live; nothing is saved."""
+    two_panel_board(fleet, "fleet")
+    saved = fleet.put_dashboard("fleet", {**json.loads(page.request.get(
+        f"{fleet.url}/api/dashboards/fleet").text()), "window": "6h", "tz": "Europe/Berlin"})
+    shown = f"{fleet.url}/dashboards/fleet?window=24h&tz=Asia/Kolkata"
+    page.goto(shown)
+    live_chart(page, "cpu")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page.locator("#o-tz").fill("Mars/Olympus")
+    page.locator("#o-tz").press("Enter")
+    expect(page.locator("#o-tz")).to_have_attribute("aria-invalid", "true")  # answered
+    expect(page.locator("#o-tz")).to_have_value("Mars/Olympus")
+    expect(page.locator("#o-window")).to_have_value("24h")
+    expect(page).to_have_url(shown)
+    kolkata = {"cpu": "metric=cpu&window=24h&agg=raw&tz=Asia/Kolkata",
+               "mem": "metric=mem&window=24h&tz=Asia/Kolkata",
+               "rows": "metric=cpu&window=24h&agg=raw&tz=Asia/Kolkata"}
+    for panel, query in kolkata.items():
+        expect(page.locator(f"#panel-{panel}")).to_have_attribute("data-query", query)
+    answer = fleet.post_points("fleet", [fleet_point(4, 30.0, 60.0)])
+    for panel in ("cpu", "mem", "rows"):
+        expect(page.locator(f"#panel-{panel}")).to_have_attribute(
+            "data-version", str(answer["version"]))
+    problem = page.locator("#overrides").get_by_role("alert")
+    expect(problem).to_contain_text("One parameter needs a change")
+    expect(problem).to_contain_text(
+        "tz: 'Mars/Olympus' is not an IANA time zone; write it like UTC, Europe/Berlin, "
+        "America/New_York or Asia/Kolkata")  # the view page's words
+    assert page.request.get(f"{fleet.url}/api/dashboards/fleet").json()["version"] == \
+        saved["version"]
+
+    page.locator("#o-tz").fill("UTC")  # corrected: every override applies, the address too
+    page.locator("#o-tz").press("Enter")
+    expect(page).to_have_url(f"{fleet.url}/dashboards/fleet?window=24h&tz=UTC")
+    expect(problem).to_have_count(0)
+    expect(page.locator("#panel-cpu")).to_have_attribute(
+        "data-query", "metric=cpu&window=24h&agg=raw")  # UTC is a view's default: not written
+
+
 @pytest.fixture
 def no_js_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(java_script_enabled=False)

@@ -722,3 +722,139 @@ def test_a_kept_edit_of_another_dashboard_waits_for_its_page(client: FlaskClient
     sign_in(client)
     assert 'value="Kept"' not in client.get("/dashboards/other/edit").get_data(as_text=True)
     assert 'value="Kept"' in client.get("/dashboards/fleet/edit").get_data(as_text=True)
+
+
+# Bad overrides: as on the view page, every other override is kept, what was typed stays in
+# its box, each bad parameter is named in the view page's words, and nothing is saved.
+
+BERLIN_BOARD = {**FLEET, "window": "6h", "tz": "Europe/Berlin"}
+MARS = ("'Mars/Olympus' is not an IANA time zone; write it like UTC, Europe/Berlin, "
+        "America/New_York or Asia/Kolkata")
+TWICE = ("'2024-10-27T02:30' happens twice in Europe/Berlin: the clocks go back over it; say "
+         "which with its offset or abbreviation, 2024-10-27T02:30:00+02:00 or CEST; "
+         "2024-10-27T02:30:00+01:00 or CET")
+
+
+def form_state(html: str) -> dict[str, Any]:
+    """What the overrides form shows: the window chosen, the from/to/tz boxes, the boxes
+    marked invalid, and the problems listed (param, message)."""
+    window = re.search(r'<select id="o-window".*?<option selected>([^<]*)</option>', html, re.S)
+    boxes = {box: re.search(rf'<input id="o-{box}"[^>]*?value="([^"]*)"', html)
+             for box in ("start", "end", "tz")}
+    return {
+        "window": window.group(1) if window else None,
+        **{box: found.group(1).replace("&#39;", "'") if found else None
+           for box, found in boxes.items()},
+        "invalid": re.findall(r'id="o-([a-z]+)"[^>]*aria-invalid="true"', html),
+        "problems": [(param, message.replace("&#39;", "'")) for param, message in re.findall(
+            r"<li><strong>([^<]*)</strong>: ([^<]*)</li>", html)],
+    }
+
+
+def panel_query(html: str, panel: str) -> str:
+    found = re.search(rf'<section id="panel-{panel}"[^>]*?data-query="([^"]*)"', html, re.S)
+    assert found, f"no panel {panel}"
+    return found.group(1).replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("query, problems, shown, cpu", [
+    ("window=24h&tz=Mars/Olympus", [("tz", MARS)],
+     {"window": "24h", "tz": "Mars/Olympus", "start": ""},
+     "metric=cpu&window=24h&by=host&tz=Europe/Berlin"),
+    ("window=24h&tz=Asia/Kolkata&start=yesterday",
+     [("start", "'yesterday' is not an ISO-8601 instant between the years 1678 and 2261 "
+                "(for example 2024-05-01T12:00:00Z)")],
+     {"window": "24h", "tz": "Asia/Kolkata", "start": "yesterday"},
+     "metric=cpu&window=24h&by=host&tz=Asia/Kolkata"),
+    ("tz=Mars/Olympus&window=3x&host=web-1",
+     [("tz", MARS), ("window", "'3x' is not a duration: a whole number and a unit, s, m, h, d "
+                               "or w (90s, 15m, 2h, 7d), at most 100 years; or all")],
+     {"window": "3x", "tz": "Mars/Olympus", "start": ""},
+     "metric=cpu&host=web-1&window=6h&by=host&tz=Europe/Berlin"),
+    ("regoin=us&window=24h",
+     [("regoin", "no panel's dataset has this label; labels are host, region")],
+     {"window": "24h", "tz": "Europe/Berlin", "start": ""},
+     "metric=cpu&window=24h&by=host&tz=Europe/Berlin"),
+    ("start=2024-10-27T02:30&window=24h&host=web-2", [("start", TWICE)],
+     {"window": "24h", "tz": "Europe/Berlin", "start": "2024-10-27T02:30"},
+     "metric=cpu&host=web-2&window=24h&by=host&tz=Europe/Berlin"),
+])
+def test_a_bad_override_keeps_every_other_one_without_javascript(
+        client: FlaskClient, data_dir: Path, query: str, problems: list[tuple[str, str]],
+        shown: dict[str, str], cpu: str) -> None:
+    put(client, "fleet", BERLIN_BOARD)
+    saved = board_file(data_dir, "fleet").read_bytes()
+    answer = client.get(f"/dashboards/fleet?{query}")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    state = form_state(html)
+    assert {key: state[key] for key in shown} == shown
+    assert state["problems"] == problems
+    assert sorted(state["invalid"]) == sorted(param for param, _ in problems
+                                              if param in ("window", "start", "end", "tz"))
+    one = "One parameter needs" if len(problems) == 1 else f"{len(problems)} parameters need"
+    assert f"{one} a change before the panels can show it; everything else you chose is " \
+           "kept." in html
+    assert panel_query(html, "cpu") == cpu
+    assert board_file(data_dir, "fleet").read_bytes() == saved
+
+
+def test_a_bad_override_changes_only_the_form_with_htmx(client: FlaskClient,
+                                                        data_dir: Path) -> None:
+    """As on the view page: the panels and the address keep the last good overrides."""
+    put(client, "fleet", BERLIN_BOARD)
+    saved = board_file(data_dir, "fleet").read_bytes()
+    answer = client.get("/dashboards/fleet?window=24h&tz=Mars/Olympus",
+                        headers={"HX-Request": "true"})
+    html = answer.get_data(as_text=True)
+    assert (answer.status_code, answer.headers["HX-Push-Url"]) == (400, "false")
+    assert 'id="overrides"' in html and 'hx-swap-oob="true"' in html
+    for block in ("board-head", "panels", "board-freshness"):
+        assert f'id="{block}"' not in html
+    state = form_state(html)
+    assert (state["window"], state["tz"], state["invalid"], state["problems"]) == (
+        "24h", "Mars/Olympus", ["tz"], [("tz", MARS)])
+    assert board_file(data_dir, "fleet").read_bytes() == saved
+
+
+def test_both_pages_refuse_a_bad_zone_in_the_same_words(client: FlaskClient) -> None:
+    put(client, "fleet", BERLIN_BOARD)
+    view = client.get("/d/hosts?metric=cpu&window=24h&agg=p95&tz=Mars/Olympus")
+    board = client.get("/dashboards/fleet?window=24h&tz=Mars/Olympus")
+    assert view.status_code == board.status_code == 400
+    assert form_state(view.get_data(as_text=True).replace('id="f-', 'id="o-'))["problems"] == \
+        form_state(board.get_data(as_text=True))["problems"] == [("tz", MARS)]
+
+
+# Times are read as the view page reads them, in the dashboard's zone (the URL's tz, else the
+# document's): one canonical URL, the instant in UTC with a Z as a view's URL writes it, and
+# the box shows it back as the view page does. Berlin is UTC+2 (CEST) until 03:00 on
+# 2024-10-27, then UTC+1 (CET); Kolkata is UTC+5:30 all year.
+@pytest.mark.parametrize("doc, query, location, box, cpu", [
+    (BERLIN_BOARD, "start=2024-05-02 01:30", "start=2024-05-01T23:30:00Z",
+     "2024-05-02 01:30:00 CEST", "metric=cpu&start=2024-05-01T23:30:00Z&by=host&tz=Europe/Berlin"),
+    (BERLIN_BOARD, "start=2024-05-02 01:30:00 CEST", "start=2024-05-01T23:30:00Z",
+     "2024-05-02 01:30:00 CEST", "metric=cpu&start=2024-05-01T23:30:00Z&by=host&tz=Europe/Berlin"),
+    (BERLIN_BOARD, "tz=Asia/Kolkata&start=2024-05-02 01:30",
+     "start=2024-05-01T20:00:00Z&tz=Asia/Kolkata", "2024-05-02 01:30:00",
+     "metric=cpu&start=2024-05-01T20:00:00Z&by=host&tz=Asia/Kolkata"),
+    (BERLIN_BOARD, "start=2024-10-27T02:30%20CEST", "start=2024-10-27T00:30:00Z",
+     "2024-10-27 02:30:00 CEST", "metric=cpu&start=2024-10-27T00:30:00Z&by=host&tz=Europe/Berlin"),
+    (BERLIN_BOARD, "start=2024-10-27 02:30 CET", "start=2024-10-27T01:30:00Z",
+     "2024-10-27 02:30:00 CET", "metric=cpu&start=2024-10-27T01:30:00Z&by=host&tz=Europe/Berlin"),
+    # no zone anywhere: a wall-clock time stays one, each panel reads it in its own tz (UTC)
+    (FLEET, "start=2024-05-01 00:01", "start=2024-05-01T00:01:00", "2024-05-01 00:01:00",
+     "metric=cpu&start=2024-05-01T00:01:00Z&by=host"),
+])
+def test_times_typed_as_on_the_view_page_land_on_one_url(
+        client: FlaskClient, doc: dict[str, Any], query: str, location: str, box: str,
+        cpu: str) -> None:
+    put(client, "fleet", doc)
+    answer = client.get(f"/dashboards/fleet?{query}")
+    assert (answer.status_code, answer.headers["Location"]) == (
+        302, f"/dashboards/fleet?{location}")
+    page = client.get(answer.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert form_state(html)["start"] == box
+    assert panel_query(html, "cpu") == cpu

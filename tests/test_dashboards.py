@@ -104,7 +104,8 @@ PANEL_KEYS = "id, title, type, width, dataset, query, reduce, thresholds"
 NAME_RULE = "is not 1 to 64 of the characters A-Z a-z 0-9 _ -"
 INSTANT_RULE = ("is not an ISO-8601 instant between the years 1678 and 2261 "
                 "(for example 2024-05-01T12:00:00Z)")
-TZ_RULE = "is not an IANA time zone such as UTC or Europe/Berlin"
+TZ_RULE = ("is not an IANA time zone; write it like UTC, Europe/Berlin, America/New_York or "
+           "Asia/Kolkata")  # a view's words (tests/test_views.py)
 # A view's window is refused in the same words (tests/test_errors.py).
 DURATION_RULE = ("is not a duration: a whole number and a unit, s, m, h, d or w "
                  "(90s, 15m, 2h, 7d), at most 100 years; or all")
@@ -441,6 +442,69 @@ def test_parse_overrides_names_the_bad_parameter(url: str, param: str, message: 
         parse_overrides(parse_qsl(url, keep_blank_values=True))
     assert (caught.value.param, caught.value.message) == (param, message)
     assert str(caught.value) == f"{param}: {message}"
+
+
+BERLIN = "Europe/Berlin"
+TWICE = ("'2024-10-27T02:30' happens twice in Europe/Berlin: the clocks go back over it; say "
+         "which with its offset or abbreviation, 2024-10-27T02:30:00+02:00 or CEST; "
+         "2024-10-27T02:30:00+01:00 or CET")
+
+
+# A URL's start/end are read as a view page reads its own (space or T, seconds or not, an
+# offset, Z, a zone abbreviation), wall-clock times in the URL's tz, else the document's
+# (``zone``). Canonical: the instant in UTC with a Z, as a view's URL writes it; with no
+# zone at all a wall-clock time stays one, for each panel to read in its own tz.
+# Berlin is UTC+2 (CEST) in May and until 03:00 CEST on 2024-10-27, then UTC+1 (CET);
+# Kolkata is UTC+5:30; New York is UTC-4 (EDT) until 2024-11-03 02:00 EDT, then UTC-5.
+@pytest.mark.parametrize("url, zone, start, end", [
+    ("start=2024-05-02 01:30", BERLIN, "2024-05-01T23:30:00Z", None),
+    ("start=2024-05-02T01:30", BERLIN, "2024-05-01T23:30:00Z", None),
+    ("start=2024-05-02 01:30:15", "Asia/Kolkata", "2024-05-01T20:00:15Z", None),
+    ("start=2024-05-02", "Asia/Kolkata", "2024-05-01T18:30:00Z", None),
+    ("start=2024-05-02 01:30&tz=Asia/Kolkata", BERLIN, "2024-05-01T20:00:00Z", None),
+    ("start=2024-05-02 01:30Z", BERLIN, "2024-05-02T01:30:00Z", None),
+    ("start=2024-05-02 01:30 UTC", BERLIN, "2024-05-02T01:30:00Z", None),
+    ("start=2024-05-02 01:30%2B05:30", BERLIN, "2024-05-01T20:00:00Z", None),
+    ("start=2024-05-02T01:30:00.25", "UTC", "2024-05-02T01:30:00.25Z", None),
+    ("start=2024-10-27 02:30 CEST", BERLIN, "2024-10-27T00:30:00Z", None),
+    ("start=2024-10-27T02:30 CEST", BERLIN, "2024-10-27T00:30:00Z", None),
+    ("start=2024-10-27 02:30 cet", BERLIN, "2024-10-27T01:30:00Z", None),
+    ("end=2024-11-03 01:30 EST&tz=America/New_York", None, None, "2024-11-03T06:30:00Z"),
+    ("start=2024-05-02 01:30&end=2024-05-02T00:00:00Z", BERLIN,
+     "2024-05-01T23:30:00Z", "2024-05-02T00:00:00Z"),
+    # no zone: a wall-clock time stays one (one spelling); an offset makes it an instant
+    ("start=2024-05-02 01:30", None, "2024-05-02T01:30:00", None),
+    ("start=2024-05-02T01:30:00", None, "2024-05-02T01:30:00", None),
+    ("start=2024-05-02 01:30%2B02:00", None, "2024-05-01T23:30:00Z", None),
+    (f"start={ON}", None, ON, None),
+])
+def test_url_times_are_read_as_a_view_reads_them(url: str, zone: str | None, start: str | None,
+                                                 end: str | None) -> None:
+    overrides = parse_overrides(parse_qsl(url, keep_blank_values=True), zone=zone)
+    assert (overrides.start, overrides.end) == (start, end)
+
+
+@pytest.mark.parametrize("url, zone, param, message", [
+    ("start=2024-10-27T02:30", BERLIN, "start", TWICE),
+    ("start=2024-10-27T02:30&tz=UTC", BERLIN, None, None),  # UTC has no fold
+    ("start=2024-03-31 02:30", BERLIN, "start", "'2024-03-31 02:30' does not exist in "
+     "Europe/Berlin: the clocks go forward over it; pick a time outside the gap"),
+    ("end=2024-10-27 02:30 EST", BERLIN, "end",
+     "'2024-10-27 02:30 EST': Europe/Berlin calls 2024-10-27 02:30 CEST or CET, not EST"),
+    ("start=2024-05-02 01:30 CEST", None, "start", f"'2024-05-02 01:30 CEST' {INSTANT_RULE}"),
+    ("start=yesterday&tz=Asia/Kolkata", None, "start", f"'yesterday' {INSTANT_RULE}"),
+    ("start=2024-05-02 01:30&end=2024-05-02T00:00:00Z", None, "start",
+     "start (2024-05-02 01:30) is after end (2024-05-02T00:00:00Z)"),  # 01:30 read in UTC
+])
+def test_url_times_are_refused_in_a_views_words(url: str, zone: str | None, param: str | None,
+                                                message: str | None) -> None:
+    pairs = parse_qsl(url, keep_blank_values=True)
+    if param is None:
+        parse_overrides(pairs, zone=zone)
+        return
+    with pytest.raises(OverrideError) as caught:
+        parse_overrides(pairs, zone=zone)
+    assert (caught.value.param, caught.value.message) == (param, message)
 
 
 @pytest.mark.parametrize("url, canonical", [

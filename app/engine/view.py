@@ -7,8 +7,6 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 from urllib.parse import urlencode
 
-import pandas as pd
-
 from ..data.errors import ParamError
 from ..instants import (
     DAY,
@@ -21,7 +19,7 @@ from ..instants import (
     format_duration,
     format_instant,
     parse_duration,
-    parse_instant,
+    parse_instant_in,
     time_zone_named,
 )
 
@@ -166,60 +164,10 @@ class View:
         return None if self.bucket == "auto" else parse_duration(self.bucket)
 
 
-ABBREVIATED = re.compile(r"(.*\d)\s*([A-Za-z]{2,6})")  # "2024-11-03 01:30:00 EST"
-
-
 def view_key(dataset: str, view: View) -> str:
     """``dataset?query`` of the view's chart (every table page of a view shares it): its
     live room's name and its key in the figure cache."""
     return f"{dataset}?{view.chart.query}"
-
-
-def _instant(text: str, tz: str) -> int:
-    """An ISO-8601 instant (ns); without an offset it is a wall-clock time in ``tz``, which
-    may end in the zone's abbreviation as the page writes it (``01:30:00 EST``).
-
-    ``ValueError`` saying what to write for text that is not one, and for a wall-clock time
-    that ``tz`` skips (clocks go forward) or has twice (clocks go back) without saying
-    which: never a guess.
-    """
-    abbreviated = ABBREVIATED.fullmatch(text.strip())
-    if abbreviated and abbreviated[2].upper() not in ("Z", "UTC", "GMT") and tz != UTC:
-        return _abbreviated(text, abbreviated[1], abbreviated[2], tz)
-    ns = parse_instant(text)
-    if tz == UTC or pd.Timestamp(text.strip()).tzinfo is not None:
-        return ns
-    readings = _readings(pd.Timestamp(ns, unit="ns"), tz)
-    if len(readings) == 1:
-        return int(readings[0].value)
-    if not readings:
-        raise ValueError(f"{text!r} does not exist in {tz}: the clocks go forward over it; "
-                         "pick a time outside the gap")
-    first, second = (f"{r.isoformat()} or {r.strftime('%Z')}" for r in readings)
-    raise ValueError(f"{text!r} happens twice in {tz}: the clocks go back over it; say which "
-                     f"with its offset or abbreviation, {first}; {second}")
-
-
-def _readings(wall: pd.Timestamp, tz: str) -> list[pd.Timestamp]:
-    """The instants a wall-clock time stands for in ``tz``: one, none (a gap) or two (a fold)."""
-    try:
-        return [wall.tz_localize(tz, ambiguous="raise", nonexistent="raise")]
-    except ValueError:
-        pass
-    try:
-        return [wall.tz_localize(tz, ambiguous=dst) for dst in (True, False)]
-    except ValueError:
-        return []
-
-
-def _abbreviated(text: str, clock: str, abbreviation: str, tz: str) -> int:
-    wall = pd.Timestamp(parse_instant(clock), unit="ns")
-    readings = _readings(wall, tz)
-    for reading in readings:
-        if reading.strftime("%Z").upper() == abbreviation.upper():
-            return int(reading.value)
-    names = " or ".join(r.strftime("%Z") for r in readings) or "nothing (the clocks skip it)"
-    raise ValueError(f"{text!r}: {tz} calls {clock} {names}, not {abbreviation}")
 
 
 def _choice(param: str, value: str, allowed: Sequence[str]) -> str:
@@ -289,9 +237,10 @@ def parse_view(pairs: Iterable[tuple[str, str]], metrics: Sequence[str],
 
     tz = check("tz", lambda: _time_zone(single.get("tz", UTC)), UTC)
     window = check("window", lambda: duration_or(single.get("window", "all"), "all"), "all")
-    start = check("start", lambda: _instant(single["start"], tz), None) \
+    start = check("start", lambda: parse_instant_in(single["start"], tz), None) \
         if "start" in single else None
-    end = check("end", lambda: _instant(single["end"], tz), None) if "end" in single else None
+    end = check("end", lambda: parse_instant_in(single["end"], tz), None) \
+        if "end" in single else None
     if start is not None and end is not None and start > end:
         problems["start"] = f"start ({single['start']}) is after end ({single['end']})"
     agg = check("agg", lambda: _choice("agg", single.get("agg", "auto"), AGGREGATIONS), "auto")

@@ -8,7 +8,7 @@ the panels live.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
@@ -25,11 +25,13 @@ from ..data.dashboards import (
     Panel,
     parse_overrides,
 )
+from ..data.dashboards.overrides import url_instant
 from ..data.errors import ParamError, Unavailable, UnknownDataset
 from ..data.store import Snapshot
 from ..engine import browse, panels, svg
 from ..engine.drawing import ChartLimits, analyse
 from ..engine.view import WINDOWS, View
+from ..instants import UTC, format_local, names_its_zone
 from ..state import AppState, PanelView, app_state, panel_problem
 from .responses import is_htmx
 
@@ -182,12 +184,33 @@ def missed_at(state: AppState, shown: str) -> int | None:
     return None if oldest is None else int(oldest * 1000)
 
 
-def overrides_of(args: Iterable[tuple[str, str]]) -> tuple[Overrides, OverrideError | None]:
-    """The URL's overrides; on a bad one, none (the document's own settings) and the error."""
-    try:
-        return parse_overrides(args), None
-    except OverrideError as exc:
-        return Overrides(), exc
+def overrides_of(pairs: list[tuple[str, str]], dashboard: Dashboard,
+                 views_of: Callable[[Overrides], list[PanelView]]
+                 ) -> tuple[Overrides, list[PanelView], OverrideError | None]:
+    """The URL's overrides (``tidy``) and each panel's view under them (``views_of``). On bad
+    parameters, as a view page does (``pages.lenient_view``): every other override kept, and
+    an error naming each bad parameter in the URL's order (a URL setting no panel can show,
+    such as a ``start`` after the document's ``end``, too); the document's own settings
+    only if nothing fits."""
+    problems: dict[str, str] = {}
+    order = {key: n for n, (key, _) in reversed(list(enumerate(pairs)))}  # first place of each
+    for _ in range(len(pairs) + 1):
+        try:
+            overrides = tidy(parse_overrides(pairs, zone=dashboard.tz), dashboard)
+            views = views_of(overrides)
+            break
+        except ParamError as exc:  # an OverrideError, or a ViewError of a panel
+            for param, message in exc.problems:
+                problems.setdefault(param, message)
+            kept = [(key, value) for key, value in pairs if key not in exc.params]
+            if len(kept) == len(pairs):  # names nothing the URL says: keep none of it
+                overrides, views = Overrides(), views_of(Overrides())
+                break
+            pairs = kept
+    else:
+        overrides, views = Overrides(), views_of(Overrides())
+    listed = sorted(problems.items(), key=lambda item: order.get(item[0], len(order)))
+    return overrides, views, OverrideError(*listed[0], listed) if listed else None
 
 
 def tidy(overrides: Overrides, dashboard: Dashboard) -> Overrides:
@@ -208,10 +231,11 @@ def dashboard_url(name: str, overrides: Overrides) -> str:
     return f"{base}?{overrides.query}" if overrides.query else base
 
 
-def form_choices(state: AppState, dashboard: Dashboard, overrides: Overrides
-                 ) -> dict[str, Any]:
+def form_choices(state: AppState, dashboard: Dashboard, overrides: Overrides,
+                 typed: dict[str, str]) -> dict[str, Any]:
     """What the overrides form offers and shows: windows, each label's values, the
-    effective window/tz, and each label's effective selection."""
+    effective window/tz/start/end (what was typed, for a bad one), and each label's
+    effective selection."""
     labels: dict[str, set[str]] = {}
     for dataset in dict.fromkeys(panel.dataset for panel in dashboard.panels):
         found = state.store.find(dataset)
@@ -222,15 +246,31 @@ def form_choices(state: AppState, dashboard: Dashboard, overrides: Overrides
     url_filters = dict(overrides.filters)
     selected = {label: url_filters[label] if label in url_filters
                 else dashboard.filter_values(label) for label in labels}
+    zone = overrides.tz or dashboard.tz
+    shown = {key: typed[key] if key in typed else shown_instant(getattr(overrides, key), zone)
+             for key in ("start", "end")}
     return {
         "windows": tuple(WINDOWS),
         # "" is "as saved": the document's range, or each panel's own window.
-        "window": overrides.window or dashboard.window or "",
-        "tz": overrides.tz or dashboard.tz or "",
+        "window": typed.get("window", overrides.window or dashboard.window or ""),
+        "tz": zone or "",  # the zone times are read in (the label of the from/to boxes)
+        "tz_shown": typed.get("tz", zone or ""),
+        **shown,
         "labels": {label: sorted(values)[:LABEL_CHOICES] for label, values in
                    sorted(labels.items())},
         "selected": selected,
     }
+
+
+def shown_instant(text: str | None, zone: str | None) -> str:
+    """A canonical URL ``start``/``end`` as the from/to box shows it: in ``zone`` as the view
+    page writes it (``2024-05-02 01:30:00 CEST``), which reads back as the same instant; a
+    wall-clock time (no zone) as one, and one with an offset as it is (``...Z``)."""
+    if text is None:
+        return ""
+    if zone is None and names_its_zone(text):
+        return text
+    return format_local(url_instant(text, zone)[0], zone or UTC)
 
 
 @bp.get("/dashboards")
@@ -242,8 +282,8 @@ def index() -> BaseResponse:
 
 @bp.get("/dashboards/<name>")
 def show(name: str) -> BaseResponse:
-    """A dashboard with every panel drawn (fragments for HTMX); a bad override is a 400
-    page showing the document's own settings with the message."""
+    """A dashboard with every panel drawn (fragments for HTMX); bad overrides are a 400 page
+    naming each, with the panels under every other override (HTMX: only the form changes)."""
     state = app_state()
     dashboard, version = state.dashboards.get(name)
     if is_htmx() and request.headers.get("X-Dash-Freshness"):  # the status line asks
@@ -256,31 +296,36 @@ def show(name: str) -> BaseResponse:
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("X-Dash-Freshness")
         return vary(response)
-    error: ParamError | None
-    overrides, error = overrides_of(request.args.items(multi=True))
-    overrides = tidy(overrides, dashboard)
+    pairs = list(request.args.items(multi=True))
+    overrides, views, error = overrides_of(
+        pairs, dashboard, lambda chosen: state.panel_views(dashboard, chosen))
     if not error and not is_htmx() and request.query_string and \
             request.script_root + request.full_path.rstrip("?") != dashboard_url(name, overrides):
         return vary(redirect(dashboard_url(name, overrides), 302))  # one URL per meaning
-    try:
-        views = state.panel_views(dashboard, overrides)
-    except ParamError as exc:  # an OverrideError, or a ViewError: a range the data cannot show
-        error = exc
-        overrides, views = Overrides(), state.panel_views(dashboard, Overrides())
+    # What the user typed for each bad parameter, shown back in its box to correct.
+    typed = {key: value for key, value in pairs if error and key in error.params}
+    status = 400 if error else 200
     context = {
         "name": name, "dashboard": dashboard, "version": version, "overrides": overrides,
-        "error": error, "oob": is_htmx(),
-        "boxes": [draw(state, item) for item in views],
+        "error": error, "typed": typed, "oob": is_htmx(),
         "server_now": int(time.time() * 1000),
         "freshness": freshness(state, (panel.dataset for panel in dashboard.panels)),
-        **form_choices(state, dashboard, overrides),
+        **form_choices(state, dashboard, overrides, typed),
     }
-    status = 400 if error else 200
     if is_htmx():
-        response = make_response(render_blocks("dashboard.html", FRAGMENTS, **context), status)
-        response.headers["HX-Push-Url"] = dashboard_url(name, overrides) if not error else "false"
+        # On a mistake only the form (with the messages) changes, as on the view page: the
+        # panels and the address keep showing the last good overrides, and stay live.
+        if error:
+            response = make_response(render_blocks("dashboard.html", ["overrides"], **context),
+                                     status)
+            response.headers["HX-Push-Url"] = "false"
+        else:
+            context["boxes"] = [draw(state, item) for item in views]
+            response = make_response(render_blocks("dashboard.html", FRAGMENTS, **context))
+            response.headers["HX-Push-Url"] = dashboard_url(name, overrides)
         response.vary.add("X-Dash-Freshness")
         return vary(response)
+    context["boxes"] = [draw(state, item) for item in views]
     return vary(make_response(render_template("dashboard.html", **context), status))
 
 
@@ -296,7 +341,7 @@ def panel_fragment(name: str, panel_id: str) -> BaseResponse:
                              f"{target}#panel-{panel_id}", 303))
     state = app_state()
     dashboard, version = state.dashboards.get(name)
-    overrides = parse_overrides(request.args.items(multi=True))
+    overrides = parse_overrides(request.args.items(multi=True), zone=dashboard.tz)
     for item in state.panel_views(dashboard, overrides):
         if item.panel.id == panel_id:
             body = render_block("dashboard.html", "panel", box=draw(state, item),

@@ -125,9 +125,10 @@ def check_window(value: Any) -> str:
 
 
 def instant_ns(value: Any) -> int:
-    """A dashboard's ``start``/``end``: an ISO-8601 instant (naive means UTC) as int64 ns
-    since the epoch, in the forms ``INSTANT`` allows; ``ValueError`` if not one, or outside
-    the years 1678 to 2261. (A view's URL takes more forms: ``app.instants.parse_instant``.)"""
+    """A dashboard document's ``start``/``end``: an ISO-8601 instant (naive means UTC) as
+    int64 ns since the epoch, in the forms ``INSTANT`` allows; ``ValueError`` if not one, or
+    outside the years 1678 to 2261. Stored files stay this strict; a URL (a view's, a
+    dashboard's) takes what people type: ``overrides.url_instant``."""
     match = INSTANT.fullmatch(value) if isinstance(value, str) else None
     error = ValueError(f"{shown(value)} is not an ISO-8601 instant between the years 1678 and 2261 "
                        "(for example 2024-05-01T12:00:00Z)")
@@ -152,8 +153,10 @@ def instant_ns(value: Any) -> int:
 
 def check_tz(value: Any) -> str:
     """An IANA time zone name that zoneinfo knows (``Europe/Berlin``, ``UTC``), as the
-    database spells it (``utc`` -> ``UTC``, as a view's ``tz`` is)."""
-    error = ValueError(f"{shown(value)} is not an IANA time zone such as UTC or Europe/Berlin")
+    database spells it (``utc`` -> ``UTC``, as a view's ``tz`` is), refused in a view's words
+    (``app.engine.view``, which this layer may not import)."""
+    error = ValueError(f"{shown(value)} is not an IANA time zone; write it like UTC, "
+                       "Europe/Berlin, America/New_York or Asia/Kolkata")
     if isinstance(value, str):
         value = time_zone_named(value) or value
     if (not isinstance(value, str) or not ZONE.fullmatch(value) or value in NOT_IANA

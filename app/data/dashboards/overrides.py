@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
+from ...instants import UTC, format_instant, names_its_zone, parse_instant_in
 from ..errors import ParamError
 from .document import Dashboard, Panel
 from .fields import (
@@ -36,7 +37,6 @@ from .fields import (
     check_text,
     check_tz,
     check_window,
-    instant_ns,
 )
 
 T = TypeVar("T")
@@ -90,11 +90,14 @@ class _Layer(Protocol):
     def filters(self) -> tuple[tuple[str, tuple[str, ...]], ...]: ...
 
 
-def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()) -> Overrides:
+def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = (),
+                    zone: str | None = None) -> Overrides:
     """Parse a dashboard URL's query pairs; ``OverrideError`` names a bad parameter.
 
     Empty ``window``/``start``/``end``/``tz`` count as absent (an HTML form sends them);
     parameters in ``ignore`` belong to the endpoint (``cursor``, ``timeout``), not the view.
+    ``start``/``end`` are read as a view reads them (``url_instant``), in the URL's ``tz``
+    or else ``zone`` (the document's ``tz``; None: each panel's own).
     """
     skip = set(ignore)
     single: dict[str, str] = {}
@@ -127,17 +130,33 @@ def parse_overrides(pairs: Iterable[tuple[str, str]], ignore: Iterable[str] = ()
         single["window"] = _check("window", check_window, single["window"])
     if "tz" in single:  # canonical too: tz=utc is tz=UTC
         single["tz"] = _check("tz", check_tz, single["tz"])
-    for key, check in (("start", instant_ns), ("end", instant_ns)):
-        if key in single:
-            _check(key, check, single[key])
-    if "start" in single and "end" in single and (
-            instant_ns(single["start"]) > instant_ns(single["end"])):
+    zone = single.get("tz", zone)
+    read = {key: _check(key, url_instant, single[key], zone)
+            for key in ("start", "end") if key in single}
+    if "start" in read and "end" in read and read["start"][0] > read["end"][0]:
         raise OverrideError("start", f"start ({single['start']}) is after end ({single['end']})")
+    for key, (_ns, canonical) in read.items():
+        single[key] = canonical
     ranged = "start" in single or "end" in single
     return Overrides(window=None if ranged else single.get("window"),
                      start=single.get("start"), end=single.get("end"), tz=single.get("tz"),
                      filters=tuple((label, tuple(sorted(values)))
                                    for label, values in sorted(filters.items())))
+
+
+def url_instant(text: str, zone: str | None) -> tuple[int, str]:
+    """A dashboard URL's ``start``/``end`` as (int64 ns, canonical spelling), read as a view
+    reads its own (``instants.parse_instant_in``: space or ``T``, offsets, ``Z``, zone
+    abbreviations), wall-clock times in ``zone``; ``ValueError`` in a view's words.
+
+    With a zone, or with an offset, the spelling is a view URL's: the instant in UTC with a
+    ``Z`` (``2024-05-02 01:30`` in Europe/Berlin is ``2024-05-01T23:30:00Z``). Without a
+    zone a wall-clock time stays one (``2024-05-02T01:30:00``): each panel reads it in its
+    own ``tz``, as the form says (``ns`` is then that time read in UTC, for ordering)."""
+    ns = parse_instant_in(text, zone or UTC)
+    if zone is None and not names_its_zone(text):
+        return ns, format_instant(ns).removesuffix("Z")
+    return ns, format_instant(ns)
 
 
 def _check(param: str, check: Callable[..., T], *args: object) -> T:
