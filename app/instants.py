@@ -181,6 +181,12 @@ def format_instants_in(ns: np.ndarray, tz: str) -> list[str]:
     return [stamp.isoformat() for stamp in index]
 
 
+# A time, a space and an offset's digits: in a URL "+05:30" typed as is arrives as " 05:30"
+# (a "+" is a space in a query), and pandas reads "01:30 05:30" as 05:30, not as an offset.
+LOST_PLUS = re.compile(r"(.*\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s+(\d\d:?\d\d)")
+TWO_TIMES = re.compile(r"\d:\d\d.*\s\d{1,2}:\d\d")
+
+
 def parse_instant(text: str) -> int:
     """One instant a person typed (a view's ``start``/``end`` in a URL) as int64 ns since
     the epoch: ISO-8601 in the forms pandas reads, naive means UTC.
@@ -189,7 +195,12 @@ def parse_instant(text: str) -> int:
     instants that int64 nanoseconds cannot hold (before 1678 or after 2261). Columns of
     files are ``app.data.timestamps``'s; the ingest API's ``timestamps.read_iso``.
     """
+    lost_plus = LOST_PLUS.fullmatch(text.strip())
+    if lost_plus:  # "01:30 05:30": a URL's unencoded "+05:30" decoded to a space
+        text = f"{lost_plus[1]}+{lost_plus[2]}"
     try:
+        if TWO_TIMES.search(text):  # pandas would keep the second time, silently
+            raise ValueError(text)
         stamp = pd.Timestamp(text.strip())
         if pd.isna(stamp) or not any(ch.isdigit() for ch in text):
             raise ValueError(text)

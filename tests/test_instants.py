@@ -6,6 +6,7 @@ import pytest
 
 from app.instants import (
     clocks_change,
+    format_instant,
     format_instants_in,
     format_local,
     is_time_zone,
@@ -73,3 +74,22 @@ def test_times_in_zones_with_daylight_saving_name_the_abbreviation(ns: int, tz: 
 def test_clocks_change_between_two_instants(first: str, last: str, tz: str,
                                             changes: bool) -> None:
     assert clocks_change(parse_instant(first), parse_instant(last), tz) is changes
+
+
+@pytest.mark.parametrize("text, utc", [
+    # An unencoded "+" in a typed URL arrives as a space: " 05:30" after a time is that
+    # offset (01:30 at +05:30 is 20:00 the day before), not a second time of day.
+    ("2024-05-02 01:30 05:30", "2024-05-01T20:00:00Z"),
+    ("2024-05-02T01:30:15 0530", "2024-05-01T20:00:15Z"),
+    ("2024-05-02 01:30+05:30", "2024-05-01T20:00:00Z"),
+    ("2024-05-02 01:30 -05:30", "2024-05-02T07:00:00Z"),
+    ("2024-05-02 01:30", "2024-05-02T01:30:00Z"),
+])
+def test_an_offset_whose_plus_a_url_turned_into_a_space(text: str, utc: str) -> None:
+    assert format_instant(parse_instant(text)) == utc
+
+
+@pytest.mark.parametrize("text", ["2024-05-02 01:30:00 05:30:00", "2024-05-02 01:30 5:30:00"])
+def test_two_times_of_day_are_refused_not_the_second_kept(text: str) -> None:
+    with pytest.raises(ValueError, match="is not an ISO-8601 instant"):
+        parse_instant(text)
