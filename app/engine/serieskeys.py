@@ -37,8 +37,12 @@ def _metric_keys(snap: Snapshot, sids: np.ndarray) -> list[str]:
     counts = np.minimum(snap.series_count[sids], tail)
     ts = snap.ts[run_index(snap.series_start[sids] + snap.series_count[sids] - counts, counts)]
     sid = np.repeat(sids, counts)
-    order = np.argsort(ts, kind="stable")
+    order = np.lexsort((sid, ts))  # by time, then series
     ts, sid = ts[order], sid[order]
+    # A point repeated in its own series (a row sent twice, a logger's double write) is one
+    # point here: it tells no series apart, and its zero gap would hide series taking turns.
+    distinct = np.concatenate(([True], (ts[1:] != ts[:-1]) | (sid[1:] != sid[:-1])))
+    ts, sid = ts[distinct], sid[distinct]
     instant = np.concatenate(([0], np.cumsum(ts[1:] != ts[:-1])))
     wanted = len(np.unique(_combine(instant, sid)))  # every series apart at every instant
     labels = [name for name, codes in snap.series_labels.items()
@@ -57,9 +61,11 @@ def _metric_keys(snap: Snapshot, sids: np.ndarray) -> list[str]:
             break
         chosen.append(best[1])
         key = best[2]
-    if chosen or len(ts) < 3 or bool(np.any(ts[1:] == ts[:-1])):
+    # Two series at one instant always differ in a label, which the loop above chose; so
+    # with none chosen no instant holds two series (only one series' repeated points did,
+    # and those are gone), and series may still take turns (web-1 at :00, web-2 at :07).
+    if chosen or len(ts) < 3:
         return chosen
-    # No instant shared at all: series may still take turns (web-1 at :00, web-2 at :07).
     mean_gap = (int(ts[-1]) - int(ts[0])) / (len(ts) - 1)
     key = np.zeros(len(ts), np.int64)
     for name in labels:
