@@ -37,7 +37,7 @@ def _metric_keys(snap: Snapshot, sids: np.ndarray) -> list[str]:
     counts = np.minimum(snap.series_count[sids], tail)
     ts = snap.ts[run_index(snap.series_start[sids] + snap.series_count[sids] - counts, counts)]
     sid = np.repeat(sids, counts)
-    order = np.lexsort((sid, ts))  # by time, then series
+    order = np.argsort(ts, kind="stable")  # by time, then series (``sids`` ascend)
     ts, sid = ts[order], sid[order]
     # A point repeated in its own series (a row sent twice, a logger's double write) is one
     # point here: it tells no series apart, and its zero gap would hide series taking turns.
