@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.data.store import Store
-from app.engine.serieskeys import key_labels
+from app.engine import serieskeys
+from app.engine.serieskeys import SeriesKeys, key_labels
 from tests.samples import read_table
 
 TOKEN = "s3cret"
@@ -141,7 +142,7 @@ def ways(rows: list[str]) -> dict[str, list[list[str]]]:
 
 @pytest.mark.parametrize("rows, expected", [(TURNS, TURNS_LINES), (TURNS_DUP, TURNS_DUP_LINES)],
                          ids=["turns", "turnsdup"])
-@pytest.mark.parametrize("way", ["one batch", "two batches"])
+@pytest.mark.parametrize("way", ["one batch", "two batches", "row by row"])
 def test_the_same_points_make_the_same_lines_however_they_came(
         make_app: Callable[[], Flask], data_dir: Path, rows: list[str],
         expected: dict[str, list[int]], way: str) -> None:
@@ -193,3 +194,28 @@ def dataset_of(rows: list[str], header: str = HEADER) -> Any:
 def test_key_labels_of_points_with_repeats(header: str, rows: list[str],
                                            expected: tuple[str, ...]) -> None:
     assert key_labels(dataset_of(rows, header).snapshot()) == expected
+
+
+def test_series_keys_look_again_as_series_grow_not_on_every_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    looks: list[int] = []
+    real = serieskeys.key_labels
+
+    def counted(snap: Any) -> tuple[str, ...]:
+        looks.append(snap.points)
+        return real(snap)
+
+    monkeypatch.setattr(serieskeys, "key_labels", counted)
+    dataset = dataset_of(TURNS[:2])
+    frame = pd.read_csv(io.StringIO(csv(TURNS)))
+    keys = SeriesKeys()
+    # web-1 and web-2 one point each: nothing tells them apart yet
+    assert keys.labels(dataset.snapshot()) == ()
+    answers = []
+    for i in range(2, len(frame)):
+        dataset.append(read_table(frame.iloc[i:i + 1], dataset.schema).batch)
+        answers.append(keys.labels(dataset.snapshot()))
+    # looked again only when the points doubled (both hosts stay short of MIN_TAIL, 16);
+    # from 4 points on, two hosts in turn
+    assert looks == [2, 4, 8, 16]
+    assert answers == [()] + [("host",)] * (len(frame) - 3)

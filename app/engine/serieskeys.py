@@ -104,26 +104,33 @@ def key_labels(snap: Snapshot) -> tuple[str, ...]:
 
 
 class SeriesKeys:
-    """``key_labels`` per dataset, found again when its stored series change (thread-safe).
+    """``key_labels`` per dataset, found again when the data could answer otherwise
+    (thread-safe).
 
-    New points of the same stored series leave the answer as it was (the demo's every
-    tick); a new label combination or another epoch (a reload) looks again.
+    The answer is ``key_labels`` of a snapshot of the same epoch and stored series, with
+    as many series still short of ``MIN_TAIL`` points and from half to twice the points:
+    the demo's every tick keeps it, while a dataset ingested a point at a time is looked
+    at again as its series grow (2 points of 2 hosts in turn cannot tell turns apart, 4
+    can), so it ends as a file of the same points loaded at once. Looking again on every
+    new point would cost every tick 5-7 ms for 4 hosts' 2 metrics, 45 ms for 10 metrics;
+    looking when the points double costs a few looks over a dataset's life.
     """
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[str, int, tuple[str, ...]]] = {}
+        self._known: dict[str, tuple[tuple[str, int, int], int, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def labels(self, snap: Snapshot) -> tuple[str, ...]:
         """The key labels of ``snap``'s dataset."""
-        mark = (snap.epoch, len(snap.series_metric))
+        short = int(np.count_nonzero((snap.series_count > 0) & (snap.series_count < MIN_TAIL)))
+        mark = (snap.epoch, len(snap.series_metric), short)
         with self._lock:
             hit = self._known.get(snap.name)
-        if hit and hit[:2] == mark:
+        if hit and hit[0] == mark and hit[1] // 2 < snap.points < 2 * hit[1]:
             return hit[2]
         found = key_labels(snap)
         with self._lock:
-            self._known[snap.name] = (*mark, found)
+            self._known[snap.name] = (mark, snap.points, found)
         return found
 
 
