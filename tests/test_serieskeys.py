@@ -90,6 +90,15 @@ def fleet_lines(dups: dict[str, int]) -> dict[str, list[int]]:
 # Both hosts at the same instants, every 15 s.
 TOGETHER = [row for k in range(6)
             for row in (f"{at(15 * k)},web-1,{10 + k}", f"{at(15 * k)},web-2,{50 + k}")]
+# Each region's web-1 at :00 and web-2 at :07 of every 15 s: region tells apart the points
+# at one instant, host the series taking turns within a region.
+REGIONS_HEADER = "timestamp,host,region,cpu"
+REGIONS = [f"{at(15 * k + s)},{host},{region},{base + k}" for k in range(6)
+           for s, host, region, base in ((0, "web-1", "eu", 10), (0, "web-1", "us", 30),
+                                         (7, "web-2", "eu", 50), (7, "web-2", "us", 70))]
+REGIONS_LINES = {f"{host} · {region}": [base + k for k in range(6)]
+                 for host, region, base in (("web-1", "eu", 10), ("web-1", "us", 30),
+                                            ("web-2", "eu", 50), ("web-2", "us", 70))}
 # A handover: web-1 for a minute, then web-2; never at one instant, never in turn. The
 # host describes stretches of time here, as a weather label does: one line (see README).
 HANDOVER = [f"{at(15 * k)},web-1,{10 + k}" for k in range(4)] + \
@@ -117,12 +126,17 @@ HANDOVER = [f"{at(15 * k)},web-1,{10 + k}" for k in range(4)] + \
     # one host: its repeated row makes no second series
     (HEADER, [*TURNS[0::2], TURNS[4]], "metric=cpu&agg=raw",
      {"cpu": [10, 11, 12, 12, 13, 14, 15, 16, 17]}),
+    # hosts in turn within each region, never one zig-zagging line per region
+    (REGIONS_HEADER, REGIONS, "metric=cpu&agg=raw", REGIONS_LINES),
+    (REGIONS_HEADER, [*REGIONS, REGIONS[9]], "metric=cpu&agg=raw",
+     {**REGIONS_LINES, "web-1 · us": [30, 31, 32, 32, 33, 34, 35]}),
     # genuinely ambiguous (a handover), with or without a repeat: one line, as before
     (HEADER, HANDOVER, "metric=cpu&agg=raw", {"cpu": [10, 11, 12, 13, 50, 51, 52, 53]}),
     (HEADER, [*HANDOVER, HANDOVER[5]], "metric=cpu&agg=raw",
      {"cpu": [10, 11, 12, 13, 50, 51, 51, 52, 53]}),
 ], ids=["turns", "turnsdup", "turns-row-thrice", "turns-both-repeated", "fleet-2pct-dups",
-        "fleet", "together-both-repeated", "one-host-repeated", "handover",
+        "fleet", "together-both-repeated", "one-host-repeated", "regions-in-turn",
+        "regions-in-turn-repeated", "handover",
         "handover-repeated"])
 def test_a_repeated_point_never_merges_series(write_csv: Callable[[str, str], Path],
                                               client: FlaskClient, header: str,

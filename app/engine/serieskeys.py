@@ -62,13 +62,18 @@ def _metric_keys(snap: Snapshot, sids: np.ndarray) -> list[str]:
         chosen.append(best[1])
         key = best[2]
     # Two series at one instant always differ in a label, which the loop above chose; so
-    # with none chosen no instant holds two series (only one series' repeated points did,
-    # and those are gone), and series may still take turns (web-1 at :00, web-2 at :07).
-    if chosen or len(ts) < 3:
+    # within each line of the chosen labels no instant holds two series (one series'
+    # repeated points are gone), yet its series may take turns (web-1 at :00, web-2 at
+    # :07; in each region, when both regions report at :00 and :07).
+    if len(ts) < 3:
         return chosen
-    mean_gap = (int(ts[-1]) - int(ts[0])) / (len(ts) - 1)
     key = np.zeros(len(ts), np.int64)
+    for name in chosen:
+        key = _combine(key, snap.series_labels[name][sid])
+    mean_gap = _mean_gaps(ts, key)
     for name in labels:
+        if name in chosen:
+            continue
         candidate = _combine(key, snap.series_labels[name][sid])
         if len(np.unique(candidate)) > len(np.unique(key)) and \
                 _takes_turns(ts, candidate, mean_gap):
@@ -77,15 +82,30 @@ def _metric_keys(snap: Snapshot, sids: np.ndarray) -> list[str]:
     return chosen
 
 
-def _takes_turns(ts: np.ndarray, group: np.ndarray, mean_gap: float) -> bool:
-    """True when each group's own points are spaced well apart while the groups together
-    come more often: concurrent series in turn. A label that describes stretches of time
-    (rain on two days running) has groups whose own points follow each other closely."""
+def _mean_gaps(ts: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Per point (``ts`` sorted, ns), the mean gap between consecutive points of its
+    ``line`` (dense ids); 0 for a line of one point."""
+    count = np.bincount(line)
+    first = np.full(len(count), np.iinfo(np.int64).max)
+    last = np.full(len(count), np.iinfo(np.int64).min)
+    np.minimum.at(first, line, ts)
+    np.maximum.at(last, line, ts)
+    gaps = (last - first) / np.maximum(count - 1, 1)
+    return np.take(gaps, line)
+
+
+def _takes_turns(ts: np.ndarray, group: np.ndarray, mean_gap: np.ndarray) -> bool:
+    """True when each group's own points are spaced well apart while the groups of its
+    line (``mean_gap``: per point, its line's) together come more often: concurrent series
+    in turn. A label that describes stretches of time (rain on two days running) has
+    groups whose own points follow each other closely."""
     order = np.argsort(group, kind="stable")  # ts is sorted: each group stays in time order
-    g, t = group[order], ts[order]
+    g, t, m = group[order], ts[order], mean_gap[order]
     same = g[1:] == g[:-1]
     gaps = (t[1:] - t[:-1])[same]
-    return len(gaps) > 0 and float(np.percentile(gaps, 10)) > TURN_GAPS * mean_gap
+    if len(gaps) == 0:
+        return False
+    return float(np.percentile(gaps / m[1:][same], 10)) > TURN_GAPS
 
 
 def key_labels(snap: Snapshot) -> tuple[str, ...]:
