@@ -187,6 +187,15 @@ LOST_PLUS = re.compile(r"(.*\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s+(\d\d:?\d\d)")
 TWO_TIMES = re.compile(r"\d:\d\d.*\s\d{1,2}:\d\d")
 
 
+def as_typed(text: str) -> str:
+    """``text`` stripped, with the ``+`` of an offset back where a URL's query turned it
+    into a space (``01:30 05:30`` -> ``01:30+05:30``); every reading of a typed instant
+    starts here, so none of them sees a wall-clock time where there is an offset."""
+    text = text.strip()
+    lost_plus = LOST_PLUS.fullmatch(text)
+    return f"{lost_plus[1]}+{lost_plus[2]}" if lost_plus else text
+
+
 def parse_instant(text: str) -> int:
     """One instant a person typed (a view's ``start``/``end`` in a URL) as int64 ns since
     the epoch: ISO-8601 in the forms pandas reads, naive means UTC.
@@ -195,9 +204,7 @@ def parse_instant(text: str) -> int:
     instants that int64 nanoseconds cannot hold (before 1678 or after 2261). Columns of
     files are ``app.data.timestamps``'s; the ingest API's ``timestamps.read_iso``.
     """
-    lost_plus = LOST_PLUS.fullmatch(text.strip())
-    if lost_plus:  # "01:30 05:30": a URL's unencoded "+05:30" decoded to a space
-        text = f"{lost_plus[1]}+{lost_plus[2]}"
+    text = as_typed(text)
     try:
         if TWO_TIMES.search(text):  # pandas would keep the second time, silently
             raise ValueError(text)
@@ -265,4 +272,4 @@ def _abbreviated(text: str, clock: str, abbreviation: str, tz: str) -> int:
 def names_its_zone(text: str) -> bool:
     """True if an instant ``parse_instant`` reads says its own offset (``Z``, ``+02:00``,
     ``UTC``): no ``tz`` changes what it means."""
-    return pd.Timestamp(text.strip()).tzinfo is not None
+    return pd.Timestamp(as_typed(text)).tzinfo is not None

@@ -465,6 +465,11 @@ TWICE = ("'2024-10-27T02:30' happens twice in Europe/Berlin: the clocks go back 
     ("start=2024-05-02 01:30Z", BERLIN, "2024-05-02T01:30:00Z", None),
     ("start=2024-05-02 01:30 UTC", BERLIN, "2024-05-02T01:30:00Z", None),
     ("start=2024-05-02 01:30%2B05:30", BERLIN, "2024-05-01T20:00:00Z", None),
+    # "+05:30" typed unencoded: the query makes the + a space; still that offset
+    ("start=2024-05-02T01:30+05:30", BERLIN, "2024-05-01T20:00:00Z", None),
+    ("start=2024-05-02T01:30+0530", BERLIN, "2024-05-01T20:00:00Z", None),
+    ("start=2024-05-02T01:30+05:30&tz=asia/kolkata", BERLIN, "2024-05-01T20:00:00Z", None),
+    ("start=2024-05-02T01:30+05:30", None, "2024-05-01T20:00:00Z", None),
     ("start=2024-05-02T01:30:00.25", "UTC", "2024-05-02T01:30:00.25Z", None),
     ("start=2024-10-27 02:30 CEST", BERLIN, "2024-10-27T00:30:00Z", None),
     ("start=2024-10-27T02:30 CEST", BERLIN, "2024-10-27T00:30:00Z", None),

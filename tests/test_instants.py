@@ -11,6 +11,7 @@ from app.instants import (
     format_local,
     is_time_zone,
     parse_instant,
+    parse_instant_in,
     wall_clock_ms,
 )
 
@@ -93,3 +94,10 @@ def test_an_offset_whose_plus_a_url_turned_into_a_space(text: str, utc: str) -> 
 def test_two_times_of_day_are_refused_not_the_second_kept(text: str) -> None:
     with pytest.raises(ValueError, match="is not an ISO-8601 instant"):
         parse_instant(text)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "Asia/Kolkata", "America/New_York"])
+@pytest.mark.parametrize("text", ["2024-05-02T01:30 05:30", "2024-05-02 01:30 0530"])
+def test_an_offset_that_lost_its_plus_is_an_offset_in_any_zone(text: str, tz: str) -> None:
+    """Read in a page's zone, the offset still decides: 01:30 at +05:30 is 20:00Z."""
+    assert format_instant(parse_instant_in(text, tz)) == "2024-05-01T20:00:00Z"
