@@ -145,6 +145,21 @@ def test_a_bad_zone_keeps_every_other_override_and_the_panels_live(page: Page,
         "data-query", "metric=cpu&window=24h&agg=raw")  # UTC is a view's default: not written
 
 
+def test_choosing_a_window_over_a_range_shows_that_window(page: Page, fleet: Server) -> None:
+    """A range wins over a window in the URL; choosing a window in the form drops the range
+    (as typing a window does on the view page) instead of snapping back."""
+    two_panel_board(fleet, "fleet")
+    page.goto(f"{fleet.url}/dashboards/fleet?start=2024-05-01T10:00:00Z"
+              "&end=2024-05-01T11:00:00Z&tz=UTC")
+    expect(page.locator("#o-start")).not_to_have_value("")
+    page.locator("#o-window").select_option("24h")
+    expect(page).to_have_url(f"{fleet.url}/dashboards/fleet?window=24h&tz=UTC")
+    expect(page.locator("#o-start")).to_have_value("")
+    expect(page.locator("#o-end")).to_have_value("")
+    expect(page.locator("#panel-cpu")).to_have_attribute(
+        "data-query", "metric=cpu&window=24h&agg=raw")
+
+
 @pytest.fixture
 def no_js_page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(java_script_enabled=False)

@@ -582,7 +582,18 @@
 
   // -- start -------------------------------------------------------------------------
 
+  // Choosing a window drops from and to (they would win over it, and the choice would do
+  // nothing), as typing a window does on the view page.
+  function keepRangeBoxesApart(event) {
+    if (!event.target || event.target.id !== "o-window") return;
+    for (const id of ["o-start", "o-end"]) {
+      const box = document.getElementById(id);
+      if (box) box.value = "";
+    }
+  }
+
   function start() {
+    document.addEventListener("input", keepRangeBoxesApart);  // before htmx reads the form
     if (!boardEl() || !panelsEl() || typeof window.Plotly === "undefined") return;
     // The overrides form swapped new panels in (htmx): watch what they show.
     document.body.addEventListener("htmx:afterSettle", followLayout);
