@@ -145,6 +145,21 @@ def test_a_bad_zone_keeps_every_other_override_and_the_panels_live(page: Page,
         "data-query", "metric=cpu&window=24h&agg=raw")  # UTC is a view's default: not written
 
 
+def test_a_url_with_a_bad_override_is_live_under_the_others(page: Page, fleet: Server) -> None:
+    """Opened as a link (not typed in the form): the panels show every good override and
+    follow new points, while the form names the bad one."""
+    two_panel_board(fleet, "fleet")
+    page.goto(f"{fleet.url}/dashboards/fleet?window=24h&tz=Mars/Olympus")
+    expect(page.locator("#o-tz")).to_have_value("Mars/Olympus")
+    expect(page.locator("#panel-cpu")).to_have_attribute(
+        "data-query", "metric=cpu&window=24h&agg=raw")
+    live_chart(page, "cpu")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    answer = fleet.post_points("fleet", [fleet_point(4, 30.0, 60.0)])
+    expect(page.locator("#panel-cpu")).to_have_attribute("data-version",
+                                                         str(answer["version"]))
+
+
 def test_choosing_a_window_over_a_range_shows_that_window(page: Page, fleet: Server) -> None:
     """A range wins over a window in the URL; choosing a window in the form drops the range
     (as typing a window does on the view page) instead of snapping back."""

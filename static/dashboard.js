@@ -154,7 +154,6 @@
     if (!statusEl() || !window.dashLive) return;
     let why = problem;
     if (deleted) why = "this dashboard was deleted";
-    else if (headEl() && headEl().dataset.error) why = "fix " + headEl().dataset.error + " first";
     const now = serverNow();
     const live = connected && !linkDown && !why;
     window.dashLive.show(window.dashLive.statusLine({
@@ -434,11 +433,9 @@
   // -- Socket.IO -------------------------------------------------------------------
 
   function join() {
+    // A URL with a bad override still joins: its panels are drawn under every other one
+    // (``overridesQuery``), and the form names what to fix.
     if (!socket || !socket.connected || !boardEl()) return;
-    if (headEl() && headEl().dataset.error) {
-      showStatus();
-      return;
-    }
     const wanted = {name: boardEl().dataset.name, query: overridesQuery()};
     if (joined && joined.name !== wanted.name) socket.emit("leave_dashboard", joined);
     joined = wanted;
@@ -495,7 +492,7 @@
   async function pollLoop(run) {
     let cursor = null;
     while (!run.stop) {
-      if (!boardEl() || (headEl() && headEl().dataset.error)) return;
+      if (!boardEl()) return;
       const params = new URLSearchParams(overridesQuery());
       if (cursor) params.set("cursor", cursor);
       params.set("timeout", String(POLL_TIMEOUT_S));
