@@ -204,15 +204,22 @@ def parse_instant(text: str) -> int:
     instants that int64 nanoseconds cannot hold (before 1678 or after 2261). Columns of
     files are ``app.data.timestamps``'s; the ingest API's ``timestamps.read_iso``.
     """
+    return _read_typed(text)[0]
+
+
+def _read_typed(text: str) -> tuple[int, bool]:
+    """``parse_instant``'s reading of ``text``, and whether it names its own offset
+    (``names_its_zone``): one pandas parse for both."""
     text = as_typed(text)
     try:
         if TWO_TIMES.search(text):  # pandas would keep the second time, silently
             raise ValueError(text)
-        stamp = pd.Timestamp(text.strip())
+        stamp = pd.Timestamp(text)
         if pd.isna(stamp) or not any(ch.isdigit() for ch in text):
             raise ValueError(text)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return int(stamp.as_unit("ns").value)
+        named = stamp.tzinfo is not None
+        stamp = stamp.tz_convert("UTC") if named else stamp.tz_localize("UTC")
+        return int(stamp.as_unit("ns").value), named
     except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
         raise ValueError(f"{text!r} is not an ISO-8601 instant between the years 1678 "
                          "and 2261 (for example 2024-05-01T12:00:00Z)") from None
@@ -233,8 +240,8 @@ def parse_instant_in(text: str, tz: str) -> int:
     abbreviated = ABBREVIATED.fullmatch(text.strip())
     if abbreviated and abbreviated[2].upper() not in ("Z", "UTC", "GMT") and tz != UTC:
         return _abbreviated(text, abbreviated[1], abbreviated[2], tz)
-    ns = parse_instant(text)
-    if tz == UTC or names_its_zone(text):
+    ns, named = _read_typed(text)
+    if tz == UTC or named:
         return ns
     readings = _readings(pd.Timestamp(ns, unit="ns"), tz)
     if len(readings) == 1:
@@ -271,5 +278,5 @@ def _abbreviated(text: str, clock: str, abbreviation: str, tz: str) -> int:
 
 def names_its_zone(text: str) -> bool:
     """True if an instant ``parse_instant`` reads says its own offset (``Z``, ``+02:00``,
-    ``UTC``): no ``tz`` changes what it means."""
-    return pd.Timestamp(as_typed(text)).tzinfo is not None
+    ``UTC``): no ``tz`` changes what it means. ``ValueError`` as ``parse_instant``'s."""
+    return _read_typed(text)[1]
